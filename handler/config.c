@@ -1,0 +1,432 @@
+/*
+ * config.c -- INI file (libinih), environment overrides, validation and the
+ * shared snapshot.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "fclog.h"
+
+#define DEFAULT_SOCKET "/tmp/fcworker/fcworker.sock"
+#define DEFAULT_SOCKET_MODE 0660
+/* FC allows 200 concurrent requests per instance, and nginx keeps some idle
+ * connections on top; threads are started only as they are needed. */
+#define DEFAULT_THREADS 256
+#define MAX_THREADS 1000    /* FC: processes plus threads at most 1,024 */
+#define DEFAULT_DRAIN_S 30
+#define MAX_TIMEOUT_S 86400 /* FC's longest invocation */
+
+static const struct {
+    const char *handler;
+    unsigned timeout_s;     /* FC's own limit for the route */
+    const char *env;        /* FCWORKER_<env> and FCWORKER_<env>_TIMEOUT */
+} route_defaults[FCW_ROUTE_COUNT] = {
+    [FCW_ROUTE_INITIALIZE] = {"builtin:ok", 300, "INITIALIZE"},
+    [FCW_ROUTE_PRE_STOP] = {"builtin:ok", 90, "PRE_STOP"},
+    [FCW_ROUTE_PRE_FREEZE] = {"builtin:ok", 90, "PRE_FREEZE"},
+    [FCW_ROUTE_INVOKE] = {"builtin:hello", MAX_TIMEOUT_S, "INVOKE"},
+};
+
+typedef struct parse_ctx {
+    fcw_config *cfg;
+    const char *path;
+    FILE *file;
+    int line;             /* the line inih is handing us, counted by our reader */
+    char *err;
+    size_t errlen;
+    int failed;
+} parse_ctx;
+
+static void fail(parse_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(parse_ctx *ctx, const char *fmt, ...) {
+    if (ctx->failed) return; /* the first error is the one to fix first */
+    ctx->failed = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->err, ctx->errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void set_origin(fcw_origin o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_origin(fcw_origin o, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(o, FCW_ORIGIN_MAX, fmt, ap);
+    va_end(ap);
+}
+
+/* Parses a whole number in [min, max]; no sign, no trailing junk. */
+static int parse_uint(const char *s, unsigned min, unsigned max, int base, unsigned *out) {
+    char *end;
+    if (s == NULL || *s == '\0' || *s == '-' || *s == '+') return -1;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, base);
+    if (errno != 0 || *end != '\0' || v < min || v > max) return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int replace_str(char **dst, const char *value) {
+    char *copy = strdup(value);
+    if (copy == NULL) return -1;
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+/*
+ * One setter for the file and the environment, so both accept exactly the
+ * same values and say the same thing about a bad one. where names the source
+ * ("conf/fcworker.conf:7" or "environment FCWORKER_THREADS").
+ */
+static int set_worker_key(fcw_config *cfg, const char *key, const char *value,
+                          const char *where, char *err, size_t errlen) {
+    if (strcmp(key, "socket") == 0) {
+        if (value[0] != '/' || strlen(value) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+            snprintf(err, errlen, "%s: socket = '%s': expected an absolute path shorter than %zu bytes",
+                     where, value, sizeof(((struct sockaddr_un *)0)->sun_path));
+            return -1;
+        }
+        if (replace_str(&cfg->socket_path, value) != 0) goto oom;
+        set_origin(cfg->socket_origin, "%s", where);
+    } else if (strcmp(key, "socket_mode") == 0) {
+        if (parse_uint(value, 0600, 0777, 8, &cfg->socket_mode) != 0) {
+            snprintf(err, errlen, "%s: socket_mode = '%s': expected an octal mode from 0600 to 0777",
+                     where, value);
+            return -1;
+        }
+        set_origin(cfg->socket_mode_origin, "%s", where);
+    } else if (strcmp(key, "threads") == 0) {
+        if (parse_uint(value, 1, MAX_THREADS, 10, &cfg->threads) != 0) {
+            snprintf(err, errlen, "%s: threads = '%s': expected a whole number from 1 to %d",
+                     where, value, MAX_THREADS);
+            return -1;
+        }
+        set_origin(cfg->threads_origin, "%s", where);
+    } else if (strcmp(key, "drain_timeout") == 0) {
+        if (parse_uint(value, 0, 3600, 10, &cfg->drain_timeout_s) != 0) {
+            snprintf(err, errlen, "%s: drain_timeout = '%s': expected seconds from 0 to 3600",
+                     where, value);
+            return -1;
+        }
+        set_origin(cfg->drain_origin, "%s", where);
+    } else {
+        snprintf(err, errlen, "%s: unknown key '%s' in [worker]: expected socket, "
+                 "socket_mode, threads or drain_timeout", where, key);
+        return -1;
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "%s: out of memory", where);
+    return -1;
+}
+
+static int set_route_key(fcw_route_config *rc, const char *section, const char *key,
+                         const char *value, const char *where, char *err, size_t errlen) {
+    if (strcmp(key, "handler") == 0) {
+        if (value[0] == '\0') {
+            snprintf(err, errlen, "%s: handler is empty in [%s]: expected builtin:NAME, "
+                     "exec:/path/to/program [args...] or plugin:/path/to/lib.so", where, section);
+            return -1;
+        }
+        if (replace_str(&rc->spec, value) != 0) {
+            snprintf(err, errlen, "%s: out of memory", where);
+            return -1;
+        }
+        set_origin(rc->spec_origin, "%s", where);
+    } else if (strcmp(key, "timeout") == 0) {
+        if (parse_uint(value, 1, MAX_TIMEOUT_S, 10, &rc->timeout_s) != 0) {
+            snprintf(err, errlen, "%s: timeout = '%s' in [%s]: expected seconds from 1 to %d",
+                     where, value, section, MAX_TIMEOUT_S);
+            return -1;
+        }
+        set_origin(rc->timeout_origin, "%s", where);
+    } else {
+        snprintf(err, errlen, "%s: unknown key '%s' in [%s]: expected handler or timeout",
+                 where, key, section);
+        return -1;
+    }
+    return 0;
+}
+
+static fcw_route_config *route_section(fcw_config *cfg, const char *prefix) {
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        if (strcmp(cfg->routes[i].prefix, prefix) == 0) return &cfg->routes[i];
+    fcw_route_config *r = realloc(cfg->routes, (cfg->nroutes + 1) * sizeof *r);
+    if (r == NULL) return NULL;
+    cfg->routes = r;
+    r = &cfg->routes[cfg->nroutes];
+    memset(r, 0, sizeof *r);
+    r->prefix = strdup(prefix);
+    if (r->prefix == NULL) return NULL;
+    cfg->nroutes++;
+    /* A route section inherits the invoke timeout unless it sets its own. */
+    r->timeout_s = route_defaults[FCW_ROUTE_INVOKE].timeout_s;
+    set_origin(r->timeout_origin, "default");
+    return r;
+}
+
+static int on_ini_value(void *user, const char *section, const char *key, const char *value) {
+    parse_ctx *ctx = user;
+    char where[FCW_ORIGIN_MAX];
+    char msg[FCW_CONFIG_ERR_MAX];
+
+    if (ctx->failed) return 1;
+    snprintf(where, sizeof where, "%s:%d", ctx->path, ctx->line);
+
+    if (strcmp(section, "worker") == 0) {
+        if (set_worker_key(ctx->cfg, key, value, where, msg, sizeof msg) != 0)
+            fail(ctx, "%s", msg);
+        return 1;
+    }
+    for (int r = 0; r < FCW_ROUTE_COUNT; r++) {
+        if (strcmp(section, fcw_route_name((fcw_route)r)) == 0) {
+            if (set_route_key(&ctx->cfg->lifecycle[r], section, key, value, where, msg,
+                              sizeof msg) != 0)
+                fail(ctx, "%s", msg);
+            return 1;
+        }
+    }
+    if (strncmp(section, "route ", 6) == 0) {
+        const char *prefix = section + 6;
+        while (*prefix == ' ') prefix++;
+        if (prefix[0] != '/') {
+            fail(ctx, "%s: [%s]: expected [route /path/prefix/], a prefix starting with '/'",
+                 where, section);
+            return 1;
+        }
+        fcw_route_config *rc = route_section(ctx->cfg, prefix);
+        if (rc == NULL) {
+            fail(ctx, "%s: out of memory", where);
+            return 1;
+        }
+        if (set_route_key(rc, section, key, value, where, msg, sizeof msg) != 0)
+            fail(ctx, "%s", msg);
+        return 1;
+    }
+    if (section[0] == '\0')
+        fail(ctx, "%s: '%s = %s' is outside any section: expected it under [worker], "
+             "[initialize], [pre-stop], [pre-freeze], [invoke] or [route /prefix/]",
+             where, key, value);
+    else
+        fail(ctx, "%s: unknown section [%s]: expected [worker], [initialize], [pre-stop], "
+             "[pre-freeze], [invoke] or [route /prefix/]", where, section);
+    return 1;
+}
+
+/* inih's reader, wrapped to count lines: its handler is not told the line. */
+static char *read_line(char *str, int num, void *stream) {
+    parse_ctx *ctx = stream;
+    char *s = fgets(str, num, ctx->file);
+    if (s != NULL && strchr(s, '\n') != NULL) ctx->line++;
+    else if (s != NULL && feof(ctx->file)) ctx->line++;
+    return s;
+}
+
+static void set_defaults(fcw_config *cfg) {
+    cfg->socket_path = strdup(DEFAULT_SOCKET);
+    cfg->socket_mode = DEFAULT_SOCKET_MODE;
+    cfg->threads = DEFAULT_THREADS;
+    cfg->drain_timeout_s = DEFAULT_DRAIN_S;
+    set_origin(cfg->socket_origin, "default");
+    set_origin(cfg->socket_mode_origin, "default");
+    set_origin(cfg->threads_origin, "default");
+    set_origin(cfg->drain_origin, "default");
+    for (int r = 0; r < FCW_ROUTE_COUNT; r++) {
+        cfg->lifecycle[r].spec = strdup(route_defaults[r].handler);
+        cfg->lifecycle[r].timeout_s = route_defaults[r].timeout_s;
+        set_origin(cfg->lifecycle[r].spec_origin, "default");
+        set_origin(cfg->lifecycle[r].timeout_origin, "default");
+    }
+}
+
+static int apply_env(fcw_config *cfg, char *err, size_t errlen) {
+    static const struct { const char *env, *key; } worker_env[] = {
+        {"FCWORKER_SOCKET", "socket"},
+        {"FCWORKER_SOCKET_MODE", "socket_mode"},
+        {"FCWORKER_THREADS", "threads"},
+        {"FCWORKER_DRAIN_TIMEOUT", "drain_timeout"},
+    };
+    char where[FCW_ORIGIN_MAX], name[64];
+    const char *v;
+
+    for (size_t i = 0; i < sizeof worker_env / sizeof worker_env[0]; i++) {
+        if ((v = getenv(worker_env[i].env)) == NULL) continue;
+        snprintf(where, sizeof where, "environment %s", worker_env[i].env);
+        if (set_worker_key(cfg, worker_env[i].key, v, where, err, errlen) != 0) return -1;
+    }
+    for (int r = 0; r < FCW_ROUTE_COUNT; r++) {
+        const char *section = fcw_route_name((fcw_route)r);
+        snprintf(name, sizeof name, "FCWORKER_%s", route_defaults[r].env);
+        if ((v = getenv(name)) != NULL) {
+            snprintf(where, sizeof where, "environment %s", name);
+            if (set_route_key(&cfg->lifecycle[r], section, "handler", v, where, err, errlen) != 0)
+                return -1;
+        }
+        snprintf(name, sizeof name, "FCWORKER_%s_TIMEOUT", route_defaults[r].env);
+        if ((v = getenv(name)) != NULL) {
+            snprintf(where, sizeof where, "environment %s", name);
+            if (set_route_key(&cfg->lifecycle[r], section, "timeout", v, where, err, errlen) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Longest prefix first, so the first match is the best one. */
+static int by_prefix_length(const void *a, const void *b) {
+    size_t la = strlen(((const fcw_route_config *)a)->prefix);
+    size_t lb = strlen(((const fcw_route_config *)b)->prefix);
+    return (la < lb) - (la > lb);
+}
+
+static int create_handler(fcw_route_config *rc, fcw_route route, char *err, size_t errlen) {
+    char why[FCW_CONFIG_ERR_MAX];
+    if (rc->spec == NULL) {
+        snprintf(err, errlen, "[route %s]: no handler: expected handler = builtin:NAME, "
+                 "exec:/path/to/program [args...] or plugin:/path/to/lib.so", rc->prefix);
+        return -1;
+    }
+    rc->handler = fcw_handler_create(rc->spec, route, why, sizeof why);
+    if (rc->handler == NULL) {
+        snprintf(err, errlen, "%s: handler = '%s': %s", rc->spec_origin, rc->spec, why);
+        return -1;
+    }
+    return 0;
+}
+
+fcw_config *fcw_config_load(const char *path, char *err, size_t errlen) {
+    fcw_config *cfg = calloc(1, sizeof *cfg);
+    if (cfg == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    set_defaults(cfg);
+
+    if (path != NULL) {
+        parse_ctx ctx = {.cfg = cfg, .path = path, .err = err, .errlen = errlen};
+        cfg->path = strdup(path);
+        ctx.file = fopen(path, "r");
+        if (ctx.file == NULL) {
+            snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+            goto fail;
+        }
+        int rc = ini_parse_stream(read_line, &ctx, on_ini_value, &ctx);
+        fclose(ctx.file);
+        if (ctx.failed) goto fail;
+        if (rc != 0) {
+            snprintf(err, errlen, "%s:%d: not an INI line: expected [section], "
+                     "key = value, or a ; comment", path, rc);
+            goto fail;
+        }
+    }
+    if (apply_env(cfg, err, errlen) != 0) goto fail;
+
+    qsort(cfg->routes, cfg->nroutes, sizeof *cfg->routes, by_prefix_length);
+    for (int r = 0; r < FCW_ROUTE_COUNT; r++)
+        if (create_handler(&cfg->lifecycle[r], (fcw_route)r, err, errlen) != 0) goto fail;
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        if (create_handler(&cfg->routes[i], FCW_ROUTE_INVOKE, err, errlen) != 0) goto fail;
+    cfg->refs = 1;
+    return cfg;
+
+fail:
+    fcw_config_free(cfg);
+    return NULL;
+}
+
+static void free_route(fcw_route_config *rc) {
+    fcw_handler_destroy(rc->handler);
+    free(rc->prefix);
+    free(rc->spec);
+}
+
+void fcw_config_free(fcw_config *cfg) {
+    if (cfg == NULL) return;
+    for (int r = 0; r < FCW_ROUTE_COUNT; r++) free_route(&cfg->lifecycle[r]);
+    for (size_t i = 0; i < cfg->nroutes; i++) free_route(&cfg->routes[i]);
+    free(cfg->routes);
+    free(cfg->socket_path);
+    free(cfg->path);
+    free(cfg);
+}
+
+static void dump_route(FILE *f, const char *section, const fcw_route_config *rc) {
+    fprintf(f, "\n[%s]\n", section);
+    fprintf(f, "handler = %-40s ; %s\n", rc->spec, rc->spec_origin);
+    fprintf(f, "timeout = %-40u ; %s\n", rc->timeout_s, rc->timeout_origin);
+}
+
+void fcw_config_dump(const fcw_config *cfg, int fd) {
+    FILE *f = fdopen(dup(fd), "w");
+    if (f == NULL) return;
+    fprintf(f, "; effective configuration%s%s\n", cfg->path ? " from " : "",
+            cfg->path ? cfg->path : "");
+    fprintf(f, "[worker]\n");
+    fprintf(f, "socket = %-41s ; %s\n", cfg->socket_path, cfg->socket_origin);
+    fprintf(f, "socket_mode = %04o%-33s ; %s\n", cfg->socket_mode, "", cfg->socket_mode_origin);
+    fprintf(f, "threads = %-40u ; %s\n", cfg->threads, cfg->threads_origin);
+    fprintf(f, "drain_timeout = %-34u ; %s\n", cfg->drain_timeout_s, cfg->drain_origin);
+    for (int r = 0; r < FCW_ROUTE_COUNT; r++)
+        dump_route(f, fcw_route_name((fcw_route)r), &cfg->lifecycle[r]);
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        char section[FCW_ORIGIN_MAX + 8];
+        snprintf(section, sizeof section, "route %s", cfg->routes[i].prefix);
+        dump_route(f, section, &cfg->routes[i]);
+    }
+    fclose(f);
+}
+
+const fcw_route_config *fcw_config_route(const fcw_config *cfg, fcw_route route,
+                                         const char *path) {
+    if (route == FCW_ROUTE_INVOKE && path != NULL) {
+        for (size_t i = 0; i < cfg->nroutes; i++) {
+            const char *p = cfg->routes[i].prefix;
+            if (strncmp(path, p, strlen(p)) == 0) return &cfg->routes[i];
+        }
+    }
+    return &cfg->lifecycle[route];
+}
+
+/*
+ * The published snapshot. A mutex, not atomics: it is held for a pointer
+ * copy and an increment, once per request, and keeps the free-after-last-
+ * release logic obvious.
+ */
+static pthread_mutex_t snapshot_lock = PTHREAD_MUTEX_INITIALIZER;
+static fcw_config *snapshot;
+
+void fcw_config_publish(fcw_config *cfg) {
+    pthread_mutex_lock(&snapshot_lock);
+    fcw_config *old = snapshot;
+    snapshot = cfg;
+    int last = old != NULL && --old->refs == 0;
+    pthread_mutex_unlock(&snapshot_lock);
+    if (last) fcw_config_free(old);
+}
+
+fcw_config *fcw_config_acquire(void) {
+    pthread_mutex_lock(&snapshot_lock);
+    fcw_config *cfg = snapshot;
+    if (cfg != NULL) cfg->refs++;
+    pthread_mutex_unlock(&snapshot_lock);
+    return cfg;
+}
+
+void fcw_config_release(fcw_config *cfg) {
+    if (cfg == NULL) return;
+    pthread_mutex_lock(&snapshot_lock);
+    int last = --cfg->refs == 0;
+    pthread_mutex_unlock(&snapshot_lock);
+    if (last) fcw_config_free(cfg);
+}

@@ -1,0 +1,68 @@
+/*
+ * config.h -- the worker's configuration: defaults, then the INI file, then
+ * FCWORKER_* environment variables, each later one winning.
+ *
+ * A loaded configuration is immutable and reference-counted: every request
+ * holds the snapshot it started with, so a SIGHUP reload swaps in a new one
+ * while in-flight requests finish on the old handlers.
+ */
+#ifndef FCW_CONFIG_H
+#define FCW_CONFIG_H
+
+#include <stddef.h>
+
+#include "handler.h"
+#include "route.h"
+
+#define FCW_CONFIG_ERR_MAX 1024
+#define FCW_ORIGIN_MAX 256
+
+/* Where a value came from, for --check-config: "default", "file:line", "env NAME". */
+typedef char fcw_origin[FCW_ORIGIN_MAX];
+
+typedef struct fcw_route_config {
+    char *prefix;             /* "/api/" for [route /api/], NULL for the lifecycle routes */
+    char *spec;               /* "builtin:hello", "exec:/bin/x -a" */
+    unsigned timeout_s;
+    fcw_origin spec_origin;
+    fcw_origin timeout_origin;
+    fcw_handler *handler;
+} fcw_route_config;
+
+typedef struct fcw_config {
+    char *path;               /* the INI file, NULL when none was read */
+    char *socket_path;
+    unsigned socket_mode;
+    unsigned threads;         /* most threads serving at once */
+    unsigned drain_timeout_s;
+    fcw_origin socket_origin, socket_mode_origin, threads_origin, drain_origin;
+
+    fcw_route_config lifecycle[FCW_ROUTE_COUNT];  /* indexed by fcw_route */
+    fcw_route_config *routes; /* [route PREFIX] sections, longest prefix first */
+    size_t nroutes;
+
+    int refs;                 /* guarded by the snapshot lock in config.c */
+} fcw_config;
+
+/*
+ * Loads path (NULL: no file, defaults and environment only), applies the
+ * environment, validates every value and creates every handler. On error
+ * returns NULL with a message naming the file, line, value and what was
+ * expected in err.
+ */
+fcw_config *fcw_config_load(const char *path, char *err, size_t errlen);
+void fcw_config_free(fcw_config *cfg);
+
+/* Prints the effective configuration, each value with its origin. */
+void fcw_config_dump(const fcw_config *cfg, int fd);
+
+/* The route configuration serving route (and, for invocations, path). */
+const fcw_route_config *fcw_config_route(const fcw_config *cfg, fcw_route route,
+                                         const char *path);
+
+/* The current snapshot, shared by all threads. */
+void fcw_config_publish(fcw_config *cfg);
+fcw_config *fcw_config_acquire(void);
+void fcw_config_release(fcw_config *cfg);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * dispatch.c -- route, log, run, answer.
+ */
+#include "dispatch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "fclog.h"
+#include "handler.h"
+#include "request.h"
+
+unsigned fcw_effective_timeout(unsigned route_timeout_s, const char *fc_header) {
+    if (fc_header == NULL || *fc_header < '0' || *fc_header > '9') return route_timeout_s;
+    char *end;
+    unsigned long v = strtoul(fc_header, &end, 10);
+    if (*end != '\0' || v == 0) return route_timeout_s;
+    return v < route_timeout_s ? (unsigned)v : route_timeout_s;
+}
+
+typedef struct run_ctx {
+    const fcw_route_config *rc;
+    unsigned timeout_s;
+} run_ctx;
+
+/*
+ * Runs the handler and applies what a failure means on each route: on invoke
+ * FC wants status 404 with x-fc-status: 404; on a lifecycle hook an unexpected
+ * failure is 500 (FC restarts the instance after a failed initialize). A
+ * handler that chose an error status itself keeps it.
+ */
+static int run_handler(void *arg, fcw_request *req) {
+    run_ctx *ctx = arg;
+    int rc = ctx->rc->handler->run(ctx->rc->handler, req, ctx->timeout_s);
+    if (rc == FCW_OK) return FCW_OK;
+
+    req->function_error = 1;
+    if (!req->committed && req->status < 400) {
+        int status = req->route == FCW_ROUTE_INVOKE ? 404 : 500;
+        fcw_request_respond(req, status, "text/plain; charset=utf-8",
+                            "Unhandled function error\n");
+    }
+    return FCW_ERROR;
+}
+
+static void answer_plain(fcw_request *req, int status, const char *body) {
+    fcw_request_respond(req, status, "text/plain; charset=utf-8", body);
+    fcw_request_finish(req);
+}
+
+void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc) {
+    fcw_request req;
+    fcw_request_init(&req, fr);
+
+    fcw_route_result rr = fcw_route_request(req.method, req.path,
+                                            fcw_header(&req, "x-fc-control-path"));
+    req.route = rr.route;
+    if (rr.status == FCW_ROUTE_BAD_REQUEST) {
+        /* Not from nginx: a FastCGI client that sent no REQUEST_METHOD. */
+        req.route = FCW_ROUTE_COUNT; /* no x-fc-status on a protocol error */
+        answer_plain(&req, 400, "Bad Request: no REQUEST_METHOD\n");
+        fcw_request_free(&req);
+        return;
+    }
+    if (rr.status == FCW_ROUTE_BAD_METHOD) {
+        req.route = FCW_ROUTE_COUNT;
+        fcw_request_respond(&req, 405, "text/plain; charset=utf-8",
+                            "Method Not Allowed\n");
+        fcw_add_header(&req, "Allow", rr.allow);
+        fcw_request_finish(&req);
+        fcw_request_free(&req);
+        return;
+    }
+
+    fcw_config *cfg = fcw_config_acquire();
+    const fcw_route_config *rc = fcw_config_route(cfg, rr.route, req.path);
+    const char *fc_timeout = rr.route == FCW_ROUTE_INITIALIZE
+                                 ? fcw_header(&req, "x-fc-initialization-timeout")
+                                 : fcw_header(&req, "x-fc-function-timeout");
+    run_ctx ctx = {rc, fcw_effective_timeout(rc->timeout_s, fc_timeout)};
+
+    fcw_log_start(rr.route, req.request_id);
+    int failed;
+    if (rr.route == FCW_ROUTE_INITIALIZE)
+        failed = fcw_lifecycle_initialize(lc, &req, run_handler, &ctx);
+    else
+        failed = run_handler(&ctx, &req) != FCW_OK;
+
+    /*
+     * The End line is written before the last byte of the answer: FC may
+     * freeze the instance the moment the response completes.
+     */
+    fcw_log_end(rr.route, req.request_id, failed && rr.route == FCW_ROUTE_INVOKE);
+    fcw_request_finish(&req);
+    fcw_request_free(&req);
+    fcw_config_release(cfg);
+}

@@ -1,0 +1,21 @@
+/*
+ * dispatch.h -- one request from accept to answer: route it, log its FC
+ * lines, run its handler under the lifecycle rules, send the answer.
+ */
+#ifndef FCW_DISPATCH_H
+#define FCW_DISPATCH_H
+
+#include <fcgiapp.h>
+
+#include "lifecycle.h"
+
+/* Serves the request fr holds. The caller finishes fr afterwards. */
+void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc);
+
+/*
+ * The timeout a handler gets: the route's, bounded by FC's own header
+ * (x-fc-function-timeout / x-fc-initialization-timeout) when it is a number.
+ */
+unsigned fcw_effective_timeout(unsigned route_timeout_s, const char *fc_header);
+
+#endif

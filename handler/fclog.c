@@ -1,0 +1,84 @@
+/*
+ * fclog.c -- FC lifecycle lines on stdout, diagnostics on stderr.
+ */
+#include "fclog.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int fcw_write_all(int fd, const char *buf, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            /* stdout closed or full disk: the request must still be served. */
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+size_t fcw_log_format(char *out, size_t outlen, fcw_route route, int end,
+                      const char *request_id, int failed) {
+    int n = snprintf(out, outlen, "FC %s %s RequestId: %s%s\n",
+                     fcw_route_log_name(route), end ? "End" : "Start",
+                     request_id, failed ? ", Error: Unhandled function error" : "");
+    if (n < 0) return 0;
+    if ((size_t)n >= outlen) {
+        /* Request ids are bounded long before this; keep the line whole. */
+        out[outlen - 2] = '\n';
+        return outlen - 1;
+    }
+    return (size_t)n;
+}
+
+static void log_line(fcw_route route, int end, const char *id, int failed) {
+    char line[FCW_LOG_LINE_MAX];
+    size_t n = fcw_log_format(line, sizeof line, route, end, id, failed);
+    fcw_write_all(STDOUT_FILENO, line, n);
+}
+
+void fcw_log_start(fcw_route route, const char *request_id) {
+    log_line(route, 0, request_id, 0);
+}
+
+void fcw_log_end(fcw_route route, const char *request_id, int failed) {
+    log_line(route, 1, request_id, failed);
+}
+
+static void diag(const char *level, const char *fmt, va_list ap) {
+    char line[2048];
+    int n = snprintf(line, sizeof line, "fcworker: %s: ", level);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    if (m < 0) m = 0;
+    size_t len = (size_t)n + (size_t)m;
+    if (len > sizeof line - 2) len = sizeof line - 2;
+    line[len++] = '\n';
+    fcw_write_all(STDERR_FILENO, line, len);
+}
+
+void fcw_log_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    diag("error", fmt, ap);
+    va_end(ap);
+}
+
+void fcw_log_warn(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    diag("warning", fmt, ap);
+    va_end(ap);
+}
+
+void fcw_log_info(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    diag("info", fmt, ap);
+    va_end(ap);
+}

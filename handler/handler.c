@@ -1,0 +1,31 @@
+/*
+ * handler.c -- turns a handler spec from the configuration into a handler.
+ */
+#include "handler.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *prefix;
+    fcw_handler *(*create)(const char *arg, fcw_route route, char *err, size_t errlen);
+} kinds[] = {
+    {"builtin:", fcw_builtin_create},
+};
+
+fcw_handler *fcw_handler_create(const char *spec, fcw_route route, char *err,
+                                size_t errlen) {
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        size_t n = strlen(kinds[i].prefix);
+        if (strncmp(spec, kinds[i].prefix, n) == 0)
+            return kinds[i].create(spec + n, route, err, errlen);
+    }
+    snprintf(err, errlen,
+             "unknown handler kind: expected builtin:NAME, exec:/path/to/program "
+             "[args...] or plugin:/path/to/lib.so");
+    return NULL;
+}
+
+void fcw_handler_destroy(fcw_handler *h) {
+    if (h != NULL) h->destroy(h);
+}

@@ -1,0 +1,45 @@
+/*
+ * handler.h -- what runs a request: one small interface, three kinds.
+ *
+ *   builtin:NAME               compiled in (hello, ok, echo)       handler_builtin.c
+ *   exec:/path/prog [args...]  a CGI/1.1 child per request          handler_exec.c
+ *   plugin:/path/lib.so        a shared library loaded once         handler_plugin.c
+ *
+ * A handler is created from its spec when the configuration is loaded, so
+ * every error (unknown name, missing program, library without the entry
+ * point) is found at start-up or reload, never at the first request.
+ */
+#ifndef FCW_HANDLER_H
+#define FCW_HANDLER_H
+
+#include <stddef.h>
+
+#include "request.h"
+#include "route.h"
+
+typedef struct fcw_handler fcw_handler;
+
+struct fcw_handler {
+    /*
+     * Runs the handler for req. timeout_s is the route's timeout, already
+     * bounded by FC's x-fc-*-timeout header. Returns FCW_OK or FCW_ERROR
+     * (the function failed); the response is left in req.
+     */
+    int (*run)(fcw_handler *h, fcw_request *req, unsigned timeout_s);
+    void (*destroy)(fcw_handler *h);
+    void *impl;
+};
+
+/*
+ * Parses spec and creates the handler for route. On failure returns NULL and
+ * writes what is wrong and what was expected into err.
+ */
+fcw_handler *fcw_handler_create(const char *spec, fcw_route route, char *err,
+                                size_t errlen);
+void fcw_handler_destroy(fcw_handler *h);
+
+/* Kind constructors; arg is the spec after "kind:". */
+fcw_handler *fcw_builtin_create(const char *arg, fcw_route route, char *err,
+                                size_t errlen);
+
+#endif

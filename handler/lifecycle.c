@@ -1,0 +1,83 @@
+/*
+ * lifecycle.c -- run the initializer once, share its result.
+ */
+#include "lifecycle.h"
+
+#include <string.h>
+
+void fcw_lifecycle_init(fcw_lifecycle *lc) {
+    memset(lc, 0, sizeof *lc);
+    pthread_mutex_init(&lc->lock, NULL);
+    pthread_cond_init(&lc->changed, NULL);
+    lc->state = FCW_INIT_NONE;
+}
+
+void fcw_lifecycle_destroy(fcw_lifecycle *lc) {
+    pthread_mutex_destroy(&lc->lock);
+    pthread_cond_destroy(&lc->changed);
+    fcw_buf_free(&lc->headers);
+    fcw_buf_free(&lc->body);
+}
+
+/* Copies the stored result into req. Called with lc->lock held. */
+static void replay(fcw_lifecycle *lc, fcw_request *req) {
+    fcw_request_reset_response(req);
+    req->status = lc->status;
+    fcw_buf_append(&req->headers, lc->headers.data ? lc->headers.data : "",
+                   lc->headers.len);
+    fcw_buf_append(&req->body, lc->body.data ? lc->body.data : "", lc->body.len);
+}
+
+int fcw_lifecycle_initialize(fcw_lifecycle *lc, fcw_request *req,
+                             fcw_initializer_fn fn, void *ctx) {
+    int failed;
+
+    pthread_mutex_lock(&lc->lock);
+    if (lc->state == FCW_INIT_RUNNING) {
+        unsigned long gen = lc->generation;
+        while (lc->generation == gen) pthread_cond_wait(&lc->changed, &lc->lock);
+        replay(lc, req);
+        failed = lc->failed;
+        pthread_mutex_unlock(&lc->lock);
+        return failed;
+    }
+    if (lc->state == FCW_INIT_DONE) {
+        replay(lc, req);
+        pthread_mutex_unlock(&lc->lock);
+        return 0;
+    }
+    lc->state = FCW_INIT_RUNNING;
+    pthread_mutex_unlock(&lc->lock);
+
+    /*
+     * The initializer runs without the lock: it may take minutes, and
+     * pre-stop or an invocation must not wait behind it.
+     */
+    int saved_capture = req->capture;
+    req->capture = 1;
+    int rc = fn(ctx, req);
+    req->capture = saved_capture;
+    failed = rc != FCW_OK || req->status < 200 || req->status > 299;
+
+    pthread_mutex_lock(&lc->lock);
+    lc->status = req->status;
+    lc->failed = failed;
+    fcw_buf_reset(&lc->headers);
+    fcw_buf_reset(&lc->body);
+    fcw_buf_append(&lc->headers, req->headers.data ? req->headers.data : "",
+                   req->headers.len);
+    fcw_buf_append(&lc->body, req->body.data ? req->body.data : "", req->body.len);
+    /* A failed run leaves the instance uninitialised: FC will retry. */
+    lc->state = failed ? FCW_INIT_NONE : FCW_INIT_DONE;
+    lc->generation++;
+    pthread_cond_broadcast(&lc->changed);
+    pthread_mutex_unlock(&lc->lock);
+    return failed;
+}
+
+int fcw_lifecycle_initialized(fcw_lifecycle *lc) {
+    pthread_mutex_lock(&lc->lock);
+    int done = lc->state == FCW_INIT_DONE;
+    pthread_mutex_unlock(&lc->lock);
+    return done;
+}

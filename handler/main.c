@@ -1,0 +1,86 @@
+/*
+ * main.c -- fcworker: the FastCGI worker behind nginx in an FC custom container.
+ */
+#include <fcgiapp.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fclog.h"
+#include "server.h"
+
+#define EXIT_CONFIG 2
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: fcworker [-c FILE] [--check-config]\n"
+            "\n"
+            "  -c, --config FILE   INI configuration (default: $FCWORKER_CONFIG, else\n"
+            "                      built-in defaults and FCWORKER_* variables only)\n"
+            "  -t, --check-config  validate the configuration, print it with where\n"
+            "                      each value came from, and exit (0 valid, 2 not)\n"
+            "  -h, --help          this text\n"
+            "\n"
+            "Signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads the configuration.\n");
+}
+
+int main(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = getenv("FCWORKER_CONFIG");
+    int check_only = 0, c;
+    char err[FCW_CONFIG_ERR_MAX];
+
+    while ((c = getopt_long(argc, argv, "c:th", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case 't': check_only = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return EXIT_CONFIG;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "fcworker: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return EXIT_CONFIG;
+    }
+    if (config_path != NULL && config_path[0] == '\0') config_path = NULL;
+
+    fcw_config *cfg = fcw_config_load(config_path, err, sizeof err);
+    if (cfg == NULL) {
+        fcw_log_error("invalid configuration: %s", err);
+        return EXIT_CONFIG;
+    }
+    if (check_only) {
+        fcw_config_dump(cfg, STDOUT_FILENO);
+        fcw_config_free(cfg);
+        return 0;
+    }
+
+    /* Ignores SIGPIPE: a client that hangs up early must not kill the worker. */
+    if (FCGX_Init() != 0) {
+        fcw_log_error("FCGX_Init failed");
+        return 1;
+    }
+    int fd = fcw_server_listen(cfg->socket_path, cfg->socket_mode, err, sizeof err);
+    if (fd < 0) {
+        fcw_log_error("cannot listen: %s", err);
+        fcw_config_free(cfg);
+        return 1;
+    }
+    char *socket_path = strdup(cfg->socket_path);
+    fcw_config_publish(cfg);
+    fcw_log_info("listening on %s (up to %u threads)", socket_path, cfg->threads);
+
+    int rc = fcw_server_run(fd, config_path);
+    unlink(socket_path);
+    free(socket_path);
+    return rc;
+}

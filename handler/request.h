@@ -1,0 +1,74 @@
+/*
+ * request.h -- one request and its response, behind the fcw_* API of fcworker.h.
+ *
+ * The response is held in memory until the handler returns or has written
+ * FCW_RESPONSE_BUFFER bytes, so a handler that fails can still be answered
+ * with an error status, and small answers carry a Content-Length.
+ */
+#ifndef FCW_REQUEST_H
+#define FCW_REQUEST_H
+
+#include <fcgiapp.h>
+
+#include "buf.h"
+#include "fcworker.h"
+#include "request_id.h"
+#include "route.h"
+
+#define FCW_RESPONSE_BUFFER (64 * 1024)
+/* FC answers 502 when a response's headers pass 8 KB. */
+#define FCW_RESPONSE_HEADERS_MAX (8 * 1024)
+/* A captured (replayed) response is held whole; /initialize answers are small. */
+#define FCW_CAPTURE_MAX (1024 * 1024)
+
+struct fcw_request {
+    FCGX_Request *fcgx;          /* NULL in unit tests: everything is captured */
+    FCGX_ParamArray envp;        /* "NAME=value" params, NULL-terminated */
+    const char *method;
+    const char *path;
+    const char *query;
+    char *path_copy;             /* path cut out of REQUEST_URI */
+    char request_id[FCW_REQUEST_ID_MAX + 1];
+    fcw_route route;
+    int head_only;               /* HEAD: headers and Content-Length, no body */
+
+    int status;
+    fcw_buf headers;             /* "Name: value\r\n" lines set by the handler */
+    fcw_buf body;                /* body not yet sent */
+    int committed;               /* status and headers have been sent */
+    int capture;                 /* never send: the caller replays the result */
+    int function_error;          /* the handler failed (x-fc-status: 404) */
+    int client_gone;             /* writing to nginx failed */
+    int body_done;               /* the request body was read to its end */
+};
+
+/* Fills req from the FastCGI params of fr. */
+void fcw_request_init(fcw_request *req, FCGX_Request *fr);
+/* For tests: a request with params but no connection behind it. */
+void fcw_request_init_params(fcw_request *req, char **envp);
+void fcw_request_free(fcw_request *req);
+
+/*
+ * Sends what has not been sent: status, headers (with x-fc-status on the
+ * invoke route and Content-Length when the whole body is known), body. Then
+ * reads and discards the rest of the request body, because libfcgi would
+ * otherwise read it as the next request of a kept connection.
+ */
+int fcw_request_finish(fcw_request *req);
+
+/* Replaces the response with a runtime-made one (errors, 405, replays). */
+void fcw_request_respond(fcw_request *req, int status, const char *content_type,
+                         const char *body);
+
+/* Drops the handler's response if it can still be dropped. */
+int fcw_request_reset_response(fcw_request *req);
+
+/* Reason phrase for a status code ("Not Found"); "Unknown" for others. */
+const char *fcw_status_reason(int status);
+
+/* 1 if name is a header the handler may set (token, not runtime-owned). */
+int fcw_header_name_allowed(const char *name, size_t len);
+/* 1 if value has no CR, LF or other control byte but HTAB. */
+int fcw_header_value_valid(const char *value, size_t len);
+
+#endif

@@ -1,0 +1,265 @@
+/*
+ * server.c -- accept loop, on-demand threads, graceful stop and reload.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "fclog.h"
+#include "lifecycle.h"
+
+/* Handlers run on these stacks; plugins get room, idle threads touch little. */
+#define THREAD_STACK (512 * 1024)
+
+typedef enum { SLOT_WAITING, SLOT_BUSY } slot_state;
+
+typedef struct slot {
+    slot_state state;
+    int kept_fd;      /* the kept connection it waits on, -1 for the listener */
+} slot;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t idle;       /* signalled when busy drops, while stopping */
+    int listen_fd;
+    unsigned max_threads;
+    unsigned nthreads;
+    unsigned listening;        /* threads waiting in accept() on listen_fd */
+    unsigned busy;             /* requests being served */
+    int stopping;
+    slot *slots;
+    fcw_lifecycle lifecycle;
+} srv = {.lock = PTHREAD_MUTEX_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
+
+int fcw_server_listen(const char *path, unsigned mode, char *err, size_t errlen) {
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    char tmp[sizeof addr.sun_path];
+    int fd = -1;
+
+    if (snprintf(tmp, sizeof tmp, "%s.%d", path, (int)getpid()) >= (int)sizeof tmp) {
+        snprintf(err, errlen, "socket path %s is too long for a unix socket", path);
+        return -1;
+    }
+    strcpy(addr.sun_path, tmp);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket(AF_UNIX): %s", strerror(errno));
+        return -1;
+    }
+    unlink(tmp);
+    /* Permissions are set before the name is public: never world-writable. */
+    mode_t old = umask(0777 & ~mode);
+    int rc = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+    umask(old);
+    if (rc != 0) {
+        snprintf(err, errlen, "bind %s: %s (does its directory exist and is it writable?)",
+                 tmp, strerror(errno));
+        goto fail;
+    }
+    if (chmod(tmp, mode) != 0) {
+        snprintf(err, errlen, "chmod %s: %s", tmp, strerror(errno));
+        goto fail_unlink;
+    }
+    if (listen(fd, SOMAXCONN) != 0) {
+        snprintf(err, errlen, "listen %s: %s", tmp, strerror(errno));
+        goto fail_unlink;
+    }
+    if (rename(tmp, path) != 0) {
+        snprintf(err, errlen, "rename %s to %s: %s", tmp, path, strerror(errno));
+        goto fail_unlink;
+    }
+    return fd;
+
+fail_unlink:
+    unlink(tmp);
+fail:
+    close(fd);
+    return -1;
+}
+
+static void *serve_thread(void *arg);
+
+/* Starts one more thread if allowed. Called with srv.lock held. */
+static void spawn_locked(void) {
+    if (srv.stopping || srv.nthreads >= srv.max_threads) return;
+    pthread_attr_t attr;
+    pthread_t tid;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, THREAD_STACK);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    slot *s = &srv.slots[srv.nthreads];
+    s->state = SLOT_WAITING;
+    s->kept_fd = -1;
+    if (pthread_create(&tid, &attr, serve_thread, s) == 0) {
+        srv.nthreads++;
+        srv.listening++;
+    } else {
+        fcw_log_warn("cannot start worker thread %u: %s", srv.nthreads + 1,
+                     strerror(errno));
+    }
+    pthread_attr_destroy(&attr);
+}
+
+static void *serve_thread(void *arg) {
+    slot *s = arg;
+    FCGX_Request fr;
+
+    if (FCGX_InitRequest(&fr, srv.listen_fd, 0) != 0) {
+        fcw_log_error("FCGX_InitRequest failed");
+        return NULL;
+    }
+    /* spawn_locked counted this thread as listening already. */
+    int counted = 1;
+    for (;;) {
+        pthread_mutex_lock(&srv.lock);
+        if (srv.stopping) {
+            if (counted) srv.listening--;
+            pthread_mutex_unlock(&srv.lock);
+            break;
+        }
+        s->state = SLOT_WAITING;
+        s->kept_fd = fr.ipcFd;
+        if (!counted && fr.ipcFd < 0) {
+            srv.listening++;
+            counted = 1;
+        }
+        pthread_mutex_unlock(&srv.lock);
+
+        int rc = FCGX_Accept_r(&fr);
+
+        pthread_mutex_lock(&srv.lock);
+        s->state = SLOT_BUSY;
+        s->kept_fd = -1;
+        if (counted) {
+            srv.listening--;
+            counted = 0;
+        }
+        if (rc >= 0) srv.busy++;
+        if (srv.listening == 0) spawn_locked();
+        int stopping = srv.stopping;
+        pthread_mutex_unlock(&srv.lock);
+
+        if (rc < 0) {
+            if (stopping) break;
+            /* EMFILE and the like: back off instead of spinning on accept. */
+            fcw_log_error("accepting a FastCGI connection failed: %s", strerror(errno));
+            struct timespec pause = {0, 50 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+            continue;
+        }
+
+        fcw_dispatch(&fr, &srv.lifecycle);
+        FCGX_Finish_r(&fr);
+
+        pthread_mutex_lock(&srv.lock);
+        srv.busy--;
+        if (srv.stopping) pthread_cond_broadcast(&srv.idle);
+        pthread_mutex_unlock(&srv.lock);
+    }
+    FCGX_Free(&fr, 1);
+    return NULL;
+}
+
+/*
+ * libfcgi only notices a stop when accept() returns EINTR in the thread that
+ * got the signal, so an idle threaded worker would sleep through SIGTERM.
+ * Shutting the sockets down wakes every waiting thread for certain: accept()
+ * on the listener fails, and a read on a kept connection sees end-of-file.
+ * Threads serving a request are left alone to finish it.
+ */
+static void wake_waiting_threads_locked(void) {
+    shutdown(srv.listen_fd, SHUT_RDWR);
+    for (unsigned i = 0; i < srv.nthreads; i++)
+        if (srv.slots[i].state == SLOT_WAITING && srv.slots[i].kept_fd >= 0)
+            shutdown(srv.slots[i].kept_fd, SHUT_RDWR);
+}
+
+static int drain(unsigned timeout_s) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_s;
+
+    pthread_mutex_lock(&srv.lock);
+    srv.stopping = 1;
+    wake_waiting_threads_locked();
+    unsigned before = srv.busy;
+    while (srv.busy > 0) {
+        if (pthread_cond_timedwait(&srv.idle, &srv.lock, &deadline) == ETIMEDOUT) break;
+    }
+    unsigned left = srv.busy;
+    pthread_mutex_unlock(&srv.lock);
+    if (left > 0) {
+        fcw_log_error("drain timeout (%us): %u of %u requests still running are cut off",
+                      timeout_s, left, before);
+        return 1;
+    }
+    fcw_log_info("stopped after finishing %u in-flight requests", before);
+    return 0;
+}
+
+static void reload(const char *config_path) {
+    char err[FCW_CONFIG_ERR_MAX];
+    fcw_config *cfg = fcw_config_load(config_path, err, sizeof err);
+    if (cfg == NULL) {
+        fcw_log_error("reload failed, keeping the running configuration: %s", err);
+        return;
+    }
+    fcw_config_publish(cfg);
+    fcw_log_info("configuration reloaded%s%s", config_path ? " from " : "",
+                 config_path ? config_path : "");
+}
+
+int fcw_server_run(int listen_fd, const char *config_path) {
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    /* Every thread inherits this mask, so only sigwait below sees them. */
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    /* Socket and thread limit are fixed at start; a reload changes handlers. */
+    fcw_config *cfg = fcw_config_acquire();
+    srv.max_threads = cfg->threads;
+    fcw_config_release(cfg);
+
+    srv.listen_fd = listen_fd;
+    srv.slots = calloc(srv.max_threads, sizeof *srv.slots);
+    if (srv.slots == NULL) {
+        fcw_log_error("out of memory for %u thread slots", srv.max_threads);
+        return 1;
+    }
+    fcw_lifecycle_init(&srv.lifecycle);
+
+    pthread_mutex_lock(&srv.lock);
+    spawn_locked();
+    pthread_mutex_unlock(&srv.lock);
+
+    for (;;) {
+        int sig;
+        if (sigwait(&sigs, &sig) != 0) continue;
+        if (sig == SIGHUP) {
+            reload(config_path);
+            continue;
+        }
+        cfg = fcw_config_acquire();
+        unsigned drain_s = cfg->drain_timeout_s;
+        fcw_config_release(cfg);
+        fcw_log_info("%s received: stopping, draining for up to %us",
+                     sig == SIGTERM ? "SIGTERM" : "SIGINT", drain_s);
+        return drain(drain_s);
+    }
+}
