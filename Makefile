@@ -36,12 +36,16 @@ BIN = $(BUILD)/fcworker
 
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
-UNIT_SRC = $(wildcard t/unit/*.c)
-UNIT_OBJ = $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/unit/%.o)
-IT_SRC = $(wildcard t/integration/*.c)
-IT_OBJ = $(IT_SRC:t/integration/%.c=$(BUILD)/t/integration/%.o)
 
-DEP = $(WORKER_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(IT_OBJ:.o=.d)
+# One executable per test file (t/unit/test_*.c, t/integration/test_*.c), so a
+# suite runs in its own process and helpers add suites without a shared list.
+UNIT_TESTS = $(patsubst t/unit/%.c,$(BUILD)/t/unit/%,$(wildcard t/unit/test_*.c))
+IT_TESTS = $(patsubst t/integration/%.c,$(BUILD)/t/integration/%,$(wildcard t/integration/test_*.c))
+IT_HELPERS = $(patsubst t/integration/%.c,$(BUILD)/t/integration/%.o,$(filter-out t/integration/test_%,$(wildcard t/integration/*.c)))
+
+DEP = $(WORKER_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(wildcard $(BUILD)/t/*/*.d)
+
+.SECONDARY:
 
 .PHONY: all run test test-unit test-integration setup install clean valgrind examples
 
@@ -54,21 +58,19 @@ $(BUILD)/obj/%.o: handler/%.c
 $(BIN): $(WORKER_OBJ) $(MAIN_OBJ) handler/fcworker.sym
 	$(CC) $(LDFLAGS) $(EXPORT) -o $@ $(WORKER_OBJ) $(MAIN_OBJ) $(LIBS)
 
-$(BUILD)/t/unit/%.o: t/unit/%.c
+$(BUILD)/t/%.o: t/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -It $(CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/t/integration/%.o: t/integration/%.c
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -It $(CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
-
-$(BUILD)/t/unit-tests: $(UNIT_OBJ) $(WORKER_OBJ)
+$(BUILD)/t/unit/test_%: $(BUILD)/t/unit/test_%.o $(WORKER_OBJ)
 	$(CC) $(LDFLAGS) $(EXPORT) -o $@ $^ $(CHECK_LIBS) $(LIBS)
 
-$(BUILD)/t/integration-tests: $(IT_OBJ)
+$(BUILD)/t/integration/test_%: $(BUILD)/t/integration/test_%.o $(IT_HELPERS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) -pthread
 
 -include handler/examples/Makefile.inc
+-include docker/docker.mk
+-include scripts/bench.mk
 
 setup:
 	@scripts/setup
@@ -76,18 +78,19 @@ setup:
 run: setup all
 	exec scripts/run
 
-test-unit: $(BUILD)/t/unit-tests
-	$(BUILD)/t/unit-tests
+test-unit: $(UNIT_TESTS)
+	@scripts/run-tests $(UNIT_TESTS)
 
-test-integration: all $(BUILD)/t/integration-tests
-	FCWORKER_BIN=$(abspath $(BIN)) $(BUILD)/t/integration-tests
+test-integration: all $(IT_TESTS)
+	@FCWORKER_BIN=$(abspath $(BIN)) FCWORKER_BUILD=$(abspath $(BUILD)) scripts/run-tests $(IT_TESTS)
 
 test: setup
 	$(MAKE) test-unit
 	$(MAKE) test-integration
 
-valgrind: $(BUILD)/t/unit-tests
-	CK_FORK=no valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite $(BUILD)/t/unit-tests
+valgrind: $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do CK_FORK=no valgrind -q --error-exitcode=1 --leak-check=full \
+	    --errors-for-leak-kinds=definite $$t || exit 1; done
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/fcworker

@@ -1,0 +1,447 @@
+/*
+ * harness.c -- start the real runtime, speak HTTP and FastCGI to it.
+ */
+#include "harness.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+const char *project_dir(void) {
+    static char dir[512];
+    if (dir[0]) return dir;
+    const char *env = getenv("FCWORKER_PROJECT");
+    if (env) {
+        snprintf(dir, sizeof dir, "%s", env);
+        return dir;
+    }
+    /* Tests run from the top directory (make) or from build/t/...: walk up. */
+    char cwd[512];
+    if (getcwd(cwd, sizeof cwd) == NULL) strcpy(cwd, ".");
+    for (;;) {
+        char probe[600];
+        snprintf(probe, sizeof probe, "%s/scripts/run", cwd);
+        if (access(probe, X_OK) == 0) break;
+        char *slash = strrchr(cwd, '/');
+        if (slash == NULL || slash == cwd) {
+            strcpy(cwd, ".");
+            break;
+        }
+        *slash = '\0';
+    }
+    snprintf(dir, sizeof dir, "%s", cwd);
+    return dir;
+}
+
+static int free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int port_open(int port) {
+    int fd = http_connect(port);
+    if (fd < 0) return 0;
+    close(fd);
+    return 1;
+}
+
+void rt_start(rt *r, const char *const *env) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->dir, sizeof r->dir, "/tmp/fcw-test-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(r->dir));
+    chmod(r->dir, 0755);
+    snprintf(r->socket, sizeof r->socket, "%s/fcworker.sock", r->dir);
+    snprintf(r->out_path, sizeof r->out_path, "%s/stdout.log", r->dir);
+    snprintf(r->err_path, sizeof r->err_path, "%s/stderr.log", r->dir);
+    r->port = free_port();
+
+    r->pid = fork();
+    ck_assert_int_ge(r->pid, 0);
+    if (r->pid == 0) {
+        char port[16], script[600];
+        snprintf(port, sizeof port, "%d", r->port);
+        setenv("PORT", port, 1);
+        unsetenv("FC_CUSTOM_LISTEN_PORT");
+        setenv("FCWORKER_RUN_DIR", r->dir, 1);
+        for (const char *const *e = env; e && *e; e++) putenv((char *)*e);
+        int out = open(r->out_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+        int err = open(r->err_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+        dup2(out, 1);
+        dup2(err, 2);
+        setpgid(0, 0);
+        snprintf(script, sizeof script, "%s/scripts/run", project_dir());
+        execl("/bin/bash", "bash", script, (char *)NULL);
+        _exit(127);
+    }
+    long deadline = now_ms() + 10000;
+    while (!port_open(r->port)) {
+        int st;
+        if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
+            char *err = slurp(r->err_path);
+            ck_abort_msg("runtime exited (status %d) before listening:\n%s", st, err);
+        }
+        if (now_ms() > deadline) ck_abort_msg("runtime did not listen on %d in 10 s", r->port);
+        usleep(10000);
+    }
+}
+
+int rt_stop_sig(rt *r, int sig, int timeout_ms) {
+    int st;
+    if (r->pid <= 0) return -1;
+    kill(r->pid, sig);
+    long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        pid_t p = waitpid(r->pid, &st, WNOHANG);
+        if (p == r->pid) break;
+        if (now_ms() > deadline) {
+            kill(-r->pid, SIGKILL);
+            waitpid(r->pid, &st, 0);
+            r->pid = 0;
+            return -1;
+        }
+        usleep(5000);
+    }
+    r->pid = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void rt_stop(rt *r) {
+    if (r->pid > 0) rt_stop_sig(r, SIGTERM, 15000);
+    /* Whatever is left of the process group (a stuck nginx) goes too. */
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->dir);
+    if (getenv("FCWORKER_KEEP_TEST_DIRS") == NULL && system(cmd) != 0) { /* best effort */ }
+}
+
+pid_t rt_worker_pid(const rt *r) {
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    pid_t found = -1;
+    while (d && (e = readdir(d)) != NULL) {
+        char path[300], buf[512];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        char *rp = strrchr(buf, ')');
+        int ppid = 0;
+        if (strstr(buf, "(fcworker)") && rp && sscanf(rp + 2, "%*c %d", &ppid) == 1 &&
+            ppid == r->pid) {
+            found = atoi(e->d_name);
+            break;
+        }
+    }
+    if (d) closedir(d);
+    return found;
+}
+
+char *slurp(const char *path) {
+    FILE *f = fopen(path, "r");
+    size_t cap = 4096, len = 0, n;
+    char *buf = malloc(cap);
+    if (!buf) abort();
+    if (f) {
+        while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+            len += n;
+            if (cap - len < 2) {
+                cap *= 2;
+                buf = realloc(buf, cap);
+                if (!buf) abort();
+            }
+        }
+        fclose(f);
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+int count_substr(const char *hay, const char *needle) {
+    int n = 0;
+    size_t nl = strlen(needle);
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += nl) n++;
+    return n;
+}
+
+int http_connect(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0) return -1;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+int http_send(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads into a growing buffer until pred is met, EOF, or the deadline. */
+typedef struct rbuf {
+    char *data;
+    size_t len, cap, pos;
+} rbuf;
+
+static int rbuf_fill(int fd, rbuf *b, long deadline) {
+    if (b->cap - b->len < 65536) {
+        b->cap = b->cap ? b->cap * 2 : 131072;
+        b->data = realloc(b->data, b->cap);
+        if (!b->data) abort();
+    }
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    long left = deadline - now_ms();
+    if (left <= 0 || poll(&p, 1, (int)left) <= 0) return -1;
+    ssize_t n = recv(fd, b->data + b->len, b->cap - b->len - 1, 0);
+    if (n <= 0) return n == 0 ? 0 : -1;
+    b->len += (size_t)n;
+    b->data[b->len] = '\0';
+    return 1;
+}
+
+int http_read(int fd, http_resp *resp, int head_only) {
+    rbuf b = {0};
+    long deadline = now_ms() + 10000;
+    char *end;
+    memset(resp, 0, sizeof *resp);
+    for (;;) {
+        if (b.data && (end = strstr(b.data, "\r\n\r\n")) != NULL) break;
+        if (rbuf_fill(fd, &b, deadline) <= 0) goto fail;
+    }
+    size_t head_len = (size_t)(end - b.data) + 4;
+    resp->head = strndup(b.data, head_len);
+    if (sscanf(resp->head, "HTTP/1.%*d %d", &resp->status) != 1) goto fail;
+    char v[64];
+    size_t have = b.len - head_len;
+    if (head_only || resp->status == 204 || resp->status == 304) {
+        resp->body = calloc(1, 1);
+    } else if (http_header(resp, "content-length", v, sizeof v)) {
+        size_t want = strtoull(v, NULL, 10);
+        while (have < want) {
+            if (rbuf_fill(fd, &b, deadline) <= 0) goto fail;
+            have = b.len - head_len;
+        }
+        resp->body = malloc(want + 1);
+        memcpy(resp->body, b.data + head_len, want);
+        resp->body[want] = '\0';
+        resp->body_len = want;
+    } else if (http_header(resp, "transfer-encoding", v, sizeof v) && strcasestr(v, "chunked")) {
+        size_t pos = head_len, out = 0;
+        resp->body = malloc(1);
+        for (;;) {
+            char *crlf;
+            while ((crlf = memmem(b.data + pos, b.len - pos, "\r\n", 2)) == NULL)
+                if (rbuf_fill(fd, &b, deadline) <= 0) goto fail;
+            size_t chunk = strtoull(b.data + pos, NULL, 16);
+            size_t data_at = (size_t)(crlf - b.data) + 2;
+            while (b.len < data_at + chunk + 2)
+                if (rbuf_fill(fd, &b, deadline) <= 0) goto fail;
+            resp->body = realloc(resp->body, out + chunk + 1);
+            memcpy(resp->body + out, b.data + data_at, chunk);
+            out += chunk;
+            pos = data_at + chunk + 2;
+            if (chunk == 0) break;
+        }
+        resp->body[out] = '\0';
+        resp->body_len = out;
+    } else {
+        int rc;
+        while ((rc = rbuf_fill(fd, &b, deadline)) > 0)
+            ;
+        if (rc < 0) goto fail;
+        resp->body_len = b.len - head_len;
+        resp->body = malloc(resp->body_len + 1);
+        memcpy(resp->body, b.data + head_len, resp->body_len);
+        resp->body[resp->body_len] = '\0';
+    }
+    free(b.data);
+    return 0;
+fail:
+    free(b.data);
+    return -1;
+}
+
+int http_do(int port, const char *method, const char *path, const char *headers,
+            const void *body, size_t body_len, http_resp *resp) {
+    int fd = http_connect(port);
+    if (fd < 0) return -1;
+    char *head = NULL;
+    int n = asprintf(&head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
+                            "Content-Length: %zu\r\n\r\n",
+                     method, path, headers ? headers : "", body_len);
+    int rc = -1;
+    if (n > 0 && http_send(fd, head, (size_t)n) == 0 &&
+        (body_len == 0 || http_send(fd, body, body_len) == 0))
+        rc = http_read(fd, resp, strcmp(method, "HEAD") == 0);
+    free(head);
+    close(fd);
+    return rc;
+}
+
+const char *http_header(const http_resp *resp, const char *name, char *out, size_t outlen) {
+    size_t nl = strlen(name);
+    const char *p = resp->head ? strstr(resp->head, "\r\n") : NULL;
+    while (p && p[2] != '\r') {
+        p += 2;
+        if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            while (*v == ' ') v++;
+            const char *e = strstr(v, "\r\n");
+            size_t len = (size_t)(e - v);
+            if (len >= outlen) len = outlen - 1;
+            memcpy(out, v, len);
+            out[len] = '\0';
+            return out;
+        }
+        p = strstr(p, "\r\n");
+    }
+    return NULL;
+}
+
+void http_resp_free(http_resp *resp) {
+    free(resp->head);
+    free(resp->body);
+    memset(resp, 0, sizeof *resp);
+}
+
+int fcgi_connect(const char *socket_path) {
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", socket_path);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int fcgi_write_raw(int fd, const void *buf, size_t len) { return http_send(fd, buf, len); }
+
+static int record(int fd, int type, int id, const void *data, size_t len) {
+    unsigned char h[8] = {1, (unsigned char)type, (unsigned char)(id >> 8), (unsigned char)id,
+                          (unsigned char)(len >> 8), (unsigned char)len, 0, 0};
+    if (http_send(fd, h, 8) != 0) return -1;
+    return len ? http_send(fd, data, len) : 0;
+}
+
+int fcgi_begin(int fd, int id, int keep_conn) {
+    unsigned char body[8] = {0, 1, (unsigned char)(keep_conn ? 1 : 0), 0, 0, 0, 0, 0};
+    return record(fd, 1, id, body, 8);
+}
+
+static size_t put_len(unsigned char *p, size_t n) {
+    if (n < 128) {
+        p[0] = (unsigned char)n;
+        return 1;
+    }
+    p[0] = (unsigned char)((n >> 24) | 0x80);
+    p[1] = (unsigned char)(n >> 16);
+    p[2] = (unsigned char)(n >> 8);
+    p[3] = (unsigned char)n;
+    return 4;
+}
+
+int fcgi_params(int fd, int id, const char *const *kv) {
+    for (; kv && *kv; kv++) {
+        const char *eq = strchr(*kv, '=');
+        size_t nl = (size_t)(eq - *kv), vl = strlen(eq + 1);
+        unsigned char buf[65536];
+        if (nl + vl + 8 > sizeof buf) return -1;
+        size_t n = put_len(buf, nl);
+        n += put_len(buf + n, vl);
+        memcpy(buf + n, *kv, nl);
+        memcpy(buf + n + nl, eq + 1, vl);
+        if (record(fd, 4, id, buf, n + nl + vl) != 0) return -1;
+    }
+    return record(fd, 4, id, NULL, 0);
+}
+
+int fcgi_stdin(int fd, int id, const void *data, size_t len) {
+    const char *p = data;
+    if (len == 0) return record(fd, 5, id, NULL, 0);
+    while (len > 0) {
+        size_t n = len > 65535 ? 65535 : len;
+        if (record(fd, 5, id, p, n) != 0) return -1;
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int fcgi_read_response(int fd, int id, char **out, size_t *outlen) {
+    rbuf b = {0};
+    long deadline = now_ms() + 5000;
+    size_t pos = 0, olen = 0;
+    char *o = malloc(1);
+    for (;;) {
+        while (b.len - pos < 8)
+            if (rbuf_fill(fd, &b, deadline) <= 0) goto fail;
+        unsigned char *h = (unsigned char *)b.data + pos;
+        int type = h[1], rid = (h[2] << 8) | h[3];
+        size_t clen = ((size_t)h[4] << 8) | h[5], plen = h[6];
+        while (b.len - pos < 8 + clen + plen)
+            if (rbuf_fill(fd, &b, deadline) <= 0) goto fail;
+        h = (unsigned char *)b.data + pos;
+        if (type == 6 && rid == id) {
+            o = realloc(o, olen + clen + 1);
+            memcpy(o + olen, h + 8, clen);
+            olen += clen;
+        }
+        pos += 8 + clen + plen;
+        if (type == 3 && rid == id) break;
+    }
+    free(b.data);
+    o[olen] = '\0';
+    *out = o;
+    if (outlen) *outlen = olen;
+    return 0;
+fail:
+    free(b.data);
+    o[olen] = '\0';
+    *out = o;
+    if (outlen) *outlen = olen;
+    return -1;
+}

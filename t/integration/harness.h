@@ -1,0 +1,77 @@
+/*
+ * harness.h -- what integration tests need: the real runtime (scripts/run
+ * starting fcworker and nginx) on a free 127.0.0.1 port, an HTTP/1.1 client,
+ * and a raw FastCGI client for what nginx would never send.
+ */
+#ifndef FCW_HARNESS_H
+#define FCW_HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct rt {
+    pid_t pid;             /* scripts/run */
+    int port;
+    char dir[256];         /* private run directory, removed by rt_stop */
+    char socket[300];      /* fcworker's FastCGI socket */
+    char out_path[300];    /* stdout of the runtime: FC log lines */
+    char err_path[300];    /* stderr: diagnostics, nginx's error log */
+} rt;
+
+/*
+ * Starts the runtime with these extra environment entries ("NAME=value",
+ * NULL-terminated; may be NULL) and waits until the port accepts. The config
+ * file is conf/fcworker.conf unless env sets FCWORKER_CONFIG. Fails the test
+ * (ck_abort) if it does not come up within 10 s.
+ */
+void rt_start(rt *r, const char *const *env);
+/* Sends sig to scripts/run and returns its exit status (-1 if it had to be killed). */
+int rt_stop_sig(rt *r, int sig, int timeout_ms);
+/* SIGTERM, wait, remove the run directory. */
+void rt_stop(rt *r);
+/* The worker's pid, read from /proc (child of scripts/run named fcworker). */
+pid_t rt_worker_pid(const rt *r);
+/* The whole of a file as a NUL-terminated string (malloc'd; "" if missing). */
+char *slurp(const char *path);
+/* Number of non-overlapping occurrences of needle in hay. */
+int count_substr(const char *hay, const char *needle);
+/* Path of the project's top directory (where Makefile is). */
+const char *project_dir(void);
+
+typedef struct http_resp {
+    int status;
+    char *head;            /* status line and headers, NUL-terminated */
+    char *body;            /* NUL-terminated for convenience */
+    size_t body_len;
+} http_resp;
+
+int http_connect(int port);
+/* Sends len bytes of a raw request (the caller writes the HTTP). */
+int http_send(int fd, const void *buf, size_t len);
+/*
+ * Reads one response on fd: Content-Length, chunked, or to EOF. head_only for
+ * responses to HEAD. Returns 0, or -1 on a connection error or timeout (10 s).
+ */
+int http_read(int fd, http_resp *resp, int head_only);
+/* One request on a fresh connection: method, path, extra header lines ("A: b\r\n"), body. */
+int http_do(int port, const char *method, const char *path, const char *headers,
+            const void *body, size_t body_len, http_resp *resp);
+/* Value of a response header (case-insensitive), copied into out; NULL if absent. */
+const char *http_header(const http_resp *resp, const char *name, char *out, size_t outlen);
+void http_resp_free(http_resp *resp);
+
+/* FastCGI client, for talking to fcworker directly. */
+int fcgi_connect(const char *socket_path);
+int fcgi_begin(int fd, int id, int keep_conn);
+/* Params from a NULL-terminated list of "NAME=value" strings; ends with an empty PARAMS. */
+int fcgi_params(int fd, int id, const char *const *kv);
+/* A STDIN record with data, or the empty one that ends the body (len 0). */
+int fcgi_stdin(int fd, int id, const void *data, size_t len);
+int fcgi_write_raw(int fd, const void *buf, size_t len);
+/*
+ * Reads records until END_REQUEST for id: appends STDOUT data to out (malloc'd,
+ * NUL-terminated). Returns 0, or -1 on EOF/timeout (5 s) before END_REQUEST.
+ */
+int fcgi_read_response(int fd, int id, char **out, size_t *outlen);
+
+#endif
