@@ -11,6 +11,8 @@ static const struct {
     fcw_handler *(*create)(const char *arg, fcw_route route, char *err, size_t errlen);
 } kinds[] = {
     {"builtin:", fcw_builtin_create},
+    {"exec:", fcw_exec_create},
+    {"plugin:", fcw_plugin_create},
 };
 
 fcw_handler *fcw_handler_create(const char *spec, fcw_route route, char *err,

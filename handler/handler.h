@@ -41,5 +41,9 @@ void fcw_handler_destroy(fcw_handler *h);
 /* Kind constructors; arg is the spec after "kind:". */
 fcw_handler *fcw_builtin_create(const char *arg, fcw_route route, char *err,
                                 size_t errlen);
+fcw_handler *fcw_exec_create(const char *arg, fcw_route route, char *err,
+                             size_t errlen);
+fcw_handler *fcw_plugin_create(const char *arg, fcw_route route, char *err,
+                               size_t errlen);
 
 #endif
