@@ -24,13 +24,6 @@
 /* Handlers run on these stacks; plugins get room, idle threads touch little. */
 #define THREAD_STACK (512 * 1024)
 
-typedef enum { SLOT_WAITING, SLOT_BUSY } slot_state;
-
-typedef struct slot {
-    slot_state state;
-    int kept_fd;      /* the kept connection it waits on, -1 for the listener */
-} slot;
-
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t idle;       /* signalled when busy drops, while stopping */
@@ -40,7 +33,6 @@ static struct {
     unsigned listening;        /* threads waiting in accept() on listen_fd */
     unsigned busy;             /* requests being served */
     int stopping;
-    slot *slots;
     fcw_lifecycle lifecycle;
 } srv = {.lock = PTHREAD_MUTEX_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
 
@@ -100,10 +92,7 @@ static void spawn_locked(void) {
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, THREAD_STACK);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    slot *s = &srv.slots[srv.nthreads];
-    s->state = SLOT_WAITING;
-    s->kept_fd = -1;
-    if (pthread_create(&tid, &attr, serve_thread, s) == 0) {
+    if (pthread_create(&tid, &attr, serve_thread, NULL) == 0) {
         srv.nthreads++;
         srv.listening++;
     } else {
@@ -114,8 +103,8 @@ static void spawn_locked(void) {
 }
 
 static void *serve_thread(void *arg) {
-    slot *s = arg;
     FCGX_Request fr;
+    (void)arg;
 
     if (FCGX_InitRequest(&fr, srv.listen_fd, 0) != 0) {
         fcw_log_error("FCGX_InitRequest failed");
@@ -130,8 +119,6 @@ static void *serve_thread(void *arg) {
             pthread_mutex_unlock(&srv.lock);
             break;
         }
-        s->state = SLOT_WAITING;
-        s->kept_fd = fr.ipcFd;
         if (!counted && fr.ipcFd < 0) {
             srv.listening++;
             counted = 1;
@@ -141,8 +128,6 @@ static void *serve_thread(void *arg) {
         int rc = FCGX_Accept_r(&fr);
 
         pthread_mutex_lock(&srv.lock);
-        s->state = SLOT_BUSY;
-        s->kept_fd = -1;
         if (counted) {
             srv.listening--;
             counted = 0;
@@ -168,6 +153,7 @@ static void *serve_thread(void *arg) {
         srv.busy--;
         if (srv.stopping) pthread_cond_broadcast(&srv.idle);
         pthread_mutex_unlock(&srv.lock);
+        /* Stopping: the kept connection is closed below, so nginx stops using it. */
     }
     FCGX_Free(&fr, 1);
     return NULL;
@@ -176,17 +162,16 @@ static void *serve_thread(void *arg) {
 /*
  * libfcgi only notices a stop when accept() returns EINTR in the thread that
  * got the signal, so an idle threaded worker would sleep through SIGTERM.
- * Shutting the sockets down wakes every waiting thread for certain: accept()
- * on the listener fails, and a read on a kept connection sees end-of-file.
- * Threads serving a request are left alone to finish it.
+ * Shutting the listener down wakes every thread waiting in accept() for
+ * certain (a signal could arrive just before the call and be lost).
+ *
+ * Threads waiting for the next request on a kept nginx connection are left
+ * alone: libfcgi may have closed that descriptor and its number may already
+ * belong to another thread's request, so shutting it down could cut a request
+ * in flight. A request that still arrives on a kept connection while draining
+ * is served; the process exits once nothing is in flight. scripts/run stops
+ * nginx first, so in a normal stop nothing arrives.
  */
-static void wake_waiting_threads_locked(void) {
-    shutdown(srv.listen_fd, SHUT_RDWR);
-    for (unsigned i = 0; i < srv.nthreads; i++)
-        if (srv.slots[i].state == SLOT_WAITING && srv.slots[i].kept_fd >= 0)
-            shutdown(srv.slots[i].kept_fd, SHUT_RDWR);
-}
-
 static int drain(unsigned timeout_s) {
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
@@ -194,7 +179,7 @@ static int drain(unsigned timeout_s) {
 
     pthread_mutex_lock(&srv.lock);
     srv.stopping = 1;
-    wake_waiting_threads_locked();
+    shutdown(srv.listen_fd, SHUT_RDWR);
     unsigned before = srv.busy;
     while (srv.busy > 0) {
         if (pthread_cond_timedwait(&srv.idle, &srv.lock, &deadline) == ETIMEDOUT) break;
@@ -237,11 +222,6 @@ int fcw_server_run(int listen_fd, const char *config_path) {
     fcw_config_release(cfg);
 
     srv.listen_fd = listen_fd;
-    srv.slots = calloc(srv.max_threads, sizeof *srv.slots);
-    if (srv.slots == NULL) {
-        fcw_log_error("out of memory for %u thread slots", srv.max_threads);
-        return 1;
-    }
     fcw_lifecycle_init(&srv.lifecycle);
 
     pthread_mutex_lock(&srv.lock);
