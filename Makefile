@@ -71,6 +71,7 @@ $(BUILD)/t/integration/test_%: $(BUILD)/t/integration/test_%.o $(IT_HELPERS)
 -include handler/examples/Makefile.inc
 -include docker/docker.mk
 -include scripts/bench.mk
+-include t/fuzz/fuzz.mk
 
 setup:
 	@scripts/setup

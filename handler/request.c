@@ -201,23 +201,27 @@ static int put(fcw_request *req, const char *data, size_t len) {
  * to buffer it (server-sent events must reach the client as written).
  */
 static int commit(fcw_request *req, int final) {
-    fcw_buf head = FCW_BUF_INIT;
-    int rc;
+    /*
+     * Straight into libfcgi's 8 KiB stream buffer: one memcpy per piece and
+     * no allocation; nothing reaches the socket before the body follows.
+     */
+    char line[64];
+    int n;
 
     req->committed = 1;
-    fcw_buf_appendf(&head, "Status: %d %s\r\n", req->status,
-                    fcw_status_reason(req->status));
-    if (req->headers.len) fcw_buf_append(&head, req->headers.data, req->headers.len);
-    if (req->route == FCW_ROUTE_INVOKE)
-        fcw_buf_appendf(&head, "x-fc-status: %d\r\n", req->function_error ? 404 : 200);
+    n = snprintf(line, sizeof line, "Status: %d %s\r\n", req->status,
+                 fcw_status_reason(req->status));
+    if (put(req, line, (size_t)n) != 0) return -1;
+    if (req->headers.len && put(req, req->headers.data, req->headers.len) != 0) return -1;
+    if (req->route == FCW_ROUTE_INVOKE) {
+        const char *st = req->function_error ? "x-fc-status: 404\r\n" : "x-fc-status: 200\r\n";
+        if (put(req, st, 18) != 0) return -1;
+    }
     if (final)
-        fcw_buf_appendf(&head, "Content-Length: %zu\r\n", req->body.len);
+        n = snprintf(line, sizeof line, "Content-Length: %zu\r\n\r\n", req->body.len);
     else
-        fcw_buf_append(&head, "X-Accel-Buffering: no\r\n", 23);
-    rc = fcw_buf_append(&head, "\r\n", 2);
-    if (rc == 0) rc = put(req, head.data, head.len);
-    fcw_buf_free(&head);
-    return rc;
+        n = snprintf(line, sizeof line, "X-Accel-Buffering: no\r\n\r\n");
+    return put(req, line, (size_t)n);
 }
 
 static int send_body(fcw_request *req) {
