@@ -10,8 +10,9 @@
 #include <string.h>
 
 int fcw_buf_reserve(fcw_buf *b, size_t extra) {
+    /* len + extra + 1 must not wrap: extra = SIZE_MAX would wrap to len exactly. */
+    if (extra >= (size_t)-1 - b->len) return -1;
     size_t need = b->len + extra + 1;
-    if (need < b->len) return -1; /* overflow */
     if (need <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need) {

@@ -45,12 +45,14 @@ typedef struct parse_ctx {
     char *err;
     size_t errlen;
     int failed;
+    int fail_line;        /* ctx->line when failed was set */
 } parse_ctx;
 
 static void fail(parse_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fail(parse_ctx *ctx, const char *fmt, ...) {
     if (ctx->failed) return; /* the first error is the one to fix first */
     ctx->failed = 1;
+    ctx->fail_line = ctx->line;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(ctx->err, ctx->errlen, fmt, ap);
@@ -210,6 +212,8 @@ static int on_ini_value(void *user, const char *section, const char *key, const 
             fail(ctx, "%s: out of memory", where);
             return 1;
         }
+        /* Until a handler line sets it, the section's first line is where to look. */
+        if (rc->spec == NULL) set_origin(rc->spec_origin, "%s", where);
         if (set_route_key(rc, section, key, value, where, msg, sizeof msg) != 0)
             fail(ctx, "%s", msg);
         return 1;
@@ -224,12 +228,28 @@ static int on_ini_value(void *user, const char *section, const char *key, const 
     return 1;
 }
 
-/* inih's reader, wrapped to count lines: its handler is not told the line. */
+/*
+ * inih's reader, wrapped to count lines: its handler is not told the line.
+ * inih's line buffer is INI_MAX_LINE bytes and it would parse the rest of a
+ * longer line as a line of its own; so the rest is skipped here, which is
+ * harmless for a comment and refused for anything else.
+ */
 static char *read_line(char *str, int num, void *stream) {
     parse_ctx *ctx = stream;
     char *s = fgets(str, num, ctx->file);
-    if (s != NULL && strchr(s, '\n') != NULL) ctx->line++;
-    else if (s != NULL && feof(ctx->file)) ctx->line++;
+    if (s == NULL) return NULL;
+    ctx->line++;
+    if (strchr(s, '\n') == NULL && !feof(ctx->file)) {
+        int c;
+        while ((c = getc(ctx->file)) != EOF && c != '\n')
+            ;
+        const char *p = s + strspn(s, " \t");
+        if (*p != ';' && *p != '#') {
+            fail(ctx, "%s:%d: line '%.40s...' is longer than %d bytes: expected a shorter "
+                 "line", ctx->path, ctx->line, s, num - 1);
+            return NULL;
+        }
+    }
     return s;
 }
 
@@ -293,8 +313,9 @@ static int by_prefix_length(const void *a, const void *b) {
 static int create_handler(fcw_route_config *rc, fcw_route route, char *err, size_t errlen) {
     char why[FCW_CONFIG_ERR_MAX];
     if (rc->spec == NULL) {
-        snprintf(err, errlen, "[route %s]: no handler: expected handler = builtin:NAME, "
-                 "exec:/path/to/program [args...] or plugin:/path/to/lib.so", rc->prefix);
+        snprintf(err, errlen, "%s: [route %s]: no handler: expected handler = builtin:NAME, "
+                 "exec:/path/to/program [args...] or plugin:/path/to/lib.so",
+                 rc->spec_origin, rc->prefix);
         return -1;
     }
     rc->handler = fcw_handler_create(rc->spec, route, why, sizeof why);
@@ -303,6 +324,22 @@ static int create_handler(fcw_route_config *rc, fcw_route route, char *err, size
         return -1;
     }
     return 0;
+}
+
+/*
+ * Line n of path without its line end, for an error message ("" if it cannot
+ * be read); a long line is cut to outlen - 1 bytes. read_line hands inih one
+ * piece per line, so n counts whole lines.
+ */
+static const char *line_text(const char *path, int n, char *out, size_t outlen) {
+    FILE *f = fopen(path, "r");
+    out[0] = '\0';
+    if (f == NULL) return out;
+    for (int i = 1; fgets(out, (int)outlen, f) != NULL && i < n;)
+        if (strchr(out, '\n') != NULL) i++;
+    fclose(f);
+    out[strcspn(out, "\r\n")] = '\0';
+    return out;
 }
 
 fcw_config *fcw_config_load(const char *path, char *err, size_t errlen) {
@@ -322,17 +359,28 @@ fcw_config *fcw_config_load(const char *path, char *err, size_t errlen) {
             goto fail;
         }
         int rc = ini_parse_stream(read_line, &ctx, on_ini_value, &ctx);
+        /* A directory opens, and then reads as an empty file. */
+        int read_errno = ferror(ctx.file) ? (errno ? errno : EIO) : 0;
         fclose(ctx.file);
-        if (ctx.failed) goto fail;
+        if (read_errno != 0) {
+            snprintf(err, errlen, "%s: cannot read: %s: expected a configuration file",
+                     path, strerror(read_errno));
+            goto fail;
+        }
+        /* inih goes on after a malformed line: report whichever error came first. */
+        if (ctx.failed && (rc == 0 || ctx.fail_line <= rc)) goto fail;
         if (rc != 0) {
-            snprintf(err, errlen, "%s:%d: not an INI line: expected [section], "
-                     "key = value, or a ; comment", path, rc);
+            char text[INI_MAX_LINE];
+            snprintf(err, errlen, "%s:%d: '%s' is not an INI line: expected [section], "
+                     "key = value, or a ; comment", path, rc, line_text(path, rc, text, sizeof text));
             goto fail;
         }
     }
     if (apply_env(cfg, err, errlen) != 0) goto fail;
 
-    qsort(cfg->routes, cfg->nroutes, sizeof *cfg->routes, by_prefix_length);
+    /* qsort(NULL, 0, ...) is undefined behaviour: routes is NULL without sections. */
+    if (cfg->nroutes > 1)
+        qsort(cfg->routes, cfg->nroutes, sizeof *cfg->routes, by_prefix_length);
     for (int r = 0; r < FCW_ROUTE_COUNT; r++)
         if (create_handler(&cfg->lifecycle[r], (fcw_route)r, err, errlen) != 0) goto fail;
     for (size_t i = 0; i < cfg->nroutes; i++)

@@ -2,8 +2,10 @@
  * fcworker.h -- the plugin interface of fcworker.
  *
  * This is the only header a plugin author needs. A plugin is a shared library
- * named in the configuration as `plugin:/path/to/lib.so`. fcworker loads it once
- * (at start-up and on every SIGHUP reload) and calls the entry points it exports:
+ * named in the configuration as `plugin:/path/to/lib.so`. fcworker loads it once,
+ * when a configuration (start-up or SIGHUP reload) first names it; a reload that
+ * names it again keeps the loaded library and its state. It calls the entry
+ * points it exports:
  *
  *     int fcw_initialize(fcw_request *req);   POST /initialize, once per instance
  *     int fcw_invoke(fcw_request *req);       every invocation

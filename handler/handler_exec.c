@@ -1,11 +1,911 @@
-/* handler_exec.c -- placeholder while the exec handler is being written. */
+/*
+ * handler_exec.c -- exec:/path/to/program [args...]: a CGI/1.1 child per request.
+ *
+ * One request, start to end:
+ *
+ *   1. env_build: the CGI meta-variables and HTTP_* headers of the request on
+ *      top of the part of the worker's environment built once at creation.
+ *   2. spawn_child: posix_spawn (glibc uses clone(CLONE_VM|CLONE_VFORK), so no
+ *      copy of the worker's memory), the program in its own process group with
+ *      only fds 0, 1 and 2, default signal dispositions and an empty mask.
+ *   3. pump: one poll() loop feeds the request body to stdin in 64 KiB chunks,
+ *      reads stdout (the header block through cgi_response.c, then the body
+ *      straight into the response, which request.c streams past 64 KiB) and
+ *      logs stderr line by line, until the program has exited and its pipes
+ *      are closed, or its time is up.
+ *   4. verdict: exit status, timeout and output decide the answer and whether
+ *      the function failed (FCW_ERROR). Every child is reaped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "cgi_response.h"
+#include "fclog.h"
 #include "handler.h"
 
+extern char **environ;
+
+/*
+ * After SIGTERM on timeout the program gets this long to flush, remove its
+ * temporary files and stop its own children before SIGKILL; short enough that
+ * the 504 still follows the timeout closely.
+ */
+#define EXEC_TERM_GRACE_MS 2000
+/*
+ * The program has exited but its stdout or stderr is still open: a background
+ * process it started inherited them. Output still flowing (the last stage of
+ * a pipeline) gets this long of silence to finish; then the process group is
+ * killed, because a daemon holding stdout would otherwise hold the response
+ * until the timeout.
+ */
+#define EXEC_EOF_GRACE_MS 1000
+/*
+ * After SIGKILL to the group, a pipe that stays open and silent this long is
+ * held by a process that left the group (setsid): stop reading it.
+ */
+#define EXEC_ABANDON_MS 200
+/* Without a pidfd (kernel before 5.3), how often to look for the exit. */
+#define EXEC_EXIT_POLL_MS 100
+/* Request body to stdin and stdout to the response move in chunks this big. */
+#define EXEC_CHUNK (64 * 1024)
+/* One stderr line in the log; fcw_log formats at most 1023 bytes. */
+#define EXEC_STDERR_LINE_MAX 1000
+
+#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+typedef struct exec_impl {
+    char *program;        /* absolute path, argv[0] */
+    char *dir;            /* its directory: the child's working directory */
+    char *args;           /* the spec, split in place; argv points into it */
+    char **argv;
+    char **static_env;    /* "NAME=value", NULL-terminated, built at creation */
+    size_t nstatic;
+} exec_impl;
+
+static long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* ---- creation: spec, program check, the static environment ---- */
+
+static int split_args(exec_impl *x, const char *arg, char *err, size_t errlen) {
+    size_t n = 0;
+    char *save = NULL;
+
+    x->args = strdup(arg);
+    x->argv = calloc(strlen(arg) / 2 + 2, sizeof *x->argv);
+    if (x->args == NULL || x->argv == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* No shell: whitespace separates arguments, nothing is quoted or expanded. */
+    for (char *t = strtok_r(x->args, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
+        x->argv[n++] = t;
+    if (n == 0) {
+        snprintf(err, errlen, "no program: expected exec:/path/to/program [args...]");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * The child runs in the program's directory (RFC 3875 8.1), so a relative
+ * program path is made absolute against the worker's directory first.
+ */
+static int resolve_program(exec_impl *x, char *err, size_t errlen) {
+    const char *p = x->argv[0];
+    if (p[0] == '/') {
+        x->program = strdup(p);
+    } else {
+        char cwd[PATH_MAX];
+        if (getcwd(cwd, sizeof cwd) == NULL) {
+            snprintf(err, errlen, "program '%s' is relative and the working directory "
+                     "is unknown (%s): give an absolute path", p, strerror(errno));
+            return -1;
+        }
+        if (asprintf(&x->program, "%s/%s", cwd, p) < 0) x->program = NULL;
+    }
+    if (x->program == NULL || (x->dir = strdup(x->program)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char *slash = strrchr(x->dir, '/');
+    slash[slash == x->dir ? 1 : 0] = '\0';
+    x->argv[0] = x->program;
+    return 0;
+}
+
+static int check_program(const char *path, char *err, size_t errlen) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "program %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "program %s is not a regular file (%s)", path,
+                 S_ISDIR(st.st_mode) ? "a directory" : "a device, socket or pipe");
+        return -1;
+    }
+    if (access(path, X_OK) != 0) {
+        snprintf(err, errlen, "program %s is not executable (mode %04o): chmod +x it",
+                 path, (unsigned)(st.st_mode & 07777));
+        return -1;
+    }
+    return 0;
+}
+
+static int env_is(const char *entry, const char *name) {
+    size_t n = strlen(name);
+    return strncmp(entry, name, n) == 0 && entry[n] == '=';
+}
+
+/*
+ * What the program inherits from the worker: FC's own variables (FC_*,
+ * ALIBABA_CLOUD_* credentials) and the few a program needs to run at all.
+ * Nothing else, so the worker's configuration (FCWORKER_*) and whatever
+ * the image's start command exported stay out of the function's reach.
+ * FC_REQUEST_ID is the request's, never the worker's.
+ */
+static int inherited(const char *entry) {
+    if (env_is(entry, "FC_REQUEST_ID")) return 0;
+    return strncmp(entry, "FC_", 3) == 0 || strncmp(entry, "ALIBABA_CLOUD_", 14) == 0 ||
+           env_is(entry, "PATH") || env_is(entry, "HOME") || env_is(entry, "LANG") ||
+           env_is(entry, "TZ");
+}
+
+static int build_static_env(exec_impl *x) {
+    size_t n = 0;
+    int have_path = 0;
+    for (char **e = environ; e && *e; e++) n++;
+    x->static_env = calloc(n + 3, sizeof *x->static_env);
+    if (x->static_env == NULL) return -1;
+    for (char **e = environ; e && *e; e++) {
+        if (!inherited(*e)) continue;
+        if (env_is(*e, "PATH")) have_path = 1;
+        if ((x->static_env[x->nstatic++] = strdup(*e)) == NULL) return -1;
+    }
+    /* A shell script without PATH finds no command at all. */
+    if (!have_path && (x->static_env[x->nstatic++] = strdup(DEFAULT_PATH)) == NULL) return -1;
+    if ((x->static_env[x->nstatic++] = strdup("GATEWAY_INTERFACE=CGI/1.1")) == NULL) return -1;
+    return 0;
+}
+
+static void exec_impl_free(exec_impl *x) {
+    if (x == NULL) return;
+    for (size_t i = 0; x->static_env && i < x->nstatic; i++) free(x->static_env[i]);
+    free(x->static_env);
+    free(x->argv);
+    free(x->args);
+    free(x->program);
+    free(x->dir);
+    free(x);
+}
+
+/* ---- per request: the CGI environment ---- */
+
+/* Request params passed on as they are (RFC 3875 section 4.1), when not empty. */
+static const char *const cgi_params[] = {
+    "CONTENT_LENGTH", "CONTENT_TYPE", "REMOTE_ADDR", "REMOTE_PORT", "REQUEST_URI",
+    "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "SERVER_SOFTWARE", NULL,
+};
+
+static int passed_param(const char *entry) {
+    const char *eq = strchr(entry, '=');
+    if (eq == NULL) return 0;
+    /*
+     * httpoxy (CVE-2016-5385): HTTP_PROXY from a "Proxy:" request header
+     * would become the program's outgoing proxy. nginx sends it empty on
+     * purpose; it is never passed, empty or not.
+     */
+    if (strncmp(entry, "HTTP_PROXY=", 11) == 0) return 0;
+    if (strncmp(entry, "HTTP_", 5) == 0) return 1;
+    if (eq[1] == '\0') return 0;
+    for (int i = 0; cgi_params[i]; i++)
+        if (env_is(entry, cgi_params[i])) return 1;
+    return 0;
+}
+
+typedef struct exec_env {
+    char **envp;
+    fcw_buf own;          /* the variables made here, "NAME=value\0" each */
+} exec_env;
+
+static int own_add(fcw_buf *own, const char *name, const char *value) {
+    if (fcw_buf_appendf(own, "%s=%s", name, value) != 0) return -1;
+    return fcw_buf_append(own, "", 1); /* keeps the terminator in the buffer */
+}
+
+/*
+ * The per-request part. Params and the static part are pointed to, not
+ * copied: both outlive the child's start. Only the variables made from the
+ * request's parsed fields are written to env->own.
+ */
+static int env_build(const exec_impl *x, const fcw_request *req, exec_env *env) {
+    size_t nparams = 0, n = 0;
+    fcw_buf *own = &env->own;
+
+    /*
+     * SCRIPT_NAME is empty: the program is the whole function, so PATH_INFO
+     * is the whole path and SCRIPT_NAME + PATH_INFO is still the request's.
+     */
+    if (own_add(own, "REQUEST_METHOD", fcw_method(req)) != 0 ||
+        own_add(own, "QUERY_STRING", fcw_query(req)) != 0 ||
+        own_add(own, "PATH_INFO", fcw_path(req)) != 0 ||
+        own_add(own, "SCRIPT_NAME", "") != 0 ||
+        own_add(own, "FC_REQUEST_ID", fcw_request_id(req)) != 0)
+        return -1;
+
+    for (char **p = req->envp; p && *p; p++) nparams++;
+    env->envp = calloc(x->nstatic + nparams + 6, sizeof *env->envp);
+    if (env->envp == NULL) return -1;
+    /* Pointers into own only now: appending may have moved it. */
+    for (size_t off = 0; off < own->len; off += strlen(own->data + off) + 1)
+        env->envp[n++] = own->data + off;
+    for (size_t i = 0; i < x->nstatic; i++) env->envp[n++] = x->static_env[i];
+    for (char **p = req->envp; p && *p; p++)
+        if (passed_param(*p)) env->envp[n++] = *p;
+    env->envp[n] = NULL;
+    return 0;
+}
+
+static void env_free(exec_env *env) {
+    free(env->envp);
+    fcw_buf_free(&env->own);
+}
+
+/* ---- starting the child ---- */
+
+/*
+ * posix_spawn's dup2 into 0/1/2 would clobber a pipe end that itself landed
+ * on 0, 1 or 2 (a worker started with a standard descriptor closed).
+ */
+static int above_stdio(int fd) {
+    if (fd > 2) return fd;
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    return moved;
+}
+
+static int make_pipe(int p[2]) {
+    if (pipe2(p, O_CLOEXEC) != 0) return -1;
+    p[0] = above_stdio(p[0]);
+    p[1] = above_stdio(p[1]);
+    if (p[0] < 0 || p[1] < 0) {
+        if (p[0] >= 0) close(p[0]);
+        if (p[1] >= 0) close(p[1]);
+        return -1;
+    }
+    return 0;
+}
+
+static void close_fd(int *fd) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+/*
+ * Starts the program with stdin, stdout and stderr on new pipes; returns 0
+ * and our ends in io[0] (its stdin), io[1] (stdout), io[2] (stderr), or an
+ * errno value. Every descriptor of the worker is close-on-exec or closed by
+ * closefrom(3): libfcgi accepts nginx connections without SOCK_CLOEXEC, so
+ * close-on-exec alone would leak them into the function.
+ */
+static int spawn_child(const exec_impl *x, char **envp, pid_t *pid, int io[3]) {
+    int p[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    int rc;
+
+    for (int i = 0; i < 3; i++) {
+        if (make_pipe(p[i]) != 0) {
+            rc = errno;
+            for (int j = 0; j < i; j++) {
+                close_fd(&p[j][0]);
+                close_fd(&p[j][1]);
+            }
+            return rc;
+        }
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[0][0], 0);
+    posix_spawn_file_actions_adddup2(&fa, p[1][1], 1);
+    posix_spawn_file_actions_adddup2(&fa, p[2][1], 2);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    posix_spawn_file_actions_addchdir_np(&fa, x->dir);
+
+    /*
+     * Its own process group, so a timeout can kill everything it started.
+     * The worker blocks SIGTERM/SIGINT/SIGHUP in every thread and ignores
+     * SIGPIPE; a program must start with neither.
+     */
+    posix_spawnattr_init(&attr);
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+
+    rc = posix_spawn(pid, x->program, &fa, &attr, x->argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+
+    close_fd(&p[0][0]);
+    close_fd(&p[1][1]);
+    close_fd(&p[2][1]);
+    io[0] = p[0][1];
+    io[1] = p[1][0];
+    io[2] = p[2][0];
+    if (rc != 0) {
+        for (int i = 0; i < 3; i++) close_fd(&io[i]);
+        return rc;
+    }
+    /* Our ends only: the program's own stdio stays blocking. */
+    for (int i = 0; i < 3; i++) fcntl(io[i], F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
+/* A descriptor that polls readable when the child exits (not reaped), or -1. */
+static int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+/* ---- the I/O pump ---- */
+
+typedef struct exec_run {
+    fcw_request *req;
+    const exec_impl *x;
+    pid_t pid;
+    int pidfd;                /* -1: look for the exit every EXEC_EXIT_POLL_MS */
+    int in_fd, out_fd, err_fd;  /* our pipe ends; -1 once closed */
+    int spool_fd;             /* the rest of the request body, or -1: nginx */
+    int conn_fd;              /* nginx's FastCGI connection (libfcgi's), or -1 */
+
+    char *in_buf;             /* one chunk of the request body */
+    size_t in_len, in_off;
+    char *rd_buf;             /* what was just read from stdout or stderr */
+
+    fcw_buf head;             /* stdout until the header block is complete */
+    int head_done;            /* status and headers are in the response */
+    const char *bad_output;   /* why stdout is not a CGI response (502) */
+    unsigned bad_line;
+    int sink;                 /* stdout is discarded from now on */
+    const char *output_failed;  /* why the response could not take more */
+
+    char line[EXEC_STDERR_LINE_MAX + 1];  /* stderr line being collected */
+    size_t line_len;
+    int line_cut;
+
+    long deadline;            /* the route's timeout */
+    long kill_at;             /* SIGTERM sent: SIGKILL then, 0 if not */
+    long last_io;             /* last read from stdout or stderr, or the exit */
+    int exited;               /* the child has exited, not yet reaped */
+    int timed_out;
+    int stopping;             /* SIGTERM sent to the group */
+    int killed;               /* SIGKILL sent to the group */
+    int abandoned;            /* stopped reading pipes a stray process holds */
+} exec_run;
+
+/*
+ * The group is only signalled while the child is unreaped (waitid with
+ * WNOWAIT), so its pid, which is the group's id, cannot have been reused.
+ */
+static void signal_group(exec_run *r, int sig) {
+    if (kill(-r->pid, sig) != 0 && errno == ESRCH) kill(r->pid, sig);
+}
+
+static void stop_child(exec_run *r, long now) {
+    if (r->stopping || r->killed) return;
+    if (r->exited) {
+        signal_group(r, SIGKILL);
+        r->killed = 1;
+        return;
+    }
+    signal_group(r, SIGTERM);
+    r->stopping = 1;
+    r->kill_at = now + EXEC_TERM_GRACE_MS;
+}
+
+static void check_exit(exec_run *r) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)r->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        si.si_pid == r->pid) {
+        r->exited = 1;
+        r->last_io = now_ms(); /* the grace for open pipes starts now */
+        close_fd(&r->pidfd);
+        /* Nobody left to read it, or only a stray grandchild. */
+        close_fd(&r->in_fd);
+    }
+}
+
+static ssize_t body_read(exec_run *r, char *buf, size_t len) {
+    ssize_t n;
+    if (r->spool_fd < 0) return fcw_read(r->req, buf, len);
+    do n = read(r->spool_fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+/* Takes the next chunk of the request body once the last one is written. */
+static void stdin_refill(exec_run *r) {
+    if (r->in_fd < 0 || r->in_off < r->in_len) return;
+    ssize_t n = body_read(r, r->in_buf, EXEC_CHUNK);
+    if (n <= 0) {
+        /* End of the body (or nginx went away): the program reads EOF. */
+        close_fd(&r->in_fd);
+        return;
+    }
+    r->in_len = (size_t)n;
+    r->in_off = 0;
+}
+
+static void stdin_write(exec_run *r) {
+    ssize_t n = write(r->in_fd, r->in_buf + r->in_off, r->in_len - r->in_off);
+    if (n > 0) {
+        r->in_off += (size_t)n;
+    } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        /*
+         * EPIPE (SIGPIPE is ignored in the worker, FCGX_Init): the program
+         * closed stdin without reading it all. That is its right; the worker
+         * discards the rest of the body.
+         */
+        close_fd(&r->in_fd);
+    }
+}
+
+static void fail_output(exec_run *r, const char *why) {
+    r->output_failed = why;
+    r->sink = 1;
+    close_fd(&r->in_fd);
+    stop_child(r, now_ms());
+}
+
+/* An unlinked file for the request body: gone when closed, never seen by others. */
+static int spool_open(void) {
+    const char *dir = getenv("TMPDIR");
+    char path[PATH_MAX];
+    if (dir == NULL || dir[0] == '\0') dir = "/tmp";
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0) return fd;
+    /* Filesystems without O_TMPFILE (older overlayfs). */
+    snprintf(path, sizeof path, "%s/fcworker-body-XXXXXX", dir);
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0) unlink(path);
+    return fd;
+}
+
+/*
+ * nginx stops sending the request body to a FastCGI backend as soon as it
+ * has passed the response's headers on to the client (ngx_http_upstream's
+ * send handler gives up once header_sent is set), and the worker would then
+ * wait for the rest forever. So before the first byte of the response goes
+ * out, the rest of the body is taken from nginx: into a temporary file when
+ * the program still reads stdin, discarded when it no longer does. Only a
+ * program that answers more than 64 KiB before reading all of its input gets
+ * here (an echo of a large body); the body still never sits in memory.
+ */
+static const char *take_rest_of_body(exec_run *r) {
+    char buf[16384];
+    ssize_t n;
+
+    if (r->in_fd < 0) {
+        while ((n = fcw_read(r->req, buf, sizeof buf)) > 0)
+            ;
+        return n < 0 ? "reading the request body from nginx failed" : NULL;
+    }
+    int fd = spool_open();
+    if (fd < 0) return "cannot create a temporary file for the request body in $TMPDIR or /tmp";
+    while ((n = fcw_read(r->req, buf, sizeof buf)) > 0) {
+        if (fcw_write_all(fd, buf, (size_t)n) != 0) {
+            close(fd);
+            return "cannot write the request body to a temporary file (disk full?)";
+        }
+    }
+    if (n < 0 || lseek(fd, 0, SEEK_SET) != 0) {
+        close(fd);
+        return "reading the request body from nginx failed";
+    }
+    r->spool_fd = fd;
+    return NULL;
+}
+
+/* Appends to the response, first taking the body from nginx if this commits it. */
+static void respond_body(exec_run *r, const char *data, size_t n) {
+    fcw_request *req = r->req;
+    if (!req->committed && !req->capture && !req->body_done &&
+        req->body.len + n >= FCW_RESPONSE_BUFFER) {
+        const char *why = take_rest_of_body(r);
+        if (why != NULL) {
+            fail_output(r, why);
+            return;
+        }
+    }
+    if (fcw_write(req, data, n) != 0)
+        fail_output(r, req->capture ? "its answer is larger than the 1 MiB an initializer "
+                                        "may return"
+                                      : "the response could not be sent (nginx connection "
+                                        "failed)");
+}
+
+/*
+ * Status and the headers the response layer accepts. Runtime-owned names
+ * (Content-Length, Transfer-Encoding, Connection, x-fc-*, X-Accel-*) are
+ * dropped: they are the runtime's to set, not a sign of a broken program.
+ */
+static int apply_headers(exec_run *r, const fcw_cgi_response *res) {
+    char scratch[FCW_CGI_HEADER_MAX + 2];
+    fcw_set_status(r->req, res->status);
+    for (size_t i = 0; i < res->nheaders; i++) {
+        const fcw_cgi_header *h = &res->headers[i];
+        if (!fcw_header_name_allowed(h->name, h->name_len)) continue;
+        memcpy(scratch, h->name, h->name_len);
+        scratch[h->name_len] = '\0';
+        char *value = scratch + h->name_len + 1;
+        memcpy(value, h->value, h->value_len);
+        value[h->value_len] = '\0';
+        if (fcw_add_header(r->req, scratch, value) != 0) return -1;
+    }
+    return 0;
+}
+
+static void reject_output(exec_run *r, const char *why, unsigned line) {
+    r->bad_output = why;
+    r->bad_line = line;
+    r->sink = 1;
+    close_fd(&r->in_fd);
+    /* The answer is 502 whatever it does next: no reason to wait for it. */
+    stop_child(r, now_ms());
+}
+
+static void on_stdout(exec_run *r, const char *data, size_t n) {
+    fcw_cgi_response res;
+
+    if (r->sink) return;
+    if (r->head_done) {
+        respond_body(r, data, n);
+        return;
+    }
+    if (fcw_buf_append(&r->head, data, n) != 0) {
+        fail_output(r, "out of memory");
+        return;
+    }
+    fcw_cgi_result pr = fcw_cgi_parse(r->head.data, r->head.len, &res);
+    if (pr == FCW_CGI_INCOMPLETE) return;
+    if (pr == FCW_CGI_INVALID) {
+        reject_output(r, res.error, res.line);
+        return;
+    }
+    if (apply_headers(r, &res) != 0) {
+        reject_output(r, "response headers over 8 KiB once formatted", 0);
+        return;
+    }
+    r->head_done = 1;
+    if (r->head.len > res.header_len)
+        respond_body(r, r->head.data + res.header_len, r->head.len - res.header_len);
+    fcw_buf_free(&r->head);
+}
+
+/* One stderr line to the worker's stderr, with the request id in front. */
+static void stderr_flush(exec_run *r) {
+    if (r->line_len == 0 && !r->line_cut) return;
+    r->line[r->line_len] = '\0';
+    fcw_log(r->req, "%s%s", r->line, r->line_cut ? " [line cut]" : "");
+    r->line_len = 0;
+    r->line_cut = 0;
+}
+
+static void on_stderr(exec_run *r, const char *data, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)data[i];
+        if (c == '\n') {
+            stderr_flush(r);
+        } else if (c == '\r') {
+            continue;
+        } else if (r->line_len < EXEC_STDERR_LINE_MAX) {
+            /* Control bytes could forge or garble a log line: shown as '?'. */
+            r->line[r->line_len++] = (c < 0x20 && c != '\t') || c == 0x7f ? '?' : (char)c;
+        } else {
+            r->line_cut = 1;
+        }
+    }
+}
+
+/* Reads what is there from *fd; closes it at EOF or on an error. */
+static void drain_fd(exec_run *r, int *fd, int is_stdout) {
+    ssize_t n = read(*fd, r->rd_buf, EXEC_CHUNK);
+    if (n > 0) {
+        if (is_stdout) on_stdout(r, r->rd_buf, (size_t)n);
+        else on_stderr(r, r->rd_buf, (size_t)n);
+        r->last_io = now_ms();
+    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        close_fd(fd);
+    }
+}
+
+/* The route timeout matters until the child is being stopped for any reason. */
+static int deadline_armed(const exec_run *r) {
+    return !r->timed_out && !r->stopping && !r->killed;
+}
+
+/* The timers: route timeout, then the SIGTERM grace. */
+static void run_timers(exec_run *r, long now) {
+    if (deadline_armed(r) && now >= r->deadline) {
+        r->timed_out = 1;
+        r->sink = 1;
+        close_fd(&r->in_fd);
+        stop_child(r, now);
+    }
+    if (r->stopping && !r->killed && now >= r->kill_at) {
+        signal_group(r, SIGKILL);
+        r->killed = 1;
+    }
+}
+
+/* Milliseconds poll may sleep before a timer is due. */
+static int next_wait(const exec_run *r, long now) {
+    long due = LONG_MAX;
+    if (deadline_armed(r)) due = r->deadline;
+    if (r->stopping && !r->killed && r->kill_at < due) due = r->kill_at;
+    if (r->exited) {
+        long quiet = r->last_io + (r->killed ? EXEC_ABANDON_MS : EXEC_EOF_GRACE_MS);
+        if (quiet < due) due = quiet;
+    } else if (r->pidfd < 0 && now + EXEC_EXIT_POLL_MS < due) {
+        due = now + EXEC_EXIT_POLL_MS;
+    }
+    if (due <= now) return 0;
+    return due - now > INT_MAX ? INT_MAX : (int)(due - now);
+}
+
+/*
+ * After the exit only stdout and stderr are polled (and nginx's connection,
+ * which wakes poll only when it closes), so a poll that returns nothing means
+ * they were silent for the whole grace: first the group is killed (a
+ * background process holds them), then they are abandoned (a process outside
+ * the group holds them).
+ */
+static int quiet_after_exit(exec_run *r, long now) {
+    long grace = r->killed ? EXEC_ABANDON_MS : EXEC_EOF_GRACE_MS;
+    if (!r->exited || now - r->last_io < grace) return 0;
+    if (!r->killed) {
+        signal_group(r, SIGKILL);
+        r->killed = 1;
+        r->last_io = now;
+        return 0;
+    }
+    r->abandoned = 1;
+    return 1;
+}
+
+enum { W_STDIN, W_STDOUT, W_STDERR, W_EXIT, W_NGINX, W_COUNT };
+
+/* What the loop waits for, as poll entries; slot[w] is -1 when w is not polled. */
+static nfds_t watch_set(const exec_run *r, struct pollfd *p, int slot[W_COUNT]) {
+    const struct { int fd; short events; } w[W_COUNT] = {
+        [W_STDIN] = {r->in_fd, POLLOUT},
+        [W_STDOUT] = {r->out_fd, POLLIN},
+        [W_STDERR] = {r->err_fd, POLLIN},
+        [W_EXIT] = {r->pidfd, POLLIN},
+        /*
+         * No events: only POLLHUP, which a unix socket reports once nginx has
+         * closed it, as it does when the client goes away mid-request. Data or
+         * a half-close from a raw FastCGI client wakes nothing.
+         */
+        [W_NGINX] = {r->conn_fd, 0},
+    };
+    nfds_t n = 0;
+    for (int i = 0; i < W_COUNT; i++) {
+        slot[i] = -1;
+        if (w[i].fd < 0) continue;
+        slot[i] = (int)n;
+        p[n++] = (struct pollfd){.fd = w[i].fd, .events = w[i].events};
+    }
+    return n;
+}
+
+static short happened(const struct pollfd *p, const int slot[W_COUNT], int w) {
+    return slot[w] < 0 ? 0 : p[slot[w]].revents;
+}
+
+static void pump(exec_run *r) {
+    for (;;) {
+        if (r->exited && r->out_fd < 0 && r->err_fd < 0) return;
+        long now = now_ms();
+        run_timers(r, now);
+        stdin_refill(r);
+
+        struct pollfd p[W_COUNT];
+        int slot[W_COUNT];
+        nfds_t np = watch_set(r, p, slot);
+        int ready = poll(p, np, next_wait(r, now));
+        if (ready < 0 && errno != EINTR) {
+            fcw_log(r->req, "exec %s: poll failed: %s", r->x->program, strerror(errno));
+            r->output_failed = "poll failed";
+            stop_child(r, now_ms());
+            return;
+        }
+        if (ready == 0 && quiet_after_exit(r, now_ms())) return;
+        if (ready <= 0) continue;
+
+        short ev = happened(p, slot, W_STDIN);
+        if (ev & POLLOUT) stdin_write(r);
+        else if (ev) close_fd(&r->in_fd);   /* POLLERR: the read end is gone */
+        if (happened(p, slot, W_STDOUT) && r->out_fd >= 0) drain_fd(r, &r->out_fd, 1);
+        if (happened(p, slot, W_STDERR) && r->err_fd >= 0) drain_fd(r, &r->err_fd, 0);
+        if (happened(p, slot, W_NGINX)) {
+            r->conn_fd = -1; /* libfcgi's to close */
+            if (!r->output_failed)
+                fail_output(r, "nginx closed the connection (the client went away)");
+        }
+        if (happened(p, slot, W_EXIT) || (r->pidfd < 0 && !r->exited)) check_exit(r);
+    }
+}
+
+/* ---- the verdict ---- */
+
+static void describe_exit(int st, char *out, size_t outlen) {
+    if (WIFEXITED(st))
+        snprintf(out, outlen, "exited with status %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        snprintf(out, outlen, "was killed by signal %d (%s)", WTERMSIG(st),
+                 strsignal(WTERMSIG(st)));
+    else
+        snprintf(out, outlen, "ended with wait status %#x", (unsigned)st);
+}
+
+/* Answers status with a short text unless the response is already on its way. */
+static int fail_with(fcw_request *req, int status, const char *body) {
+    if (!req->committed) fcw_request_respond(req, status, "text/plain; charset=utf-8", body);
+    return FCW_ERROR;
+}
+
+static int verdict(exec_run *r, int st, unsigned timeout_s) {
+    fcw_request *req = r->req;
+    const char *prog = r->x->program;
+    char how[96];
+    int clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+
+    describe_exit(st, how, sizeof how);
+    if (r->abandoned)
+        fcw_log(req, "exec %s: its stdout/stderr stayed open after it exited, held by a "
+                "process outside its process group; stopped reading", prog);
+    if (r->timed_out) {
+        fcw_log(req, "exec %s: timed out after %u s, stopped with SIG%s", prog, timeout_s,
+                r->killed ? "KILL" : "TERM");
+        return fail_with(req, 504, "Gateway Timeout: the function did not finish in time\n");
+    }
+    if (r->output_failed) {
+        fcw_log(req, "exec %s: %s; the program was stopped", prog, r->output_failed);
+        return FCW_ERROR;
+    }
+    if (r->bad_output) {
+        fcw_log(req, "exec %s: invalid CGI response, line %u: %s", prog, r->bad_line,
+                r->bad_output);
+        return fail_with(req, 502, "Bad Gateway: the function's output is not a CGI response\n");
+    }
+    if (!r->head_done) {
+        if (!clean) {
+            fcw_log(req, "exec %s %s before writing a complete header block", prog, how);
+            return fail_with(req, 500, "Internal Server Error: the function failed\n");
+        }
+        fcw_log(req, "exec %s: output ended before the blank line that ends the headers "
+                "(expected 'Name: value' lines, a blank line, then the body)", prog);
+        return fail_with(req, 502, "Bad Gateway: the function's output is not a CGI response\n");
+    }
+    if (!clean) {
+        fcw_log(req, "exec %s %s after writing its response", prog, how);
+        /* Already streamed: status and part of the body are out and stand. */
+        if (req->committed) return FCW_OK;
+        if (req->status < 400)
+            return fail_with(req, 500, "Internal Server Error: the function failed\n");
+        return FCW_ERROR;
+    }
+    return FCW_OK;
+}
+
+static pid_t reap(pid_t pid, int *st) {
+    pid_t rc;
+    do rc = waitpid(pid, st, 0);
+    while (rc < 0 && errno == EINTR);
+    return rc;
+}
+
+static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
+    const exec_impl *x = h->impl;
+    exec_env env = {NULL, FCW_BUF_INIT};
+    exec_run r = {.req = req, .x = x, .pidfd = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1,
+                  .spool_fd = -1, .conn_fd = req->fcgx ? req->fcgx->ipcFd : -1};
+    int io[3], st = 0, rc;
+
+    r.in_buf = malloc(EXEC_CHUNK);
+    r.rd_buf = malloc(EXEC_CHUNK);
+    if (r.in_buf == NULL || r.rd_buf == NULL || env_build(x, req, &env) != 0) {
+        fcw_log(req, "exec %s: out of memory", x->program);
+        rc = fail_with(req, 500, "Internal Server Error: out of memory\n");
+        goto out;
+    }
+    int err = spawn_child(x, env.envp, &r.pid, io);
+    if (err != 0) {
+        fcw_log(req, "exec %s: cannot start it: %s", x->program, strerror(err));
+        rc = fail_with(req, 500, "Internal Server Error: the function could not start\n");
+        goto out;
+    }
+    r.in_fd = io[0];
+    r.out_fd = io[1];
+    r.err_fd = io[2];
+    r.pidfd = open_pidfd(r.pid);
+    long now = now_ms();
+    r.deadline = timeout_s ? now + (long)timeout_s * 1000L : LONG_MAX;
+    r.last_io = now;
+
+    pump(&r);
+    stderr_flush(&r);
+    if (!r.exited) signal_group(&r, SIGKILL);
+    if (reap(r.pid, &st) < 0) fcw_log(req, "exec %s: waitpid: %s", x->program, strerror(errno));
+    rc = verdict(&r, st, timeout_s);
+
+out:
+    close_fd(&r.in_fd);
+    close_fd(&r.out_fd);
+    close_fd(&r.err_fd);
+    close_fd(&r.pidfd);
+    close_fd(&r.spool_fd);
+    fcw_buf_free(&r.head);
+    env_free(&env);
+    free(r.in_buf);
+    free(r.rd_buf);
+    return rc;
+}
+
+static void destroy_exec(fcw_handler *h) {
+    exec_impl_free(h->impl);
+    free(h);
+}
+
 fcw_handler *fcw_exec_create(const char *arg, fcw_route route, char *err, size_t errlen) {
-    (void)arg;
     (void)route;
-    snprintf(err, errlen, "exec handlers are not available in this build");
+    exec_impl *x = calloc(1, sizeof *x);
+    fcw_handler *h = calloc(1, sizeof *h);
+
+    if (x == NULL || h == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (split_args(x, arg, err, errlen) != 0 || resolve_program(x, err, errlen) != 0 ||
+        check_program(x->program, err, errlen) != 0)
+        goto fail;
+    if (build_static_env(x) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    h->run = run_exec;
+    h->destroy = destroy_exec;
+    h->impl = x;
+    return h;
+
+fail:
+    exec_impl_free(x);
+    free(h);
     return NULL;
 }

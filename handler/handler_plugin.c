@@ -1,11 +1,222 @@
-/* handler_plugin.c -- placeholder while the plugin handler is being written. */
+/*
+ * handler_plugin.c -- plugin:/path/to/lib.so, a shared library called in-process.
+ *
+ * The library is opened once (RTLD_NOW, so a symbol it needs but fcworker does
+ * not export is reported at start-up, not at the first request; RTLD_LOCAL, so
+ * two plugins never see each other's symbols). Its undefined fcw_* references
+ * resolve against the executable, which exports exactly the API of
+ * fcworker.h (handler/fcworker.sym, -Wl,--dynamic-list).
+ *
+ * Several routes, and the old and new configuration during a reload, may name
+ * the same library. dlopen() hands back the same mapping each time, so the
+ * plugin's static state is shared by all of them; fcw_plugin_load() and
+ * fcw_plugin_unload() must therefore pair up with that mapping, not with each
+ * route or each configuration. A small registry keyed by the dlopen handle
+ * counts the handlers using a library: the first one calls fcw_plugin_load,
+ * the last one (when the last configuration naming it has finished its last
+ * request, see fcw_config_release) calls fcw_plugin_unload and dlclose.
+ *
+ * Crash policy: a plugin runs inside the worker, so a plugin that crashes
+ * kills the worker with every request in flight. Nothing here tries to
+ * survive that (a SIGSEGV handler could not make the process trustworthy
+ * again). scripts/run then stops nginx and exits non-zero, the container
+ * dies and the platform (FC, Kubernetes) replaces it: a clean instance is
+ * better than one serving from corrupted memory.
+ *
+ * Timeouts: an entry point cannot be interrupted safely in-process, so the
+ * route's timeout is not enforced for plugins; FC enforces its own.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "handler.h"
 
-fcw_handler *fcw_plugin_create(const char *arg, fcw_route route, char *err, size_t errlen) {
-    (void)arg;
-    (void)route;
-    snprintf(err, errlen, "plugin handlers are not available in this build");
+typedef int (*entry_fn)(fcw_request *req);
+typedef int (*load_fn)(void);
+typedef void (*unload_fn)(void);
+
+typedef struct plugin_lib {
+    void *dl;                 /* the registry holds one dlopen reference */
+    unsigned users;           /* handlers using this library */
+    unload_fn unload;         /* fcw_plugin_unload, or NULL */
+    struct plugin_lib *next;
+} plugin_lib;
+
+typedef struct plugin_handler {
+    plugin_lib *lib;
+    entry_fn entry;
+} plugin_handler;
+
+/*
+ * Taken by configuration loads (main thread, reload thread) and by the
+ * destruction of an old configuration (whichever worker thread finished its
+ * last request). Held across dlopen/dlclose and the load/unload hooks, so a
+ * library being unloaded is never handed to a new configuration halfway.
+ */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static plugin_lib *registry;
+
+/* The entry point each route calls, as documented in fcworker.h. */
+static const char *const entry_names[FCW_ROUTE_COUNT] = {
+    [FCW_ROUTE_INITIALIZE] = "fcw_initialize",
+    [FCW_ROUTE_PRE_STOP] = "fcw_pre_stop",
+    [FCW_ROUTE_PRE_FREEZE] = "fcw_pre_freeze",
+    [FCW_ROUTE_INVOKE] = "fcw_invoke",
+};
+
+/*
+ * dlsym answers void *; POSIX guarantees it converts to a function pointer,
+ * ISO C does not, so callers copy it with memcpy rather than cast.
+ */
+static void *lookup(void *dl, const char *name) {
+    dlerror();
+    return dlsym(dl, name);
+}
+
+/*
+ * Opens path or finds it already open, and finds the entry point of route;
+ * fcw_plugin_load runs only for a library that has it. Called with
+ * registry_lock held.
+ */
+static plugin_lib *lib_acquire(const char *path, fcw_route route, entry_fn *entry,
+                               char *err, size_t errlen) {
+    const char *name = entry_names[route];
+    struct stat st;
+    const char *problem = NULL;
+    if (stat(path, &st) != 0) problem = strerror(errno);
+    else if (!S_ISREG(st.st_mode)) problem = "not a regular file";
+    if (problem != NULL) {
+        snprintf(err, errlen, "plugin '%s': %s: expected a shared library built with "
+                 "cc -fPIC -shared", path, problem);
+        return NULL;
+    }
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (dl == NULL) {
+        const char *why = dlerror();
+        if (why == NULL) why = "dlopen failed";
+        snprintf(err, errlen, "plugin '%s' does not load: %s: %s", path, why,
+                 strstr(why, "undefined symbol") != NULL
+                     ? "expected it to use only the fcw_* functions of fcworker.h "
+                       "and the libraries it is linked with"
+                     : "expected a shared library for this machine, built with "
+                       "cc -fPIC -shared");
+        return NULL;
+    }
+    void *sym = lookup(dl, name);
+    memcpy(entry, &sym, sizeof *entry);
+    if (*entry == NULL) {
+        snprintf(err, errlen, "plugin '%s' does not export %s: expected "
+                 "`int %s(fcw_request *req)` for the %s route (see fcworker.h)",
+                 path, name, name, fcw_route_name(route));
+        dlclose(dl);
+        return NULL;
+    }
+    for (plugin_lib *l = registry; l != NULL; l = l->next) {
+        if (l->dl == dl) {
+            /* Same mapping (maybe through another path): share it. */
+            dlclose(dl);
+            l->users++;
+            return l;
+        }
+    }
+
+    plugin_lib *l = calloc(1, sizeof *l);
+    if (l == NULL) {
+        snprintf(err, errlen, "plugin '%s': out of memory", path);
+        goto fail;
+    }
+    l->dl = dl;
+    load_fn load;
+    sym = lookup(dl, "fcw_plugin_load");
+    memcpy(&load, &sym, sizeof load);
+    sym = lookup(dl, "fcw_plugin_unload");
+    memcpy(&l->unload, &sym, sizeof l->unload);
+    if (load != NULL) {
+        int rc = load();
+        if (rc != 0) {
+            snprintf(err, errlen, "plugin '%s': fcw_plugin_load() returned %d: expected 0 "
+                     "(the plugin refused to load; its own log should say why)", path, rc);
+            goto fail;
+        }
+    }
+    l->users = 1;
+    l->next = registry;
+    registry = l;
+    return l;
+
+fail:
+    free(l);
+    dlclose(dl);
+    return NULL;
+}
+
+/* Called with registry_lock held. */
+static void lib_release(plugin_lib *lib) {
+    if (--lib->users > 0) return;
+    for (plugin_lib **p = &registry; *p != NULL; p = &(*p)->next) {
+        if (*p == lib) {
+            *p = lib->next;
+            break;
+        }
+    }
+    if (lib->unload != NULL) lib->unload();
+    dlclose(lib->dl);
+    free(lib);
+}
+
+static int run_plugin(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
+    plugin_handler *ph = h->impl;
+    (void)timeout_s;
+    /* Anything but FCW_OK is a failure: a plugin returning 1 did not succeed. */
+    return ph->entry(req) == FCW_OK ? FCW_OK : FCW_ERROR;
+}
+
+static void destroy_plugin(fcw_handler *h) {
+    plugin_handler *ph = h->impl;
+    pthread_mutex_lock(&registry_lock);
+    lib_release(ph->lib);
+    pthread_mutex_unlock(&registry_lock);
+    free(ph);
+    free(h);
+}
+
+fcw_handler *fcw_plugin_create(const char *arg, fcw_route route, char *err,
+                               size_t errlen) {
+    if ((unsigned)route >= FCW_ROUTE_COUNT) {
+        snprintf(err, errlen, "plugin handlers serve initialize, pre-stop, pre-freeze "
+                 "and invoke routes only");
+        return NULL;
+    }
+    if (strchr(arg, '/') == NULL) {
+        /* A bare name would be searched in the system's library path. */
+        snprintf(err, errlen, "plugin '%s': expected a path to a shared library, "
+                 "e.g. plugin:/opt/function/libfn.so", arg);
+        return NULL;
+    }
+    fcw_handler *h = calloc(1, sizeof *h);
+    plugin_handler *ph = calloc(1, sizeof *ph);
+    if (h == NULL || ph == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+
+    pthread_mutex_lock(&registry_lock);
+    ph->lib = lib_acquire(arg, route, &ph->entry, err, errlen);
+    pthread_mutex_unlock(&registry_lock);
+    if (ph->lib == NULL) goto fail;
+
+    h->run = run_plugin;
+    h->destroy = destroy_plugin;
+    h->impl = ph;
+    return h;
+
+fail:
+    free(ph);
+    free(h);
     return NULL;
 }

@@ -32,7 +32,8 @@ static void request_fill(fcw_request *req, char **envp) {
         q = strchr(uri, '?');
         if (q != NULL) {
             req->path_copy = strndup(uri, (size_t)(q - uri));
-            req->path = req->path_copy ? req->path_copy : "/";
+            /* "?x" has no path: the same "/" as a request without a URI. */
+            req->path = req->path_copy && req->path_copy[0] ? req->path_copy : "/";
         } else {
             req->path = uri;
         }
@@ -63,6 +64,7 @@ void fcw_request_free(fcw_request *req) {
     free(req->path_copy);
     fcw_buf_free(&req->headers);
     fcw_buf_free(&req->body);
+    fcw_buf_free(&req->body_held);
     req->path_copy = NULL;
 }
 
@@ -93,6 +95,13 @@ const char *fcw_header(const fcw_request *req, const char *name) {
 }
 
 ssize_t fcw_read(fcw_request *req, void *buf, size_t len) {
+    if (req->body_held_off < req->body_held.len) {
+        size_t n = req->body_held.len - req->body_held_off;
+        if (n > len) n = len;
+        memcpy(buf, req->body_held.data + req->body_held_off, n);
+        req->body_held_off += n;
+        return (ssize_t)n;
+    }
     if (req->fcgx == NULL || req->body_done) return 0;
     if (len > INT_MAX) len = INT_MAX;
     int n = FCGX_GetStr(buf, (int)len, req->fcgx->in);
@@ -196,6 +205,28 @@ static int put(fcw_request *req, const char *data, size_t len) {
 }
 
 /*
+ * nginx stops sending the request body to FastCGI as soon as the response
+ * header reaches it (ngx_http_upstream_send_request_handler, header_sent), so
+ * a handler that answers while it still reads (echo, a CGI filter, a plugin
+ * that flushes first) would wait for the rest of the body until nginx's
+ * read timeout. What it has not read yet is taken into memory before the
+ * header leaves: nginx bounds it by client_max_body_size, FCW_BODY_HOLD_MAX
+ * bounds it for other clients, who are read from directly past that.
+ */
+static void hold_rest_of_body(fcw_request *req) {
+    char chunk[16384];
+    while (!req->body_done && req->body_held.len < FCW_BODY_HOLD_MAX) {
+        int n = FCGX_GetStr(chunk, (int)sizeof chunk, req->fcgx->in);
+        if (n > 0) {
+            if (fcw_buf_append(&req->body_held, chunk, (size_t)n) != 0) return;
+            continue;
+        }
+        if (FCGX_GetError(req->fcgx->in) == 0) req->body_done = 1;
+        return;
+    }
+}
+
+/*
  * Sends status and headers. final means the whole body is in req->body, so
  * its length is known; otherwise the response streams and nginx is told not
  * to buffer it (server-sent events must reach the client as written).
@@ -208,6 +239,7 @@ static int commit(fcw_request *req, int final) {
     char line[64];
     int n;
 
+    hold_rest_of_body(req);
     req->committed = 1;
     n = snprintf(line, sizeof line, "Status: %d %s\r\n", req->status,
                  fcw_status_reason(req->status));
@@ -289,6 +321,9 @@ int fcw_request_finish(fcw_request *req) {
 
     if (req->fcgx == NULL || req->capture) return 0;
     if (!req->committed) {
+        /* The unread body goes first, so commit has none to hold in memory. */
+        while (fcw_read(req, sink, sizeof sink) > 0)
+            ;
         rc = commit(req, 1);
         if (rc == 0) rc = send_body(req);
     }

@@ -20,6 +20,8 @@
 #define FCW_RESPONSE_HEADERS_MAX (8 * 1024)
 /* A captured (replayed) response is held whole; /initialize answers are small. */
 #define FCW_CAPTURE_MAX (1024 * 1024)
+/* Most request body held in memory when a response starts early (see request.c). */
+#define FCW_BODY_HOLD_MAX (64 * 1024 * 1024)
 
 struct fcw_request {
     FCGX_Request *fcgx;          /* NULL in unit tests: everything is captured */
@@ -40,6 +42,8 @@ struct fcw_request {
     int function_error;          /* the handler failed (x-fc-status: 404) */
     int client_gone;             /* writing to nginx failed */
     int body_done;               /* the request body was read to its end */
+    fcw_buf body_held;           /* body read ahead before the response started */
+    size_t body_held_off;        /* how much of it fcw_read has handed out */
 };
 
 /* Fills req from the FastCGI params of fr. */

@@ -102,6 +102,40 @@ static void spawn_locked(void) {
     pthread_attr_destroy(&attr);
 }
 
+#define ACCEPT_STOP (-2)
+
+/*
+ * Accepts here rather than inside FCGX_Accept_r, which reads BEGIN_REQUEST
+ * and every PARAMS record in the same call, with no timeout: a client that
+ * stalls half-way through its params would keep the thread counted as
+ * listening, no other thread would start, and the whole worker would wait
+ * for that one client. Counted out the moment accept returns, the thread is
+ * replaced before it reads a byte. Returns the connection, -1 to try again,
+ * or ACCEPT_STOP.
+ */
+static int accept_connection(int *counted) {
+    int fd = accept4(srv.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    int err = errno;
+
+    pthread_mutex_lock(&srv.lock);
+    if (*counted) {
+        srv.listening--;
+        *counted = 0;
+    }
+    if (fd >= 0 && srv.listening == 0) spawn_locked();
+    int stopping = srv.stopping;
+    pthread_mutex_unlock(&srv.lock);
+
+    if (fd >= 0) return fd;
+    if (stopping) return ACCEPT_STOP;
+    if (err == EINTR || err == ECONNABORTED) return -1;
+    /* EMFILE and the like: back off instead of spinning on accept. */
+    fcw_log_error("accepting a FastCGI connection failed: %s", strerror(err));
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    return -1;
+}
+
 static void *serve_thread(void *arg) {
     FCGX_Request fr;
     (void)arg;
@@ -124,6 +158,21 @@ static void *serve_thread(void *arg) {
             counted = 1;
         }
         pthread_mutex_unlock(&srv.lock);
+
+        if (fr.ipcFd < 0) {
+            int fd = accept_connection(&counted);
+            if (fd == ACCEPT_STOP) break;
+            if (fd < 0) continue;
+            /*
+             * Handed to libfcgi as a kept connection: it reads the request
+             * from fd instead of closing it and accepting another. Both
+             * fields are below fcgiapp.h's "don't use" line; libfcgi 2.4.2
+             * serves kept connections exactly this way, and
+             * t/integration/test_fastcgi.c (stalled clients) fails if not.
+             */
+            fr.ipcFd = fd;
+            fr.keepConnection = 1;
+        }
 
         int rc = FCGX_Accept_r(&fr);
 

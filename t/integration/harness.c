@@ -72,8 +72,82 @@ static int port_open(int port) {
     return 1;
 }
 
-void rt_start(rt *r, const char *const *env) {
+/*
+ * The reaper outlives a test process that dies without rt_stop: Check ends a
+ * failed test with _exit() and a timed-out one with SIGKILL, and then kills
+ * the test's process group, which the runtime left on purpose (tests signal
+ * it as a group). So the reaper sits in a group of its own and waits on a
+ * pipe: a byte means rt_stop cleaned up; EOF means the test process is gone
+ * and the run's processes and directory must go.
+ */
+static void start_reaper(rt *r) {
+    int p[2];
+    int keep = getenv("FCWORKER_KEEP_TEST_DIRS") != NULL;
+    r->reaper_fd = -1;
+    r->reaper = -1;
+    if (pipe2(p, O_CLOEXEC) != 0) return;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return;
+    }
+    if (pid == 0) {
+        char c;
+        ssize_t n;
+        setpgid(0, 0);
+        /* Holding the test's output pipe would keep a runner waiting for it. */
+        int devnull = open("/dev/null", O_RDWR);
+        for (int fd = 0; fd < 3 && devnull >= 0; fd++) dup2(devnull, fd);
+        for (int fd = 3; fd < 1024; fd++)
+            if (fd != p[0]) close(fd);
+        do n = read(p[0], &c, 1);
+        while (n < 0 && errno == EINTR);
+        if (n == 1) _exit(0);
+        kill(-r->pgid, SIGKILL);
+        if (!keep) {
+            struct timespec pause = {0, 200 * 1000 * 1000};
+            nanosleep(&pause, NULL); /* let the killed processes release the dir */
+            execlp("rm", "rm", "-rf", "--", r->dir, (char *)NULL);
+        }
+        _exit(0);
+    }
+    close(p[0]);
+    r->reaper_fd = p[1];
+    r->reaper = pid;
+}
+
+/* A zeroed rt (never started) has no reaper: fd 0 is never its pipe. */
+static void stop_reaper(rt *r) {
+    if (r->reaper_fd > 0) {
+        if (write(r->reaper_fd, "q", 1) != 1) { /* EOF makes it clean up: also fine */ }
+        close(r->reaper_fd);
+        r->reaper_fd = -1;
+    }
+    if (r->reaper > 0) {
+        waitpid(r->reaper, NULL, 0);
+        r->reaper = -1;
+    }
+}
+
+static int file_exists(const char *dir, const char *name) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static void remove_dir(const rt *r) {
+    char cmd[400];
+    if (r->dir[0] == '\0') return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->dir);
+    if (getenv("FCWORKER_KEEP_TEST_DIRS") == NULL && system(cmd) != 0) { /* best effort */ }
+}
+
+/* 0: up; 1: nginx found the port taken (try another one). Aborts otherwise. */
+static int try_start(rt *r, const char *const *env) {
     memset(r, 0, sizeof *r);
+    r->reaper_fd = -1;
+    r->reaper = -1;
     snprintf(r->dir, sizeof r->dir, "/tmp/fcw-test-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(r->dir));
     chmod(r->dir, 0755);
@@ -100,16 +174,52 @@ void rt_start(rt *r, const char *const *env) {
         execl("/bin/bash", "bash", script, (char *)NULL);
         _exit(127);
     }
+    /* Both sides set the group, so it exists before anyone signals it. */
+    setpgid(r->pid, r->pid);
+    r->pgid = r->pid;
+    start_reaper(r);
+
+    /*
+     * nginx writes its pid file only after binding every listener: an open
+     * port without it may be somebody else's server on a recycled port.
+     */
     long deadline = now_ms() + 10000;
-    while (!port_open(r->port)) {
+    while (!file_exists(r->dir, "nginx.pid") || !port_open(r->port)) {
         int st;
         if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
             char *err = slurp(r->err_path);
+            r->pid = 0;
+            if (strstr(err, "Address already in use")) {
+                free(err);
+                rt_stop(r);
+                return 1;
+            }
             ck_abort_msg("runtime exited (status %d) before listening:\n%s", st, err);
         }
         if (now_ms() > deadline) ck_abort_msg("runtime did not listen on %d in 10 s", r->port);
         usleep(10000);
     }
+    return 0;
+}
+
+void rt_start(rt *r, const char *const *env) {
+    for (int attempt = 0; attempt < 3; attempt++)
+        if (try_start(r, env) == 0) return;
+    ck_abort_msg("three free ports in a row were taken before nginx bound them");
+}
+
+int rt_wait(rt *r, int timeout_ms) {
+    int st;
+    if (r->pid <= 0) return -1;
+    long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        pid_t p = waitpid(r->pid, &st, WNOHANG);
+        if (p == r->pid) break;
+        if (now_ms() > deadline) return -1;
+        usleep(5000);
+    }
+    r->pid = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 int rt_stop_sig(rt *r, int sig, int timeout_ms) {
@@ -121,7 +231,7 @@ int rt_stop_sig(rt *r, int sig, int timeout_ms) {
         pid_t p = waitpid(r->pid, &st, WNOHANG);
         if (p == r->pid) break;
         if (now_ms() > deadline) {
-            kill(-r->pid, SIGKILL);
+            kill(-r->pgid, SIGKILL);
             waitpid(r->pid, &st, 0);
             r->pid = 0;
             return -1;
@@ -134,10 +244,69 @@ int rt_stop_sig(rt *r, int sig, int timeout_ms) {
 
 void rt_stop(rt *r) {
     if (r->pid > 0) rt_stop_sig(r, SIGTERM, 15000);
-    /* Whatever is left of the process group (a stuck nginx) goes too. */
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->dir);
-    if (getenv("FCWORKER_KEEP_TEST_DIRS") == NULL && system(cmd) != 0) { /* best effort */ }
+    /*
+     * Whatever is left of the process group (a stuck nginx, a worker the
+     * script lost) goes too. The group id cannot be recycled while any
+     * member lives.
+     */
+    if (r->pgid > 0 && rt_leftovers(r, NULL, 0) > 0) kill(-r->pgid, SIGKILL);
+    stop_reaper(r);
+    remove_dir(r);
+}
+
+/* Reads a /proc file whole (they report size 0); NULs become spaces. */
+static size_t read_proc(const char *path, char *buf, size_t len) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t n = 0;
+    ssize_t k;
+    if (fd < 0) return 0;
+    while (n < len - 1 && (k = read(fd, buf + n, len - 1 - n)) > 0) n += (size_t)k;
+    close(fd);
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] == '\0') buf[i] = ' ';
+    buf[n] = '\0';
+    return n;
+}
+
+int rt_leftovers(const rt *r, char *desc, size_t desclen) {
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int found = 0;
+    size_t used = 0;
+    static char buf[65536];
+    if (desc && desclen) desc[0] = '\0';
+    while (d && (e = readdir(d)) != NULL) {
+        char path[300], stat[512], cmd[512];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        pid_t pid = atoi(e->d_name);
+        if (pid == getpid() || pid == r->reaper) continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        if (read_proc(path, stat, sizeof stat) == 0) continue;
+        char *rp = strrchr(stat, ')');
+        char state = 0;
+        int ppid = 0, pgrp = 0;
+        if (rp == NULL || sscanf(rp + 2, "%c %d %d", &state, &ppid, &pgrp) != 3) continue;
+        if (state == 'Z' || state == 'X') continue;
+        int mine = r->pgid > 0 && pgrp == r->pgid;
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        read_proc(path, cmd, sizeof cmd);
+        if (!mine && r->dir[0] && strstr(cmd, r->dir)) mine = 1;
+        if (!mine && r->dir[0]) {
+            snprintf(path, sizeof path, "/proc/%s/environ", e->d_name);
+            read_proc(path, buf, sizeof buf);
+            mine = strstr(buf, r->dir) != NULL;
+        }
+        if (!mine) continue;
+        found++;
+        if (desc && used + 2 < desclen) {
+            int n = snprintf(desc + used, desclen - used, "%s%d %.100s", used ? "; " : "",
+                             (int)pid, cmd);
+            if (n > 0) used += (size_t)n;
+            if (used >= desclen) used = desclen - 1;
+        }
+    }
+    if (d) closedir(d);
+    return found;
 }
 
 pid_t rt_worker_pid(const rt *r) {
@@ -243,8 +412,28 @@ static int rbuf_fill(int fd, rbuf *b, long deadline) {
 }
 
 int http_read(int fd, http_resp *resp, int head_only) {
+    return http_read_timeout(fd, resp, head_only, 10000);
+}
+
+int http_read_all(int fd, char **out, size_t *outlen, int timeout_ms) {
     rbuf b = {0};
-    long deadline = now_ms() + 10000;
+    long deadline = now_ms() + timeout_ms;
+    int rc;
+    while ((rc = rbuf_fill(fd, &b, deadline)) > 0)
+        ;
+    if (b.data == NULL) {
+        b.data = malloc(1);
+        if (!b.data) abort();
+        b.data[0] = '\0';
+    }
+    *out = b.data;
+    if (outlen) *outlen = b.len;
+    return rc == 0 ? 0 : -1;
+}
+
+int http_read_timeout(int fd, http_resp *resp, int head_only, int timeout_ms) {
+    rbuf b = {0};
+    long deadline = now_ms() + timeout_ms;
     char *end;
     memset(resp, 0, sizeof *resp);
     for (;;) {
@@ -360,7 +549,7 @@ int fcgi_connect(const char *socket_path) {
 
 int fcgi_write_raw(int fd, const void *buf, size_t len) { return http_send(fd, buf, len); }
 
-static int record(int fd, int type, int id, const void *data, size_t len) {
+int fcgi_record(int fd, int type, int id, const void *data, size_t len) {
     unsigned char h[8] = {1, (unsigned char)type, (unsigned char)(id >> 8), (unsigned char)id,
                           (unsigned char)(len >> 8), (unsigned char)len, 0, 0};
     if (http_send(fd, h, 8) != 0) return -1;
@@ -369,7 +558,7 @@ static int record(int fd, int type, int id, const void *data, size_t len) {
 
 int fcgi_begin(int fd, int id, int keep_conn) {
     unsigned char body[8] = {0, 1, (unsigned char)(keep_conn ? 1 : 0), 0, 0, 0, 0, 0};
-    return record(fd, 1, id, body, 8);
+    return fcgi_record(fd, 1, id, body, 8);
 }
 
 static size_t put_len(unsigned char *p, size_t n) {
@@ -394,17 +583,17 @@ int fcgi_params(int fd, int id, const char *const *kv) {
         n += put_len(buf + n, vl);
         memcpy(buf + n, *kv, nl);
         memcpy(buf + n + nl, eq + 1, vl);
-        if (record(fd, 4, id, buf, n + nl + vl) != 0) return -1;
+        if (fcgi_record(fd, 4, id, buf, n + nl + vl) != 0) return -1;
     }
-    return record(fd, 4, id, NULL, 0);
+    return fcgi_record(fd, 4, id, NULL, 0);
 }
 
 int fcgi_stdin(int fd, int id, const void *data, size_t len) {
     const char *p = data;
-    if (len == 0) return record(fd, 5, id, NULL, 0);
+    if (len == 0) return fcgi_record(fd, 5, id, NULL, 0);
     while (len > 0) {
         size_t n = len > 65535 ? 65535 : len;
-        if (record(fd, 5, id, p, n) != 0) return -1;
+        if (fcgi_record(fd, 5, id, p, n) != 0) return -1;
         p += n;
         len -= n;
     }
@@ -444,4 +633,37 @@ fail:
     *out = o;
     if (outlen) *outlen = olen;
     return -1;
+}
+
+/* Exactly len bytes, never more: the next record stays in the socket. */
+static int read_exact(int fd, void *buf, size_t len, long deadline) {
+    char *p = buf;
+    size_t got = 0;
+    while (got < len) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        long left = deadline - now_ms();
+        if (left <= 0 || poll(&pf, 1, (int)left) <= 0) return -1;
+        ssize_t n = recv(fd, p + got, len - got, 0);
+        if (n == 0) return got == 0 ? 0 : -1;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    return 1;
+}
+
+int fcgi_read_record(int fd, fcgi_rec *rec, int timeout_ms) {
+    unsigned char h[8], pad[256];
+    long deadline = now_ms() + timeout_ms;
+    int rc = read_exact(fd, h, 8, deadline);
+    if (rc <= 0) return rc;
+    rec->version = h[0];
+    rec->type = h[1];
+    rec->id = (h[2] << 8) | h[3];
+    rec->len = ((size_t)h[4] << 8) | h[5];
+    if (rec->len && read_exact(fd, rec->data, rec->len, deadline) != 1) return -1;
+    if (h[6] && read_exact(fd, pad, h[6], deadline) != 1) return -1;
+    return 1;
 }

@@ -10,25 +10,42 @@
 #include <sys/types.h>
 
 typedef struct rt {
-    pid_t pid;             /* scripts/run */
+    pid_t pid;             /* scripts/run; 0 once it was waited for */
+    pid_t pgid;            /* its process group: nginx and fcworker run in it */
     int port;
     char dir[256];         /* private run directory, removed by rt_stop */
     char socket[300];      /* fcworker's FastCGI socket */
     char out_path[300];    /* stdout of the runtime: FC log lines */
     char err_path[300];    /* stderr: diagnostics, nginx's error log */
+    int reaper_fd;         /* tells the reaper process the run was cleaned up */
+    pid_t reaper;
 } rt;
 
 /*
  * Starts the runtime with these extra environment entries ("NAME=value",
- * NULL-terminated; may be NULL) and waits until the port accepts. The config
- * file is conf/fcworker.conf unless env sets FCWORKER_CONFIG. Fails the test
- * (ck_abort) if it does not come up within 10 s.
+ * NULL-terminated; may be NULL) and waits until nginx has bound the port and
+ * it accepts. The config file is conf/fcworker.conf unless env sets
+ * FCWORKER_CONFIG. Fails the test (ck_abort) if it does not come up within
+ * 10 s. A small reaper process kills the run's process group and removes its
+ * directory if the test process dies without rt_stop (a failed assertion or a
+ * Check timeout), so no nginx or fcworker outlives a test.
  */
 void rt_start(rt *r, const char *const *env);
 /* Sends sig to scripts/run and returns its exit status (-1 if it had to be killed). */
 int rt_stop_sig(rt *r, int sig, int timeout_ms);
-/* SIGTERM, wait, remove the run directory. */
+/*
+ * Waits for scripts/run to exit by itself; returns its exit status (128+N for
+ * signal N), or -1 on timeout (it is left running).
+ */
+int rt_wait(rt *r, int timeout_ms);
+/* SIGTERM, wait, kill what is left of the process group, remove the run directory. */
 void rt_stop(rt *r);
+/*
+ * Live processes of this run: in its process group, or with the run
+ * directory in their command line or environment. Describes up to a few of
+ * them ("pid cmdline; ...") in desc when given. Zombies do not count.
+ */
+int rt_leftovers(const rt *r, char *desc, size_t desclen);
 /* The worker's pid, read from /proc (child of scripts/run named fcworker). */
 pid_t rt_worker_pid(const rt *r);
 /* The whole of a file as a NUL-terminated string (malloc'd; "" if missing). */
@@ -53,6 +70,13 @@ int http_send(int fd, const void *buf, size_t len);
  * responses to HEAD. Returns 0, or -1 on a connection error or timeout (10 s).
  */
 int http_read(int fd, http_resp *resp, int head_only);
+/* The same with its own timeout, for large bodies. */
+int http_read_timeout(int fd, http_resp *resp, int head_only, int timeout_ms);
+/*
+ * Reads everything until the peer closes: the raw bytes (malloc'd,
+ * NUL-terminated). Returns 0, or -1 on a connection error or timeout.
+ */
+int http_read_all(int fd, char **out, size_t *outlen, int timeout_ms);
 /* One request on a fresh connection: method, path, extra header lines ("A: b\r\n"), body. */
 int http_do(int port, const char *method, const char *path, const char *headers,
             const void *body, size_t body_len, http_resp *resp);
@@ -73,5 +97,16 @@ int fcgi_write_raw(int fd, const void *buf, size_t len);
  * NUL-terminated). Returns 0, or -1 on EOF/timeout (5 s) before END_REQUEST.
  */
 int fcgi_read_response(int fd, int id, char **out, size_t *outlen);
+
+/* Any record, for what nginx never sends: type, request id, content. */
+int fcgi_record(int fd, int type, int id, const void *data, size_t len);
+
+typedef struct fcgi_rec {
+    int version, type, id;
+    unsigned char data[65536];
+    size_t len;
+} fcgi_rec;
+/* Reads one record. Returns 1, 0 on EOF, -1 on error or timeout. */
+int fcgi_read_record(int fd, fcgi_rec *rec, int timeout_ms);
 
 #endif

@@ -1,0 +1,26 @@
+# Container targets, included by the top Makefile.
+#
+#   make image            build the image $(IMAGE) (needs a running docker daemon; creates
+#                         the local base image debian:bookworm-slim when it is missing)
+#   make test-container   start dockerd if none runs, build the image from the sources,
+#                         run t/container/test-image.sh against it, stop that dockerd
+#   make test-fc-local    scripts/fc-local against the runtime on a free port (no docker)
+#   make test-deploy      docker/deploy/*.yaml parsed and checked (no docker)
+
+IMAGE ?= fcworker:latest
+
+.PHONY: image test-container test-fc-local test-deploy
+
+image:
+	scripts/make-base-image
+	docker build --network host -f docker/Dockerfile -t $(IMAGE) .
+	@docker image inspect -f '{{.Size}}' $(IMAGE) | awk '{printf "$(IMAGE): %.1f MB\n", $$1 / 1e6}'
+
+test-container:
+	@IMAGE=$(IMAGE) scripts/test-container
+
+test-fc-local: $(BIN)
+	@FCWORKER_BIN=$(abspath $(BIN)) t/container/test-fc-local.sh
+
+test-deploy: $(BIN)
+	@FCWORKER_BIN=$(abspath $(BIN)) t/container/test-deploy.sh

@@ -1,0 +1,20 @@
+# make bench        fcworker against nginx's own ceiling, an exec handler against
+#                   fcgiwrap, and the seed Flask app under gunicorn and Werkzeug:
+#                   req/s, p50/p99, errors, CPU and RSS per run, cold start
+#                   (scripts/bench; about 10 minutes on two cores)
+# make bench-quick  a 30-second smoke run of the same (1 round, c=32, fewer servers)
+#
+# BENCH_ARGS passes options on: make bench BENCH_ARGS="--rounds 5 --duration 10".
+# Figures go to $(BUILD)/bench.json as well as the table on stdout.
+
+BENCH_ARGS ?=
+
+.PHONY: bench bench-quick
+
+bench: setup
+	$(MAKE) all
+	scripts/bench --build $(abspath $(BUILD)) $(BENCH_ARGS)
+
+bench-quick: setup
+	$(MAKE) all
+	scripts/bench --quick --build $(abspath $(BUILD)) $(BENCH_ARGS)

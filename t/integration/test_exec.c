@@ -1,0 +1,882 @@
+/*
+ * test_exec.c -- exec: handlers (CGI/1.1 children) through the real nginx and
+ * fcworker: the examples, the environment, streaming in both directions with
+ * bounded memory, and every way a program can fail (t/fixtures/exec/).
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define FAILED_END ", Error: Unhandled function error\n"
+/*
+ * How much the worker's peak RSS may grow while 32 MiB in and 100 MiB out
+ * stream through it. Relative to the peak after start-up, so the check holds
+ * for a SANITIZE=1 build too (about 2.5 MB in all without sanitizers).
+ */
+#define RSS_GROWTH_LIMIT_KB (8 * 1024)
+
+static rt R;
+static char tmp_dir[64];        /* config file and pid files of this run */
+static long start_hwm_kb;       /* the worker's peak RSS after its first request */
+
+static long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static const char *fixture(const char *name) {
+    static char path[8][600];
+    static int next;
+    char *p = path[next++ % 8];
+    snprintf(p, sizeof path[0], "%s/t/fixtures/exec/%s", project_dir(), name);
+    return p;
+}
+
+static const char *build_dir(void) {
+    static char dir[600];
+    const char *b = getenv("FCWORKER_BUILD");
+    if (b != NULL && b[0] != '\0') return b;
+    snprintf(dir, sizeof dir, "%s/build", project_dir());
+    return dir;
+}
+
+/* ---- the runtime with every fixture behind its own route ---- */
+
+static const struct {
+    const char *prefix, *script;
+    int timeout_s;
+} routes[] = {
+    {"/hang/", "hang.sh", 2},
+    {"/hang-long/", "hang.sh", 120},
+    {"/grandchild/", "grandchild.sh", 30},
+    {"/exit-nonzero/", "exit-nonzero.sh", 2},
+    {"/die-by-signal/", "die-by-signal.sh", 2},
+    {"/bad-output/", "bad-output.sh", 2},
+    {"/headers/", "headers.sh", 2},
+    {"/fail-after/", "fail-after.sh", 10},
+    {"/cat/", "cat.sh", 120},
+    {"/write-then-read/", "write-then-read.sh", 60},
+    {"/no-read/", "no-read.sh", 30},
+    {"/big-writer/", "big-writer.sh", 120},
+    {"/fds/", "fds.sh", 10},
+    {"/env/", "env.sh", 10},
+    {"/stderr/", "stderr.sh", 10},
+    {"/args/", "args.sh one  two\t'three four'", 10},
+};
+
+static long worker_hwm_kb(void);
+
+static void up_main(void) {
+    static char config_env[200], invoke_env[700];
+    static const char *env[] = {config_env, invoke_env, "FCWORKER_INVOKE_TIMEOUT=2",
+                                "FC_FUNCTION_NAME=exec-fn",
+                                "ALIBABA_CLOUD_ACCESS_KEY_ID=ak-test",
+                                "EXEC_TEST_PRIVATE=must-not-reach-the-program", NULL};
+    char path[128];
+
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/fcw-exec-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmp_dir));
+    snprintf(path, sizeof path, "%s/fcworker.conf", tmp_dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        fprintf(f, "[route %s]\nhandler = exec:%s\ntimeout = %d\n\n", routes[i].prefix,
+                fixture(routes[i].script), routes[i].timeout_s);
+    fclose(f);
+    snprintf(config_env, sizeof config_env, "FCWORKER_CONFIG=%s", path);
+    snprintf(invoke_env, sizeof invoke_env, "FCWORKER_INVOKE=exec:%s/examples/cgi-hello",
+             build_dir());
+    rt_start(&R, env);
+    http_resp r;
+    ck_assert_int_eq(http_do(R.port, "POST", "/invoke", NULL, "warm-up", 7, &r), 0);
+    http_resp_free(&r);
+    start_hwm_kb = worker_hwm_kb();
+}
+
+static void down_main(void) {
+    rt_stop(&R);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
+    if (system(cmd) != 0) { /* best effort */ }
+}
+
+/* ---- checks shared by the tests ---- */
+
+static int request(const char *method, const char *path, const char *headers,
+                   const void *body, size_t len, http_resp *r, long *elapsed_ms) {
+    long t0 = now_ms();
+    int rc = http_do(R.port, method, path, headers, body, len, r);
+    if (elapsed_ms) *elapsed_ms = now_ms() - t0;
+    return rc;
+}
+
+static void assert_header(const http_resp *r, const char *name, const char *want) {
+    char v[512];
+    ck_assert_msg(http_header(r, name, v, sizeof v) != NULL, "no %s header in:\n%s", name,
+                  r->head);
+    ck_assert_str_eq(v, want);
+}
+
+static void assert_no_header(const http_resp *r, const char *name) {
+    char v[512];
+    ck_assert_msg(http_header(r, name, v, sizeof v) == NULL, "unexpected %s: %s in:\n%s",
+                  name, v, r->head);
+}
+
+static void assert_in_file(const char *path, const char *needle) {
+    char *s = slurp(path);
+    ck_assert_msg(strstr(s, needle) != NULL, "'%s' not in %s:\n%s", needle, path, s);
+    free(s);
+}
+
+/* status, x-fc-status: 404 and the failed End line: how FC sees a function error. */
+static void assert_function_error(const http_resp *r, int status, const char *id) {
+    char line[256];
+    ck_assert_msg(r->status == status, "status %d, expected %d; body: %s", r->status, status,
+                  r->body);
+    assert_header(r, "x-fc-status", "404");
+    snprintf(line, sizeof line, "FC Invoke End RequestId: %s" FAILED_END, id);
+    assert_in_file(R.out_path, line);
+}
+
+static void assert_success_end(const char *id) {
+    char line[256];
+    snprintf(line, sizeof line, "FC Invoke End RequestId: %s\n", id);
+    assert_in_file(R.out_path, line);
+}
+
+/* Children of the worker right now: a zombie is an unreaped exit. */
+static int worker_children(int *zombies) {
+    pid_t w = rt_worker_pid(&R);
+    ck_assert_int_gt(w, 0);
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    *zombies = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        char path[300], buf[512], state;
+        int ppid;
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        char *rp = strrchr(buf, ')');
+        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == w) {
+            n++;
+            if (state == 'Z') (*zombies)++;
+        }
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+/* Every child was reaped before its response ended; nothing is left behind. */
+static void assert_no_children(void) {
+    int zombies, n = worker_children(&zombies);
+    ck_assert_msg(zombies == 0, "%d zombie children of the worker", zombies);
+    ck_assert_msg(n == 0, "%d children of the worker still running", n);
+}
+
+static void assert_still_serves(void) {
+    http_resp r;
+    ck_assert_int_eq(request("POST", "/invoke", "x-fc-request-id: after-fault\r\n", "e", 1, &r,
+                             NULL), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "Hello, World!");
+    http_resp_free(&r);
+    assert_no_children();
+}
+
+static int gone(pid_t pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *rp = strrchr(buf, ')');
+    return rp != NULL && rp[2] == 'Z'; /* reparented and dead, not yet reaped by init */
+}
+
+/* The program and the background process it wrote to pidfile are dead. */
+static void assert_pids_gone(const char *pidfile, long wait_ms) {
+    int a = 0, b = 0;
+    FILE *f = fopen(pidfile, "r");
+    ck_assert_msg(f != NULL, "the fixture did not write %s", pidfile);
+    ck_assert_int_eq(fscanf(f, "%d %d", &a, &b), 2);
+    fclose(f);
+    long deadline = now_ms() + wait_ms;
+    while ((!gone(a) || !gone(b)) && now_ms() < deadline) usleep(20000);
+    ck_assert_msg(gone(a), "program %d still runs", a);
+    ck_assert_msg(gone(b), "its background process %d still runs", b);
+}
+
+/* ---- large transfers without holding them in memory ---- */
+
+static unsigned char body_byte(uint64_t i) { return (unsigned char)((i * 131) ^ (i >> 13)); }
+
+static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+#define FNV_INIT 14695981039346656037ULL
+
+typedef struct big_resp {
+    int status;
+    char head[4096];
+    uint64_t len, hash;
+} big_resp;
+
+/*
+ * HTTP/1.0, so the body is not chunked and ends at EOF; the request body is
+ * generated (body_byte) and the response hashed as they stream.
+ */
+static int big_exchange(const char *path, uint64_t body_len, big_resp *out) {
+    int fd = http_connect(R.port);
+    if (fd < 0) return -1;
+    char head[256], chunk[65536];
+    int n = snprintf(head, sizeof head, "POST %s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                                        "Content-Length: %llu\r\n\r\n",
+                     path, (unsigned long long)body_len);
+    if (http_send(fd, head, (size_t)n) != 0) goto fail;
+    for (uint64_t sent = 0; sent < body_len;) {
+        size_t k = body_len - sent < sizeof chunk ? (size_t)(body_len - sent) : sizeof chunk;
+        for (size_t i = 0; i < k; i++) chunk[i] = (char)body_byte(sent + i);
+        if (http_send(fd, chunk, k) != 0) goto fail;
+        sent += k;
+    }
+    memset(out, 0, sizeof *out);
+    out->hash = FNV_INIT;
+    size_t hlen = 0;
+    int in_body = 0;
+    long deadline = now_ms() + 120000;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)(deadline - now_ms())) <= 0) goto fail;
+        ssize_t got = read(fd, chunk, sizeof chunk);
+        if (got < 0) goto fail;
+        if (got == 0) break;
+        size_t off = 0;
+        if (!in_body) {
+            size_t take = (size_t)got < sizeof out->head - 1 - hlen ? (size_t)got
+                                                                   : sizeof out->head - 1 - hlen;
+            memcpy(out->head + hlen, chunk, take);
+            out->head[hlen + take] = '\0';
+            char *end = strstr(out->head, "\r\n\r\n");
+            if (end == NULL) {
+                if (hlen + take == sizeof out->head - 1) goto fail;
+                hlen += take;
+                continue;
+            }
+            off = (size_t)(end + 4 - out->head) - hlen;
+            end[4] = '\0';
+            in_body = 1;
+            sscanf(out->head, "HTTP/1.%*d %d", &out->status);
+        }
+        out->hash = fnv(out->hash, (unsigned char *)chunk + off, (size_t)got - off);
+        out->len += (uint64_t)got - off;
+    }
+    close(fd);
+    return in_body ? 0 : -1;
+fail:
+    close(fd);
+    return -1;
+}
+
+static long worker_hwm_kb(void) {
+    char path[64], *s, *p;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)rt_worker_pid(&R));
+    s = slurp(path);
+    p = strstr(s, "VmHWM:");
+    long kb = p ? strtol(p + 6, NULL, 10) : -1;
+    free(s);
+    return kb;
+}
+
+/* ---- the examples ---- */
+
+START_TEST(hello_compiled_example) {
+    http_resp r;
+    ck_assert_int_eq(request("POST", "/invoke", "x-fc-request-id: hello-c\r\n", "ev", 2, &r,
+                             NULL), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "Hello, World!");
+    assert_header(&r, "Content-Type", "text/plain; charset=utf-8");
+    assert_header(&r, "Function-Name", "exec-fn");
+    assert_header(&r, "x-fc-status", "200");
+    http_resp_free(&r);
+    assert_in_file(R.out_path, "FC Invoke Start RequestId: hello-c\n");
+    assert_success_end("hello-c");
+    /* HEAD: the same headers, no body. */
+    ck_assert_int_eq(request("HEAD", "/", NULL, NULL, 0, &r, NULL), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(r.body_len, 0);
+    assert_header(&r, "Content-Length", "13");
+    http_resp_free(&r);
+    assert_no_children();
+}
+END_TEST
+
+/* ---- what the program sees ---- */
+
+START_TEST(env_visible_to_program) {
+    http_resp r;
+    ck_assert_int_eq(request("POST", "/env/x?a=1&b=2",
+                             "x-fc-request-id: env-1\r\nProxy: http://evil:1/\r\n"
+                             "Content-Type: text/plain\r\nX-Custom: v1\r\n",
+                             "hello", 5, &r, NULL), 0);
+    ck_assert_int_eq(r.status, 200);
+    char *env = NULL;
+    ck_assert_int_gt(asprintf(&env, "\n%s", r.body), 0);
+    static const char *want[] = {
+        "\nHTTP_X_FC_REQUEST_ID=env-1\n", "\nFC_REQUEST_ID=env-1\n",
+        "\nREQUEST_METHOD=POST\n",        "\nPATH_INFO=/env/x\n",
+        "\nQUERY_STRING=a=1&b=2\n",       "\nCONTENT_LENGTH=5\n",
+        "\nCONTENT_TYPE=text/plain\n",    "\nFC_FUNCTION_NAME=exec-fn\n",
+        "\nGATEWAY_INTERFACE=CGI/1.1\n",  "\nSERVER_PROTOCOL=HTTP/1.1\n",
+        "\nREQUEST_URI=/env/x?a=1&b=2\n", "\nHTTP_X_CUSTOM=v1\n",
+        "\nSCRIPT_NAME=\n",               "\nALIBABA_CLOUD_ACCESS_KEY_ID=ak-test\n",
+        "\nREMOTE_ADDR=127.0.0.1\n",      "\nSERVER_SOFTWARE=fcworker\n",
+        "\nPATH=",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        ck_assert_msg(strstr(env, want[i]) != NULL, "no '%s' in the environment:%s", want[i] + 1,
+                      env);
+    static const char *unwanted[] = {"\nHTTP_PROXY=", "\nEXEC_TEST_PRIVATE=", "\nFCWORKER_",
+                                     "\nDOCUMENT_URI="};
+    for (size_t i = 0; i < sizeof unwanted / sizeof unwanted[0]; i++)
+        ck_assert_msg(strstr(env, unwanted[i]) == NULL, "'%s' in the environment:%s",
+                      unwanted[i] + 1, env);
+    free(env);
+    http_resp_free(&r);
+
+    /* Without x-fc-request-id the worker's own id is FC_REQUEST_ID. */
+    ck_assert_int_eq(request("GET", "/env/", NULL, NULL, 0, &r, NULL), 0);
+    ck_assert_ptr_null(strstr(r.body, "HTTP_X_FC_REQUEST_ID="));
+    char *id = strstr(r.body, "FC_REQUEST_ID=");
+    ck_assert_ptr_nonnull(id);
+    ck_assert_msg(id[14] != '\n' && id[14] != '\0', "FC_REQUEST_ID is empty");
+    ck_assert_ptr_nonnull(strstr(r.body, "\nCONTENT_LENGTH=0\n")); /* the harness sends it */
+    http_resp_free(&r);
+}
+END_TEST
+
+/* Split on whitespace, no shell: quotes stay as they are. */
+START_TEST(arguments_and_working_directory) {
+    http_resp r;
+    char want[700];
+    ck_assert_int_eq(request("GET", "/args/", NULL, NULL, 0, &r, NULL), 0);
+    ck_assert_int_eq(r.status, 200);
+    snprintf(want, sizeof want, "[one]\n[two]\n['three]\n[four']\ncwd=%s/t/fixtures/exec\n",
+             project_dir());
+    ck_assert_str_eq(r.body, want);
+    http_resp_free(&r);
+}
+END_TEST
+
+START_TEST(only_stdio_descriptors_reach_program) {
+    http_resp r;
+    ck_assert_int_eq(request("GET", "/fds/", NULL, NULL, 0, &r, NULL), 0);
+    ck_assert_int_eq(r.status, 200);
+    int seen[3] = {0, 0, 0};
+    char *save = NULL;
+    for (char *line = strtok_r(r.body, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *arrow = strstr(line, " -> ");
+        if (arrow == NULL) continue; /* "total 0" */
+        char *num = arrow;
+        while (num > line && num[-1] != ' ') num--;
+        int fd = atoi(num);
+        if (fd <= 2) {
+            seen[fd] = 1;
+            ck_assert_msg(strncmp(arrow + 4, "pipe:", 5) == 0, "fd %d is not a pipe: %s", fd,
+                          line);
+            continue;
+        }
+        /* ls's own handle on the directory it lists, nothing of the worker's. */
+        ck_assert_msg(strncmp(arrow + 4, "/proc/", 6) == 0 &&
+                          strcmp(arrow + strlen(arrow) - 3, "/fd") == 0,
+                      "descriptor leaked into the program: %s", line);
+    }
+    ck_assert_msg(seen[0] && seen[1] && seen[2], "stdio not all open: %d %d %d", seen[0],
+                  seen[1], seen[2]);
+    http_resp_free(&r);
+}
+END_TEST
+
+START_TEST(stderr_lines_logged_with_request_id) {
+    http_resp r;
+    ck_assert_int_eq(request("POST", "/stderr/", "x-fc-request-id: stderr-1\r\n", NULL, 0, &r,
+                             NULL), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "logged");
+    http_resp_free(&r);
+    assert_in_file(R.err_path, "[stderr-1] first line\n");
+    assert_in_file(R.err_path, "[stderr-1] second?[31m line\n");
+    char *log = slurp(R.err_path);
+    char *cut = strstr(log, "[stderr-1] LLLL");
+    ck_assert_msg(cut != NULL, "long line not logged:\n%s", log);
+    char *eol = strchr(cut, '\n');
+    ck_assert_ptr_nonnull(eol);
+    ck_assert_msg(eol - cut < 1100, "long line not cut: %ld bytes", (long)(eol - cut));
+    ck_assert_ptr_nonnull(strstr(cut, "[line cut]\n"));
+    free(log);
+}
+END_TEST
+
+/* Each request's program sees its own request id, whatever runs beside it. */
+static void *env_client(void *arg) {
+    long t = (long)arg, bad = 0;
+    for (int i = 0; i < 10; i++) {
+        char hdr[64], want[64];
+        http_resp r;
+        snprintf(hdr, sizeof hdr, "x-fc-request-id: conc-%ld-%d\r\n", t, i);
+        snprintf(want, sizeof want, "\nFC_REQUEST_ID=conc-%ld-%d\n", t, i);
+        if (request("GET", "/env/", hdr, NULL, 0, &r, NULL) != 0 || r.status != 200 ||
+            strstr(r.body, want) == NULL)
+            bad++;
+        http_resp_free(&r);
+    }
+    return (void *)bad;
+}
+
+START_TEST(concurrent_requests_stay_apart) {
+    pthread_t th[8];
+    for (long t = 0; t < 8; t++)
+        ck_assert_int_eq(pthread_create(&th[t], NULL, env_client, (void *)t), 0);
+    long bad = 0;
+    for (int t = 0; t < 8; t++) {
+        void *rv;
+        pthread_join(th[t], &rv);
+        bad += (long)rv;
+    }
+    ck_assert_msg(bad == 0, "%ld of 80 concurrent requests failed or saw another's id", bad);
+    assert_no_children();
+}
+END_TEST
+
+/* ---- streaming ---- */
+
+START_TEST(body_32mib_round_trip) {
+    const uint64_t size = 32ULL * 1024 * 1024;
+    uint64_t want = FNV_INIT;
+    unsigned char chunk[65536];
+    for (uint64_t i = 0; i < size;) {
+        size_t k = sizeof chunk;
+        for (size_t j = 0; j < k; j++) chunk[j] = body_byte(i + j);
+        want = fnv(want, chunk, k);
+        i += k;
+    }
+    big_resp b;
+    ck_assert_int_eq(big_exchange("/cat/", size, &b), 0);
+    ck_assert_msg(b.status == 200, "status %d:\n%s", b.status, b.head);
+    ck_assert_uint_eq(b.len, size);
+    ck_assert_msg(b.hash == want, "the echoed body differs from the one sent");
+    long hwm = worker_hwm_kb();
+    ck_assert_msg(start_hwm_kb > 0 && hwm - start_hwm_kb < RSS_GROWTH_LIMIT_KB,
+                  "worker peak RSS grew from %ld kB to %ld kB", start_hwm_kb, hwm);
+    assert_no_children();
+}
+END_TEST
+
+START_TEST(response_100mib_streams) {
+    const uint64_t size = 100ULL * 1024 * 1024;
+    static const char line[] = "0123456789abcdef\n";
+    uint64_t want = FNV_INIT;
+    for (uint64_t i = 0; i < size; i++)
+        want = (want ^ (unsigned char)line[i % 17]) * 1099511628211ULL;
+    big_resp b;
+    ck_assert_int_eq(big_exchange("/big-writer/", 0, &b), 0);
+    ck_assert_msg(b.status == 200, "status %d:\n%s", b.status, b.head);
+    ck_assert_uint_eq(b.len, size);
+    ck_assert_msg(b.hash == want, "the 100 MiB body is not what the program wrote");
+    long hwm = worker_hwm_kb();
+    ck_assert_msg(start_hwm_kb > 0 && hwm - start_hwm_kb < RSS_GROWTH_LIMIT_KB,
+                  "worker peak RSS grew from %ld kB to %ld kB", start_hwm_kb, hwm);
+    assert_no_children();
+}
+END_TEST
+
+START_TEST(writes_before_reading_no_deadlock) {
+    size_t n = 1024 * 1024;
+    char *body = malloc(n);
+    for (size_t i = 0; i < n; i++) body[i] = (char)('a' + i % 26);
+    http_resp r;
+    ck_assert_int_eq(request("POST", "/write-then-read/", NULL, body, n, &r, NULL), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(r.body_len, 2 * n);
+    for (size_t i = 0; i < n; i++) ck_assert_int_eq(r.body[i], 0);
+    ck_assert_int_eq(memcmp(r.body + n, body, n), 0);
+    http_resp_free(&r);
+    free(body);
+}
+END_TEST
+
+START_TEST(never_reads_stdin) {
+    size_t n = 4 * 1024 * 1024;
+    char *body = calloc(1, n);
+    http_resp r;
+    long ms;
+    ck_assert_int_eq(request("POST", "/no-read/", "x-fc-request-id: noread-1\r\n", body, n, &r,
+                             &ms), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "ignored your body");
+    assert_header(&r, "x-fc-status", "200");
+    assert_success_end("noread-1");
+    ck_assert_msg(ms < 8000, "took %ld ms", ms);
+    http_resp_free(&r);
+    free(body);
+    assert_still_serves();
+}
+END_TEST
+
+/* ---- failures ---- */
+
+START_TEST(timeout_kills_group_504) {
+    char hdr[256], pidfile[128];
+    http_resp r;
+    long ms;
+    snprintf(pidfile, sizeof pidfile, "%s/hang.pid", tmp_dir);
+    snprintf(hdr, sizeof hdr, "x-fc-request-id: hang-1\r\nX-Pidfile: %s\r\n", pidfile);
+    ck_assert_int_eq(request("POST", "/hang/", hdr, "x", 1, &r, &ms), 0);
+    assert_function_error(&r, 504, "hang-1");
+    /* 2 s timeout + 2 s SIGTERM grace, with room for a slow machine. */
+    ck_assert_msg(ms < 9000, "the 504 took %ld ms", ms);
+    http_resp_free(&r);
+    assert_in_file(R.err_path, "[hang-1] exec ");
+    assert_in_file(R.err_path, "timed out after 2 s, stopped with SIGKILL");
+    assert_pids_gone(pidfile, 3000);
+    assert_still_serves();
+}
+END_TEST
+
+START_TEST(client_gone_stops_program) {
+    char req[512], pidfile[128];
+    snprintf(pidfile, sizeof pidfile, "%s/gone.pid", tmp_dir);
+    int n = snprintf(req, sizeof req, "POST /hang-long/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "x-fc-request-id: gone-1\r\nX-Pidfile: %s\r\nContent-Length: 0\r\n\r\n",
+                     pidfile);
+    int fd = http_connect(R.port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(http_send(fd, req, (size_t)n), 0);
+    long deadline = now_ms() + 5000;
+    while (access(pidfile, F_OK) != 0 && now_ms() < deadline) usleep(20000);
+    usleep(100000); /* the file is there; let the shell finish writing it */
+    close(fd);
+    /* The route's timeout is 120 s: only the hang-up can stop it this soon
+     * (SIGTERM is ignored, so after the 2 s grace, SIGKILL). */
+    assert_pids_gone(pidfile, 8000);
+    assert_in_file(R.err_path, "[gone-1] exec ");
+    assert_in_file(R.err_path, "nginx closed the connection (the client went away)");
+    assert_still_serves();
+}
+END_TEST
+
+START_TEST(grandchild_holding_stdout_does_not_hold_response) {
+    char hdr[256], pidfile[128];
+    http_resp r;
+    long ms;
+    snprintf(pidfile, sizeof pidfile, "%s/grandchild.pid", tmp_dir);
+    snprintf(hdr, sizeof hdr, "x-fc-request-id: gc-1\r\nX-Pidfile: %s\r\n", pidfile);
+    ck_assert_int_eq(request("POST", "/grandchild/", hdr, NULL, 0, &r, &ms), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "answered\n");
+    assert_header(&r, "x-fc-status", "200");
+    /* The route's timeout is 30 s: this is the 1 s grace after the exit. */
+    ck_assert_msg(ms < 8000, "the answer took %ld ms", ms);
+    http_resp_free(&r);
+    assert_success_end("gc-1");
+    assert_pids_gone(pidfile, 3000);
+    assert_still_serves();
+}
+END_TEST
+
+START_TEST(exit_nonzero_500) {
+    http_resp r;
+    ck_assert_int_eq(request("POST", "/exit-nonzero/", "x-fc-request-id: exit-1\r\n", "x", 1,
+                             &r, NULL), 0);
+    assert_function_error(&r, 500, "exit-1");
+    http_resp_free(&r);
+    assert_in_file(R.err_path, "[exit-1] exit-nonzero: giving up\n");
+    assert_in_file(R.err_path, "exit-nonzero.sh exited with status 3 before writing a complete "
+                               "header block");
+    assert_still_serves();
+}
+END_TEST
+
+START_TEST(death_by_signal_500) {
+    http_resp r;
+    ck_assert_int_eq(request("POST", "/die-by-signal/", "x-fc-request-id: sig-1\r\n", NULL, 0,
+                             &r, NULL), 0);
+    assert_function_error(&r, 500, "sig-1");
+    http_resp_free(&r);
+    assert_in_file(R.err_path, "die-by-signal.sh was killed by signal 9");
+    assert_still_serves();
+}
+END_TEST
+
+START_TEST(invalid_output_502) {
+    static const char *cases[] = {"no-colon", "no-blank", "empty", "crlf",
+                                  "bad-name", "bad-status", "too-large"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[64], hdr[64], id[32];
+        http_resp r;
+        snprintf(id, sizeof id, "bad-%s", cases[i]);
+        snprintf(path, sizeof path, "/bad-output/?%s", cases[i]);
+        snprintf(hdr, sizeof hdr, "x-fc-request-id: %s\r\n", id);
+        ck_assert_int_eq(request("POST", path, hdr, NULL, 0, &r, NULL), 0);
+        assert_function_error(&r, 502, id);
+        assert_no_header(&r, "Set-Cookie");
+        assert_no_header(&r, "X-Big");
+        ck_assert_ptr_null(strstr(r.body, "body"));
+        http_resp_free(&r);
+    }
+    assert_in_file(R.err_path, "[bad-crlf] exec ");
+    assert_in_file(R.err_path, "invalid CGI response, line 2: header value has a CR");
+    assert_in_file(R.err_path, "[bad-no-blank] exec ");
+    assert_in_file(R.err_path, "output ended before the blank line");
+    assert_still_serves();
+}
+END_TEST
+
+START_TEST(header_rules) {
+    http_resp r;
+    ck_assert_int_eq(request("GET", "/headers/?location", NULL, NULL, 0, &r, NULL), 0);
+    ck_assert_int_eq(r.status, 302);
+    assert_header(&r, "Location", "https://example.com/next");
+    http_resp_free(&r);
+
+    ck_assert_int_eq(request("GET", "/headers/?status-418", NULL, NULL, 0, &r, NULL), 0);
+    ck_assert_int_eq(r.status, 418);
+    ck_assert_str_eq(r.body, "teapot");
+    assert_header(&r, "x-fc-status", "200"); /* its own status, exit 0: not a failure */
+    http_resp_free(&r);
+
+    ck_assert_int_eq(request("GET", "/headers/?owned", NULL, NULL, 0, &r, NULL), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "owned");
+    assert_header(&r, "X-Ok", "yes");
+    assert_header(&r, "Content-Length", "5");
+    assert_header(&r, "x-fc-status", "200");
+    assert_no_header(&r, "X-Accel-Redirect");
+    assert_no_header(&r, "Transfer-Encoding");
+    http_resp_free(&r);
+}
+END_TEST
+
+START_TEST(exit_nonzero_after_response) {
+    http_resp r;
+    /* Not sent yet when it failed: a function error, 500. */
+    ck_assert_int_eq(request("GET", "/fail-after/?small", "x-fc-request-id: fa-small\r\n", NULL,
+                             0, &r, NULL), 0);
+    assert_function_error(&r, 500, "fa-small");
+    ck_assert_ptr_null(strstr(r.body, "small"));
+    http_resp_free(&r);
+    /* Its own error status stands, with its body. */
+    ck_assert_int_eq(request("GET", "/fail-after/?503", "x-fc-request-id: fa-503\r\n", NULL, 0,
+                             &r, NULL), 0);
+    assert_function_error(&r, 503, "fa-503");
+    ck_assert_str_eq(r.body, "busy");
+    http_resp_free(&r);
+    /* Already streamed: the response stands. */
+    ck_assert_int_eq(request("GET", "/fail-after/?streamed", "x-fc-request-id: fa-str\r\n", NULL,
+                             0, &r, NULL), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(r.body_len, 262144);
+    assert_header(&r, "x-fc-status", "200");
+    http_resp_free(&r);
+    assert_success_end("fa-str");
+    assert_in_file(R.err_path, "fail-after.sh exited with status 1 after writing its response");
+    assert_still_serves();
+}
+END_TEST
+
+/* ---- the shell example, lifecycle hooks ---- */
+
+START_TEST(hello_shell_example_and_failing_initializer) {
+    http_resp r;
+    ck_assert_int_eq(request("POST", "/initialize", "x-fc-request-id: init-1\r\n", NULL, 0, &r,
+                             NULL), 0);
+    ck_assert_int_eq(r.status, 500);
+    http_resp_free(&r);
+    assert_in_file(R.out_path, "FC Initialize End RequestId: init-1\n");
+    assert_in_file(R.err_path, "[init-1] exit-nonzero: giving up\n");
+
+    ck_assert_int_eq(request("POST", "/invoke?x=1", "x-fc-request-id: hello-sh\r\n", "abc", 3,
+                             &r, NULL), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "method: POST\npath: /invoke\nrequest-id: hello-sh\nbody: abc");
+    assert_header(&r, "x-fc-status", "200");
+    http_resp_free(&r);
+    assert_in_file(R.err_path, "[hello-sh] hello.sh answered POST /invoke\n");
+    assert_no_children();
+}
+END_TEST
+
+START_TEST(initializer_404_passes_through) {
+    http_resp r;
+    ck_assert_int_eq(request("POST", "/initialize", "x-fc-request-id: init-404\r\n", NULL, 0, &r,
+                             NULL), 0);
+    ck_assert_int_eq(r.status, 404);
+    ck_assert_str_eq(r.body, "not initialised here");
+    http_resp_free(&r);
+    assert_in_file(R.out_path, "FC Initialize End RequestId: init-404\n");
+    assert_no_children();
+}
+END_TEST
+
+static void up_shell(void) {
+    static char invoke[700], init[700];
+    static const char *env[] = {invoke, init, NULL};
+    snprintf(invoke, sizeof invoke, "FCWORKER_INVOKE=exec:%s/handler/examples/hello.sh",
+             project_dir());
+    snprintf(init, sizeof init, "FCWORKER_INITIALIZE=exec:%s", fixture("exit-nonzero.sh"));
+    rt_start(&R, env);
+}
+
+static void up_init404(void) {
+    static char init[700];
+    static const char *env[] = {init, NULL};
+    snprintf(init, sizeof init, "FCWORKER_INITIALIZE=exec:%s", fixture("init-404.sh"));
+    rt_start(&R, env);
+}
+
+static void down(void) { rt_stop(&R); }
+
+/* ---- creation: bad specs fail at configuration load ---- */
+
+/* fcworker --check-config with FCWORKER_INVOKE=spec: exit code and stderr. */
+static int check_config(const char *spec, char **err) {
+    char errfile[] = "/tmp/fcw-exec-check-XXXXXX";
+    int fd = mkstemp(errfile);
+    ck_assert_int_ge(fd, 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(fd, 2);
+        setenv("FCWORKER_INVOKE", spec, 1);
+        setenv("FCWORKER_CONFIG", "", 1);
+        const char *bin = getenv("FCWORKER_BIN");
+        char def[700];
+        snprintf(def, sizeof def, "%s/fcworker", build_dir());
+        execl(bin ? bin : def, "fcworker", "--check-config", (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    close(fd);
+    *err = slurp(errfile);
+    unlink(errfile);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(bad_program_fails_at_load) {
+    char dir[] = "/tmp/fcw-exec-create-XXXXXX", file[128], spec[300], *err;
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(file, sizeof file, "%s/not-executable", dir);
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("#!/bin/sh\n", f);
+    fclose(f);
+    chmod(file, 0644);
+
+    ck_assert_int_eq(check_config("exec:/nonexistent/prog --flag", &err), 2);
+    ck_assert_msg(strstr(err, "environment FCWORKER_INVOKE") &&
+                      strstr(err, "/nonexistent/prog: No such file or directory"), "%s", err);
+    free(err);
+
+    snprintf(spec, sizeof spec, "exec:%s", file);
+    ck_assert_int_eq(check_config(spec, &err), 2);
+    ck_assert_msg(strstr(err, file) && strstr(err, "is not executable (mode 0644)"), "%s", err);
+    free(err);
+
+    snprintf(spec, sizeof spec, "exec:%s", dir);
+    ck_assert_int_eq(check_config(spec, &err), 2);
+    ck_assert_msg(strstr(err, "is not a regular file (a directory)"), "%s", err);
+    free(err);
+
+    ck_assert_int_eq(check_config("exec:   ", &err), 2);
+    ck_assert_msg(strstr(err, "expected exec:/path/to/program [args...]"), "%s", err);
+    free(err);
+
+    snprintf(spec, sizeof spec, "exec:%s  a\tb", fixture("cat.sh"));
+    ck_assert_int_eq(check_config(spec, &err), 0);
+    free(err);
+
+    unlink(file);
+    rmdir(dir);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("exec");
+
+    TCase *tc = tcase_create("fixtures");
+    tcase_add_unchecked_fixture(tc, up_main, down_main);
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, hello_compiled_example);
+    tcase_add_test(tc, env_visible_to_program);
+    tcase_add_test(tc, arguments_and_working_directory);
+    tcase_add_test(tc, only_stdio_descriptors_reach_program);
+    tcase_add_test(tc, stderr_lines_logged_with_request_id);
+    tcase_add_test(tc, concurrent_requests_stay_apart);
+    tcase_add_test(tc, body_32mib_round_trip);
+    tcase_add_test(tc, response_100mib_streams);
+    tcase_add_test(tc, writes_before_reading_no_deadlock);
+    tcase_add_test(tc, never_reads_stdin);
+    tcase_add_test(tc, timeout_kills_group_504);
+    tcase_add_test(tc, grandchild_holding_stdout_does_not_hold_response);
+    tcase_add_test(tc, client_gone_stops_program);
+    tcase_add_test(tc, exit_nonzero_500);
+    tcase_add_test(tc, death_by_signal_500);
+    tcase_add_test(tc, invalid_output_502);
+    tcase_add_test(tc, header_rules);
+    tcase_add_test(tc, exit_nonzero_after_response);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("shell");
+    tcase_add_unchecked_fixture(tc, up_shell, down);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, hello_shell_example_and_failing_initializer);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("init404");
+    tcase_add_unchecked_fixture(tc, up_init404, down);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, initializer_404_passes_through);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("create");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, bad_program_fails_at_load);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,461 @@
+/*
+ * test_request.c -- request.c: what a handler sees of the request and what
+ * it may put into the response.
+ *
+ * Requests are detached (fcw_request_init_params): no connection, the
+ * response stays in req->status, req->headers and req->body.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "request.h"
+
+/* --- response header names and values --------------------------------------- */
+
+static void expect_name(const char *name, int allowed) {
+    ck_assert_msg(fcw_header_name_allowed(name, strlen(name)) == allowed,
+                  "header name '%s': got %s, expected %s", name, allowed ? "refused" : "allowed",
+                  allowed ? "allowed" : "refused");
+}
+
+START_TEST(header_names_are_tokens) {
+    expect_name("Content-Type", 1);
+    expect_name("X-Custom", 1);
+    expect_name("Set-Cookie", 1);
+    expect_name("a", 1);
+    expect_name("!#$%&'*+-.^_`|~0123456789azAZ", 1);
+    expect_name("", 0);
+    expect_name("X Custom", 0);
+    expect_name("X:Custom", 0);
+    expect_name("X\tY", 0);
+    expect_name("X\r\nInjected: 1", 0);
+    expect_name("(x)", 0);
+    expect_name("x/y", 0);
+    expect_name("x@y", 0);
+    expect_name("x,y", 0);
+    expect_name("x\"y", 0);
+    expect_name("x=y", 0);
+    expect_name("\xc3\xa9", 0);
+    expect_name("x\x7f", 0);
+    /* An embedded NUL within the given length is not a token byte. */
+    ck_assert_int_eq(fcw_header_name_allowed("ab\0cd", 5), 0);
+    ck_assert_int_eq(fcw_header_name_allowed("ab\0cd", 2), 1);
+}
+END_TEST
+
+START_TEST(runtime_owned_names_refused) {
+    static const char *const owned[] = {
+        "x-fc-status", "X-FC-STATUS", "X-Fc-Request-Id", "x-fc-", "x-fc-anything",
+        "X-Accel-Redirect", "x-accel-buffering", "X-ACCEL-", "Status", "status", "STATUS",
+        "Content-Length", "content-length", "Transfer-Encoding", "transfer-encoding",
+        "Connection", "CONNECTION", "Keep-Alive",
+    };
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) expect_name(owned[i], 0);
+    /* Only those exact names or prefixes. */
+    static const char *const free_names[] = {
+        "x-fc", "x-fcx", "X-Accel", "X-Accelerated", "Statuses", "X-Status",
+        "Content-Length2", "Content-Language", "Connection-Id", "x-fc_status",
+    };
+    for (size_t i = 0; i < sizeof free_names / sizeof free_names[0]; i++)
+        expect_name(free_names[i], 1);
+}
+END_TEST
+
+static void expect_value(const char *value, size_t len, int valid) {
+    ck_assert_msg(fcw_header_value_valid(value, len) == valid,
+                  "header value '%.*s' (%zu bytes): got %s, expected %s", (int)len, value, len,
+                  valid ? "refused" : "accepted", valid ? "accepted" : "refused");
+}
+
+START_TEST(header_values_without_control_bytes) {
+    expect_value("", 0, 1);
+    expect_value("text/plain; charset=utf-8", 25, 1);
+    expect_value("a\tb", 3, 1);     /* HTAB is field whitespace */
+    expect_value("\x80\xff", 2, 1); /* obs-text passes through */
+    expect_value("a\rb", 3, 0);
+    expect_value("a\nb", 3, 0);
+    expect_value("a\r\nX-Injected: 1", 16, 0);
+    expect_value("a\0b", 3, 0);
+    expect_value("\x7f", 1, 0);
+    expect_value("\x01", 1, 0);
+    expect_value("\x1f", 1, 0);
+    expect_value("\x1b[31m", 5, 0);
+}
+END_TEST
+
+START_TEST(add_header_validates) {
+    fcw_request req;
+    fcw_request_init_params(&req, NULL);
+    ck_assert_int_eq(fcw_add_header(&req, "Content-Type", "text/plain"), 0);
+    ck_assert_int_eq(fcw_add_header(&req, "X-Tab", "a\tb"), 0);
+    ck_assert_int_eq(fcw_add_header(&req, "X-Empty", ""), 0);
+    ck_assert_int_eq(fcw_add_header(&req, "x-fc-status", "200"), -1);
+    ck_assert_int_eq(fcw_add_header(&req, "Content-Length", "5"), -1);
+    ck_assert_int_eq(fcw_add_header(&req, "X-Accel-Redirect", "/etc/passwd"), -1);
+    ck_assert_int_eq(fcw_add_header(&req, "Status", "200"), -1);
+    ck_assert_int_eq(fcw_add_header(&req, "Bad Name", "x"), -1);
+    ck_assert_int_eq(fcw_add_header(&req, "X-Split", "a\r\nX-Injected: 1"), -1);
+    ck_assert_int_eq(fcw_add_header(&req, "X-Lf", "a\nb"), -1);
+    ck_assert_int_eq(fcw_add_header(&req, NULL, "x"), -1);
+    ck_assert_int_eq(fcw_add_header(&req, "X-Null", NULL), -1);
+    /* Refused headers leave no trace. */
+    ck_assert_str_eq(req.headers.data, "Content-Type: text/plain\r\nX-Tab: a\tb\r\nX-Empty: \r\n");
+    fcw_request_free(&req);
+}
+END_TEST
+
+START_TEST(header_block_limit) {
+    fcw_request req;
+    /* One header "X: v" costs strlen(name) + strlen(value) + 4 bytes ("\r\n", ": "). */
+    size_t vlen = FCW_RESPONSE_HEADERS_MAX - 1 - 4;
+    char *v = malloc(vlen + 2);
+    ck_assert_ptr_nonnull(v);
+    memset(v, 'v', vlen + 1);
+    v[vlen] = '\0';
+
+    fcw_request_init_params(&req, NULL);
+    ck_assert_int_eq(fcw_add_header(&req, "X", v), 0); /* exactly the limit */
+    ck_assert_uint_eq(req.headers.len, FCW_RESPONSE_HEADERS_MAX);
+    ck_assert_int_eq(fcw_add_header(&req, "Y", ""), -1);
+    ck_assert_uint_eq(req.headers.len, FCW_RESPONSE_HEADERS_MAX);
+    fcw_request_free(&req);
+
+    v[vlen] = 'v';
+    v[vlen + 1] = '\0'; /* one byte over */
+    fcw_request_init_params(&req, NULL);
+    ck_assert_int_eq(fcw_add_header(&req, "X", v), -1);
+    ck_assert_uint_eq(req.headers.len, 0);
+    fcw_request_free(&req);
+
+    /* Many small headers hit the same bound. */
+    fcw_request_init_params(&req, NULL);
+    int added = 0;
+    while (fcw_add_header(&req, "X-Many", "0123456789") == 0 && added < 10000) added++;
+    ck_assert_int_eq(added, FCW_RESPONSE_HEADERS_MAX / (int)strlen("X-Many: 0123456789\r\n"));
+    ck_assert_uint_le(req.headers.len, FCW_RESPONSE_HEADERS_MAX);
+    fcw_request_free(&req);
+    free(v);
+}
+END_TEST
+
+/* --- status ------------------------------------------------------------------ */
+
+START_TEST(set_status_range) {
+    fcw_request req;
+    fcw_request_init_params(&req, NULL);
+    ck_assert_int_eq(req.status, 200);
+    ck_assert_int_eq(fcw_set_status(&req, 100), 0);
+    ck_assert_int_eq(req.status, 100);
+    ck_assert_int_eq(fcw_set_status(&req, 599), 0);
+    ck_assert_int_eq(req.status, 599);
+    ck_assert_int_eq(fcw_set_status(&req, 404), 0);
+    ck_assert_int_eq(req.status, 404);
+    ck_assert_int_eq(fcw_set_status(&req, 99), -1);
+    ck_assert_int_eq(fcw_set_status(&req, 600), -1);
+    ck_assert_int_eq(fcw_set_status(&req, 0), -1);
+    ck_assert_int_eq(fcw_set_status(&req, -200), -1);
+    ck_assert_int_eq(fcw_set_status(&req, 2000), -1);
+    ck_assert_int_eq(req.status, 404);
+    fcw_request_free(&req);
+}
+END_TEST
+
+START_TEST(committed_response_is_fixed) {
+    fcw_request req;
+    fcw_request_init_params(&req, NULL);
+    fcw_write(&req, "abc", 3);
+    req.committed = 1; /* as after fcw_flush on a real connection */
+    ck_assert_int_eq(fcw_set_status(&req, 500), -1);
+    ck_assert_int_eq(fcw_add_header(&req, "X-Late", "1"), -1);
+    ck_assert_int_eq(fcw_request_reset_response(&req), -1);
+    fcw_request_respond(&req, 500, "text/plain", "error");
+    ck_assert_int_eq(req.status, 200);
+    ck_assert_str_eq(req.body.data, "abc");
+    ck_assert_uint_eq(req.headers.len, 0);
+    fcw_request_free(&req);
+}
+END_TEST
+
+START_TEST(status_reasons) {
+    ck_assert_str_eq(fcw_status_reason(200), "OK");
+    ck_assert_str_eq(fcw_status_reason(404), "Not Found");
+    ck_assert_str_eq(fcw_status_reason(405), "Method Not Allowed");
+    ck_assert_str_eq(fcw_status_reason(413), "Content Too Large");
+    ck_assert_str_eq(fcw_status_reason(500), "Internal Server Error");
+    ck_assert_str_eq(fcw_status_reason(599), "Unknown");
+}
+END_TEST
+
+/* --- request accessors --------------------------------------------------------- */
+
+START_TEST(header_lookup) {
+    char *env[] = {"REQUEST_METHOD=POST", "REQUEST_URI=/invoke",
+                   "HTTP_X_FC_REGION=cn-hangzhou", "HTTP_ACCEPT=*/*",
+                   "CONTENT_TYPE=application/octet-stream", "CONTENT_LENGTH=12",
+                   "HTTP_CONTENT_TYPE=wrong", "HTTP_X_EMPTY=", NULL};
+    fcw_request req;
+    fcw_request_init_params(&req, env);
+    ck_assert_str_eq(fcw_header(&req, "x-fc-region"), "cn-hangzhou");
+    ck_assert_str_eq(fcw_header(&req, "X-FC-REGION"), "cn-hangzhou");
+    ck_assert_str_eq(fcw_header(&req, "X-Fc-Region"), "cn-hangzhou");
+    ck_assert_str_eq(fcw_header(&req, "accept"), "*/*");
+    ck_assert_str_eq(fcw_header(&req, "content-type"), "application/octet-stream");
+    ck_assert_str_eq(fcw_header(&req, "Content-Type"), "application/octet-stream");
+    ck_assert_str_eq(fcw_header(&req, "CONTENT-LENGTH"), "12");
+    ck_assert_str_eq(fcw_header(&req, "x-empty"), "");
+    ck_assert_ptr_null(fcw_header(&req, "x-missing"));
+    ck_assert_ptr_null(fcw_header(&req, "x-fc-regio"));
+    ck_assert_ptr_null(fcw_header(&req, NULL));
+    ck_assert_ptr_null(fcw_header(&req, "")); /* "HTTP_" is no header */
+
+    char longname[400];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    ck_assert_ptr_null(fcw_header(&req, longname));
+    fcw_request_free(&req);
+
+    /* No CONTENT_TYPE param: no content type, even with an HTTP_ one. */
+    char *env2[] = {"REQUEST_METHOD=GET", "HTTP_CONTENT_TYPE=wrong", NULL};
+    fcw_request_init_params(&req, env2);
+    ck_assert_ptr_null(fcw_header(&req, "content-type"));
+    ck_assert_ptr_null(fcw_header(&req, "content-length"));
+    fcw_request_free(&req);
+}
+END_TEST
+
+static void expect_path(char **env, const char *path) {
+    fcw_request req;
+    fcw_request_init_params(&req, env);
+    ck_assert_str_eq(fcw_path(&req), path);
+    fcw_request_free(&req);
+}
+
+START_TEST(path_from_request_uri) {
+    char *e1[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/a/b?x=1&y=2", "QUERY_STRING=x=1&y=2",
+                  "DOCUMENT_URI=/a/b", NULL};
+    expect_path(e1, "/a/b");
+    /* Raw, as the client sent it: not nginx's decoded DOCUMENT_URI. */
+    char *e2[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/a%2Fb/../c", "DOCUMENT_URI=/c", NULL};
+    expect_path(e2, "/a%2Fb/../c");
+    char *e3[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/2016-08-15/proxy/svc/fn/x?q", NULL};
+    expect_path(e3, "/2016-08-15/proxy/svc/fn/x");
+    char *e4[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/a?b?c", NULL};
+    expect_path(e4, "/a");
+    char *e5[] = {"REQUEST_METHOD=GET", "REQUEST_URI=?x=1", NULL};
+    expect_path(e5, "/");
+    char *e6[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/only", NULL};
+    expect_path(e6, "/only");
+}
+END_TEST
+
+START_TEST(path_fallbacks) {
+    char *e1[] = {"REQUEST_METHOD=GET", "DOCUMENT_URI=/doc", NULL};
+    expect_path(e1, "/doc");
+    char *e2[] = {"REQUEST_METHOD=GET", "REQUEST_URI=", "DOCUMENT_URI=/doc", NULL};
+    expect_path(e2, "/doc");
+    char *e3[] = {"REQUEST_METHOD=GET", NULL};
+    expect_path(e3, "/");
+    char *e4[] = {"REQUEST_METHOD=GET", "REQUEST_URI=", "DOCUMENT_URI=", NULL};
+    expect_path(e4, "/");
+    expect_path(NULL, "/");
+}
+END_TEST
+
+START_TEST(method_query_and_head) {
+    fcw_request req;
+    fcw_request_init_params(&req, NULL);
+    ck_assert_str_eq(fcw_method(&req), "");
+    ck_assert_str_eq(fcw_query(&req), "");
+    ck_assert_int_eq(req.head_only, 0);
+    ck_assert_int_eq(req.status, 200);
+    fcw_request_free(&req);
+
+    char *e1[] = {"REQUEST_METHOD=HEAD", "REQUEST_URI=/x?a=1", "QUERY_STRING=a=1", NULL};
+    fcw_request_init_params(&req, e1);
+    ck_assert_str_eq(fcw_method(&req), "HEAD");
+    ck_assert_str_eq(fcw_query(&req), "a=1");
+    ck_assert_int_eq(req.head_only, 1);
+    fcw_request_free(&req);
+
+    char *e2[] = {"REQUEST_METHOD=GET", NULL};
+    fcw_request_init_params(&req, e2);
+    ck_assert_str_eq(fcw_method(&req), "GET");
+    ck_assert_int_eq(req.head_only, 0);
+    fcw_request_free(&req);
+}
+END_TEST
+
+START_TEST(request_id_from_header) {
+    fcw_request req;
+    char *e1[] = {"REQUEST_METHOD=POST", "HTTP_X_FC_REQUEST_ID=1-667b840c-15c49df0", NULL};
+    fcw_request_init_params(&req, e1);
+    ck_assert_str_eq(fcw_request_id(&req), "1-667b840c-15c49df0");
+    ck_assert_str_eq(fcw_header(&req, "x-fc-request-id"), "1-667b840c-15c49df0");
+    fcw_request_free(&req);
+
+    char *e2[] = {"REQUEST_METHOD=POST", "HTTP_X_FC_REQUEST_ID=a b\x01", NULL};
+    fcw_request_init_params(&req, e2);
+    ck_assert_str_eq(fcw_request_id(&req), "a_b_");
+    fcw_request_free(&req);
+
+    /* Without the header (local testing) an id is made up. */
+    char *e3[] = {"REQUEST_METHOD=POST", NULL};
+    fcw_request_init_params(&req, e3);
+    ck_assert_uint_eq(strlen(fcw_request_id(&req)), 36);
+    ck_assert_int_eq(fcw_request_id(&req)[14], '4');
+    fcw_request_free(&req);
+}
+END_TEST
+
+/* --- the buffered response ----------------------------------------------------- */
+
+START_TEST(respond_replaces_response) {
+    fcw_request req;
+    fcw_request_init_params(&req, NULL);
+    fcw_set_status(&req, 201);
+    fcw_add_header(&req, "X-Handler", "1");
+    fcw_write(&req, "partial", 7);
+    fcw_request_respond(&req, 500, "text/plain; charset=utf-8", "Unhandled function error\n");
+    ck_assert_int_eq(req.status, 500);
+    ck_assert_str_eq(req.headers.data, "Content-Type: text/plain; charset=utf-8\r\n");
+    ck_assert_str_eq(req.body.data, "Unhandled function error\n");
+
+    fcw_request_respond(&req, 204, NULL, NULL);
+    ck_assert_int_eq(req.status, 204);
+    ck_assert_uint_eq(req.headers.len, 0);
+    ck_assert_uint_eq(req.body.len, 0);
+
+    ck_assert_int_eq(fcw_request_reset_response(&req), 0);
+    ck_assert_int_eq(req.status, 200);
+    fcw_request_free(&req);
+}
+END_TEST
+
+START_TEST(detached_request_buffers_everything) {
+    fcw_request req;
+    char buf[16];
+    fcw_request_init_params(&req, NULL);
+    ck_assert_int_eq(fcw_write(&req, "", 0), 0);
+    ck_assert_int_eq(fcw_write(&req, "hello ", 6), 0);
+    ck_assert_int_eq(fcw_flush(&req), 0);
+    ck_assert_int_eq(fcw_write(&req, "world", 5), 0);
+    ck_assert_int_eq(req.committed, 0);
+    ck_assert_str_eq(req.body.data, "hello world");
+    ck_assert_int_eq(fcw_read(&req, buf, sizeof buf), 0);
+    ck_assert_int_eq(fcw_request_finish(&req), 0);
+    ck_assert_str_eq(req.body.data, "hello world");
+    /* More than the streaming threshold stays buffered: no connection to send to. */
+    char *big = calloc(1, FCW_RESPONSE_BUFFER);
+    ck_assert_ptr_nonnull(big);
+    ck_assert_int_eq(fcw_write(&req, big, FCW_RESPONSE_BUFFER), 0);
+    ck_assert_uint_eq(req.body.len, 11 + FCW_RESPONSE_BUFFER);
+    ck_assert_int_eq(req.committed, 0);
+    free(big);
+    /* A plugin passing read()'s -1 as a length gets an error, not a crash. */
+    ck_assert_int_eq(fcw_write(&req, "x", (size_t)-1), -1);
+    req.capture = 1;
+    ck_assert_int_eq(fcw_write(&req, "x", (size_t)-1), -1);
+    ck_assert_uint_eq(req.body.len, 11 + FCW_RESPONSE_BUFFER);
+    fcw_request_free(&req);
+}
+END_TEST
+
+START_TEST(capture_limit) {
+    fcw_request req;
+    size_t chunk = 64 * 1024;
+    char *buf = malloc(chunk);
+    ck_assert_ptr_nonnull(buf);
+    memset(buf, 'c', chunk);
+
+    fcw_request_init_params(&req, NULL);
+    req.capture = 1;
+    for (size_t done = 0; done < FCW_CAPTURE_MAX; done += chunk)
+        ck_assert_int_eq(fcw_write(&req, buf, chunk), 0);
+    ck_assert_uint_eq(req.body.len, FCW_CAPTURE_MAX);
+    ck_assert_int_eq(fcw_write(&req, buf, 1), -1);
+    ck_assert_uint_eq(req.body.len, FCW_CAPTURE_MAX);
+    ck_assert_int_eq(fcw_write(&req, buf, 0), 0);
+    fcw_request_free(&req);
+
+    /* One write that would cross the limit is refused whole. */
+    fcw_request_init_params(&req, NULL);
+    req.capture = 1;
+    ck_assert_int_eq(fcw_write(&req, buf, 10), 0);
+    char *huge = malloc(FCW_CAPTURE_MAX);
+    ck_assert_ptr_nonnull(huge);
+    memset(huge, 'h', FCW_CAPTURE_MAX);
+    ck_assert_int_eq(fcw_write(&req, huge, FCW_CAPTURE_MAX - 10 + 1), -1);
+    ck_assert_uint_eq(req.body.len, 10);
+    ck_assert_int_eq(fcw_write(&req, huge, FCW_CAPTURE_MAX - 10), 0);
+    ck_assert_uint_eq(req.body.len, FCW_CAPTURE_MAX);
+    fcw_request_free(&req);
+    free(huge);
+    free(buf);
+}
+END_TEST
+
+START_TEST(fcw_log_prefixes_request_id) {
+    char *env[] = {"REQUEST_METHOD=GET", "HTTP_X_FC_REQUEST_ID=rid-7", NULL};
+    fcw_request req;
+    int p[2];
+    char out[256];
+
+    fcw_request_init_params(&req, env);
+    fflush(NULL);
+    ck_assert_int_eq(pipe(p), 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(p[1], STDERR_FILENO);
+    close(p[1]);
+    fcw_log(&req, "loaded %d items", 3);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    ssize_t n = read(p[0], out, sizeof out - 1);
+    close(p[0]);
+    ck_assert_int_gt(n, 0);
+    out[n] = '\0';
+    ck_assert_str_eq(out, "fcworker: info: [rid-7] loaded 3 items\n");
+    fcw_request_free(&req);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("request");
+    TCase *tc = tcase_create("response-headers");
+    tcase_add_test(tc, header_names_are_tokens);
+    tcase_add_test(tc, runtime_owned_names_refused);
+    tcase_add_test(tc, header_values_without_control_bytes);
+    tcase_add_test(tc, add_header_validates);
+    tcase_add_test(tc, header_block_limit);
+    tcase_add_test(tc, set_status_range);
+    tcase_add_test(tc, committed_response_is_fixed);
+    tcase_add_test(tc, status_reasons);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("accessors");
+    tcase_add_test(tc, header_lookup);
+    tcase_add_test(tc, path_from_request_uri);
+    tcase_add_test(tc, path_fallbacks);
+    tcase_add_test(tc, method_query_and_head);
+    tcase_add_test(tc, request_id_from_header);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("response");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, respond_replaces_response);
+    tcase_add_test(tc, detached_request_buffers_everything);
+    tcase_add_test(tc, capture_limit);
+    tcase_add_test(tc, fcw_log_prefixes_request_id);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
