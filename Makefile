@@ -85,9 +85,14 @@ test-unit: $(UNIT_TESTS)
 test-integration: all $(IT_TESTS)
 	@FCWORKER_BIN=$(abspath $(BIN)) FCWORKER_BUILD=$(abspath $(BUILD)) scripts/run-tests $(IT_TESTS)
 
+# Unit and integration suites, then the local FC driver against a real run and
+# the deploy manifests: everything that needs no docker (make test-container
+# and scripts/check-hardening do the rest, and .ci/run runs them too).
 test: setup
 	$(MAKE) test-unit
 	$(MAKE) test-integration
+	$(MAKE) test-fc-local
+	$(MAKE) test-deploy
 
 valgrind: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do CK_FORK=no valgrind -q --error-exitcode=1 --leak-check=full \

@@ -172,9 +172,8 @@ static fcw_route_config *route_section(fcw_config *cfg, const char *prefix) {
     r->prefix = strdup(prefix);
     if (r->prefix == NULL) return NULL;
     cfg->nroutes++;
-    /* A route section inherits the invoke timeout unless it sets its own. */
-    r->timeout_s = route_defaults[FCW_ROUTE_INVOKE].timeout_s;
-    set_origin(r->timeout_origin, "default");
+    /* 0: no timeout line yet; inherit_invoke_timeout fills it in at the end. */
+    r->timeout_s = 0;
     return r;
 }
 
@@ -303,6 +302,22 @@ static int apply_env(fcw_config *cfg, char *err, size_t errlen) {
     return 0;
 }
 
+/*
+ * A route section without a timeout line takes [invoke]'s, whatever set
+ * that (file, environment or default): a route is a part of the invoke
+ * handler's job, so raising the invoke timeout raises it everywhere. Done
+ * after the environment so FCWORKER_INVOKE_TIMEOUT counts too.
+ */
+static void inherit_invoke_timeout(fcw_config *cfg) {
+    const fcw_route_config *inv = &cfg->lifecycle[FCW_ROUTE_INVOKE];
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        fcw_route_config *rc = &cfg->routes[i];
+        if (rc->timeout_s != 0) continue;
+        rc->timeout_s = inv->timeout_s;
+        set_origin(rc->timeout_origin, "[invoke], %s", inv->timeout_origin);
+    }
+}
+
 /* Longest prefix first, so the first match is the best one. */
 static int by_prefix_length(const void *a, const void *b) {
     size_t la = strlen(((const fcw_route_config *)a)->prefix);
@@ -377,6 +392,7 @@ fcw_config *fcw_config_load(const char *path, char *err, size_t errlen) {
         }
     }
     if (apply_env(cfg, err, errlen) != 0) goto fail;
+    inherit_invoke_timeout(cfg);
 
     /* qsort(NULL, 0, ...) is undefined behaviour: routes is NULL without sections. */
     if (cfg->nroutes > 1)

@@ -86,6 +86,17 @@ int fcw_flush(fcw_request *req);
 void fcw_log(const fcw_request *req, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * The entry points a plugin may define (see the top of this file). Declared
+ * here so that the compiler checks a plugin's definitions against them.
+ */
+int fcw_initialize(fcw_request *req);
+int fcw_invoke(fcw_request *req);
+int fcw_pre_stop(fcw_request *req);
+int fcw_pre_freeze(fcw_request *req);
+int fcw_plugin_load(void);
+void fcw_plugin_unload(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -33,8 +33,9 @@ static fcw_route_result result(fcw_route r, fcw_route_status s) {
 }
 
 /*
- * A lifecycle hook is matched on its exact path: "/initialize/x" or
- * "/initialize?x" is an ordinary invocation of a web function.
+ * A lifecycle hook is matched on its exact path: "/initialize/x" is an
+ * ordinary invocation of a web function. path never holds the query (nginx
+ * passes it apart), so "POST /initialize?x" is still the initializer.
  */
 static int lifecycle_path(const char *path, fcw_route *out) {
     for (int r = 0; r < FCW_ROUTE_INVOKE; r++) {

@@ -25,14 +25,6 @@
 
 #include "fcworker.h"
 
-/* The entry points fcworker looks up; declared so the compiler checks their types. */
-int fcw_plugin_load(void);
-void fcw_plugin_unload(void);
-int fcw_initialize(fcw_request *req);
-int fcw_pre_stop(fcw_request *req);
-int fcw_pre_freeze(fcw_request *req);
-int fcw_invoke(fcw_request *req);
-
 static atomic_ulong invocations;
 static atomic_ulong initialize_calls;
 static atomic_ulong load_calls;

@@ -11,9 +11,6 @@
 
 #include "fcworker.h"
 
-/* The entry point fcworker looks up; declared so the compiler checks its type. */
-int fcw_invoke(fcw_request *req);
-
 int fcw_invoke(fcw_request *req) {
     /* FC sets the environment before the worker starts; it never changes. */
     const char *name = getenv("FC_FUNCTION_NAME");

@@ -24,8 +24,8 @@
 #define FAILED_END ", Error: Unhandled function error\n"
 /*
  * How much the worker's peak RSS may grow while 32 MiB in and 100 MiB out
- * stream through it. Relative to the peak after start-up, so the check holds
- * for a SANITIZE=1 build too (about 2.5 MB in all without sanitizers).
+ * stream through it, relative to the peak after start-up (about 2.5 MB in
+ * all).
  */
 #define RSS_GROWTH_LIMIT_KB (8 * 1024)
 
@@ -312,6 +312,22 @@ static long worker_hwm_kb(void) {
     return kb;
 }
 
+/*
+ * The worker's peak RSS stayed within RSS_GROWTH_LIMIT_KB of its start.
+ * Not under SANITIZE=1 (build/sanitize): ASan keeps freed blocks in a
+ * quarantine of up to 256 MB to catch use-after-free, so a streamed body's
+ * buffers count towards RSS there though they are freed; the plain build,
+ * which users run, is the one that must stay small.
+ */
+static void assert_rss_bounded(void) {
+    const char *b = build_dir();
+    size_t n = strlen(b);
+    if (n >= 9 && strcmp(b + n - 9, "/sanitize") == 0) return;
+    long hwm = worker_hwm_kb();
+    ck_assert_msg(start_hwm_kb > 0 && hwm - start_hwm_kb < RSS_GROWTH_LIMIT_KB,
+                  "worker peak RSS grew from %ld kB to %ld kB", start_hwm_kb, hwm);
+}
+
 /* ---- the examples ---- */
 
 START_TEST(hello_compiled_example) {
@@ -490,9 +506,7 @@ START_TEST(body_32mib_round_trip) {
     ck_assert_msg(b.status == 200, "status %d:\n%s", b.status, b.head);
     ck_assert_uint_eq(b.len, size);
     ck_assert_msg(b.hash == want, "the echoed body differs from the one sent");
-    long hwm = worker_hwm_kb();
-    ck_assert_msg(start_hwm_kb > 0 && hwm - start_hwm_kb < RSS_GROWTH_LIMIT_KB,
-                  "worker peak RSS grew from %ld kB to %ld kB", start_hwm_kb, hwm);
+    assert_rss_bounded();
     assert_no_children();
 }
 END_TEST
@@ -508,9 +522,7 @@ START_TEST(response_100mib_streams) {
     ck_assert_msg(b.status == 200, "status %d:\n%s", b.status, b.head);
     ck_assert_uint_eq(b.len, size);
     ck_assert_msg(b.hash == want, "the 100 MiB body is not what the program wrote");
-    long hwm = worker_hwm_kb();
-    ck_assert_msg(start_hwm_kb > 0 && hwm - start_hwm_kb < RSS_GROWTH_LIMIT_KB,
-                  "worker peak RSS grew from %ld kB to %ld kB", start_hwm_kb, hwm);
+    assert_rss_bounded();
     assert_no_children();
 }
 END_TEST

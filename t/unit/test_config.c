@@ -250,7 +250,34 @@ START_TEST(route_prefixes_longest_first) {
     ck_assert_ptr_nonnull(rc->handler);
     rc = fcw_config_route(cfg, FCW_ROUTE_INVOKE, "/api/x");
     ck_assert_uint_eq(rc->timeout_s, 86400);
-    ck_assert_str_eq(rc->timeout_origin, "default");
+    ck_assert_str_eq(rc->timeout_origin, "[invoke], default");
+    fcw_config_free(cfg);
+}
+END_TEST
+
+/* A route without a timeout line follows [invoke]'s, from the file or the environment. */
+START_TEST(route_inherits_invoke_timeout) {
+    fcw_config *cfg = load_ok("[route /a/]\n"
+                              "handler = builtin:ok\n"
+                              "[invoke]\n"
+                              "timeout = 40\n"
+                              "[route /b/]\n"
+                              "handler = builtin:ok\n"
+                              "timeout = 3\n");
+    const fcw_route_config *rc = fcw_config_route(cfg, FCW_ROUTE_INVOKE, "/a/x");
+    ck_assert_uint_eq(rc->timeout_s, 40);
+    char want[FCW_ORIGIN_MAX];
+    snprintf(want, sizeof want, "[invoke], %s", at(4));
+    ck_assert_str_eq(rc->timeout_origin, want);
+    rc = fcw_config_route(cfg, FCW_ROUTE_INVOKE, "/b/x");
+    ck_assert_uint_eq(rc->timeout_s, 3);
+    fcw_config_free(cfg);
+
+    setenv("FCWORKER_INVOKE_TIMEOUT", "12", 1);
+    cfg = load_ok("[route /a/]\nhandler = builtin:ok\n");
+    rc = fcw_config_route(cfg, FCW_ROUTE_INVOKE, "/a/x");
+    ck_assert_uint_eq(rc->timeout_s, 12);
+    ck_assert_str_eq(rc->timeout_origin, "[invoke], environment FCWORKER_INVOKE_TIMEOUT");
     fcw_config_free(cfg);
 }
 END_TEST
@@ -666,6 +693,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, lifecycle_sections);
     tcase_add_test(tc, route_prefixes_longest_first);
     tcase_add_test(tc, same_route_section_twice_merges);
+    tcase_add_test(tc, route_inherits_invoke_timeout);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
