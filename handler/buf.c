@@ -19,7 +19,14 @@ int fcw_buf_reserve(fcw_buf *b, size_t extra) {
         if (cap > ((size_t)-1) / 2) return -1;
         cap *= 2;
     }
-    char *p = realloc(b->data, cap);
+    char *p;
+    if (b->data != NULL && b->data == b->fixed) {
+        /* Outgrowing the caller's storage: copy, never free or realloc it. */
+        p = malloc(cap);
+        if (p != NULL) memcpy(p, b->data, b->len + 1);
+    } else {
+        p = realloc(b->data, cap);
+    }
     if (p == NULL) return -1;
     b->data = p;
     b->cap = cap;
@@ -50,13 +57,20 @@ int fcw_buf_appendf(fcw_buf *b, const char *fmt, ...) {
     return 0;
 }
 
+void fcw_buf_init_fixed(fcw_buf *b, char *storage, size_t size) {
+    storage[0] = '\0';
+    b->data = b->fixed = storage;
+    b->len = 0;
+    b->cap = size;
+}
+
 void fcw_buf_reset(fcw_buf *b) {
     b->len = 0;
     if (b->data) b->data[0] = '\0';
 }
 
 void fcw_buf_free(fcw_buf *b) {
-    free(b->data);
-    b->data = NULL;
+    if (b->data != b->fixed) free(b->data);
+    b->data = b->fixed = NULL;
     b->len = b->cap = 0;
 }

@@ -10,9 +10,17 @@ typedef struct fcw_buf {
     char *data;
     size_t len;
     size_t cap;
+    char *fixed;   /* caller's storage data starts in (never freed), or NULL */
 } fcw_buf;
 
-#define FCW_BUF_INIT {NULL, 0, 0}
+#define FCW_BUF_INIT {NULL, 0, 0, NULL}
+
+/*
+ * Starts b in the caller's storage (size bytes, at least 1): small contents
+ * cost no allocation, larger ones move to the heap. The storage must outlive
+ * b and b must not be copied while it points there.
+ */
+void fcw_buf_init_fixed(fcw_buf *b, char *storage, size_t size);
 
 int fcw_buf_append(fcw_buf *b, const void *data, size_t len);
 int fcw_buf_appendf(fcw_buf *b, const char *fmt, ...)

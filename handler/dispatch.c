@@ -53,8 +53,7 @@ void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc) {
     fcw_request req;
     fcw_request_init(&req, fr);
 
-    fcw_route_result rr = fcw_route_request(req.method, req.path,
-                                            fcw_header(&req, "x-fc-control-path"));
+    fcw_route_result rr = fcw_route_request(req.method, req.path, req.control_path);
     req.route = rr.route;
     if (rr.status == FCW_ROUTE_BAD_REQUEST) {
         /* Not from nginx: a FastCGI client that sent no REQUEST_METHOD. */
@@ -75,9 +74,8 @@ void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc) {
 
     fcw_config *cfg = fcw_config_acquire();
     const fcw_route_config *rc = fcw_config_route(cfg, rr.route, req.path);
-    const char *fc_timeout = rr.route == FCW_ROUTE_INITIALIZE
-                                 ? fcw_header(&req, "x-fc-initialization-timeout")
-                                 : fcw_header(&req, "x-fc-function-timeout");
+    const char *fc_timeout = rr.route == FCW_ROUTE_INITIALIZE ? req.initialization_timeout
+                                                              : req.function_timeout;
     run_ctx ctx = {rc, fcw_effective_timeout(rc->timeout_s, fc_timeout)};
 
     fcw_log_start(rr.route, req.request_id);

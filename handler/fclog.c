@@ -23,18 +23,42 @@ int fcw_write_all(int fd, const char *buf, size_t len) {
     return 0;
 }
 
+/*
+ * Assembled with memcpy rather than snprintf: two lines per request, and
+ * printf's format parsing was the largest user-space cost of writing them.
+ */
 size_t fcw_log_format(char *out, size_t outlen, fcw_route route, int end,
                       const char *request_id, int failed) {
-    int n = snprintf(out, outlen, "FC %s %s RequestId: %s%s\n",
-                     fcw_route_log_name(route), end ? "End" : "Start",
-                     request_id, failed ? ", Error: Unhandled function error" : "");
-    if (n < 0) return 0;
-    if ((size_t)n >= outlen) {
-        /* Request ids are bounded long before this; keep the line whole. */
-        out[outlen - 2] = '\n';
-        return outlen - 1;
+    static const char error[] = ", Error: Unhandled function error";
+    const char *name = fcw_route_log_name(route);
+    const struct {
+        const char *s;
+        size_t n;
+    } parts[] = {
+        {"FC ", 3},
+        {name, strlen(name)},
+        {end ? " End RequestId: " : " Start RequestId: ", end ? 16 : 18},
+        {request_id, strlen(request_id)},
+        {error, failed ? sizeof error - 1 : 0},
+        {"\n", 1},
+    };
+    size_t pos = 0;
+
+    if (outlen < 2) return 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        size_t room = outlen - 1 - pos;
+        if (parts[i].n > room) {
+            /* Request ids are bounded long before this; keep the line whole. */
+            memcpy(out + pos, parts[i].s, room);
+            out[outlen - 2] = '\n';
+            out[outlen - 1] = '\0';
+            return outlen - 1;
+        }
+        memcpy(out + pos, parts[i].s, parts[i].n);
+        pos += parts[i].n;
     }
-    return (size_t)n;
+    out[pos] = '\0';
+    return pos;
 }
 
 static void log_line(fcw_route route, int end, const char *id, int failed) {

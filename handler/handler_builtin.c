@@ -13,26 +13,54 @@
 
 #include "handler.h"
 
-static int run_hello(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
-    (void)h;
-    (void)timeout_s;
-    /* Read once at load: the environment does not change while serving. */
-    static const char *function_name;
-    static int looked_up;
-    if (!looked_up) {
-        function_name = getenv("FC_FUNCTION_NAME");
-        looked_up = 1;
+/*
+ * hello and ok answer with the same headers every time: the block is made
+ * and checked once, when the handler is created, and each request copies it
+ * (fcw_add_header's checks per header per request were a tenth of the
+ * worker's own instructions on this path).
+ */
+typedef struct canned {
+    size_t headers_len;
+    char headers[];              /* "Name: value\r\n" lines, as fcw_add_header makes them */
+} canned;
+
+static int append_header(fcw_buf *b, const char *name, const char *value) {
+    size_t nlen = strlen(name), vlen = strlen(value);
+    if (!fcw_header_name_allowed(name, nlen) || !fcw_header_value_valid(value, vlen) ||
+        b->len + nlen + vlen + 4 > FCW_RESPONSE_HEADERS_MAX)
+        return 0; /* left out, as fcw_add_header would refuse it */
+    return fcw_buf_appendf(b, "%s: %s\r\n", name, value);
+}
+
+static canned *canned_create(int with_function_name) {
+    fcw_buf b = FCW_BUF_INIT;
+    /* The environment does not change while serving. */
+    const char *function_name = with_function_name ? getenv("FC_FUNCTION_NAME") : NULL;
+    int rc = append_header(&b, "Content-Type", "text/plain; charset=utf-8");
+    if (rc == 0 && function_name != NULL) rc = append_header(&b, "Function-Name", function_name);
+    canned *c = rc == 0 ? malloc(sizeof *c + b.len + 1) : NULL;
+    if (c != NULL) {
+        c->headers_len = b.len;
+        memcpy(c->headers, b.data ? b.data : "", b.len + 1);
     }
-    fcw_add_header(req, "Content-Type", "text/plain; charset=utf-8");
-    if (function_name != NULL) fcw_add_header(req, "Function-Name", function_name);
-    return fcw_write(req, "Hello, World!", 13) == 0 ? FCW_OK : FCW_ERROR;
+    fcw_buf_free(&b);
+    return c;
+}
+
+static int answer_canned(fcw_handler *h, fcw_request *req, const char *body, size_t len) {
+    const canned *c = h->impl;
+    if (fcw_buf_append(&req->headers, c->headers, c->headers_len) != 0) return FCW_ERROR;
+    return fcw_write(req, body, len) == 0 ? FCW_OK : FCW_ERROR;
+}
+
+static int run_hello(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
+    (void)timeout_s;
+    return answer_canned(h, req, "Hello, World!", 13);
 }
 
 static int run_ok(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
-    (void)h;
     (void)timeout_s;
-    fcw_add_header(req, "Content-Type", "text/plain; charset=utf-8");
-    return fcw_write(req, "OK", 2) == 0 ? FCW_OK : FCW_ERROR;
+    return answer_canned(h, req, "OK", 2);
 }
 
 /* Secrets never leave the worker, not even to the caller who sent them. */
@@ -40,6 +68,23 @@ static int is_secret(const char *header) {
     return strcasecmp(header, "x-fc-access-key-secret") == 0 ||
            strcasecmp(header, "x-fc-security-token") == 0 ||
            strncasecmp(header, "alibaba-cloud-", 14) == 0;
+}
+
+/*
+ * conf/nginx.conf hands Content-Type and Content-Length over only as
+ * CONTENT_TYPE and CONTENT_LENGTH (RFC 3875 4.1.18), not as HTTP_*: shown
+ * from there, unless another nginx configuration sent them as HTTP_* too.
+ */
+static void append_content_headers(const fcw_request *req, fcw_buf *head) {
+    static const struct {
+        const char *name, *cgi, *http;
+    } h[] = {{"content-type", "CONTENT_TYPE", "HTTP_CONTENT_TYPE"},
+             {"content-length", "CONTENT_LENGTH", "HTTP_CONTENT_LENGTH"}};
+    for (size_t i = 0; i < sizeof h / sizeof h[0]; i++) {
+        const char *v = FCGX_GetParam(h[i].cgi, req->envp);
+        if (v != NULL && v[0] != '\0' && FCGX_GetParam(h[i].http, req->envp) == NULL)
+            fcw_buf_appendf(head, "%s: %s\n", h[i].name, v);
+    }
 }
 
 static int run_echo(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
@@ -67,6 +112,7 @@ static int run_echo(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
         fcw_buf_appendf(&head, "%s: %s\n", name,
                         is_secret(name) ? "[redacted]" : eq + 1);
     }
+    append_content_headers(req, &head);
     fcw_buf_append(&head, "\n", 1);
     rc |= fcw_write(req, head.data, head.len);
     fcw_buf_free(&head);
@@ -76,19 +122,30 @@ static int run_echo(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     return rc == 0 ? FCW_OK : FCW_ERROR;
 }
 
-static void destroy_builtin(fcw_handler *h) { free(h); }
+static void destroy_builtin(fcw_handler *h) {
+    free(h->impl);
+    free(h);
+}
 
 fcw_handler *fcw_builtin_create(const char *arg, fcw_route route, char *err,
                                 size_t errlen) {
     static const struct {
         const char *name;
         int (*run)(fcw_handler *, fcw_request *, unsigned);
-    } builtins[] = {{"hello", run_hello}, {"ok", run_ok}, {"echo", run_echo}};
+        int canned;              /* 0: none, 1: plain headers, 2: with Function-Name */
+    } builtins[] = {{"hello", run_hello, 2}, {"ok", run_ok, 1}, {"echo", run_echo, 0}};
     (void)route;
 
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
         if (strcmp(arg, builtins[i].name) != 0) continue;
         fcw_handler *h = calloc(1, sizeof *h);
+        if (h != NULL && builtins[i].canned) {
+            h->impl = canned_create(builtins[i].canned == 2);
+            if (h->impl == NULL) {
+                free(h);
+                h = NULL;
+            }
+        }
         if (h == NULL) {
             snprintf(err, errlen, "out of memory");
             return NULL;

@@ -12,7 +12,8 @@
  *      reads stdout (the header block through cgi_response.c, then the body
  *      straight into the response, which request.c streams past 64 KiB) and
  *      logs stderr line by line, until the program has exited and its pipes
- *      are closed, or its time is up.
+ *      are closed, its time is up, or it has run on for a second after
+ *      closing its stdout (then it is stopped: the answer is complete).
  *   4. verdict: exit status, timeout and output decide the answer and whether
  *      the function failed (FCW_ERROR). Every child is reaped.
  */
@@ -51,6 +52,13 @@ extern char **environ;
  * until the timeout.
  */
 #define EXEC_EOF_GRACE_MS 1000
+/*
+ * The program closed its stdout but keeps running: its answer is whole (or
+ * can never be), so it gets this long to finish before its group is stopped.
+ * Without this, a program that answers first and tidies up afterwards would
+ * hold the response until it exits or its timeout passes.
+ */
+#define EXEC_OUTLIVE_GRACE_MS 1000
 /*
  * After SIGKILL to the group, a pipe that stays open and silent this long is
  * held by a process that left the group (setsid): stop reading it.
@@ -171,7 +179,7 @@ static int build_static_env(exec_impl *x) {
     size_t n = 0;
     int have_path = 0;
     for (char **e = environ; e && *e; e++) n++;
-    x->static_env = calloc(n + 3, sizeof *x->static_env);
+    x->static_env = calloc(n + 4, sizeof *x->static_env);
     if (x->static_env == NULL) return -1;
     for (char **e = environ; e && *e; e++) {
         if (!inherited(*e)) continue;
@@ -180,7 +188,9 @@ static int build_static_env(exec_impl *x) {
     }
     /* A shell script without PATH finds no command at all. */
     if (!have_path && (x->static_env[x->nstatic++] = strdup(DEFAULT_PATH)) == NULL) return -1;
+    /* The same for every request: made here, not sent by nginx each time. */
     if ((x->static_env[x->nstatic++] = strdup("GATEWAY_INTERFACE=CGI/1.1")) == NULL) return -1;
+    if ((x->static_env[x->nstatic++] = strdup("SERVER_SOFTWARE=fcworker")) == NULL) return -1;
     return 0;
 }
 
@@ -200,7 +210,7 @@ static void exec_impl_free(exec_impl *x) {
 /* Request params passed on as they are (RFC 3875 section 4.1), when not empty. */
 static const char *const cgi_params[] = {
     "CONTENT_LENGTH", "CONTENT_TYPE", "REMOTE_ADDR", "REMOTE_PORT", "REQUEST_URI",
-    "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "SERVER_SOFTWARE", NULL,
+    "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", NULL,
 };
 
 static int passed_param(const char *entry) {
@@ -400,6 +410,8 @@ typedef struct exec_run {
     long deadline;            /* the route's timeout */
     long kill_at;             /* SIGTERM sent: SIGKILL then, 0 if not */
     long last_io;             /* last read from stdout or stderr, or the exit */
+    long out_closed_at;       /* stdout reached EOF while it ran, or 0 */
+    int outlived_stdout;      /* stopped for running on after closing stdout */
     int exited;               /* the child has exited, not yet reaped */
     int timed_out;
     int stopping;             /* SIGTERM sent to the group */
@@ -641,6 +653,7 @@ static void drain_fd(exec_run *r, int *fd, int is_stdout) {
         r->last_io = now_ms();
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
         close_fd(fd);
+        if (is_stdout && !r->exited) r->out_closed_at = now_ms();
     }
 }
 
@@ -649,11 +662,21 @@ static int deadline_armed(const exec_run *r) {
     return !r->timed_out && !r->stopping && !r->killed;
 }
 
-/* The timers: route timeout, then the SIGTERM grace. */
+/* Running on with stdout closed: the grace that EXEC_OUTLIVE_GRACE_MS gives is armed. */
+static int outlive_armed(const exec_run *r) {
+    return r->out_closed_at != 0 && !r->exited && !r->stopping && !r->killed;
+}
+
+/* The timers: route timeout, the grace after stdout closed, then the SIGTERM grace. */
 static void run_timers(exec_run *r, long now) {
     if (deadline_armed(r) && now >= r->deadline) {
         r->timed_out = 1;
         r->sink = 1;
+        close_fd(&r->in_fd);
+        stop_child(r, now);
+    }
+    if (outlive_armed(r) && now >= r->out_closed_at + EXEC_OUTLIVE_GRACE_MS) {
+        r->outlived_stdout = 1;
         close_fd(&r->in_fd);
         stop_child(r, now);
     }
@@ -667,6 +690,8 @@ static void run_timers(exec_run *r, long now) {
 static int next_wait(const exec_run *r, long now) {
     long due = LONG_MAX;
     if (deadline_armed(r)) due = r->deadline;
+    if (outlive_armed(r) && r->out_closed_at + EXEC_OUTLIVE_GRACE_MS < due)
+        due = r->out_closed_at + EXEC_OUTLIVE_GRACE_MS;
     if (r->stopping && !r->killed && r->kill_at < due) due = r->kill_at;
     if (r->exited) {
         long quiet = r->last_io + (r->killed ? EXEC_ABANDON_MS : EXEC_EOF_GRACE_MS);
@@ -802,6 +827,14 @@ static int verdict(exec_run *r, int st, unsigned timeout_s) {
     if (r->bad_output) {
         fcw_log(req, "exec %s: invalid CGI response, line %u: %s", prog, r->bad_line,
                 r->bad_output);
+        return fail_with(req, 502, "Bad Gateway: the function's output is not a CGI response\n");
+    }
+    if (r->outlived_stdout) {
+        /* Stopped by the worker: the exit status says nothing about the function. */
+        fcw_log(req, "exec %s: closed its stdout and was still running %d ms later; "
+                "stopped it with SIG%s (a request's work ends with its output)", prog,
+                EXEC_OUTLIVE_GRACE_MS, r->killed ? "KILL" : "TERM");
+        if (r->head_done) return FCW_OK;
         return fail_with(req, 502, "Bad Gateway: the function's output is not a CGI response\n");
     }
     if (!r->head_done) {

@@ -23,13 +23,22 @@
 /* Most request body held in memory when a response starts early (see request.c). */
 #define FCW_BODY_HOLD_MAX (64 * 1024 * 1024)
 
+/* Most answers fit here: no allocation for their headers and body. */
+#define FCW_HEADERS_INLINE 512
+#define FCW_BODY_INLINE 512
+#define FCW_PATH_INLINE 256
+
 struct fcw_request {
     FCGX_Request *fcgx;          /* NULL in unit tests: everything is captured */
     FCGX_ParamArray envp;        /* "NAME=value" params, NULL-terminated */
     const char *method;
     const char *path;
     const char *query;
-    char *path_copy;             /* path cut out of REQUEST_URI */
+    /* The x-fc-* headers the worker itself reads, or NULL when absent. */
+    const char *control_path;
+    const char *function_timeout;
+    const char *initialization_timeout;
+    char *path_copy;             /* path cut out of REQUEST_URI, if too long for path_inline */
     char request_id[FCW_REQUEST_ID_MAX + 1];
     fcw_route route;
     int head_only;               /* HEAD: headers and Content-Length, no body */
@@ -44,9 +53,15 @@ struct fcw_request {
     int body_done;               /* the request body was read to its end */
     fcw_buf body_held;           /* body read ahead before the response started */
     size_t body_held_off;        /* how much of it fcw_read has handed out */
+    char path_inline[FCW_PATH_INLINE];
+    char headers_inline[FCW_HEADERS_INLINE];
+    char body_inline[FCW_BODY_INLINE];
 };
 
-/* Fills req from the FastCGI params of fr. */
+/*
+ * Fills req from the FastCGI params of fr. req must not be copied or moved
+ * afterwards: its buffers start in its own inline storage.
+ */
 void fcw_request_init(fcw_request *req, FCGX_Request *fr);
 /* For tests: a request with params but no connection behind it. */
 void fcw_request_init_params(fcw_request *req, char **envp);

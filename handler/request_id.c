@@ -4,7 +4,6 @@
 #include "request_id.h"
 
 #include <stdint.h>
-#include <stdio.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -30,6 +29,16 @@ static uint64_t next_random(void) {
     return rng_state;
 }
 
+/* Writes the low 4*digits bits of v as lower-case hex, zero-padded; returns the end. */
+static char *put_hex(char *p, uint64_t v, int digits) {
+    static const char hex[] = "0123456789abcdef";
+    for (int i = digits - 1; i >= 0; i--) {
+        p[i] = hex[v & 0xf];
+        v >>= 4;
+    }
+    return p + digits;
+}
+
 int fcw_request_id_make(const char *header, char *out) {
     if (header != NULL && header[0] != '\0') {
         size_t i;
@@ -42,9 +51,16 @@ int fcw_request_id_make(const char *header, char *out) {
     }
     uint64_t a = next_random(), b = next_random();
     /* Version 4, variant 1, like the UUIDs FC uses for hooks. */
-    snprintf(out, FCW_REQUEST_ID_MAX + 1, "%08x-%04x-4%03x-%04x-%012llx",
-             (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xffff,
-             (unsigned)a & 0x0fff, (unsigned)((b >> 48) & 0x3fff) | 0x8000,
-             (unsigned long long)(b & 0xffffffffffffULL));
+    char *p = out;
+    p = put_hex(p, a >> 32, 8);
+    *p++ = '-';
+    p = put_hex(p, (a >> 16) & 0xffff, 4);
+    *p++ = '-';
+    p = put_hex(p, 0x4000 | (a & 0x0fff), 4);
+    *p++ = '-';
+    p = put_hex(p, ((b >> 48) & 0x3fff) | 0x8000, 4);
+    *p++ = '-';
+    p = put_hex(p, b & 0xffffffffffffULL, 12);
+    *p = '\0';
     return 1;
 }

@@ -143,11 +143,58 @@ static void remove_dir(const rt *r) {
     if (getenv("FCWORKER_KEEP_TEST_DIRS") == NULL && system(cmd) != 0) { /* best effort */ }
 }
 
+/*
+ * Every runtime gets credentials in its environment, as FC gives them, with
+ * values no log line can hold by chance; a caller's own values win (its env
+ * is applied after) and are watched as well.
+ */
+static void plant_secrets(rt *r, const char *const *env) {
+    static const char *const names[] = {"ALIBABA_CLOUD_ACCESS_KEY_SECRET=",
+                                        "ALIBABA_CLOUD_SECURITY_TOKEN="};
+    const char *suffix = strrchr(r->dir, '-') ? strrchr(r->dir, '-') + 1 : "x";
+    snprintf(r->secrets[0], sizeof r->secrets[0], RT_PLANTED_SECRET_PREFIX "%sQz%d", suffix,
+             (int)getpid());
+    snprintf(r->secrets[1], sizeof r->secrets[1], RT_PLANTED_TOKEN_PREFIX "%sQz%d", suffix,
+             (int)getpid());
+    for (const char *const *e = env; e && *e; e++)
+        for (size_t i = 0; i < 2; i++) {
+            size_t nl = strlen(names[i]);
+            /* Short values ("x") would match by chance. */
+            if (strncmp(*e, names[i], nl) == 0 && strlen(*e + nl) >= 8)
+                snprintf(r->secrets[2 + i], sizeof r->secrets[2 + i], "%s", *e + nl);
+        }
+}
+
+int rt_logs_hold_secret(const rt *r, char *desc, size_t desclen) {
+    const char *paths[] = {r->out_path, r->err_path};
+    int found = 0;
+    if (desc && desclen) desc[0] = '\0';
+    for (size_t p = 0; p < 2 && !found; p++) {
+        if (paths[p][0] == '\0') continue;
+        char *log = slurp(paths[p]);
+        for (size_t i = 0; i < sizeof r->secrets / sizeof r->secrets[0] && !found; i++) {
+            const char *hit = r->secrets[i][0] ? strstr(log, r->secrets[i]) : NULL;
+            if (hit == NULL) continue;
+            const char *bol = hit, *eol = strchr(hit, '\n');
+            while (bol > log && bol[-1] != '\n') bol--;
+            if (eol == NULL) eol = hit + strlen(hit);
+            if (desc && desclen)
+                snprintf(desc, desclen, "%s holds the credential %s in the line: %.*s", paths[p],
+                         r->secrets[i], (int)(eol - bol > 400 ? 400 : eol - bol), bol);
+            found = 1;
+        }
+        free(log);
+    }
+    return found;
+}
+
 /* 0: up; 1: nginx found the port taken (try another one). Aborts otherwise. */
-static int try_start(rt *r, const char *const *env) {
+static int try_start(rt *r, const char *const *env, int flags) {
+    int outp[2] = {-1, -1};
     memset(r, 0, sizeof *r);
     r->reaper_fd = -1;
     r->reaper = -1;
+    r->out_fd = -1;
     snprintf(r->dir, sizeof r->dir, "/tmp/fcw-test-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(r->dir));
     chmod(r->dir, 0755);
@@ -155,6 +202,11 @@ static int try_start(rt *r, const char *const *env) {
     snprintf(r->out_path, sizeof r->out_path, "%s/stdout.log", r->dir);
     snprintf(r->err_path, sizeof r->err_path, "%s/stderr.log", r->dir);
     r->port = free_port();
+    plant_secrets(r, env);
+    if (flags & RT_STDOUT_PIPE) {
+        ck_assert_int_eq(pipe2(outp, O_CLOEXEC), 0);
+        r->out_path[0] = '\0';
+    }
 
     r->pid = fork();
     ck_assert_int_ge(r->pid, 0);
@@ -164,8 +216,11 @@ static int try_start(rt *r, const char *const *env) {
         setenv("PORT", port, 1);
         unsetenv("FC_CUSTOM_LISTEN_PORT");
         setenv("FCWORKER_RUN_DIR", r->dir, 1);
+        setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", r->secrets[0], 1);
+        setenv("ALIBABA_CLOUD_SECURITY_TOKEN", r->secrets[1], 1);
         for (const char *const *e = env; e && *e; e++) putenv((char *)*e);
-        int out = open(r->out_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+        int out = outp[1] >= 0 ? outp[1]
+                               : open(r->out_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
         int err = open(r->err_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
         dup2(out, 1);
         dup2(err, 2);
@@ -173,6 +228,10 @@ static int try_start(rt *r, const char *const *env) {
         snprintf(script, sizeof script, "%s/scripts/run", project_dir());
         execl("/bin/bash", "bash", script, (char *)NULL);
         _exit(127);
+    }
+    if (outp[1] >= 0) {
+        close(outp[1]);
+        r->out_fd = outp[0];
     }
     /* Both sides set the group, so it exists before anyone signals it. */
     setpgid(r->pid, r->pid);
@@ -202,11 +261,13 @@ static int try_start(rt *r, const char *const *env) {
     return 0;
 }
 
-void rt_start(rt *r, const char *const *env) {
+void rt_start_opts(rt *r, const char *const *env, int flags) {
     for (int attempt = 0; attempt < 3; attempt++)
-        if (try_start(r, env) == 0) return;
+        if (try_start(r, env, flags) == 0) return;
     ck_abort_msg("three free ports in a row were taken before nginx bound them");
 }
+
+void rt_start(rt *r, const char *const *env) { rt_start_opts(r, env, 0); }
 
 int rt_wait(rt *r, int timeout_ms) {
     int st;
@@ -243,6 +304,7 @@ int rt_stop_sig(rt *r, int sig, int timeout_ms) {
 }
 
 void rt_stop(rt *r) {
+    char found[700];
     if (r->pid > 0) rt_stop_sig(r, SIGTERM, 15000);
     /*
      * Whatever is left of the process group (a stuck nginx, a worker the
@@ -250,6 +312,20 @@ void rt_stop(rt *r) {
      * member lives.
      */
     if (r->pgid > 0 && rt_leftovers(r, NULL, 0) > 0) kill(-r->pgid, SIGKILL);
+    /* A zeroed rt (never started) has no pipe either: fd 0 is not its. */
+    if (r->out_fd > 0) {
+        close(r->out_fd);
+        r->out_fd = -1;
+    }
+    /*
+     * The logs are complete now. In an unchecked fixture's teardown Check
+     * cannot record a failure (the runner just exits 1), so say it on stderr
+     * first. The reaper still removes the directory.
+     */
+    if (r->dir[0] && rt_logs_hold_secret(r, found, sizeof found)) {
+        fprintf(stderr, "harness: %s\n", found);
+        ck_abort_msg("%s", found);
+    }
     stop_reaper(r);
     remove_dir(r);
 }

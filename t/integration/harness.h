@@ -19,7 +19,31 @@ typedef struct rt {
     char err_path[300];    /* stderr: diagnostics, nginx's error log */
     int reaper_fd;         /* tells the reaper process the run was cleaned up */
     pid_t reaper;
+    int out_fd;            /* RT_STDOUT_PIPE: the read end of the runtime's stdout, else -1 */
+    /*
+     * Credentials the runtime got in its environment (planted by the harness
+     * or given by the caller): rt_stop fails the test if its logs hold one.
+     */
+    char secrets[4][128];
 } rt;
+
+/* rt_start_opts flags. */
+enum {
+    /*
+     * The runtime's stdout is a pipe whose read end is r->out_fd (no
+     * stdout.log): a test reads it, or closes it to make FC's log lines fail
+     * with EPIPE. Read it or close it: a full pipe blocks the worker.
+     */
+    RT_STDOUT_PIPE = 1,
+};
+
+/*
+ * The credentials the harness plants in the environment of every runtime it
+ * starts (ALIBABA_CLOUD_ACCESS_KEY_SECRET and ALIBABA_CLOUD_SECURITY_TOKEN,
+ * unless the caller's env sets them): distinctive values no log may contain.
+ */
+#define RT_PLANTED_SECRET_PREFIX "PlantedAkSecret"
+#define RT_PLANTED_TOKEN_PREFIX "PlantedStsToken"
 
 /*
  * Starts the runtime with these extra environment entries ("NAME=value",
@@ -31,6 +55,14 @@ typedef struct rt {
  * Check timeout), so no nginx or fcworker outlives a test.
  */
 void rt_start(rt *r, const char *const *env);
+/* The same with RT_* flags. */
+void rt_start_opts(rt *r, const char *const *env, int flags);
+/*
+ * The first planted or given credential found in the runtime's stdout or
+ * stderr log: "file: credential" in desc, and 1; 0 if none. rt_stop fails
+ * the test on one, before it removes the logs.
+ */
+int rt_logs_hold_secret(const rt *r, char *desc, size_t desclen);
 /* Sends sig to scripts/run and returns its exit status (-1 if it had to be killed). */
 int rt_stop_sig(rt *r, int sig, int timeout_ms);
 /*
@@ -38,7 +70,10 @@ int rt_stop_sig(rt *r, int sig, int timeout_ms);
  * signal N), or -1 on timeout (it is left running).
  */
 int rt_wait(rt *r, int timeout_ms);
-/* SIGTERM, wait, kill what is left of the process group, remove the run directory. */
+/*
+ * SIGTERM, wait, kill what is left of the process group, fail the test if a
+ * credential is in the logs (rt_logs_hold_secret), remove the run directory.
+ */
 void rt_stop(rt *r);
 /*
  * Live processes of this run: in its process group, or with the run
