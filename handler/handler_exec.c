@@ -340,8 +340,8 @@ static int spawn_child(const exec_impl *x, char **envp, pid_t *pid, int io[3]) {
 
     /*
      * Its own process group, so a timeout can kill everything it started.
-     * The worker blocks SIGTERM/SIGINT/SIGHUP in every thread and ignores
-     * SIGPIPE; a program must start with neither.
+     * The worker blocks SIGTERM/SIGINT/SIGHUP in every thread and libfcgi
+     * catches SIGPIPE; a program must start with neither.
      */
     posix_spawnattr_init(&attr);
     sigemptyset(&none);
@@ -479,7 +479,7 @@ static void stdin_write(exec_run *r) {
         r->in_off += (size_t)n;
     } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
         /*
-         * EPIPE (SIGPIPE is ignored in the worker, FCGX_Init): the program
+         * EPIPE (SIGPIPE is caught in the worker, FCGX_Init): the program
          * closed stdin without reading it all. That is its right; the worker
          * discards the rest of the body.
          */

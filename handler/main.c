@@ -64,7 +64,11 @@ int main(int argc, char **argv) {
         return 0;
     }
 
-    /* Ignores SIGPIPE: a client that hangs up early must not kill the worker. */
+    /*
+     * Installs libfcgi's own SIGPIPE handler (when SIGPIPE is at its default),
+     * so a write to a connection nginx has closed fails with EPIPE instead of
+     * killing the worker.
+     */
     if (FCGX_Init() != 0) {
         fcw_log_error("FCGX_Init failed");
         return 1;
