@@ -42,6 +42,8 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 UNIT_TESTS = $(patsubst t/unit/%.c,$(BUILD)/t/unit/%,$(wildcard t/unit/test_*.c))
 IT_TESTS = $(patsubst t/integration/%.c,$(BUILD)/t/integration/%,$(wildcard t/integration/test_*.c))
 IT_HELPERS = $(patsubst t/integration/%.c,$(BUILD)/t/integration/%.o,$(filter-out t/integration/test_%,$(wildcard t/integration/*.c)))
+# Helpers both kinds of suite link (t/support/*.c).
+TEST_SUPPORT = $(patsubst t/%.c,$(BUILD)/t/%.o,$(wildcard t/support/*.c))
 
 DEP = $(WORKER_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(wildcard $(BUILD)/t/*/*.d)
 
@@ -62,10 +64,10 @@ $(BUILD)/t/%.o: t/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -It $(CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/t/unit/test_%: $(BUILD)/t/unit/test_%.o $(WORKER_OBJ)
+$(BUILD)/t/unit/test_%: $(BUILD)/t/unit/test_%.o $(TEST_SUPPORT) $(WORKER_OBJ)
 	$(CC) $(LDFLAGS) $(EXPORT) -o $@ $^ $(CHECK_LIBS) $(LIBS)
 
-$(BUILD)/t/integration/test_%: $(BUILD)/t/integration/test_%.o $(IT_HELPERS)
+$(BUILD)/t/integration/test_%: $(BUILD)/t/integration/test_%.o $(IT_HELPERS) $(TEST_SUPPORT)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) -pthread
 
 -include handler/examples/Makefile.inc

@@ -22,12 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 const char *project_dir(void) {
     static char dir[512];
     if (dir[0]) return dir;
@@ -54,7 +48,7 @@ const char *project_dir(void) {
     return dir;
 }
 
-static int free_port(void) {
+int free_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
@@ -758,4 +752,212 @@ int fcgi_read_record(int fd, fcgi_rec *rec, int timeout_ms) {
     if (rec->len && read_exact(fd, rec->data, rec->len, deadline) != 1) return -1;
     if (h[6] && read_exact(fd, pad, h[6], deadline) != 1) return -1;
     return 1;
+}
+
+/* ---- paths and fixtures ---- */
+
+/* make passes both; a suite run by hand falls back to the plain build. */
+static const char *env_or_build_path(const char *name, const char *under_project,
+                                     char *buf, size_t len) {
+    const char *env = getenv(name);
+    if (env != NULL && env[0] != '\0') return env;
+    snprintf(buf, len, "%s/%s", project_dir(), under_project);
+    return buf;
+}
+
+const char *worker_bin(void) {
+    static char path[600];
+    return env_or_build_path("FCWORKER_BIN", "build/fcworker", path, sizeof path);
+}
+
+const char *build_dir(void) {
+    static char path[600];
+    return env_or_build_path("FCWORKER_BUILD", "build", path, sizeof path);
+}
+
+const char *exec_fixture(const char *name) {
+    static char path[8][600];
+    static int next;
+    char *p = path[next++ % 8];
+    snprintf(p, sizeof path[0], "%s/t/fixtures/exec/%s", project_dir(), name);
+    return p;
+}
+
+int build_plugin_fixture(const char *name, const char *dir) {
+    char cmd[2048];
+    const char *cc = getenv("CC");
+    snprintf(cmd, sizeof cmd,
+             "%s -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -shared -I'%s/handler' "
+             "-o '%s/%s.so' '%s/t/fixtures/plugins/%s.c'",
+             cc && cc[0] ? cc : "cc", project_dir(), dir, name, project_dir(), name);
+    return system(cmd);
+}
+
+void write_exec_config(const char *path, const char *head, const exec_route *routes, size_t n) {
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    fputs(head, f);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "[route %s]\nhandler = exec:%s\ntimeout = %d\n\n", routes[i].prefix,
+                exec_fixture(routes[i].script), routes[i].timeout_s);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+void rt_start_config(rt *r, const char *conf, const char *text, const char *const *env) {
+    char config_env[700];
+    const char *all[16] = {config_env};
+    size_t n = 1;
+    write_file(conf, text);
+    snprintf(config_env, sizeof config_env, "FCWORKER_CONFIG=%s", conf);
+    for (; env && *env; env++) {
+        ck_assert_uint_lt(n, sizeof all / sizeof all[0] - 1);
+        all[n++] = *env;
+    }
+    all[n] = NULL;
+    rt_start(r, all);
+}
+
+/* ---- fcworker on its own ---- */
+
+/* A file for a child's stdout or stderr, read back and removed by the caller. */
+static int capture_file(char *path, size_t len) {
+    snprintf(path, len, "/tmp/fcw-run-XXXXXX");
+    int fd = mkostemp(path, O_CLOEXEC); /* dup2 onto 1 or 2 is what the child keeps */
+    ck_assert_msg(fd >= 0, "mkostemp: %s", strerror(errno));
+    return fd;
+}
+
+/* Waits up to timeout_ms for pid, then kills it: its exit status, or -1 if killed. */
+static int wait_or_kill(pid_t pid, int timeout_ms) {
+    int st;
+    long deadline = now_ms() + timeout_ms;
+    while (waitpid(pid, &st, WNOHANG) != pid) {
+        if (now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        usleep(2000);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int fcworker_run(const char *const *args, const char *const *env, char **out, char **err) {
+    char out_path[64], err_path[64];
+    int out_fd = capture_file(out_path, sizeof out_path);
+    int err_fd = capture_file(err_path, sizeof err_path);
+
+    const char *argv[32] = {worker_bin()};
+    int argc = 1;
+    for (; args && *args && argc < 31; args++) argv[argc++] = *args;
+    argv[argc] = NULL;
+    const char *envp[32] = {"PATH=/usr/local/bin:/usr/bin:/bin"};
+    int envc = 1;
+    for (; env && *env && envc < 31; env++) envp[envc++] = *env;
+    envp[envc] = NULL;
+
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(out_fd, 1);
+        dup2(err_fd, 2);
+        execve(argv[0], (char *const *)argv, (char *const *)envp);
+        _exit(127);
+    }
+    close(out_fd);
+    close(err_fd);
+    int rc = wait_or_kill(pid, 10000);
+    *out = slurp(out_path);
+    *err = slurp(err_path);
+    unlink(out_path);
+    unlink(err_path);
+    return rc;
+}
+
+int fcworker_check_config(const char *file, const char *const *env, char **out, char **err) {
+    const char *args[] = {"--check-config", "-c", file, NULL};
+    return fcworker_run(args, env, out, err);
+}
+
+/* ---- processes ---- */
+
+/* The state letter and parent of pid from /proc/PID/stat; 0 if it is gone. */
+static int proc_state(pid_t pid, char *state, pid_t *ppid) {
+    char path[64], buf[512];
+    int parent;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (read_proc(path, buf, sizeof buf) == 0) return 0;
+    char *rp = strrchr(buf, ')');
+    if (rp == NULL || sscanf(rp + 2, "%c %d", state, &parent) != 2) return 0;
+    *ppid = parent;
+    return 1;
+}
+
+int children_of(pid_t pid, int *zombies) {
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    *zombies = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        char state;
+        pid_t ppid;
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        if (!proc_state(atoi(e->d_name), &state, &ppid) || ppid != pid) continue;
+        n++;
+        if (state == 'Z') (*zombies)++;
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+void assert_no_children(pid_t parent, int timeout_ms) {
+    long deadline = now_ms() + timeout_ms;
+    int zombies, n;
+    while ((n = children_of(parent, &zombies)) > 0 && now_ms() < deadline) usleep(50000);
+    ck_assert_msg(n == 0, "process %d still has %d children (%d zombies) after %d ms",
+                  (int)parent, n, zombies, timeout_ms);
+}
+
+int process_alive(pid_t pid) {
+    char state;
+    pid_t ppid;
+    return proc_state(pid, &state, &ppid) && state != 'Z' && state != 'X';
+}
+
+/* ---- files that grow while the runtime works ---- */
+
+int count_in_file(const char *path, const char *needle) {
+    char *s = slurp(path);
+    int n = count_substr(s, needle);
+    free(s);
+    return n;
+}
+
+int wait_for_count(const char *path, const char *needle, int n, int timeout_ms) {
+    long deadline = now_ms() + timeout_ms;
+    int seen;
+    while ((seen = count_in_file(path, needle)) < n && now_ms() < deadline) usleep(10000);
+    return seen;
+}
+
+/* ---- answers every runtime gives ---- */
+
+void assert_answers_like_seed(const rt *r, const char *headers, const char *id,
+                              const char *function_name) {
+    http_resp resp;
+    char v[128], hdrs[512], lines[300];
+    snprintf(hdrs, sizeof hdrs, "x-fc-request-id: %s\r\n%s", id, headers ? headers : "");
+    ck_assert_int_eq(http_do(r->port, "POST", "/invoke", hdrs, "ev", 2, &resp), 0);
+    ck_assert_int_eq(resp.status, 200);
+    ck_assert_str_eq(resp.body, "Hello, World!");
+    ck_assert_ptr_nonnull(http_header(&resp, "Function-Name", v, sizeof v));
+    ck_assert_str_eq(v, function_name);
+    ck_assert_ptr_nonnull(http_header(&resp, "x-fc-status", v, sizeof v));
+    ck_assert_str_eq(v, "200");
+    http_resp_free(&resp);
+    snprintf(lines, sizeof lines, "FC Invoke Start RequestId: %s\nFC Invoke End RequestId: %s\n",
+             id, id);
+    char *out = slurp(r->out_path);
+    ck_assert_msg(strstr(out, lines) != NULL, "stdout:\n%s", out);
+    free(out);
 }

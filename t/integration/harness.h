@@ -1,13 +1,17 @@
 /*
  * harness.h -- what integration tests need: the real runtime (scripts/run
  * starting fcworker and nginx) on a free 127.0.0.1 port, an HTTP/1.1 client,
- * and a raw FastCGI client for what nginx would never send.
+ * a raw FastCGI client for what nginx would never send, and what more than
+ * one suite does around them: fixtures, fcworker run on its own, watching
+ * processes and logs.
  */
 #ifndef FCW_HARNESS_H
 #define FCW_HARNESS_H
 
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "support/testutil.h"
 
 typedef struct rt {
     pid_t pid;             /* scripts/run; 0 once it was waited for */
@@ -89,6 +93,75 @@ char *slurp(const char *path);
 int count_substr(const char *hay, const char *needle);
 /* Path of the project's top directory (where Makefile is). */
 const char *project_dir(void);
+/* fcworker as make built it (FCWORKER_BIN), for tests that run it without the runtime. */
+const char *worker_bin(void);
+/* The build directory (FCWORKER_BUILD): where the example plugins and programs are. */
+const char *build_dir(void);
+/* A port nothing listens on now (the kernel's pick on 127.0.0.1). */
+int free_port(void);
+
+/*
+ * t/fixtures/exec/NAME as an absolute path, so a configuration works from any
+ * directory. The last 8 results stay valid: a few fit in one call.
+ */
+const char *exec_fixture(const char *name);
+/*
+ * Builds the test plugin t/fixtures/plugins/NAME.c into DIR/NAME.so with the
+ * warnings a plugin author would get; 0 on success (system()'s status).
+ */
+int build_plugin_fixture(const char *name, const char *dir);
+
+/* One [route] section whose handler is an exec fixture (t/fixtures/exec/). */
+typedef struct exec_route {
+    const char *prefix, *script; /* script: a fixture name and its arguments */
+    int timeout_s;
+} exec_route;
+/*
+ * Writes a configuration file: head, then a [route] per entry, so a suite
+ * puts every fixture it exercises behind one runtime.
+ */
+void write_exec_config(const char *path, const char *head, const exec_route *routes, size_t n);
+/*
+ * Writes text to conf (write_file) and starts the runtime on it:
+ * FCWORKER_CONFIG=conf, then env (NULL-terminated, may be NULL).
+ */
+void rt_start_config(rt *r, const char *conf, const char *text, const char *const *env);
+
+/*
+ * Runs fcworker (worker_bin) with args (NULL-terminated, after argv[0]) and
+ * exactly env plus PATH, so the caller's FCWORKER_* variables never leak in.
+ * Its stdout and stderr in *out and *err (malloc'd). Returns the exit status
+ * (128+N for signal N; -1 if it had to be killed after 10 s).
+ */
+int fcworker_run(const char *const *args, const char *const *env, char **out, char **err);
+/* fcworker --check-config -c file: how configuration tests ask for a verdict. */
+int fcworker_check_config(const char *file, const char *const *env, char **out, char **err);
+
+/* Children of pid right now, zombies (unreaped exits) included and counted apart. */
+int children_of(pid_t pid, int *zombies);
+/*
+ * Fails the test unless parent has no child, running or zombie, within
+ * timeout_ms (0: right now): handlers must reap what they start.
+ */
+void assert_no_children(pid_t parent, int timeout_ms);
+/* pid runs: it exists and is neither a zombie nor dead. */
+int process_alive(pid_t pid);
+
+/* Occurrences of needle in the file at path (0 if it is missing). */
+int count_in_file(const char *path, const char *needle);
+/*
+ * Waits up to timeout_ms for n occurrences of needle in path (a log the
+ * runtime is writing); the count last seen.
+ */
+int wait_for_count(const char *path, const char *needle, int n, int timeout_ms);
+
+/*
+ * POST /invoke with x-fc-request-id: id (and extra header lines, may be
+ * NULL) answers as the seed example does: 200, "Hello, World!",
+ * Function-Name, x-fc-status: 200, and its FC Start and End lines in stdout.
+ */
+void assert_answers_like_seed(const rt *r, const char *headers, const char *id,
+                              const char *function_name);
 
 typedef struct http_resp {
     int status;

@@ -7,134 +7,18 @@
  */
 #include <check.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
 
 static char tmp[256];          /* this run's scratch directory, removed by main */
-
-static const char *worker_bin(void) {
-    static char path[600];
-    const char *env = getenv("FCWORKER_BIN");
-    if (env != NULL && env[0] != '\0') return env;
-    snprintf(path, sizeof path, "%s/build/fcworker", project_dir());
-    return path;
-}
-
-static const char *build_dir(void) {
-    static char path[600];
-    const char *env = getenv("FCWORKER_BUILD");
-    if (env != NULL && env[0] != '\0') return env;
-    snprintf(path, sizeof path, "%s/build", project_dir());
-    return path;
-}
-
-static long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-/* A port nothing listens on now (the kernel's pick on 127.0.0.1). */
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-/* Writes text to path through a rename, so no reader ever sees half a file. */
-static void write_file(const char *path, const char *text) {
-    char part[700];
-    snprintf(part, sizeof part, "%s.part", path);
-    FILE *f = fopen(part, "w");
-    ck_assert_msg(f != NULL, "cannot write %s", part);
-    fputs(text, f);
-    ck_assert_int_eq(fclose(f), 0);
-    ck_assert_int_eq(rename(part, path), 0);
-}
-
-/* Builds t/fixtures/plugins/NAME.c into tmp/NAME.so; 0 on success. */
-static int build_fixture(const char *name) {
-    char cmd[2048];
-    const char *cc = getenv("CC");
-    snprintf(cmd, sizeof cmd,
-             "%s -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -shared -I'%s/handler' "
-             "-o '%s/%s.so' '%s/t/fixtures/plugins/%s.c'",
-             cc && cc[0] ? cc : "cc", project_dir(), tmp, name, project_dir(), name);
-    return system(cmd);
-}
-
-/*
- * Runs fcworker with args (NULL-terminated, after argv[0]) and exactly the
- * environment env plus PATH, so the caller's FCWORKER_* variables never leak
- * in. Returns the exit status (-1 if it had to be killed after 10 s).
- */
-static int run_worker(const char *const *args, const char *const *env, char **out,
-                      char **err) {
-    static int calls;
-    char out_path[400], err_path[400];
-    snprintf(out_path, sizeof out_path, "%s/run-%d-%d.out", tmp, (int)getpid(), calls);
-    snprintf(err_path, sizeof err_path, "%s/run-%d-%d.err", tmp, (int)getpid(), calls++);
-
-    const char *argv[32] = {worker_bin()};
-    int argc = 1;
-    for (; args && *args && argc < 31; args++) argv[argc++] = *args;
-    argv[argc] = NULL;
-    const char *envp[32] = {"PATH=/usr/local/bin:/usr/bin:/bin"};
-    int envc = 1;
-    for (; env && *env && envc < 31; env++) envp[envc++] = *env;
-    envp[envc] = NULL;
-
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(o, 1);
-        dup2(e, 2);
-        execve(argv[0], (char *const *)argv, (char *const *)envp);
-        _exit(127);
-    }
-    int st, rc = -1;
-    long deadline = now_ms() + 10000;
-    for (;;) {
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            break;
-        }
-        if (now_ms() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            break;
-        }
-        usleep(2000);
-    }
-    *out = slurp(out_path);
-    *err = slurp(err_path);
-    unlink(out_path);
-    unlink(err_path);
-    return rc;
-}
-
-/* --check-config on a file, with an environment. */
-static int check_config(const char *file, const char *const *env, char **out, char **err) {
-    const char *args[] = {"--check-config", "-c", file, NULL};
-    return run_worker(args, env, out, err);
-}
 
 /*
  * In a --check-config dump, the value and origin of key in [section]
@@ -163,6 +47,21 @@ static int dump_setting(const char *dump, const char *section, const char *key,
         p = *eol ? eol + 1 : eol;
     }
     return -1;
+}
+
+/* key in [section] of the dump has this value, from the origin origin_fmt says. */
+__attribute__((format(printf, 5, 6)))
+static void expect_setting(const char *dump, const char *section, const char *key,
+                           const char *value, const char *origin_fmt, ...) {
+    char v[256], o[512], want[600];
+    va_list ap;
+    va_start(ap, origin_fmt);
+    vsnprintf(want, sizeof want, origin_fmt, ap);
+    va_end(ap);
+    ck_assert_msg(dump_setting(dump, section, key, v, sizeof v, o, sizeof o) == 0,
+                  "no %s in [%s] of the dump:\n%s", key, section, dump);
+    ck_assert_str_eq(v, value);
+    ck_assert_str_eq(o, want);
 }
 
 /* ---- every mistake: exit 2, file:line, value, what was expected ---- */
@@ -203,7 +102,7 @@ START_TEST(bad_file_is_refused) {
     snprintf(where, sizeof where, "fcworker: error: invalid configuration: %s:%d: ", file,
              bad_files[_i].line);
 
-    int rc = check_config(file, NULL, &out, &err);
+    int rc = fcworker_check_config(file, NULL, &out, &err);
     ck_assert_msg(rc == 2, "%s: exit %d, expected 2; stderr:\n%s", bad_files[_i].file, rc, err);
     ck_assert_msg(strstr(err, where) != NULL, "%s: no '%s' in:\n%s", bad_files[_i].file, where, err);
     for (int i = 0; i < 3 && bad_files[_i].says[i]; i++)
@@ -219,13 +118,13 @@ END_TEST
 /* Plugins that do not load, built from t/fixtures/plugins into tmp. */
 START_TEST(plugin_without_entry_point) {
     char conf[400], text[1200], *out, *err;
-    ck_assert_int_eq(build_fixture("no-entry"), 0);
+    ck_assert_int_eq(build_plugin_fixture("no-entry", tmp), 0);
     snprintf(conf, sizeof conf, "%s/no-entry.conf", tmp);
     snprintf(text, sizeof text, "[initialize]\nhandler = plugin:%s/no-entry.so\n"
              "[invoke]\nhandler = plugin:%s/no-entry.so\n", tmp, tmp);
     write_file(conf, text);
 
-    int rc = check_config(conf, NULL, &out, &err);
+    int rc = fcworker_check_config(conf, NULL, &out, &err);
     ck_assert_msg(rc == 2, "exit %d; stderr:\n%s", rc, err);
     char want[1200];
     snprintf(want, sizeof want, "%s:4: handler = 'plugin:%s/no-entry.so': plugin '%s/no-entry.so' "
@@ -239,12 +138,12 @@ END_TEST
 
 START_TEST(plugin_load_refused) {
     char conf[400], text[1200], *out, *err;
-    ck_assert_int_eq(build_fixture("load-refuses"), 0);
+    ck_assert_int_eq(build_plugin_fixture("load-refuses", tmp), 0);
     snprintf(conf, sizeof conf, "%s/load-refuses.conf", tmp);
     snprintf(text, sizeof text, "[invoke]\nhandler = plugin:%s/load-refuses.so\n", tmp);
     write_file(conf, text);
 
-    int rc = check_config(conf, NULL, &out, &err);
+    int rc = fcworker_check_config(conf, NULL, &out, &err);
     ck_assert_msg(rc == 2, "exit %d; stderr:\n%s", rc, err);
     char want[1200];
     snprintf(want, sizeof want, "%s:2: handler = 'plugin:%s/load-refuses.so': plugin "
@@ -261,7 +160,7 @@ START_TEST(plugin_bare_name) {
     char conf[400], *out, *err;
     snprintf(conf, sizeof conf, "%s/bare.conf", tmp);
     write_file(conf, "[invoke]\nhandler = plugin:libfunction.so\n");
-    int rc = check_config(conf, NULL, &out, &err);
+    int rc = fcworker_check_config(conf, NULL, &out, &err);
     ck_assert_msg(rc == 2, "exit %d; stderr:\n%s", rc, err);
     ck_assert_msg(strstr(err, ":2: handler = 'plugin:libfunction.so': plugin 'libfunction.so': "
                               "expected a path to a shared library") != NULL, "%s", err);
@@ -286,7 +185,7 @@ START_TEST(bad_environment_is_refused) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *env[] = {cases[i].env, NULL};
         char *out, *err;
-        int rc = check_config(file, env, &out, &err);
+        int rc = fcworker_check_config(file, env, &out, &err);
         ck_assert_msg(rc == 2, "%s: exit %d; stderr:\n%s", cases[i].env, rc, err);
         ck_assert_msg(strstr(err, cases[i].says) != NULL, "%s: no '%s' in:\n%s", cases[i].env,
                       cases[i].says, err);
@@ -367,45 +266,26 @@ static const char precedence_conf[] =
     "handler = builtin:echo\n";      /* 9 */
 
 START_TEST(check_config_shows_origins) {
-    char conf[400], v[256], o[512], want[600], *out, *err;
+    char conf[400], *out, *err;
     snprintf(conf, sizeof conf, "%s/precedence.conf", tmp);
     write_file(conf, precedence_conf);
     const char *env[] = {"FCWORKER_INVOKE=builtin:echo", "FCWORKER_DRAIN_TIMEOUT=9", NULL};
 
-    int rc = check_config(conf, env, &out, &err);
+    int rc = fcworker_check_config(conf, env, &out, &err);
     ck_assert_msg(rc == 0, "exit %d; stderr:\n%s", rc, err);
     ck_assert_str_eq(err, "");
 
     /* environment beats file */
-    ck_assert_int_eq(dump_setting(out, "invoke", "handler", v, sizeof v, o, sizeof o), 0);
-    ck_assert_str_eq(v, "builtin:echo");
-    ck_assert_str_eq(o, "environment FCWORKER_INVOKE");
-    ck_assert_int_eq(dump_setting(out, "worker", "drain_timeout", v, sizeof v, o, sizeof o), 0);
-    ck_assert_str_eq(v, "9");
-    ck_assert_str_eq(o, "environment FCWORKER_DRAIN_TIMEOUT");
+    expect_setting(out, "invoke", "handler", "builtin:echo", "environment FCWORKER_INVOKE");
+    expect_setting(out, "worker", "drain_timeout", "9", "environment FCWORKER_DRAIN_TIMEOUT");
     /* file beats default */
-    ck_assert_int_eq(dump_setting(out, "invoke", "timeout", v, sizeof v, o, sizeof o), 0);
-    ck_assert_str_eq(v, "60");
-    snprintf(want, sizeof want, "%s:7", conf);
-    ck_assert_str_eq(o, want);
-    ck_assert_int_eq(dump_setting(out, "worker", "threads", v, sizeof v, o, sizeof o), 0);
-    ck_assert_str_eq(v, "8");
-    snprintf(want, sizeof want, "%s:3", conf);
-    ck_assert_str_eq(o, want);
-    ck_assert_int_eq(dump_setting(out, "pre-stop", "handler", v, sizeof v, o, sizeof o), 0);
-    ck_assert_str_eq(v, "builtin:echo");
-    snprintf(want, sizeof want, "%s:9", conf);
-    ck_assert_str_eq(o, want);
+    expect_setting(out, "invoke", "timeout", "60", "%s:7", conf);
+    expect_setting(out, "worker", "threads", "8", "%s:3", conf);
+    expect_setting(out, "pre-stop", "handler", "builtin:echo", "%s:9", conf);
     /* default where neither says anything */
-    ck_assert_int_eq(dump_setting(out, "pre-freeze", "handler", v, sizeof v, o, sizeof o), 0);
-    ck_assert_str_eq(v, "builtin:ok");
-    ck_assert_str_eq(o, "default");
-    ck_assert_int_eq(dump_setting(out, "initialize", "timeout", v, sizeof v, o, sizeof o), 0);
-    ck_assert_str_eq(v, "300");
-    ck_assert_str_eq(o, "default");
-    ck_assert_int_eq(dump_setting(out, "worker", "socket_mode", v, sizeof v, o, sizeof o), 0);
-    ck_assert_str_eq(v, "0660");
-    ck_assert_str_eq(o, "default");
+    expect_setting(out, "pre-freeze", "handler", "builtin:ok", "default");
+    expect_setting(out, "initialize", "timeout", "300", "default");
+    expect_setting(out, "worker", "socket_mode", "0660", "default");
     free(out);
     free(err);
 }
@@ -415,13 +295,10 @@ static rt R;
 
 /* The same precedence in a running runtime: what answers is what was shown. */
 static void precedence_up(void) {
-    static char env_conf[500];
     char conf[400];
     snprintf(conf, sizeof conf, "%s/precedence-rt.conf", tmp);
-    write_file(conf, precedence_conf);
-    snprintf(env_conf, sizeof env_conf, "FCWORKER_CONFIG=%s", conf);
-    const char *const env[] = {env_conf, "FCWORKER_INVOKE=builtin:echo", NULL};
-    rt_start(&R, env);
+    const char *const env[] = {"FCWORKER_INVOKE=builtin:echo", NULL};
+    rt_start_config(&R, conf, precedence_conf, env);
 }
 static void runtime_down(void) { rt_stop(&R); }
 
@@ -451,17 +328,14 @@ END_TEST
 /* ---- [route /prefix/]: the longest matching prefix wins ---- */
 
 static void routes_up(void) {
-    static char env_conf[500];
     char conf[400];
     snprintf(conf, sizeof conf, "%s/routes.conf", tmp);
     /* The shorter prefix first: file order must not decide. */
-    write_file(conf,
-               "[invoke]\nhandler = builtin:hello\n"
-               "[route /api/]\nhandler = builtin:echo\n"
-               "[route /api/v2/]\nhandler = builtin:ok\ntimeout = 5\n");
-    snprintf(env_conf, sizeof env_conf, "FCWORKER_CONFIG=%s", conf);
-    const char *const env[] = {env_conf, NULL};
-    rt_start(&R, env);
+    rt_start_config(&R, conf,
+                    "[invoke]\nhandler = builtin:hello\n"
+                    "[route /api/]\nhandler = builtin:echo\n"
+                    "[route /api/v2/]\nhandler = builtin:ok\ntimeout = 5\n",
+                    NULL);
 }
 
 START_TEST(longest_prefix_wins) {
@@ -499,15 +373,11 @@ START_TEST(check_config_lists_routes_longest_first) {
     char conf[400], *out, *err;
     snprintf(conf, sizeof conf, "%s/routes-check.conf", tmp);
     write_file(conf, "[route /a/]\nhandler = builtin:echo\n[route /a/b/]\nhandler = builtin:ok\n");
-    int rc = check_config(conf, NULL, &out, &err);
+    int rc = fcworker_check_config(conf, NULL, &out, &err);
     ck_assert_msg(rc == 0, "exit %d; stderr:\n%s", rc, err);
     const char *ab = strstr(out, "[route /a/b/]\n"), *a = strstr(out, "[route /a/]\n");
     ck_assert_msg(ab != NULL && a != NULL && ab < a, "dump:\n%s", out);
-    char v[256], o[512], want[600];
-    ck_assert_int_eq(dump_setting(out, "route /a/", "handler", v, sizeof v, o, sizeof o), 0);
-    ck_assert_str_eq(v, "builtin:echo");
-    snprintf(want, sizeof want, "%s:2", conf);
-    ck_assert_str_eq(o, want);
+    expect_setting(out, "route /a/", "handler", "builtin:echo", "%s:2", conf);
     free(out);
     free(err);
 }
@@ -516,7 +386,7 @@ END_TEST
 /* ---- which file: -c, FCWORKER_CONFIG, none ---- */
 
 START_TEST(option_beats_environment) {
-    char a[400], b[400], env_a[500], v[256], o[512], want[600], *out, *err;
+    char a[400], b[400], env_a[500], want[600], *out, *err;
     snprintf(a, sizeof a, "%s/file-a.conf", tmp);
     snprintf(b, sizeof b, "%s/file-b.conf", tmp);
     write_file(a, "[worker]\nthreads = 3\n");
@@ -526,42 +396,34 @@ START_TEST(option_beats_environment) {
 
     /* -c wins over FCWORKER_CONFIG */
     const char *with_c[] = {"--check-config", "-c", b, NULL};
-    int rc = run_worker(with_c, env, &out, &err);
+    int rc = fcworker_run(with_c, env, &out, &err);
     ck_assert_msg(rc == 0, "exit %d; stderr:\n%s", rc, err);
     snprintf(want, sizeof want, "; effective configuration from %s\n", b);
     ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "dump:\n%s", out);
-    ck_assert_int_eq(dump_setting(out, "worker", "threads", v, sizeof v, o, sizeof o), 0);
-    ck_assert_str_eq(v, "5");
-    snprintf(want, sizeof want, "%s:3", b);
-    ck_assert_str_eq(o, want);
+    expect_setting(out, "worker", "threads", "5", "%s:3", b);
     free(out);
     free(err);
 
     /* FCWORKER_CONFIG alone */
     const char *check[] = {"-t", NULL};
-    rc = run_worker(check, env, &out, &err);
+    rc = fcworker_run(check, env, &out, &err);
     ck_assert_msg(rc == 0, "exit %d; stderr:\n%s", rc, err);
-    ck_assert_int_eq(dump_setting(out, "worker", "threads", v, sizeof v, o, sizeof o), 0);
-    ck_assert_str_eq(v, "3");
-    snprintf(want, sizeof want, "%s:2", a);
-    ck_assert_str_eq(o, want);
+    expect_setting(out, "worker", "threads", "3", "%s:2", a);
     free(out);
     free(err);
 
     /* FCWORKER_CONFIG empty: no file, defaults */
     const char *empty[] = {"FCWORKER_CONFIG=", NULL};
-    rc = run_worker(check, empty, &out, &err);
+    rc = fcworker_run(check, empty, &out, &err);
     ck_assert_msg(rc == 0, "exit %d; stderr:\n%s", rc, err);
     ck_assert_msg(strncmp(out, "; effective configuration\n", 26) == 0, "dump:\n%s", out);
-    ck_assert_int_eq(dump_setting(out, "worker", "threads", v, sizeof v, o, sizeof o), 0);
-    ck_assert_str_eq(v, "256");
-    ck_assert_str_eq(o, "default");
+    expect_setting(out, "worker", "threads", "256", "default");
     free(out);
     free(err);
 
     /* a file that is not there is an error, not a silent fallback */
     const char *missing[] = {"FCWORKER_CONFIG=/nonexistent/fcw-test.conf", NULL};
-    rc = run_worker(check, missing, &out, &err);
+    rc = fcworker_run(check, missing, &out, &err);
     ck_assert_msg(rc == 2, "exit %d; stderr:\n%s", rc, err);
     ck_assert_msg(strstr(err, "/nonexistent/fcw-test.conf: cannot open: No such file or directory"),
                   "%s", err);
@@ -573,7 +435,7 @@ END_TEST
 START_TEST(default_config_is_valid) {
     char file[600], v[256], o[512], *out, *err;
     snprintf(file, sizeof file, "%s/conf/fcworker.conf", project_dir());
-    int rc = check_config(file, NULL, &out, &err);
+    int rc = fcworker_check_config(file, NULL, &out, &err);
     ck_assert_msg(rc == 0, "exit %d; stderr:\n%s", rc, err);
     ck_assert_str_eq(err, "");
     ck_assert_int_eq(dump_setting(out, "invoke", "handler", v, sizeof v, o, sizeof o), 0);
@@ -596,7 +458,7 @@ START_TEST(example_plugins_are_valid) {
              "[route /count/]\nhandler = plugin:%s/examples/plugin-counter.so\n",
              build_dir(), build_dir(), build_dir());
     write_file(conf, text);
-    int rc = check_config(conf, NULL, &out, &err);
+    int rc = fcworker_check_config(conf, NULL, &out, &err);
     ck_assert_msg(rc == 0, "exit %d; stderr:\n%s", rc, err);
     free(out);
     free(err);
@@ -640,17 +502,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-    snprintf(tmp, sizeof tmp, "/tmp/fcw-config-test-XXXXXX");
-    if (mkdtemp(tmp) == NULL) {
-        perror("mkdtemp");
-        return EXIT_FAILURE;
-    }
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite_in_tmp_dir(suite, tmp, sizeof tmp, "/tmp/fcw-config-test-XXXXXX");
 }

@@ -4,19 +4,13 @@
  * bounded memory, and every way a program can fail (t/fixtures/exec/).
  */
 #include <check.h>
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -33,34 +27,9 @@ static rt R;
 static char tmp_dir[64];        /* config file and pid files of this run */
 static long start_hwm_kb;       /* the worker's peak RSS after its first request */
 
-static long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static const char *fixture(const char *name) {
-    static char path[8][600];
-    static int next;
-    char *p = path[next++ % 8];
-    snprintf(p, sizeof path[0], "%s/t/fixtures/exec/%s", project_dir(), name);
-    return p;
-}
-
-static const char *build_dir(void) {
-    static char dir[600];
-    const char *b = getenv("FCWORKER_BUILD");
-    if (b != NULL && b[0] != '\0') return b;
-    snprintf(dir, sizeof dir, "%s/build", project_dir());
-    return dir;
-}
-
 /* ---- the runtime with every fixture behind its own route ---- */
 
-static const struct {
-    const char *prefix, *script;
-    int timeout_s;
-} routes[] = {
+static const exec_route routes[] = {
     {"/hang/", "hang.sh", 2},
     {"/hang-long/", "hang.sh", 120},
     {"/grandchild/", "grandchild.sh", 30},
@@ -92,12 +61,7 @@ static void up_main(void) {
     snprintf(tmp_dir, sizeof tmp_dir, "/tmp/fcw-exec-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(tmp_dir));
     snprintf(path, sizeof path, "%s/fcworker.conf", tmp_dir);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        fprintf(f, "[route %s]\nhandler = exec:%s\ntimeout = %d\n\n", routes[i].prefix,
-                fixture(routes[i].script), routes[i].timeout_s);
-    fclose(f);
+    write_exec_config(path, "", routes, sizeof routes / sizeof routes[0]);
     snprintf(config_env, sizeof config_env, "FCWORKER_CONFIG=%s", path);
     snprintf(invoke_env, sizeof invoke_env, "FCWORKER_INVOKE=exec:%s/examples/cgi-hello",
              build_dir());
@@ -110,9 +74,7 @@ static void up_main(void) {
 
 static void down_main(void) {
     rt_stop(&R);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (system(cmd) != 0) { /* best effort */ }
+    remove_tree(tmp_dir);
 }
 
 /* ---- checks shared by the tests ---- */
@@ -160,39 +122,11 @@ static void assert_success_end(const char *id) {
     assert_in_file(R.out_path, line);
 }
 
-/* Children of the worker right now: a zombie is an unreaped exit. */
-static int worker_children(int *zombies) {
-    pid_t w = rt_worker_pid(&R);
-    ck_assert_int_gt(w, 0);
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int n = 0;
-    *zombies = 0;
-    while (d && (e = readdir(d)) != NULL) {
-        char path[300], buf[512], state;
-        int ppid;
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        char *rp = strrchr(buf, ')');
-        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == w) {
-            n++;
-            if (state == 'Z') (*zombies)++;
-        }
-    }
-    if (d) closedir(d);
-    return n;
-}
-
 /* Every child was reaped before its response ended; nothing is left behind. */
-static void assert_no_children(void) {
-    int zombies, n = worker_children(&zombies);
-    ck_assert_msg(zombies == 0, "%d zombie children of the worker", zombies);
-    ck_assert_msg(n == 0, "%d children of the worker still running", n);
+static void assert_worker_has_no_children(void) {
+    pid_t worker = rt_worker_pid(&R);
+    ck_assert_int_gt(worker, 0);
+    assert_no_children(worker, 0);
 }
 
 static void assert_still_serves(void) {
@@ -202,19 +136,7 @@ static void assert_still_serves(void) {
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body, "Hello, World!");
     http_resp_free(&r);
-    assert_no_children();
-}
-
-static int gone(pid_t pid) {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) return 1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *rp = strrchr(buf, ')');
-    return rp != NULL && rp[2] == 'Z'; /* reparented and dead, not yet reaped by init */
+    assert_worker_has_no_children();
 }
 
 /* The program and the background process it wrote to pidfile are dead. */
@@ -225,9 +147,9 @@ static void assert_pids_gone(const char *pidfile, long wait_ms) {
     ck_assert_int_eq(fscanf(f, "%d %d", &a, &b), 2);
     fclose(f);
     long deadline = now_ms() + wait_ms;
-    while ((!gone(a) || !gone(b)) && now_ms() < deadline) usleep(20000);
-    ck_assert_msg(gone(a), "program %d still runs", a);
-    ck_assert_msg(gone(b), "its background process %d still runs", b);
+    while ((process_alive(a) || process_alive(b)) && now_ms() < deadline) usleep(20000);
+    ck_assert_msg(!process_alive(a), "program %d still runs", a);
+    ck_assert_msg(!process_alive(b), "its background process %d still runs", b);
 }
 
 /* ---- large transfers without holding them in memory ---- */
@@ -348,7 +270,7 @@ START_TEST(hello_compiled_example) {
     ck_assert_uint_eq(r.body_len, 0);
     assert_header(&r, "Content-Length", "13");
     http_resp_free(&r);
-    assert_no_children();
+    assert_worker_has_no_children();
 }
 END_TEST
 
@@ -485,7 +407,7 @@ START_TEST(concurrent_requests_stay_apart) {
         bad += (long)rv;
     }
     ck_assert_msg(bad == 0, "%ld of 80 concurrent requests failed or saw another's id", bad);
-    assert_no_children();
+    assert_worker_has_no_children();
 }
 END_TEST
 
@@ -507,7 +429,7 @@ START_TEST(body_32mib_round_trip) {
     ck_assert_uint_eq(b.len, size);
     ck_assert_msg(b.hash == want, "the echoed body differs from the one sent");
     assert_rss_bounded();
-    assert_no_children();
+    assert_worker_has_no_children();
 }
 END_TEST
 
@@ -523,7 +445,7 @@ START_TEST(response_100mib_streams) {
     ck_assert_uint_eq(b.len, size);
     ck_assert_msg(b.hash == want, "the 100 MiB body is not what the program wrote");
     assert_rss_bounded();
-    assert_no_children();
+    assert_worker_has_no_children();
 }
 END_TEST
 
@@ -739,7 +661,7 @@ START_TEST(hello_shell_example_and_failing_initializer) {
     assert_header(&r, "x-fc-status", "200");
     http_resp_free(&r);
     assert_in_file(R.err_path, "[hello-sh] hello.sh answered POST /invoke\n");
-    assert_no_children();
+    assert_worker_has_no_children();
 }
 END_TEST
 
@@ -751,7 +673,7 @@ START_TEST(initializer_404_passes_through) {
     ck_assert_str_eq(r.body, "not initialised here");
     http_resp_free(&r);
     assert_in_file(R.out_path, "FC Initialize End RequestId: init-404\n");
-    assert_no_children();
+    assert_worker_has_no_children();
 }
 END_TEST
 
@@ -760,14 +682,14 @@ static void up_shell(void) {
     static const char *env[] = {invoke, init, NULL};
     snprintf(invoke, sizeof invoke, "FCWORKER_INVOKE=exec:%s/handler/examples/hello.sh",
              project_dir());
-    snprintf(init, sizeof init, "FCWORKER_INITIALIZE=exec:%s", fixture("exit-nonzero.sh"));
+    snprintf(init, sizeof init, "FCWORKER_INITIALIZE=exec:%s", exec_fixture("exit-nonzero.sh"));
     rt_start(&R, env);
 }
 
 static void up_init404(void) {
     static char init[700];
     static const char *env[] = {init, NULL};
-    snprintf(init, sizeof init, "FCWORKER_INITIALIZE=exec:%s", fixture("init-404.sh"));
+    snprintf(init, sizeof init, "FCWORKER_INITIALIZE=exec:%s", exec_fixture("init-404.sh"));
     rt_start(&R, env);
 }
 
@@ -775,31 +697,18 @@ static void down(void) { rt_stop(&R); }
 
 /* ---- creation: bad specs fail at configuration load ---- */
 
-/* fcworker --check-config with FCWORKER_INVOKE=spec: exit code and stderr. */
-static int check_config(const char *spec, char **err) {
-    char errfile[] = "/tmp/fcw-exec-check-XXXXXX";
-    int fd = mkstemp(errfile);
-    ck_assert_int_ge(fd, 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1);
-        dup2(fd, 2);
-        setenv("FCWORKER_INVOKE", spec, 1);
-        setenv("FCWORKER_CONFIG", "", 1);
-        const char *bin = getenv("FCWORKER_BIN");
-        char def[700];
-        snprintf(def, sizeof def, "%s/fcworker", build_dir());
-        execl(bin ? bin : def, "fcworker", "--check-config", (char *)NULL);
-        _exit(127);
-    }
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    close(fd);
-    *err = slurp(errfile);
-    unlink(errfile);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+/*
+ * fcworker --check-config with FCWORKER_INVOKE=spec and no file: exit code
+ * and stderr.
+ */
+static int check_invoke_spec(const char *spec, char **err) {
+    char invoke[700], *out;
+    snprintf(invoke, sizeof invoke, "FCWORKER_INVOKE=%s", spec);
+    const char *const args[] = {"--check-config", NULL};
+    const char *const env[] = {invoke, "FCWORKER_CONFIG=", NULL};
+    int rc = fcworker_run(args, env, &out, err);
+    free(out);
+    return rc;
 }
 
 START_TEST(bad_program_fails_at_load) {
@@ -812,27 +721,27 @@ START_TEST(bad_program_fails_at_load) {
     fclose(f);
     chmod(file, 0644);
 
-    ck_assert_int_eq(check_config("exec:/nonexistent/prog --flag", &err), 2);
+    ck_assert_int_eq(check_invoke_spec("exec:/nonexistent/prog --flag", &err), 2);
     ck_assert_msg(strstr(err, "environment FCWORKER_INVOKE") &&
                       strstr(err, "/nonexistent/prog: No such file or directory"), "%s", err);
     free(err);
 
     snprintf(spec, sizeof spec, "exec:%s", file);
-    ck_assert_int_eq(check_config(spec, &err), 2);
+    ck_assert_int_eq(check_invoke_spec(spec, &err), 2);
     ck_assert_msg(strstr(err, file) && strstr(err, "is not executable (mode 0644)"), "%s", err);
     free(err);
 
     snprintf(spec, sizeof spec, "exec:%s", dir);
-    ck_assert_int_eq(check_config(spec, &err), 2);
+    ck_assert_int_eq(check_invoke_spec(spec, &err), 2);
     ck_assert_msg(strstr(err, "is not a regular file (a directory)"), "%s", err);
     free(err);
 
-    ck_assert_int_eq(check_config("exec:   ", &err), 2);
+    ck_assert_int_eq(check_invoke_spec("exec:   ", &err), 2);
     ck_assert_msg(strstr(err, "expected exec:/path/to/program [args...]"), "%s", err);
     free(err);
 
-    snprintf(spec, sizeof spec, "exec:%s  a\tb", fixture("cat.sh"));
-    ck_assert_int_eq(check_config(spec, &err), 0);
+    snprintf(spec, sizeof spec, "exec:%s  a\tb", exec_fixture("cat.sh"));
+    ck_assert_int_eq(check_invoke_spec(spec, &err), 0);
     free(err);
 
     unlink(file);
@@ -885,10 +794,4 @@ static Suite *suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(suite()); }

@@ -17,7 +17,6 @@
  * test still reports what it saw.
  */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -28,8 +27,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -47,12 +44,6 @@ typedef struct figures {
     long sent, ok, failed, lost, faults;
 } figures;
 
-static long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static void report(const char *test, const figures *f) {
     printf("reliability: %s: sent=%ld ok=%ld failed=%ld lost=%ld faults=%ld\n", test, f->sent,
            f->ok, f->failed, f->lost, f->faults);
@@ -64,20 +55,9 @@ static void assert_figures_clean(const figures *f) {
                   "sent=%ld ok=%ld failed=%ld lost=%ld", f->sent, f->ok, f->failed, f->lost);
 }
 
-static const char *fixture(const char *name) {
-    static char path[8][600];
-    static int next;
-    char *p = path[next++ % 8];
-    snprintf(p, sizeof path[0], "%s/t/fixtures/exec/%s", project_dir(), name);
-    return p;
-}
-
 /* ---- the runtime ---- */
 
-static const struct {
-    const char *prefix, *script;
-    int timeout_s;
-} routes[] = {
+static const exec_route routes[] = {
     {"/gate/", "gate.sh", 60},
     {"/gate-short/", "gate.sh", 1},
     {"/bad/", "bad-output.sh", 10},
@@ -92,13 +72,8 @@ static const char *write_config(void) {
     snprintf(tmp_dir, sizeof tmp_dir, "/tmp/fcw-faults-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(tmp_dir));
     snprintf(path, sizeof path, "%s/fcworker.conf", tmp_dir);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f, "[invoke]\nhandler = builtin:echo\ntimeout = 60\n\n");
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        fprintf(f, "[route %s]\nhandler = exec:%s\ntimeout = %d\n\n", routes[i].prefix,
-                fixture(routes[i].script), routes[i].timeout_s);
-    fclose(f);
+    write_exec_config(path, "[invoke]\nhandler = builtin:echo\ntimeout = 60\n\n", routes,
+                      sizeof routes / sizeof routes[0]);
     snprintf(config_env, sizeof config_env, "FCWORKER_CONFIG=%s", path);
     return config_env;
 }
@@ -108,18 +83,11 @@ static void start_runtime(rt *r, int flags) {
     rt_start_opts(r, env, flags);
 }
 
-static void remove_tmp_dir(void) {
-    char cmd[128];
-    if (tmp_dir[0] == '\0') return;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (system(cmd) != 0) { /* best effort */ }
-}
-
 static void up_shared(void) { start_runtime(&R, 0); }
 
 static void down(void) {
     rt_stop(&R);
-    remove_tmp_dir();
+    if (tmp_dir[0] != '\0') remove_tree(tmp_dir);
 }
 
 /* ---- gates: exec requests that wait until the test lets them answer ---- */
@@ -139,69 +107,6 @@ static void gate_open(int *fd) {
 }
 
 /* ---- observations ---- */
-
-static int count_in_file(const char *path, const char *needle) {
-    char *s = slurp(path);
-    int n = count_substr(s, needle);
-    free(s);
-    return n;
-}
-
-/* Waits up to timeout_ms for n occurrences of needle in path; the count seen. */
-static int wait_for_count(const char *path, const char *needle, int n, int timeout_ms) {
-    long deadline = now_ms() + timeout_ms;
-    int seen;
-    while ((seen = count_in_file(path, needle)) < n && now_ms() < deadline) usleep(20000);
-    return seen;
-}
-
-/* Children of pid right now; zombies counted apart. */
-static int children_of(pid_t pid, int *zombies) {
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int n = 0;
-    *zombies = 0;
-    while (d && (e = readdir(d)) != NULL) {
-        char path[300], buf[512], state;
-        int ppid;
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        char *rp = strrchr(buf, ')');
-        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == pid) {
-            n++;
-            if (state == 'Z') (*zombies)++;
-        }
-    }
-    if (d) closedir(d);
-    return n;
-}
-
-/* The worker has no child left, zombie or running, within timeout_ms. */
-static void assert_no_children(pid_t worker, int timeout_ms) {
-    long deadline = now_ms() + timeout_ms;
-    int zombies, n;
-    while ((n = children_of(worker, &zombies)) > 0 && now_ms() < deadline) usleep(50000);
-    ck_assert_msg(n == 0, "the worker still has %d children (%d zombies) after %d ms", n, zombies,
-                  timeout_ms);
-}
-
-/* Running, not a zombie. */
-static int process_alive(pid_t pid) {
-    char path[64], stat[256];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) return 0;
-    size_t n = fread(stat, 1, sizeof stat - 1, f);
-    fclose(f);
-    stat[n] = '\0';
-    char *rp = strrchr(stat, ')');
-    return rp != NULL && rp[2] != 'Z' && rp[2] != 'X';
-}
 
 /* The same worker process still runs and answers a few requests. */
 static void assert_worker_serves(const rt *r, pid_t worker, figures *f) {
@@ -1054,10 +959,4 @@ static Suite *suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(suite()); }

@@ -5,16 +5,12 @@
  * symbol resolution against the executable, and a crash ending the instance.
  */
 #include <check.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -22,59 +18,12 @@
 static char tmp[256];          /* this run's scratch directory, removed by main */
 static rt R;
 
-static const char *build_dir(void) {
-    static char path[600];
-    const char *env = getenv("FCWORKER_BUILD");
-    if (env != NULL && env[0] != '\0') return env;
-    snprintf(path, sizeof path, "%s/build", project_dir());
-    return path;
-}
-
-static const char *worker_bin(void) {
-    static char path[600];
-    const char *env = getenv("FCWORKER_BIN");
-    if (env != NULL && env[0] != '\0') return env;
-    snprintf(path, sizeof path, "%s/build/fcworker", project_dir());
-    return path;
-}
-
-static long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-/* Writes text to path through a rename, so no reader ever sees half a file. */
-static void write_file(const char *path, const char *text) {
-    char part[700];
-    snprintf(part, sizeof part, "%s.part", path);
-    FILE *f = fopen(part, "w");
-    ck_assert_msg(f != NULL, "cannot write %s", part);
-    fputs(text, f);
-    ck_assert_int_eq(fclose(f), 0);
-    ck_assert_int_eq(rename(part, path), 0);
-}
-
-/* Builds t/fixtures/plugins/NAME.c into tmp/NAME.so; 0 on success. */
-static int build_fixture(const char *name) {
-    char cmd[2048];
-    const char *cc = getenv("CC");
-    snprintf(cmd, sizeof cmd,
-             "%s -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -shared -I'%s/handler' "
-             "-o '%s/%s.so' '%s/t/fixtures/plugins/%s.c'",
-             cc && cc[0] ? cc : "cc", project_dir(), tmp, name, project_dir(), name);
-    return system(cmd);
-}
-
 /* Writes tmp/NAME.conf and starts the runtime on it. */
 static void start_with(const char *name, const char *text) {
-    static char env_conf[600];
     char conf[400];
     snprintf(conf, sizeof conf, "%s/%s.conf", tmp, name);
-    write_file(conf, text);
-    snprintf(env_conf, sizeof env_conf, "FCWORKER_CONFIG=%s", conf);
-    const char *const env[] = {env_conf, "FC_FUNCTION_NAME=plugin-fn", NULL};
-    rt_start(&R, env);
+    const char *const env[] = {"FC_FUNCTION_NAME=plugin-fn", NULL};
+    rt_start_config(&R, conf, text, env);
 }
 
 static void counter_up(void) {
@@ -114,21 +63,7 @@ static int keepalive_do(int fd, const char *method, const char *path, http_resp 
 }
 
 START_TEST(invoke_answers_like_the_seed) {
-    http_resp r;
-    char v[128];
-    ck_assert_int_eq(http_do(R.port, "POST", "/invoke", "x-fc-request-id: p-hello\r\n"
-                             "x-fc-control-path: /invoke\r\n", "ev", 2, &r), 0);
-    ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(r.body, "Hello, World!");
-    ck_assert_ptr_nonnull(http_header(&r, "Function-Name", v, sizeof v));
-    ck_assert_str_eq(v, "plugin-fn");
-    ck_assert_ptr_nonnull(http_header(&r, "x-fc-status", v, sizeof v));
-    ck_assert_str_eq(v, "200");
-    http_resp_free(&r);
-    char *out = slurp(R.out_path);
-    ck_assert_msg(strstr(out, "FC Invoke Start RequestId: p-hello\nFC Invoke End RequestId: p-hello\n"),
-                  "stdout:\n%s", out);
-    free(out);
+    assert_answers_like_seed(&R, "x-fc-control-path: /invoke\r\n", "p-hello", "plugin-fn");
 }
 END_TEST
 
@@ -374,7 +309,7 @@ END_TEST
 
 static void api_up(void) {
     char text[1000];
-    ck_assert_int_eq(build_fixture("api-limits"), 0);
+    ck_assert_int_eq(build_plugin_fixture("api-limits", tmp), 0);
     snprintf(text, sizeof text, "[invoke]\nhandler = plugin:%s/api-limits.so\n", tmp);
     start_with("api", text);
 }
@@ -422,51 +357,24 @@ END_TEST
 
 /* ---- symbols: plugins see the fcw_* API of the executable, nothing else ---- */
 
-static int check_config_file(const char *conf, char **err) {
-    char err_path[400];
-    snprintf(err_path, sizeof err_path, "%s/check-%d.err", tmp, (int)getpid());
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int o = open("/dev/null", O_WRONLY);
-        dup2(o, 1);
-        dup2(e, 2);
-        execl(worker_bin(), worker_bin(), "--check-config", "-c", conf, (char *)NULL);
-        _exit(127);
-    }
-    int st = 0;
-    long deadline = now_ms() + 10000;
-    while (waitpid(pid, &st, WNOHANG) != pid) {
-        if (now_ms() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            break;
-        }
-        usleep(2000);
-    }
-    *err = slurp(err_path);
-    unlink(err_path);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 START_TEST(internal_symbols_not_exported) {
-    char conf[400], text[1000], *err;
-    ck_assert_int_eq(build_fixture("internal-symbol"), 0);
+    char conf[400], text[1000], *out, *err;
+    ck_assert_int_eq(build_plugin_fixture("internal-symbol", tmp), 0);
     snprintf(conf, sizeof conf, "%s/internal.conf", tmp);
     snprintf(text, sizeof text, "[invoke]\nhandler = plugin:%s/internal-symbol.so\n", tmp);
     write_file(conf, text);
-    int rc = check_config_file(conf, &err);
+    int rc = fcworker_check_config(conf, NULL, &out, &err);
     ck_assert_msg(rc == 2, "exit %d; stderr:\n%s", rc, err);
     ck_assert_msg(strstr(err, "undefined symbol: fcw_request_finish: expected it to use only "
                               "the fcw_* functions of fcworker.h"), "stderr:\n%s", err);
+    free(out);
     free(err);
 }
 END_TEST
 
 /* fcw_plugin_load once per library, fcw_plugin_unload once when it goes. */
 START_TEST(load_and_unload_pair_up) {
-    char conf[400], text[2000], *err;
+    char conf[400], text[2000], *out, *err;
     snprintf(conf, sizeof conf, "%s/pair.conf", tmp);
     snprintf(text, sizeof text,
              "[initialize]\nhandler = plugin:%s/examples/plugin-counter.so\n"
@@ -474,9 +382,10 @@ START_TEST(load_and_unload_pair_up) {
              "[route /a/]\nhandler = plugin:%s/examples/../examples/plugin-counter.so\n",
              build_dir(), build_dir(), build_dir());
     write_file(conf, text);
-    int rc = check_config_file(conf, &err);
+    int rc = fcworker_check_config(conf, NULL, &out, &err);
     ck_assert_msg(rc == 0, "exit %d; stderr:\n%s", rc, err);
     ck_assert_int_eq(count_substr(err, "plugin-counter: unloaded after 0 invocations\n"), 1);
+    free(out);
     free(err);
 }
 END_TEST
@@ -488,16 +397,12 @@ END_TEST
  * (only its parent can).
  */
 START_TEST(crash_ends_the_instance) {
-    static char env_conf[600];
     char conf[400], text[1000];
-    ck_assert_int_eq(build_fixture("crash"), 0);
+    ck_assert_int_eq(build_plugin_fixture("crash", tmp), 0);
     snprintf(conf, sizeof conf, "%s/crash.conf", tmp);
     snprintf(text, sizeof text, "[invoke]\nhandler = plugin:%s/crash.so\n", tmp);
-    write_file(conf, text);
-    snprintf(env_conf, sizeof env_conf, "FCWORKER_CONFIG=%s", conf);
-    const char *const env[] = {env_conf, NULL};
     rt crt;
-    rt_start(&crt, env);
+    rt_start_config(&crt, conf, text, NULL);
 
     http_resp r = {0};
     int alive = http_do(crt.port, "GET", "/", NULL, NULL, 0, &r) == 0 && r.status == 200 &&
@@ -567,17 +472,5 @@ int main(void) {
     /* The crash test must not leave a core file behind. */
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
-    snprintf(tmp, sizeof tmp, "/tmp/fcw-plugin-test-XXXXXX");
-    if (mkdtemp(tmp) == NULL) {
-        perror("mkdtemp");
-        return EXIT_FAILURE;
-    }
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite_in_tmp_dir(suite, tmp, sizeof tmp, "/tmp/fcw-plugin-test-XXXXXX");
 }

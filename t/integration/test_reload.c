@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -19,42 +18,6 @@
 static char tmp[256];          /* this run's scratch directory, removed by main */
 static char conf[400];         /* the file the running worker reloads */
 static rt R;
-
-static const char *build_dir(void) {
-    static char path[600];
-    const char *env = getenv("FCWORKER_BUILD");
-    if (env != NULL && env[0] != '\0') return env;
-    snprintf(path, sizeof path, "%s/build", project_dir());
-    return path;
-}
-
-static long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-/* Writes text to path through a rename, so a reload never reads half a file. */
-static void write_file(const char *path, const char *text) {
-    char part[700];
-    snprintf(part, sizeof part, "%s.part", path);
-    FILE *f = fopen(part, "w");
-    ck_assert_msg(f != NULL, "cannot write %s", part);
-    fputs(text, f);
-    ck_assert_int_eq(fclose(f), 0);
-    ck_assert_int_eq(rename(part, path), 0);
-}
-
-/* Builds t/fixtures/plugins/NAME.c into tmp/NAME.so; 0 on success. */
-static int build_fixture(const char *name) {
-    char cmd[2048];
-    const char *cc = getenv("CC");
-    snprintf(cmd, sizeof cmd,
-             "%s -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -shared -I'%s/handler' "
-             "-o '%s/%s.so' '%s/t/fixtures/plugins/%s.c'",
-             cc && cc[0] ? cc : "cc", project_dir(), tmp, name, project_dir(), name);
-    return system(cmd);
-}
 
 static void counter_conf(char *out, size_t outlen, unsigned timeout) {
     snprintf(out, outlen,
@@ -64,12 +27,8 @@ static void counter_conf(char *out, size_t outlen, unsigned timeout) {
 }
 
 static void start_with(const char *text) {
-    static char env_conf[600];
     snprintf(conf, sizeof conf, "%s/reload-%d.conf", tmp, (int)getpid());
-    write_file(conf, text);
-    snprintf(env_conf, sizeof env_conf, "FCWORKER_CONFIG=%s", conf);
-    const char *const env[] = {env_conf, NULL};
-    rt_start(&R, env);
+    rt_start_config(&R, conf, text, NULL);
 }
 
 static void hello_up(void) { start_with("[invoke]\nhandler = builtin:hello\n"); }
@@ -82,17 +41,6 @@ static void counter_up(void) {
 
 static void down(void) { rt_stop(&R); }
 
-/* Waits until the worker's stderr holds more than n copies of needle. */
-static int wait_for(const char *needle, int n, int timeout_ms) {
-    for (long deadline = now_ms() + timeout_ms;; usleep(5000)) {
-        char *err = slurp(R.err_path);
-        int c = count_substr(err, needle);
-        free(err);
-        if (c > n) return 0;
-        if (now_ms() > deadline) return -1;
-    }
-}
-
 #define RELOADED "fcworker: info: configuration reloaded from "
 #define FAILED "fcworker: error: reload failed, keeping the running configuration: "
 
@@ -101,20 +49,15 @@ static int wait_for(const char *needle, int n, int timeout_ms) {
  * Returns 1 once the worker says it reloaded, 0 once it says it refused.
  */
 static int reload(const char *text) {
-    char *err = slurp(R.err_path);
-    int ok = count_substr(err, RELOADED), bad = count_substr(err, FAILED);
-    free(err);
+    int ok = count_in_file(R.err_path, RELOADED), bad = count_in_file(R.err_path, FAILED);
     if (text) write_file(conf, text);
     else unlink(conf);
     pid_t worker = rt_worker_pid(&R);
     ck_assert_int_gt(worker, 0);
     ck_assert_int_eq(kill(worker, SIGHUP), 0);
     for (long deadline = now_ms() + 10000; now_ms() < deadline; usleep(5000)) {
-        err = slurp(R.err_path);
-        int now_ok = count_substr(err, RELOADED), now_bad = count_substr(err, FAILED);
-        free(err);
-        if (now_ok > ok) return 1;
-        if (now_bad > bad) return 0;
+        if (count_in_file(R.err_path, RELOADED) > ok) return 1;
+        if (count_in_file(R.err_path, FAILED) > bad) return 0;
     }
     ck_abort_msg("the worker said nothing 10 s after SIGHUP");
     return -1;
@@ -172,7 +115,8 @@ START_TEST(new_requests_get_new_handler) {
     /* Dropped by the configuration: unloaded after its last request. */
     ck_assert_int_eq(reload("[invoke]\nhandler = builtin:ok\n"), 1);
     assert_body("/count", "OK");
-    ck_assert_msg(wait_for("plugin-counter: unloaded after 1 invocations\n", 0, 10000) == 0,
+    ck_assert_msg(wait_for_count(R.err_path, "plugin-counter: unloaded after 1 invocations\n", 1,
+                                 10000) >= 1,
                   "the plugin was never unloaded");
 
     /* Named again: loaded afresh. */
@@ -182,9 +126,7 @@ START_TEST(new_requests_get_new_handler) {
     ck_assert_int_eq(counter_loads(), 1);
 
     ck_assert_int_eq(rt_worker_pid(&R), worker);
-    char *err = slurp(R.err_path);
-    ck_assert_int_eq(count_substr(err, "plugin-counter: unloaded"), 1);
-    free(err);
+    ck_assert_int_eq(count_in_file(R.err_path, "plugin-counter: unloaded"), 1);
 }
 END_TEST
 
@@ -206,7 +148,7 @@ START_TEST(invalid_reload_keeps_running_config) {
      * A plugin without the entry point, next to the running one: the failed
      * configuration's hold on the shared library goes without unloading it.
      */
-    ck_assert_int_eq(build_fixture("no-entry"), 0);
+    ck_assert_int_eq(build_plugin_fixture("no-entry", tmp), 0);
     counter_conf(text, sizeof text, 60);
     snprintf(text + strlen(text), sizeof text - strlen(text),
              "[pre-stop]\nhandler = plugin:%s/no-entry.so\n", tmp);
@@ -324,10 +266,8 @@ START_TEST(reload_under_load_fails_nothing) {
     ck_assert_int_ge(sent, 10);
     ck_assert_msg(saw_a && saw_b, "bodies seen: OK %d, Hello %d over %d requests", saw_a, saw_b, ok);
 
-    char *err = slurp(R.err_path);
-    ck_assert_int_eq(count_substr(err, FAILED), 0);
-    ck_assert_int_ge(count_substr(err, RELOADED), 1);
-    free(err);
+    ck_assert_int_eq(count_in_file(R.err_path, FAILED), 0);
+    ck_assert_int_ge(count_in_file(R.err_path, RELOADED), 1);
     ck_assert_int_eq(rt_worker_pid(&R), worker);
 }
 END_TEST
@@ -356,17 +296,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-    snprintf(tmp, sizeof tmp, "/tmp/fcw-reload-test-XXXXXX");
-    if (mkdtemp(tmp) == NULL) {
-        perror("mkdtemp");
-        return EXIT_FAILURE;
-    }
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite_in_tmp_dir(suite, tmp, sizeof tmp, "/tmp/fcw-reload-test-XXXXXX");
 }

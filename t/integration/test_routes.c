@@ -109,11 +109,17 @@ static void expect_header(const http_resp *r, const char *name, const char *valu
     ck_assert_msg(strcmp(v, value) == 0, "%s: %s is '%s', expected '%s'", what, name, v, value);
 }
 
+/* "METHOD path (control path X)": how a failed check names the request. */
+static void describe(char *what, size_t len, const char *method, const char *path,
+                     const char *control_path) {
+    snprintf(what, len, "%s %s (control path %s)", method, path,
+             control_path ? control_path : "none");
+}
+
 /* An invocation: 200 "Hello, World!", Function-Name, x-fc-status: 200, Invoke lines. */
 static void expect_invoke(const char *method, const char *path, const char *control_path) {
     char id[64], what[512];
-    snprintf(what, sizeof what, "%s %s (control path %s)", method, path,
-             control_path ? control_path : "none");
+    describe(what, sizeof what, method, path, control_path);
     http_resp r = request(method, path, control_path, id, sizeof id);
     ck_assert_msg(r.status == 200, "%s: status %d, expected 200\n%s", what, r.status, r.head);
     expect_header(&r, "Function-Name", FN_NAME, what);
@@ -131,8 +137,7 @@ static void expect_invoke(const char *method, const char *path, const char *cont
 static void expect_hook(const char *method, const char *path, const char *control_path,
                         const char *kind) {
     char id[64], what[512];
-    snprintf(what, sizeof what, "%s %s (control path %s)", method, path,
-             control_path ? control_path : "none");
+    describe(what, sizeof what, method, path, control_path);
     http_resp r = request(method, path, control_path, id, sizeof id);
     ck_assert_msg(r.status == 200, "%s: status %d, expected 200\n%s", what, r.status, r.head);
     ck_assert_msg(strcmp(r.body, "OK") == 0, "%s: body '%s', expected 'OK'", what, r.body);
@@ -143,8 +148,7 @@ static void expect_hook(const char *method, const char *path, const char *contro
 static void expect_405(const char *method, const char *path, const char *control_path,
                        const char *allow) {
     char id[64], what[512];
-    snprintf(what, sizeof what, "%s %s (control path %s)", method, path,
-             control_path ? control_path : "none");
+    describe(what, sizeof what, method, path, control_path);
     http_resp r = request(method, path, control_path, id, sizeof id);
     ck_assert_msg(r.status == 405, "%s: status %d, expected 405\n%s", what, r.status, r.head);
     expect_header(&r, "Allow", allow, what);
@@ -374,10 +378,4 @@ static Suite *suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(suite()); }

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -26,25 +25,6 @@ static void up_echo(void) {
 }
 static void down(void) { rt_stop(&R); }
 
-static long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-/* Waits up to timeout_ms for path to contain needle; 1 if it does. */
-static int wait_for_text(const char *path, const char *needle, int timeout_ms) {
-    long deadline = now_ms() + timeout_ms;
-    for (;;) {
-        char *s = slurp(path);
-        int found = strstr(s, needle) != NULL;
-        free(s);
-        if (found) return 1;
-        if (now_ms() > deadline) return 0;
-        usleep(10000);
-    }
-}
-
 /* Nothing of the run survives it (zombies get a moment to be reaped). */
 static void expect_nothing_left(void) {
     char desc[1024];
@@ -52,18 +32,6 @@ static void expect_nothing_left(void) {
     int n;
     while ((n = rt_leftovers(&R, desc, sizeof desc)) > 0 && now_ms() < deadline) usleep(20000);
     ck_assert_msg(n == 0, "%d processes of the run are left: %s", n, desc);
-}
-
-static int process_alive(pid_t pid) {
-    char path[64], stat[256];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) return 0;
-    size_t n = fread(stat, 1, sizeof stat - 1, f);
-    fclose(f);
-    stat[n] = '\0';
-    char *rp = strrchr(stat, ')');
-    return rp != NULL && rp[2] != 'Z' && rp[2] != 'X';
 }
 
 static void expect_hello_echo(void) {
@@ -102,11 +70,13 @@ START_TEST(sigterm_to_worker_completes_requests_in_flight) {
         ck_assert_int_eq(fcgi_stdin(fds[k], 1, part1, sizeof part1 - 1), 0);
         /* Its Start line: the worker has it and counts it as in flight. */
         snprintf(start, sizeof start, "FC Invoke Start RequestId: flight-%d-x\n", k);
-        ck_assert_msg(wait_for_text(R.out_path, start, 10000), "request %d never started", k);
+        ck_assert_msg(wait_for_count(R.out_path, start, 1, 10000) >= 1, "request %d never started",
+                      k);
     }
 
     ck_assert_int_eq(kill(worker, SIGTERM), 0);
-    ck_assert_msg(wait_for_text(R.err_path, "SIGTERM received", 10000), "no sign of SIGTERM");
+    ck_assert_msg(wait_for_count(R.err_path, "SIGTERM received", 1, 10000) >= 1,
+                  "no sign of SIGTERM");
     ck_assert_msg(process_alive(worker), "the worker exited with %d requests in flight", NFLIGHT);
 
     for (int k = 0; k < NFLIGHT; k++) {
@@ -224,7 +194,7 @@ START_TEST(sigterm_to_run_lets_http_request_finish) {
      * says so: then it is surely reading this request, which is no idle
      * connection it could close on the stop.
      */
-    ck_assert_msg(wait_for_text(R.err_path, "buffered to a temporary file", 10000),
+    ck_assert_msg(wait_for_count(R.err_path, "buffered to a temporary file", 1, 10000) >= 1,
                   "nginx never started reading the body");
     ck_assert_int_eq(kill(R.pid, SIGTERM), 0);
     /* nginx closes its listener once it has the stop: then the request is in flight. */
@@ -303,10 +273,4 @@ static Suite *suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(suite()); }

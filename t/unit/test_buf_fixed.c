@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "support/testutil.h"
 
 START_TEST(small_contents_stay_in_storage) {
     char storage[16];
@@ -71,10 +72,4 @@ static Suite *suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(suite()); }

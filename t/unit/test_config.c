@@ -7,7 +7,6 @@
  * clears them afterwards, for CK_FORK=no runs).
  */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -20,6 +19,7 @@
 
 #include "config.h"
 #include "request.h"
+#include "support/testutil.h"
 
 extern char **environ;
 
@@ -51,29 +51,8 @@ static void teardown(void) {
     clear_fcworker_env();
 }
 
-/*
- * A failed test's process ends without its teardown, so main removes the
- * directory and whatever is left in it once all tests have run.
- */
-static void remove_dir(void) {
-    DIR *d = opendir(dir);
-    if (d != NULL) {
-        char path[sizeof dir + 300];
-        for (struct dirent *e; (e = readdir(d)) != NULL;) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 static const char *write_conf(const char *text) {
-    FILE *f = fopen(conf_path, "w");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(fputs(text, f) >= 0, 1);
-    ck_assert_int_eq(fclose(f), 0);
+    write_file(conf_path, text);
     return conf_path;
 }
 
@@ -506,38 +485,27 @@ START_TEST(env_without_file) {
 }
 END_TEST
 
+/* load_fails with name=value in the environment, which the message must name. */
+#define env_load_fails(name, value, text, ...)                              \
+    do {                                                                    \
+        setenv(name, value, 1);                                             \
+        load_fails(text, "environment " name, __VA_ARGS__);                 \
+        unsetenv(name);                                                     \
+    } while (0)
+
 START_TEST(env_bad_values) {
-    setenv("FCWORKER_THREADS", "lots", 1);
-    load_fails(NULL, "environment FCWORKER_THREADS", "'lots'", "expected a whole number from 1 to 1000");
-    unsetenv("FCWORKER_THREADS");
-
-    setenv("FCWORKER_INVOKE_TIMEOUT", "0", 1);
-    load_fails("[invoke]\ntimeout = 5\n", "environment FCWORKER_INVOKE_TIMEOUT", "'0'",
-               "expected seconds from 1 to 86400");
-    unsetenv("FCWORKER_INVOKE_TIMEOUT");
-
-    setenv("FCWORKER_SOCKET", "relative.sock", 1);
-    load_fails(NULL, "environment FCWORKER_SOCKET", "'relative.sock'", "expected an absolute path");
-    unsetenv("FCWORKER_SOCKET");
-
-    setenv("FCWORKER_SOCKET_MODE", "0999", 1);
-    load_fails(NULL, "environment FCWORKER_SOCKET_MODE", "'0999'", "expected an octal mode");
-    unsetenv("FCWORKER_SOCKET_MODE");
-
-    setenv("FCWORKER_DRAIN_TIMEOUT", "-1", 1);
-    load_fails(NULL, "environment FCWORKER_DRAIN_TIMEOUT", "'-1'", "expected seconds from 0 to 3600");
-    unsetenv("FCWORKER_DRAIN_TIMEOUT");
-
-    setenv("FCWORKER_INVOKE", "builtin:nope", 1);
-    load_fails(NULL, "environment FCWORKER_INVOKE", "'nope'", "expected hello, ok or echo");
-    unsetenv("FCWORKER_INVOKE");
-
-    setenv("FCWORKER_PRE_STOP", "", 1);
-    load_fails(NULL, "environment FCWORKER_PRE_STOP", "handler is empty", "expected builtin:NAME");
-    unsetenv("FCWORKER_PRE_STOP");
-
-    setenv("FCWORKER_INITIALIZE", "lambda:x", 1);
-    load_fails(NULL, "environment FCWORKER_INITIALIZE", "'lambda:x'", "unknown handler kind");
+    env_load_fails("FCWORKER_THREADS", "lots", NULL, "'lots'",
+                   "expected a whole number from 1 to 1000");
+    env_load_fails("FCWORKER_INVOKE_TIMEOUT", "0", "[invoke]\ntimeout = 5\n", "'0'",
+                   "expected seconds from 1 to 86400");
+    env_load_fails("FCWORKER_SOCKET", "relative.sock", NULL, "'relative.sock'",
+                   "expected an absolute path");
+    env_load_fails("FCWORKER_SOCKET_MODE", "0999", NULL, "'0999'", "expected an octal mode");
+    env_load_fails("FCWORKER_DRAIN_TIMEOUT", "-1", NULL, "'-1'",
+                   "expected seconds from 0 to 3600");
+    env_load_fails("FCWORKER_INVOKE", "builtin:nope", NULL, "'nope'", "expected hello, ok or echo");
+    env_load_fails("FCWORKER_PRE_STOP", "", NULL, "handler is empty", "expected builtin:NAME");
+    env_load_fails("FCWORKER_INITIALIZE", "lambda:x", NULL, "'lambda:x'", "unknown handler kind");
 }
 END_TEST
 
@@ -735,16 +703,7 @@ static Suite *suite(void) {
     return s;
 }
 
+/* main removes dir and whatever failed tests (no teardown) left in it. */
 int main(void) {
-    snprintf(dir, sizeof dir, "/tmp/fcw-test-config.XXXXXX");
-    if (mkdtemp(dir) == NULL) {
-        perror("mkdtemp");
-        return EXIT_FAILURE;
-    }
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    remove_dir();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite_in_tmp_dir(suite, dir, sizeof dir, "/tmp/fcw-test-config.XXXXXX");
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "dispatch.h"
+#include "support/testutil.h"
 
 START_TEST(header_absent_or_garbage_keeps_route_timeout) {
     static const char *const bad[] = {
@@ -47,10 +48,4 @@ static Suite *suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(suite()); }

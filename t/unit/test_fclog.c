@@ -13,6 +13,7 @@
 
 #include "fclog.h"
 #include "request_id.h"
+#include "support/testutil.h"
 
 /* --- capturing a file descriptor through a pipe --------------------------- */
 
@@ -313,10 +314,4 @@ static Suite *suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(suite()); }

@@ -16,6 +16,7 @@
 
 #include "lifecycle.h"
 #include "request.h"
+#include "support/testutil.h"
 
 static char *init_env[] = {"REQUEST_METHOD=POST", "REQUEST_URI=/initialize",
                            "HTTP_X_FC_REQUEST_ID=init-1", NULL};
@@ -202,28 +203,34 @@ static void *call_initialize(void *arg) {
 }
 
 /*
- * N callers released together; the initializer waits until all of them have
- * arrived, then sleeps, so every other caller finds the run under way.
+ * NTHREADS callers released together into fcw_lifecycle_initialize; the
+ * initializer waits until all of them have arrived, then sleeps, so every
+ * other caller finds the run under way. Returns once all have returned.
  */
+static void initialize_together(fcw_lifecycle *lc, init_ctx *c, caller *k) {
+    pthread_barrier_t go;
+    pthread_t th[NTHREADS];
+    c->wait_for = NTHREADS;
+    c->sleep_ms = 200;
+    ck_assert_int_eq(pthread_barrier_init(&go, NULL, NTHREADS), 0);
+    for (int i = 0; i < NTHREADS; i++) {
+        k[i] = (caller){.lc = lc, .ctx = c, .go = &go};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, call_initialize, &k[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
+}
+
+/* Concurrent first callers share one run and its outcome. */
 static void concurrent(int status, int rc, int want_failed) {
     fcw_lifecycle lc;
     init_ctx c;
-    pthread_barrier_t go;
-    pthread_t th[NTHREADS];
     caller k[NTHREADS];
     char want_body[64];
 
     fcw_lifecycle_init(&lc);
     ctx_init(&c, status, rc);
-    c.wait_for = NTHREADS;
-    c.sleep_ms = 200;
-    ck_assert_int_eq(pthread_barrier_init(&go, NULL, NTHREADS), 0);
-    for (int i = 0; i < NTHREADS; i++) {
-        k[i] = (caller){.lc = &lc, .ctx = &c, .go = &go};
-        ck_assert_int_eq(pthread_create(&th[i], NULL, call_initialize, &k[i]), 0);
-    }
-    for (int i = 0; i < NTHREADS; i++) pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&go);
+    initialize_together(&lc, &c, k);
 
     ck_assert_int_eq(atomic_load(&c.runs), 1);
     snprintf(want_body, sizeof want_body, "run 1 status %d", status);
@@ -250,22 +257,12 @@ END_TEST
 START_TEST(concurrent_failure_then_retry_runs_again) {
     fcw_lifecycle lc;
     init_ctx c;
-    pthread_barrier_t go;
-    pthread_t th[NTHREADS];
     caller k[NTHREADS];
     fcw_request req;
 
     fcw_lifecycle_init(&lc);
     ctx_init(&c, 404, FCW_OK);
-    c.wait_for = NTHREADS;
-    c.sleep_ms = 200;
-    ck_assert_int_eq(pthread_barrier_init(&go, NULL, NTHREADS), 0);
-    for (int i = 0; i < NTHREADS; i++) {
-        k[i] = (caller){.lc = &lc, .ctx = &c, .go = &go};
-        ck_assert_int_eq(pthread_create(&th[i], NULL, call_initialize, &k[i]), 0);
-    }
-    for (int i = 0; i < NTHREADS; i++) pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&go);
+    initialize_together(&lc, &c, k);
     ck_assert_int_eq(atomic_load(&c.runs), 1);
 
     c.status = 200;
@@ -301,10 +298,4 @@ static Suite *suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(suite()); }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "request_id.h"
+#include "support/testutil.h"
 
 START_TEST(header_copied_as_is) {
     char out[FCW_REQUEST_ID_MAX + 1];
@@ -154,10 +155,4 @@ static Suite *suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(suite()); }
