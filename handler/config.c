@@ -19,9 +19,10 @@
 
 #define DEFAULT_SOCKET "/tmp/fcworker/fcworker.sock"
 #define DEFAULT_SOCKET_MODE 0660
-/* FC allows 200 concurrent requests per instance, and nginx keeps some idle
- * connections on top; threads are started only as they are needed. */
-#define DEFAULT_THREADS 256
+/* FC allows 200 concurrent requests per instance, and nginx keeps up to 256
+ * idle connections on top (conf/nginx.conf), each tied to a thread; threads
+ * are started only as they are needed. */
+#define DEFAULT_THREADS 512
 #define MAX_THREADS 1000    /* FC: processes plus threads at most 1,024 */
 #define DEFAULT_DRAIN_S 30
 #define MAX_TIMEOUT_S 86400 /* FC's longest invocation */
