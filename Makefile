@@ -41,6 +41,9 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 # suite runs in its own process and helpers add suites without a shared list.
 UNIT_TESTS = $(patsubst t/unit/%.c,$(BUILD)/t/unit/%,$(wildcard t/unit/test_*.c))
 IT_TESTS = $(patsubst t/integration/%.c,$(BUILD)/t/integration/%,$(wildcard t/integration/test_*.c))
+# The harness every integration suite links: t/integration/*.c but the suites
+# (runtime, HTTP and FastCGI clients, fixtures, processes, ...; harness.h
+# includes their headers).
 IT_HELPERS = $(patsubst t/integration/%.c,$(BUILD)/t/integration/%.o,$(filter-out t/integration/test_%,$(wildcard t/integration/*.c)))
 # Helpers both kinds of suite link (t/support/*.c).
 TEST_SUPPORT = $(patsubst t/%.c,$(BUILD)/t/%.o,$(wildcard t/support/*.c))

@@ -1,0 +1,23 @@
+/*
+ * procs.h -- processes seen through /proc: their state and parent, the
+ * children a process has, whether one still runs.
+ */
+#ifndef FCW_PROCS_H
+#define FCW_PROCS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Reads a /proc file whole (they report size 0); NULs become spaces. */
+size_t read_proc(const char *path, char *buf, size_t len);
+/* Children of pid right now, zombies (unreaped exits) included and counted apart. */
+int children_of(pid_t pid, int *zombies);
+/*
+ * Fails the test unless parent has no child, running or zombie, within
+ * timeout_ms (0: right now): handlers must reap what they start.
+ */
+void assert_no_children(pid_t parent, int timeout_ms);
+/* pid runs: it exists and is neither a zombie nor dead. */
+int process_alive(pid_t pid);
+
+#endif
