@@ -158,7 +158,12 @@ START_TEST(sigterm_to_run_with_idle_keepalive_clients) {
 }
 END_TEST
 
-/* Ctrl-C in a terminal: SIGINT to the whole process group at once. */
+/*
+ * Ctrl-C in a terminal: SIGINT to the whole process group at once. The
+ * worker has a group of its own, so only scripts/run gets it and stops nginx
+ * before the worker (with SIGTERM): a worker that got the SIGINT itself could
+ * exit while nginx still forwards requests.
+ */
 START_TEST(sigint_to_group_stops_everything) {
     int fds[NIDLE];
     idle_clients(fds);
@@ -167,6 +172,9 @@ START_TEST(sigint_to_group_stops_everything) {
     char *err = slurp(R.err_path);
     ck_assert_msg(st == 0, "scripts/run exited with %d after SIGINT (-1: still running after "
                   "%d ms); stderr:\n%s", st, STOP_BOUND_MS, err);
+    ck_assert_msg(strstr(err, "fcworker: info: SIGTERM received") != NULL &&
+                      strstr(err, "SIGINT received") == NULL,
+                  "the worker was not stopped by scripts/run after nginx; stderr:\n%s", err);
     free(err);
     expect_closed(fds);
     expect_nothing_left();
