@@ -1,42 +1,46 @@
 /*
  * handler_exec.c -- exec:/path/to/program [args...]: a CGI/1.1 child per request.
  *
- * One request, start to end:
+ * The handler is created from its spec by exec_env.c: the program checked,
+ * the part of its environment that never changes built once. One request,
+ * start to end:
  *
- *   1. env_build: the CGI meta-variables and HTTP_* headers of the request on
- *      top of the part of the worker's environment built once at creation.
- *   2. spawn_child: posix_spawn (glibc uses clone(CLONE_VM|CLONE_VFORK), so no
- *      copy of the worker's memory), the program in its own process group with
- *      only fds 0, 1 and 2, default signal dispositions and an empty mask.
- *   3. pump: one poll() loop feeds the request body to stdin in 64 KiB chunks,
- *      reads stdout (the header block through cgi_response.c, then the body
- *      straight into the response, which request.c streams past 64 KiB) and
- *      logs stderr line by line, until the program has exited and its pipes
- *      are closed, its time is up, or it has run on for a second after
- *      closing its stdout (then it is stopped: the answer is complete).
- *   4. verdict: exit status, timeout and output decide the answer and whether
- *      the function failed (FCW_ERROR). Every child is reaped.
+ *   1. fcw_exec_env_build (exec_env.c): the CGI meta-variables and HTTP_*
+ *      headers of the request on top of the part of the worker's environment
+ *      built once at creation.
+ *   2. fcw_child_spawn (exec_child.c): posix_spawn (glibc uses
+ *      clone(CLONE_VM|CLONE_VFORK), so no copy of the worker's memory), the
+ *      program in its own process group with only fds 0, 1 and 2, default
+ *      signal dispositions and an empty mask.
+ *   3. pump (here): one poll() loop feeds the request body to stdin in 64 KiB
+ *      chunks, reads stdout (the header block through cgi_response.c, then
+ *      the body straight into the response, which request.c streams past
+ *      64 KiB) and logs stderr line by line, until the program has exited and
+ *      its pipes are closed, its time is up, or it has run on for a second
+ *      after closing its stdout (then it is stopped: the answer is complete).
+ *      When and how to stop the child is decided here; exec_child.c only
+ *      sends the signals.
+ *   4. verdict (here): exit status, timeout and output decide the answer and
+ *      whether the function failed (FCW_ERROR). Every child is reaped
+ *      (fcw_child_reap, exec_child.c).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cgi_response.h"
+#include "exec_child.h"
+#include "exec_env.h"
 #include "fclog.h"
 #include "handler.h"
-
-extern char **environ;
 
 /*
  * After SIGTERM on timeout the program gets this long to flush, remove its
@@ -71,321 +75,17 @@ extern char **environ;
 /* One stderr line in the log; fcw_log formats at most 1023 bytes. */
 #define EXEC_STDERR_LINE_MAX 1000
 
-#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-typedef struct exec_impl {
-    char *program;        /* absolute path, argv[0] */
-    char *dir;            /* its directory: the child's working directory */
-    char *args;           /* the spec, split in place; argv points into it */
-    char **argv;
-    char **static_env;    /* "NAME=value", NULL-terminated, built at creation */
-    size_t nstatic;
-} exec_impl;
-
 static long now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* ---- creation: spec, program check, the static environment ---- */
-
-static int split_args(exec_impl *x, const char *arg, char *err, size_t errlen) {
-    size_t n = 0;
-    char *save = NULL;
-
-    x->args = strdup(arg);
-    x->argv = calloc(strlen(arg) / 2 + 2, sizeof *x->argv);
-    if (x->args == NULL || x->argv == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    /* No shell: whitespace separates arguments, nothing is quoted or expanded. */
-    for (char *t = strtok_r(x->args, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
-        x->argv[n++] = t;
-    if (n == 0) {
-        snprintf(err, errlen, "no program: expected exec:/path/to/program [args...]");
-        return -1;
-    }
-    return 0;
-}
-
-/*
- * The child runs in the program's directory (RFC 3875 8.1), so a relative
- * program path is made absolute against the worker's directory first.
- */
-static int resolve_program(exec_impl *x, char *err, size_t errlen) {
-    const char *p = x->argv[0];
-    if (p[0] == '/') {
-        x->program = strdup(p);
-    } else {
-        char cwd[PATH_MAX];
-        if (getcwd(cwd, sizeof cwd) == NULL) {
-            snprintf(err, errlen, "program '%s' is relative and the working directory "
-                     "is unknown (%s): give an absolute path", p, strerror(errno));
-            return -1;
-        }
-        if (asprintf(&x->program, "%s/%s", cwd, p) < 0) x->program = NULL;
-    }
-    if (x->program == NULL || (x->dir = strdup(x->program)) == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    char *slash = strrchr(x->dir, '/');
-    slash[slash == x->dir ? 1 : 0] = '\0';
-    x->argv[0] = x->program;
-    return 0;
-}
-
-static int check_program(const char *path, char *err, size_t errlen) {
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        snprintf(err, errlen, "program %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "program %s is not a regular file (%s)", path,
-                 S_ISDIR(st.st_mode) ? "a directory" : "a device, socket or pipe");
-        return -1;
-    }
-    if (access(path, X_OK) != 0) {
-        snprintf(err, errlen, "program %s is not executable (mode %04o): chmod +x it",
-                 path, (unsigned)(st.st_mode & 07777));
-        return -1;
-    }
-    return 0;
-}
-
-static int env_is(const char *entry, const char *name) {
-    size_t n = strlen(name);
-    return strncmp(entry, name, n) == 0 && entry[n] == '=';
-}
-
-/*
- * What the program inherits from the worker: FC's own variables (FC_*,
- * ALIBABA_CLOUD_* credentials) and the few a program needs to run at all.
- * Nothing else, so the worker's configuration (FCWORKER_*) and whatever
- * the image's start command exported stay out of the function's reach.
- * FC_REQUEST_ID is the request's, never the worker's.
- */
-static int inherited(const char *entry) {
-    if (env_is(entry, "FC_REQUEST_ID")) return 0;
-    return strncmp(entry, "FC_", 3) == 0 || strncmp(entry, "ALIBABA_CLOUD_", 14) == 0 ||
-           env_is(entry, "PATH") || env_is(entry, "HOME") || env_is(entry, "LANG") ||
-           env_is(entry, "TZ");
-}
-
-static int build_static_env(exec_impl *x) {
-    size_t n = 0;
-    int have_path = 0;
-    for (char **e = environ; e && *e; e++) n++;
-    x->static_env = calloc(n + 4, sizeof *x->static_env);
-    if (x->static_env == NULL) return -1;
-    for (char **e = environ; e && *e; e++) {
-        if (!inherited(*e)) continue;
-        if (env_is(*e, "PATH")) have_path = 1;
-        if ((x->static_env[x->nstatic++] = strdup(*e)) == NULL) return -1;
-    }
-    /* A shell script without PATH finds no command at all. */
-    if (!have_path && (x->static_env[x->nstatic++] = strdup(DEFAULT_PATH)) == NULL) return -1;
-    /* The same for every request: made here, not sent by nginx each time. */
-    if ((x->static_env[x->nstatic++] = strdup("GATEWAY_INTERFACE=CGI/1.1")) == NULL) return -1;
-    if ((x->static_env[x->nstatic++] = strdup("SERVER_SOFTWARE=fcworker")) == NULL) return -1;
-    return 0;
-}
-
-static void exec_impl_free(exec_impl *x) {
-    if (x == NULL) return;
-    for (size_t i = 0; x->static_env && i < x->nstatic; i++) free(x->static_env[i]);
-    free(x->static_env);
-    free(x->argv);
-    free(x->args);
-    free(x->program);
-    free(x->dir);
-    free(x);
-}
-
-/* ---- per request: the CGI environment ---- */
-
-/* Request params passed on as they are (RFC 3875 section 4.1), when not empty. */
-static const char *const cgi_params[] = {
-    "CONTENT_LENGTH", "CONTENT_TYPE", "REMOTE_ADDR", "REMOTE_PORT", "REQUEST_URI",
-    "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", NULL,
-};
-
-static int passed_param(const char *entry) {
-    const char *eq = strchr(entry, '=');
-    if (eq == NULL) return 0;
-    /*
-     * httpoxy (CVE-2016-5385): HTTP_PROXY from a "Proxy:" request header
-     * would become the program's outgoing proxy. nginx sends it empty on
-     * purpose; it is never passed, empty or not.
-     */
-    if (strncmp(entry, "HTTP_PROXY=", 11) == 0) return 0;
-    if (strncmp(entry, "HTTP_", 5) == 0) return 1;
-    if (eq[1] == '\0') return 0;
-    for (int i = 0; cgi_params[i]; i++)
-        if (env_is(entry, cgi_params[i])) return 1;
-    return 0;
-}
-
-typedef struct exec_env {
-    char **envp;
-    fcw_buf own;          /* the variables made here, "NAME=value\0" each */
-} exec_env;
-
-static int own_add(fcw_buf *own, const char *name, const char *value) {
-    if (fcw_buf_appendf(own, "%s=%s", name, value) != 0) return -1;
-    return fcw_buf_append(own, "", 1); /* keeps the terminator in the buffer */
-}
-
-/*
- * The per-request part. Params and the static part are pointed to, not
- * copied: both outlive the child's start. Only the variables made from the
- * request's parsed fields are written to env->own.
- */
-static int env_build(const exec_impl *x, const fcw_request *req, exec_env *env) {
-    size_t nparams = 0, n = 0;
-    fcw_buf *own = &env->own;
-
-    /*
-     * SCRIPT_NAME is empty: the program is the whole function, so PATH_INFO
-     * is the whole path and SCRIPT_NAME + PATH_INFO is still the request's.
-     */
-    if (own_add(own, "REQUEST_METHOD", fcw_method(req)) != 0 ||
-        own_add(own, "QUERY_STRING", fcw_query(req)) != 0 ||
-        own_add(own, "PATH_INFO", fcw_path(req)) != 0 ||
-        own_add(own, "SCRIPT_NAME", "") != 0 ||
-        own_add(own, "FC_REQUEST_ID", fcw_request_id(req)) != 0)
-        return -1;
-
-    for (char **p = req->envp; p && *p; p++) nparams++;
-    env->envp = calloc(x->nstatic + nparams + 6, sizeof *env->envp);
-    if (env->envp == NULL) return -1;
-    /* Pointers into own only now: appending may have moved it. */
-    for (size_t off = 0; off < own->len; off += strlen(own->data + off) + 1)
-        env->envp[n++] = own->data + off;
-    for (size_t i = 0; i < x->nstatic; i++) env->envp[n++] = x->static_env[i];
-    for (char **p = req->envp; p && *p; p++)
-        if (passed_param(*p)) env->envp[n++] = *p;
-    env->envp[n] = NULL;
-    return 0;
-}
-
-static void env_free(exec_env *env) {
-    free(env->envp);
-    fcw_buf_free(&env->own);
-}
-
-/* ---- starting the child ---- */
-
-/*
- * posix_spawn's dup2 into 0/1/2 would clobber a pipe end that itself landed
- * on 0, 1 or 2 (a worker started with a standard descriptor closed).
- */
-static int above_stdio(int fd) {
-    if (fd > 2) return fd;
-    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    close(fd);
-    return moved;
-}
-
-static int make_pipe(int p[2]) {
-    if (pipe2(p, O_CLOEXEC) != 0) return -1;
-    p[0] = above_stdio(p[0]);
-    p[1] = above_stdio(p[1]);
-    if (p[0] < 0 || p[1] < 0) {
-        if (p[0] >= 0) close(p[0]);
-        if (p[1] >= 0) close(p[1]);
-        return -1;
-    }
-    return 0;
-}
-
-static void close_fd(int *fd) {
-    if (*fd >= 0) close(*fd);
-    *fd = -1;
-}
-
-/*
- * Starts the program with stdin, stdout and stderr on new pipes; returns 0
- * and our ends in io[0] (its stdin), io[1] (stdout), io[2] (stderr), or an
- * errno value. Every descriptor of the worker is close-on-exec or closed by
- * closefrom(3): libfcgi accepts nginx connections without SOCK_CLOEXEC, so
- * close-on-exec alone would leak them into the function.
- */
-static int spawn_child(const exec_impl *x, char **envp, pid_t *pid, int io[3]) {
-    int p[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
-    int rc;
-
-    for (int i = 0; i < 3; i++) {
-        if (make_pipe(p[i]) != 0) {
-            rc = errno;
-            for (int j = 0; j < i; j++) {
-                close_fd(&p[j][0]);
-                close_fd(&p[j][1]);
-            }
-            return rc;
-        }
-    }
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, p[0][0], 0);
-    posix_spawn_file_actions_adddup2(&fa, p[1][1], 1);
-    posix_spawn_file_actions_adddup2(&fa, p[2][1], 2);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawn_file_actions_addchdir_np(&fa, x->dir);
-
-    /*
-     * Its own process group, so a timeout can kill everything it started.
-     * The worker blocks SIGTERM/SIGINT/SIGHUP in every thread and libfcgi
-     * catches SIGPIPE; a program must start with neither.
-     */
-    posix_spawnattr_init(&attr);
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-
-    rc = posix_spawn(pid, x->program, &fa, &attr, x->argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-
-    close_fd(&p[0][0]);
-    close_fd(&p[1][1]);
-    close_fd(&p[2][1]);
-    io[0] = p[0][1];
-    io[1] = p[1][0];
-    io[2] = p[2][0];
-    if (rc != 0) {
-        for (int i = 0; i < 3; i++) close_fd(&io[i]);
-        return rc;
-    }
-    /* Our ends only: the program's own stdio stays blocking. */
-    for (int i = 0; i < 3; i++) fcntl(io[i], F_SETFL, O_NONBLOCK);
-    return 0;
-}
-
-/* A descriptor that polls readable when the child exits (not reaped), or -1. */
-static int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-    (void)pid;
-    return -1;
-#endif
-}
-
 /* ---- the I/O pump ---- */
 
 typedef struct exec_run {
     fcw_request *req;
-    const exec_impl *x;
+    const fcw_exec_spec *x;
     pid_t pid;
     int pidfd;                /* -1: look for the exit every EXEC_EXIT_POLL_MS */
     int in_fd, out_fd, err_fd;  /* our pipe ends; -1 once closed */
@@ -419,22 +119,14 @@ typedef struct exec_run {
     int abandoned;            /* stopped reading pipes a stray process holds */
 } exec_run;
 
-/*
- * The group is only signalled while the child is unreaped (waitid with
- * WNOWAIT), so its pid, which is the group's id, cannot have been reused.
- */
-static void signal_group(exec_run *r, int sig) {
-    if (kill(-r->pid, sig) != 0 && errno == ESRCH) kill(r->pid, sig);
-}
-
 static void stop_child(exec_run *r, long now) {
     if (r->stopping || r->killed) return;
     if (r->exited) {
-        signal_group(r, SIGKILL);
+        fcw_child_signal_group(r->pid, SIGKILL);
         r->killed = 1;
         return;
     }
-    signal_group(r, SIGTERM);
+    fcw_child_signal_group(r->pid, SIGTERM);
     r->stopping = 1;
     r->kill_at = now + EXEC_TERM_GRACE_MS;
 }
@@ -446,9 +138,9 @@ static void check_exit(exec_run *r) {
         si.si_pid == r->pid) {
         r->exited = 1;
         r->last_io = now_ms(); /* the grace for open pipes starts now */
-        close_fd(&r->pidfd);
+        fcw_close_fd(&r->pidfd);
         /* Nobody left to read it, or only a stray grandchild. */
-        close_fd(&r->in_fd);
+        fcw_close_fd(&r->in_fd);
     }
 }
 
@@ -466,7 +158,7 @@ static void stdin_refill(exec_run *r) {
     ssize_t n = body_read(r, r->in_buf, EXEC_CHUNK);
     if (n <= 0) {
         /* End of the body (or nginx went away): the program reads EOF. */
-        close_fd(&r->in_fd);
+        fcw_close_fd(&r->in_fd);
         return;
     }
     r->in_len = (size_t)n;
@@ -483,14 +175,14 @@ static void stdin_write(exec_run *r) {
          * closed stdin without reading it all. That is its right; the worker
          * discards the rest of the body.
          */
-        close_fd(&r->in_fd);
+        fcw_close_fd(&r->in_fd);
     }
 }
 
 static void fail_output(exec_run *r, const char *why) {
     r->output_failed = why;
     r->sink = 1;
-    close_fd(&r->in_fd);
+    fcw_close_fd(&r->in_fd);
     stop_child(r, now_ms());
 }
 
@@ -586,7 +278,7 @@ static void reject_output(exec_run *r, const char *why, unsigned line) {
     r->bad_output = why;
     r->bad_line = line;
     r->sink = 1;
-    close_fd(&r->in_fd);
+    fcw_close_fd(&r->in_fd);
     /* The answer is 502 whatever it does next: no reason to wait for it. */
     stop_child(r, now_ms());
 }
@@ -652,7 +344,7 @@ static void drain_fd(exec_run *r, int *fd, int is_stdout) {
         else on_stderr(r, r->rd_buf, (size_t)n);
         r->last_io = now_ms();
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        close_fd(fd);
+        fcw_close_fd(fd);
         if (is_stdout && !r->exited) r->out_closed_at = now_ms();
     }
 }
@@ -672,16 +364,16 @@ static void run_timers(exec_run *r, long now) {
     if (deadline_armed(r) && now >= r->deadline) {
         r->timed_out = 1;
         r->sink = 1;
-        close_fd(&r->in_fd);
+        fcw_close_fd(&r->in_fd);
         stop_child(r, now);
     }
     if (outlive_armed(r) && now >= r->out_closed_at + EXEC_OUTLIVE_GRACE_MS) {
         r->outlived_stdout = 1;
-        close_fd(&r->in_fd);
+        fcw_close_fd(&r->in_fd);
         stop_child(r, now);
     }
     if (r->stopping && !r->killed && now >= r->kill_at) {
-        signal_group(r, SIGKILL);
+        fcw_child_signal_group(r->pid, SIGKILL);
         r->killed = 1;
     }
 }
@@ -714,7 +406,7 @@ static int quiet_after_exit(exec_run *r, long now) {
     long grace = r->killed ? EXEC_ABANDON_MS : EXEC_EOF_GRACE_MS;
     if (!r->exited || now - r->last_io < grace) return 0;
     if (!r->killed) {
-        signal_group(r, SIGKILL);
+        fcw_child_signal_group(r->pid, SIGKILL);
         r->killed = 1;
         r->last_io = now;
         return 0;
@@ -775,7 +467,7 @@ static void pump(exec_run *r) {
 
         short ev = happened(p, slot, W_STDIN);
         if (ev & POLLOUT) stdin_write(r);
-        else if (ev) close_fd(&r->in_fd);   /* POLLERR: the read end is gone */
+        else if (ev) fcw_close_fd(&r->in_fd);   /* POLLERR: the read end is gone */
         if (happened(p, slot, W_STDOUT) && r->out_fd >= 0) drain_fd(r, &r->out_fd, 1);
         if (happened(p, slot, W_STDERR) && r->err_fd >= 0) drain_fd(r, &r->err_fd, 0);
         if (happened(p, slot, W_NGINX)) {
@@ -789,16 +481,6 @@ static void pump(exec_run *r) {
 
 /* ---- the verdict ---- */
 
-static void describe_exit(int st, char *out, size_t outlen) {
-    if (WIFEXITED(st))
-        snprintf(out, outlen, "exited with status %d", WEXITSTATUS(st));
-    else if (WIFSIGNALED(st))
-        snprintf(out, outlen, "was killed by signal %d (%s)", WTERMSIG(st),
-                 strsignal(WTERMSIG(st)));
-    else
-        snprintf(out, outlen, "ended with wait status %#x", (unsigned)st);
-}
-
 /* Answers status with a short text unless the response is already on its way. */
 static int fail_with(fcw_request *req, int status, const char *body) {
     if (!req->committed) fcw_request_respond(req, status, "text/plain; charset=utf-8", body);
@@ -811,7 +493,7 @@ static int verdict(exec_run *r, int st, unsigned timeout_s) {
     char how[96];
     int clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
 
-    describe_exit(st, how, sizeof how);
+    fcw_child_describe_exit(st, how, sizeof how);
     if (r->abandoned)
         fcw_log(req, "exec %s: its stdout/stderr stayed open after it exited, held by a "
                 "process outside its process group; stopped reading", prog);
@@ -857,28 +539,21 @@ static int verdict(exec_run *r, int st, unsigned timeout_s) {
     return FCW_OK;
 }
 
-static pid_t reap(pid_t pid, int *st) {
-    pid_t rc;
-    do rc = waitpid(pid, st, 0);
-    while (rc < 0 && errno == EINTR);
-    return rc;
-}
-
 static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
-    const exec_impl *x = h->impl;
-    exec_env env = {NULL, FCW_BUF_INIT};
+    const fcw_exec_spec *x = h->impl;
+    fcw_exec_env env = FCW_EXEC_ENV_INIT;
     exec_run r = {.req = req, .x = x, .pidfd = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1,
                   .spool_fd = -1, .conn_fd = req->fcgx ? req->fcgx->ipcFd : -1};
     int io[3], st = 0, rc;
 
     r.in_buf = malloc(EXEC_CHUNK);
     r.rd_buf = malloc(EXEC_CHUNK);
-    if (r.in_buf == NULL || r.rd_buf == NULL || env_build(x, req, &env) != 0) {
+    if (r.in_buf == NULL || r.rd_buf == NULL || fcw_exec_env_build(x, req, &env) != 0) {
         fcw_log(req, "exec %s: out of memory", x->program);
         rc = fail_with(req, 500, "Internal Server Error: out of memory\n");
         goto out;
     }
-    int err = spawn_child(x, env.envp, &r.pid, io);
+    int err = fcw_child_spawn(x->program, x->argv, x->dir, env.envp, &r.pid, io);
     if (err != 0) {
         fcw_log(req, "exec %s: cannot start it: %s", x->program, strerror(err));
         rc = fail_with(req, 500, "Internal Server Error: the function could not start\n");
@@ -887,58 +562,49 @@ static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     r.in_fd = io[0];
     r.out_fd = io[1];
     r.err_fd = io[2];
-    r.pidfd = open_pidfd(r.pid);
+    r.pidfd = fcw_child_pidfd_open(r.pid);
     long now = now_ms();
     r.deadline = timeout_s ? now + (long)timeout_s * 1000L : LONG_MAX;
     r.last_io = now;
 
     pump(&r);
     stderr_flush(&r);
-    if (!r.exited) signal_group(&r, SIGKILL);
-    if (reap(r.pid, &st) < 0) fcw_log(req, "exec %s: waitpid: %s", x->program, strerror(errno));
+    if (!r.exited) fcw_child_signal_group(r.pid, SIGKILL);
+    if (fcw_child_reap(r.pid, &st) < 0)
+        fcw_log(req, "exec %s: waitpid: %s", x->program, strerror(errno));
     rc = verdict(&r, st, timeout_s);
 
 out:
-    close_fd(&r.in_fd);
-    close_fd(&r.out_fd);
-    close_fd(&r.err_fd);
-    close_fd(&r.pidfd);
-    close_fd(&r.spool_fd);
+    fcw_close_fd(&r.in_fd);
+    fcw_close_fd(&r.out_fd);
+    fcw_close_fd(&r.err_fd);
+    fcw_close_fd(&r.pidfd);
+    fcw_close_fd(&r.spool_fd);
     fcw_buf_free(&r.head);
-    env_free(&env);
+    fcw_exec_env_free(&env);
     free(r.in_buf);
     free(r.rd_buf);
     return rc;
 }
 
 static void destroy_exec(fcw_handler *h) {
-    exec_impl_free(h->impl);
+    fcw_exec_spec_free(h->impl);
     free(h);
 }
 
 fcw_handler *fcw_exec_create(const char *arg, fcw_route route, char *err, size_t errlen) {
     (void)route;
-    exec_impl *x = calloc(1, sizeof *x);
     fcw_handler *h = calloc(1, sizeof *h);
 
-    if (x == NULL || h == NULL) {
+    if (h == NULL) {
         snprintf(err, errlen, "out of memory");
-        goto fail;
+        return NULL;
     }
-    if (split_args(x, arg, err, errlen) != 0 || resolve_program(x, err, errlen) != 0 ||
-        check_program(x->program, err, errlen) != 0)
-        goto fail;
-    if (build_static_env(x) != 0) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
+    if ((h->impl = fcw_exec_spec_create(arg, err, errlen)) == NULL) {
+        free(h);
+        return NULL;
     }
     h->run = run_exec;
     h->destroy = destroy_exec;
-    h->impl = x;
     return h;
-
-fail:
-    exec_impl_free(x);
-    free(h);
-    return NULL;
 }

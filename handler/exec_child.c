@@ -1,0 +1,145 @@
+/*
+ * exec_child.c -- the child of an exec: handler: started, signalled, reaped.
+ *
+ * The worker is multi-threaded and holds nginx's connections: the child is
+ * started with posix_spawn, not fork, and keeps none of the worker's
+ * descriptors but its three pipes.
+ */
+#include "exec_child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/*
+ * posix_spawn's dup2 into 0/1/2 would clobber a pipe end that itself landed
+ * on 0, 1 or 2 (a worker started with a standard descriptor closed).
+ */
+static int above_stdio(int fd) {
+    if (fd > 2) return fd;
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    return moved;
+}
+
+static int make_pipe(int p[2]) {
+    if (pipe2(p, O_CLOEXEC) != 0) return -1;
+    p[0] = above_stdio(p[0]);
+    p[1] = above_stdio(p[1]);
+    if (p[0] < 0 || p[1] < 0) {
+        if (p[0] >= 0) close(p[0]);
+        if (p[1] >= 0) close(p[1]);
+        return -1;
+    }
+    return 0;
+}
+
+void fcw_close_fd(int *fd) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+/*
+ * Starts the program with stdin, stdout and stderr on new pipes; returns 0
+ * and our ends in io[0] (its stdin), io[1] (stdout), io[2] (stderr), or an
+ * errno value. Every descriptor of the worker is close-on-exec or closed by
+ * closefrom(3): libfcgi accepts nginx connections without SOCK_CLOEXEC, so
+ * close-on-exec alone would leak them into the function.
+ */
+int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
+                    char *const envp[], pid_t *pid, int io[3]) {
+    int p[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    int rc;
+
+    for (int i = 0; i < 3; i++) {
+        if (make_pipe(p[i]) != 0) {
+            rc = errno;
+            for (int j = 0; j < i; j++) {
+                fcw_close_fd(&p[j][0]);
+                fcw_close_fd(&p[j][1]);
+            }
+            return rc;
+        }
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[0][0], 0);
+    posix_spawn_file_actions_adddup2(&fa, p[1][1], 1);
+    posix_spawn_file_actions_adddup2(&fa, p[2][1], 2);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    posix_spawn_file_actions_addchdir_np(&fa, dir);
+
+    /*
+     * Its own process group, so a timeout can kill everything it started.
+     * The worker blocks SIGTERM/SIGINT/SIGHUP in every thread and libfcgi
+     * catches SIGPIPE; a program must start with neither.
+     */
+    posix_spawnattr_init(&attr);
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+
+    rc = posix_spawn(pid, program, &fa, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+
+    fcw_close_fd(&p[0][0]);
+    fcw_close_fd(&p[1][1]);
+    fcw_close_fd(&p[2][1]);
+    io[0] = p[0][1];
+    io[1] = p[1][0];
+    io[2] = p[2][0];
+    if (rc != 0) {
+        for (int i = 0; i < 3; i++) fcw_close_fd(&io[i]);
+        return rc;
+    }
+    /* Our ends only: the program's own stdio stays blocking. */
+    for (int i = 0; i < 3; i++) fcntl(io[i], F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
+int fcw_child_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+/*
+ * The group is only signalled while the child is unreaped (waitid with
+ * WNOWAIT), so its pid, which is the group's id, cannot have been reused.
+ */
+void fcw_child_signal_group(pid_t pid, int sig) {
+    if (kill(-pid, sig) != 0 && errno == ESRCH) kill(pid, sig);
+}
+
+pid_t fcw_child_reap(pid_t pid, int *st) {
+    pid_t rc;
+    do rc = waitpid(pid, st, 0);
+    while (rc < 0 && errno == EINTR);
+    return rc;
+}
+
+void fcw_child_describe_exit(int st, char *out, size_t outlen) {
+    if (WIFEXITED(st))
+        snprintf(out, outlen, "exited with status %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        snprintf(out, outlen, "was killed by signal %d (%s)", WTERMSIG(st),
+                 strsignal(WTERMSIG(st)));
+    else
+        snprintf(out, outlen, "ended with wait status %#x", (unsigned)st);
+}

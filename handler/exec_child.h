@@ -1,0 +1,35 @@
+/*
+ * exec_child.h -- starting, signalling and reaping the child of an exec: handler.
+ *
+ * The child gets pipes on fds 0, 1 and 2 and nothing else of the worker, in
+ * a process group of its own so that everything it starts can be stopped
+ * together. When to stop it is the request loop's decision (handler_exec.c).
+ */
+#ifndef FCW_EXEC_CHILD_H
+#define FCW_EXEC_CHILD_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * Starts program in dir; returns 0 and the worker's non-blocking ends of the
+ * child's stdin, stdout and stderr pipes in io[0..2], or an errno value.
+ */
+int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
+                    char *const envp[], pid_t *pid, int io[3]);
+/* A descriptor that polls readable when the child exits (not reaped), or -1. */
+int fcw_child_pidfd_open(pid_t pid);
+/*
+ * Sends sig to the child's process group, or to the child alone when none of
+ * the group is left (it called setsid). Only while the child is unreaped.
+ */
+void fcw_child_signal_group(pid_t pid, int sig);
+/* waitpid(2) for pid, retried on EINTR. */
+pid_t fcw_child_reap(pid_t pid, int *st);
+/* "exited with status 3", "was killed by signal 9 (Killed)", ... for a log line. */
+void fcw_child_describe_exit(int st, char *out, size_t outlen);
+
+/* Closes *fd unless it is -1 already, and sets it to -1. */
+void fcw_close_fd(int *fd);
+
+#endif

@@ -1,0 +1,226 @@
+/*
+ * exec_env.c -- the program of an exec: handler and the environment it runs in.
+ *
+ * CGI/1.1 passes the request to the program in its environment (RFC 3875,
+ * section 4.1), so the environment is also what keeps the worker's own
+ * variables away from the function: it is built from a short list of what
+ * the program may inherit, never copied whole.
+ */
+#include "exec_env.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* ---- creation: spec, program check, the static environment ---- */
+
+static int split_args(fcw_exec_spec *x, const char *arg, char *err, size_t errlen) {
+    size_t n = 0;
+    char *save = NULL;
+
+    x->args = strdup(arg);
+    x->argv = calloc(strlen(arg) / 2 + 2, sizeof *x->argv);
+    if (x->args == NULL || x->argv == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* No shell: whitespace separates arguments, nothing is quoted or expanded. */
+    for (char *t = strtok_r(x->args, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
+        x->argv[n++] = t;
+    if (n == 0) {
+        snprintf(err, errlen, "no program: expected exec:/path/to/program [args...]");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * The child runs in the program's directory (RFC 3875 8.1), so a relative
+ * program path is made absolute against the worker's directory first.
+ */
+static int resolve_program(fcw_exec_spec *x, char *err, size_t errlen) {
+    const char *p = x->argv[0];
+    if (p[0] == '/') {
+        x->program = strdup(p);
+    } else {
+        char cwd[PATH_MAX];
+        if (getcwd(cwd, sizeof cwd) == NULL) {
+            snprintf(err, errlen, "program '%s' is relative and the working directory "
+                     "is unknown (%s): give an absolute path", p, strerror(errno));
+            return -1;
+        }
+        if (asprintf(&x->program, "%s/%s", cwd, p) < 0) x->program = NULL;
+    }
+    if (x->program == NULL || (x->dir = strdup(x->program)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char *slash = strrchr(x->dir, '/');
+    slash[slash == x->dir ? 1 : 0] = '\0';
+    x->argv[0] = x->program;
+    return 0;
+}
+
+static int check_program(const char *path, char *err, size_t errlen) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "program %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "program %s is not a regular file (%s)", path,
+                 S_ISDIR(st.st_mode) ? "a directory" : "a device, socket or pipe");
+        return -1;
+    }
+    if (access(path, X_OK) != 0) {
+        snprintf(err, errlen, "program %s is not executable (mode %04o): chmod +x it",
+                 path, (unsigned)(st.st_mode & 07777));
+        return -1;
+    }
+    return 0;
+}
+
+static int env_is(const char *entry, const char *name) {
+    size_t n = strlen(name);
+    return strncmp(entry, name, n) == 0 && entry[n] == '=';
+}
+
+/*
+ * What the program inherits from the worker: FC's own variables (FC_*,
+ * ALIBABA_CLOUD_* credentials) and the few a program needs to run at all.
+ * Nothing else, so the worker's configuration (FCWORKER_*) and whatever
+ * the image's start command exported stay out of the function's reach.
+ * FC_REQUEST_ID is the request's, never the worker's.
+ */
+static int inherited(const char *entry) {
+    if (env_is(entry, "FC_REQUEST_ID")) return 0;
+    return strncmp(entry, "FC_", 3) == 0 || strncmp(entry, "ALIBABA_CLOUD_", 14) == 0 ||
+           env_is(entry, "PATH") || env_is(entry, "HOME") || env_is(entry, "LANG") ||
+           env_is(entry, "TZ");
+}
+
+static int build_static_env(fcw_exec_spec *x) {
+    size_t n = 0;
+    int have_path = 0;
+    for (char **e = environ; e && *e; e++) n++;
+    x->static_env = calloc(n + 4, sizeof *x->static_env);
+    if (x->static_env == NULL) return -1;
+    for (char **e = environ; e && *e; e++) {
+        if (!inherited(*e)) continue;
+        if (env_is(*e, "PATH")) have_path = 1;
+        if ((x->static_env[x->nstatic++] = strdup(*e)) == NULL) return -1;
+    }
+    /* A shell script without PATH finds no command at all. */
+    if (!have_path && (x->static_env[x->nstatic++] = strdup(DEFAULT_PATH)) == NULL) return -1;
+    /* The same for every request: made here, not sent by nginx each time. */
+    if ((x->static_env[x->nstatic++] = strdup("GATEWAY_INTERFACE=CGI/1.1")) == NULL) return -1;
+    if ((x->static_env[x->nstatic++] = strdup("SERVER_SOFTWARE=fcworker")) == NULL) return -1;
+    return 0;
+}
+
+fcw_exec_spec *fcw_exec_spec_create(const char *arg, char *err, size_t errlen) {
+    fcw_exec_spec *x = calloc(1, sizeof *x);
+
+    if (x == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (split_args(x, arg, err, errlen) != 0 || resolve_program(x, err, errlen) != 0 ||
+        check_program(x->program, err, errlen) != 0)
+        goto fail;
+    if (build_static_env(x) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    return x;
+
+fail:
+    fcw_exec_spec_free(x);
+    return NULL;
+}
+
+void fcw_exec_spec_free(fcw_exec_spec *x) {
+    if (x == NULL) return;
+    for (size_t i = 0; x->static_env && i < x->nstatic; i++) free(x->static_env[i]);
+    free(x->static_env);
+    free(x->argv);
+    free(x->args);
+    free(x->program);
+    free(x->dir);
+    free(x);
+}
+
+/* ---- per request: the CGI environment ---- */
+
+/* Request params passed on as they are (RFC 3875 section 4.1), when not empty. */
+static const char *const cgi_params[] = {
+    "CONTENT_LENGTH", "CONTENT_TYPE", "REMOTE_ADDR", "REMOTE_PORT", "REQUEST_URI",
+    "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", NULL,
+};
+
+static int passed_param(const char *entry) {
+    const char *eq = strchr(entry, '=');
+    if (eq == NULL) return 0;
+    /*
+     * httpoxy (CVE-2016-5385): HTTP_PROXY from a "Proxy:" request header
+     * would become the program's outgoing proxy. nginx sends it empty on
+     * purpose; it is never passed, empty or not.
+     */
+    if (strncmp(entry, "HTTP_PROXY=", 11) == 0) return 0;
+    if (strncmp(entry, "HTTP_", 5) == 0) return 1;
+    if (eq[1] == '\0') return 0;
+    for (int i = 0; cgi_params[i]; i++)
+        if (env_is(entry, cgi_params[i])) return 1;
+    return 0;
+}
+
+static int own_add(fcw_buf *own, const char *name, const char *value) {
+    if (fcw_buf_appendf(own, "%s=%s", name, value) != 0) return -1;
+    return fcw_buf_append(own, "", 1); /* keeps the terminator in the buffer */
+}
+
+/*
+ * The per-request part. Params and the static part are pointed to, not
+ * copied: both outlive the child's start. Only the variables made from the
+ * request's parsed fields are written to env->own.
+ */
+int fcw_exec_env_build(const fcw_exec_spec *x, const fcw_request *req, fcw_exec_env *env) {
+    size_t nparams = 0, n = 0;
+    fcw_buf *own = &env->own;
+
+    /*
+     * SCRIPT_NAME is empty: the program is the whole function, so PATH_INFO
+     * is the whole path and SCRIPT_NAME + PATH_INFO is still the request's.
+     */
+    if (own_add(own, "REQUEST_METHOD", fcw_method(req)) != 0 ||
+        own_add(own, "QUERY_STRING", fcw_query(req)) != 0 ||
+        own_add(own, "PATH_INFO", fcw_path(req)) != 0 ||
+        own_add(own, "SCRIPT_NAME", "") != 0 ||
+        own_add(own, "FC_REQUEST_ID", fcw_request_id(req)) != 0)
+        return -1;
+
+    for (char **p = req->envp; p && *p; p++) nparams++;
+    env->envp = calloc(x->nstatic + nparams + 6, sizeof *env->envp);
+    if (env->envp == NULL) return -1;
+    /* Pointers into own only now: appending may have moved it. */
+    for (size_t off = 0; off < own->len; off += strlen(own->data + off) + 1)
+        env->envp[n++] = own->data + off;
+    for (size_t i = 0; i < x->nstatic; i++) env->envp[n++] = x->static_env[i];
+    for (char **p = req->envp; p && *p; p++)
+        if (passed_param(*p)) env->envp[n++] = *p;
+    env->envp[n] = NULL;
+    return 0;
+}
+
+void fcw_exec_env_free(fcw_exec_env *env) {
+    free(env->envp);
+    fcw_buf_free(&env->own);
+}
