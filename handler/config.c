@@ -25,6 +25,12 @@
 #define DEFAULT_THREADS 512
 #define MAX_THREADS 1000    /* FC: processes plus threads at most 1,024 */
 #define DEFAULT_DRAIN_S 30
+/*
+ * A spare thread that has waited this long for a connection exits (one always
+ * stays). Threads wait only once nginx has closed their kept connections, so
+ * this is how the worker gives back the stacks and arenas of a burst.
+ */
+#define DEFAULT_THREAD_IDLE_S 60
 #define MAX_TIMEOUT_S 86400 /* FC's longest invocation */
 
 static const struct {
@@ -123,9 +129,16 @@ static int set_worker_key(fcw_config *cfg, const char *key, const char *value,
             return -1;
         }
         set_origin(cfg->drain_origin, "%s", where);
+    } else if (strcmp(key, "thread_idle_timeout") == 0) {
+        if (parse_uint(value, 0, MAX_TIMEOUT_S, 10, &cfg->thread_idle_timeout_s) != 0) {
+            snprintf(err, errlen, "%s: thread_idle_timeout = '%s': expected seconds from 0 "
+                     "(never) to %d", where, value, MAX_TIMEOUT_S);
+            return -1;
+        }
+        set_origin(cfg->thread_idle_origin, "%s", where);
     } else {
         snprintf(err, errlen, "%s: unknown key '%s' in [worker]: expected socket, "
-                 "socket_mode, threads or drain_timeout", where, key);
+                 "socket_mode, threads, drain_timeout or thread_idle_timeout", where, key);
         return -1;
     }
     return 0;
@@ -258,10 +271,12 @@ static void set_defaults(fcw_config *cfg) {
     cfg->socket_mode = DEFAULT_SOCKET_MODE;
     cfg->threads = DEFAULT_THREADS;
     cfg->drain_timeout_s = DEFAULT_DRAIN_S;
+    cfg->thread_idle_timeout_s = DEFAULT_THREAD_IDLE_S;
     set_origin(cfg->socket_origin, "default");
     set_origin(cfg->socket_mode_origin, "default");
     set_origin(cfg->threads_origin, "default");
     set_origin(cfg->drain_origin, "default");
+    set_origin(cfg->thread_idle_origin, "default");
     for (int r = 0; r < FCW_ROUTE_COUNT; r++) {
         cfg->lifecycle[r].spec = strdup(route_defaults[r].handler);
         cfg->lifecycle[r].timeout_s = route_defaults[r].timeout_s;
@@ -276,6 +291,7 @@ static int apply_env(fcw_config *cfg, char *err, size_t errlen) {
         {"FCWORKER_SOCKET_MODE", "socket_mode"},
         {"FCWORKER_THREADS", "threads"},
         {"FCWORKER_DRAIN_TIMEOUT", "drain_timeout"},
+        {"FCWORKER_THREAD_IDLE_TIMEOUT", "thread_idle_timeout"},
     };
     char where[FCW_ORIGIN_MAX], name[64];
     const char *v;
@@ -442,6 +458,8 @@ void fcw_config_dump(const fcw_config *cfg, int fd) {
     fprintf(f, "socket_mode = %04o%-33s ; %s\n", cfg->socket_mode, "", cfg->socket_mode_origin);
     fprintf(f, "threads = %-40u ; %s\n", cfg->threads, cfg->threads_origin);
     fprintf(f, "drain_timeout = %-34u ; %s\n", cfg->drain_timeout_s, cfg->drain_origin);
+    fprintf(f, "thread_idle_timeout = %-28u ; %s\n", cfg->thread_idle_timeout_s,
+            cfg->thread_idle_origin);
     for (int r = 0; r < FCW_ROUTE_COUNT; r++)
         dump_route(f, fcw_route_name((fcw_route)r), &cfg->lifecycle[r]);
     for (size_t i = 0; i < cfg->nroutes; i++) {

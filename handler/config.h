@@ -35,7 +35,9 @@ typedef struct fcw_config {
     unsigned socket_mode;
     unsigned threads;         /* most threads serving at once */
     unsigned drain_timeout_s;
+    unsigned thread_idle_timeout_s; /* a spare thread exits after this idle; 0: never */
     fcw_origin socket_origin, socket_mode_origin, threads_origin, drain_origin;
+    fcw_origin thread_idle_origin;
 
     fcw_route_config lifecycle[FCW_ROUTE_COUNT];  /* indexed by fcw_route */
     fcw_route_config *routes; /* [route PREFIX] sections, longest prefix first */

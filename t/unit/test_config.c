@@ -96,6 +96,8 @@ START_TEST(defaults_without_file) {
     ck_assert_uint_eq(cfg->socket_mode, 0660);
     ck_assert_uint_eq(cfg->threads, 512);
     ck_assert_uint_eq(cfg->drain_timeout_s, 30);
+    ck_assert_uint_eq(cfg->thread_idle_timeout_s, 60);
+    ck_assert_str_eq(cfg->thread_idle_origin, "default");
     ck_assert_str_eq(cfg->socket_origin, "default");
     ck_assert_str_eq(cfg->socket_mode_origin, "default");
     ck_assert_str_eq(cfg->threads_origin, "default");
@@ -301,6 +303,8 @@ START_TEST(error_bad_numbers) {
     load_fails("[worker]\nthreads = +4\n", at(2), "'+4'", "expected a whole number");
     load_fails("[worker]\nthreads =\n", at(2), "threads = ''", "expected a whole number");
     load_fails("[worker]\ndrain_timeout = 1.5\n", at(2), "'1.5'", "expected seconds from 0 to 3600");
+    load_fails("[worker]\nthread_idle_timeout = 1m\n", at(2), "thread_idle_timeout = '1m'",
+               "expected seconds from 0 (never) to 86400");
     load_fails("[invoke]\ntimeout = 10s\n", at(2), "'10s'", "[invoke]", "expected seconds from 1 to 86400");
     load_fails("[route /x/]\nhandler = builtin:ok\ntimeout = soon\n", at(3), "'soon'",
                "[route /x/]", "expected seconds from 1 to 86400");
@@ -313,6 +317,7 @@ START_TEST(error_out_of_range) {
     load_fails("[worker]\nthreads = 0\n", at(2), "'0'", "from 1 to 1000");
     load_fails("[worker]\nthreads = 1001\n", at(2), "'1001'", "from 1 to 1000");
     load_fails("[worker]\ndrain_timeout = 3601\n", at(2), "'3601'", "from 0 to 3600");
+    load_fails("[worker]\nthread_idle_timeout = 86401\n", at(2), "'86401'", "from 0 (never) to 86400");
     load_fails("[pre-stop]\ntimeout = 0\n", at(2), "'0'", "[pre-stop]", "from 1 to 86400");
     load_fails("[initialize]\ntimeout = 86401\n", at(2), "'86401'", "[initialize]", "from 1 to 86400");
 }
