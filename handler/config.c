@@ -455,7 +455,7 @@ void fcw_config_dump(const fcw_config *cfg, int fd) {
             cfg->path ? cfg->path : "");
     fprintf(f, "[worker]\n");
     fprintf(f, "socket = %-41s ; %s\n", cfg->socket_path, cfg->socket_origin);
-    fprintf(f, "socket_mode = %04o%-33s ; %s\n", cfg->socket_mode, "", cfg->socket_mode_origin);
+    fprintf(f, "socket_mode = %04o%-32s ; %s\n", cfg->socket_mode, "", cfg->socket_mode_origin);
     fprintf(f, "threads = %-40u ; %s\n", cfg->threads, cfg->threads_origin);
     fprintf(f, "drain_timeout = %-34u ; %s\n", cfg->drain_timeout_s, cfg->drain_origin);
     fprintf(f, "thread_idle_timeout = %-28u ; %s\n", cfg->thread_idle_timeout_s,
