@@ -107,6 +107,13 @@ static void spawn_locked(void) {
 #define ACCEPT_STOP (-2)
 #define ACCEPT_RETIRE (-3)
 
+/* EMFILE and the like: say so and back off instead of spinning on accept. */
+static void accept_failed(int err) {
+    fcw_log_error("accepting a FastCGI connection failed: %s", strerror(err));
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+}
+
 /*
  * Accepts here rather than inside FCGX_Accept_r, which reads BEGIN_REQUEST
  * and every PARAMS record in the same call, with no timeout: a client that
@@ -141,11 +148,8 @@ static int accept_connection(int *counted) {
     if (fd >= 0) return fd;
     if (stopping) return ACCEPT_STOP;
     if (retire) return ACCEPT_RETIRE;
-    if (err == EINTR || err == ECONNABORTED || err == EAGAIN || err == EWOULDBLOCK) return -1;
-    /* EMFILE and the like: back off instead of spinning on accept. */
-    fcw_log_error("accepting a FastCGI connection failed: %s", strerror(err));
-    struct timespec pause = {0, 50 * 1000 * 1000};
-    nanosleep(&pause, NULL);
+    if (err != EINTR && err != ECONNABORTED && err != EAGAIN && err != EWOULDBLOCK)
+        accept_failed(err);
     return -1;
 }
 
@@ -234,11 +238,7 @@ static void *serve_thread(void *arg) {
         if (rc < 0) {
             if (stopping) break;
             /* libfcgi's own accept (after a bad first record) timed out idle. */
-            if (rc == -EAGAIN || rc == -EWOULDBLOCK) continue;
-            /* EMFILE and the like: back off instead of spinning on accept. */
-            fcw_log_error("accepting a FastCGI connection failed: %s", strerror(errno));
-            struct timespec pause = {0, 50 * 1000 * 1000};
-            nanosleep(&pause, NULL);
+            if (rc != -EAGAIN && rc != -EWOULDBLOCK) accept_failed(errno);
             continue;
         }
 
