@@ -28,7 +28,7 @@
 /*
  * A spare thread that has waited this long for a connection exits (one always
  * stays). Threads wait only once nginx has closed their kept connections, so
- * this is how the worker gives back the stacks and arenas of a burst.
+ * this is how the worker gives back the thread stacks of a burst.
  */
 #define DEFAULT_THREAD_IDLE_S 60
 #define MAX_TIMEOUT_S 86400 /* FC's longest invocation */

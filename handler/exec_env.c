@@ -171,8 +171,8 @@ static int passed_param(const char *entry) {
     if (eq == NULL) return 0;
     /*
      * httpoxy (CVE-2016-5385): HTTP_PROXY from a "Proxy:" request header
-     * would become the program's outgoing proxy. nginx sends it empty on
-     * purpose; it is never passed, empty or not.
+     * would become the program's outgoing proxy. conf/nginx.conf hides the
+     * header; it is never passed either way, whatever the server sends.
      */
     if (strncmp(entry, "HTTP_PROXY=", 11) == 0) return 0;
     if (strncmp(entry, "HTTP_", 5) == 0) return 1;

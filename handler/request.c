@@ -141,11 +141,17 @@ const char *fcw_header(const fcw_request *req, const char *name) {
     size_t n = 0;
 
     if (name == NULL) return NULL;
-    /* Content-Type and Content-Length are CGI variables without HTTP_. */
-    if (strcasecmp(name, "content-type") == 0)
-        return FCGX_GetParam("CONTENT_TYPE", req->envp);
-    if (strcasecmp(name, "content-length") == 0)
-        return FCGX_GetParam("CONTENT_LENGTH", req->envp);
+    /*
+     * Content-Type and Content-Length are CGI variables without HTTP_, which
+     * a server may send empty for a request without them (RFC 3875 4.1.2).
+     */
+    const char *cgi = strcasecmp(name, "content-type") == 0     ? "CONTENT_TYPE"
+                      : strcasecmp(name, "content-length") == 0 ? "CONTENT_LENGTH"
+                                                                : NULL;
+    if (cgi != NULL) {
+        const char *v = FCGX_GetParam(cgi, req->envp);
+        return v != NULL && v[0] != '\0' ? v : NULL;
+    }
 
     memcpy(param, "HTTP_", 5);
     n = 5;

@@ -94,12 +94,12 @@ static void spawn_locked(void) {
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, THREAD_STACK);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&tid, &attr, serve_thread, NULL) == 0) {
+    int err = pthread_create(&tid, &attr, serve_thread, NULL);
+    if (err == 0) {
         srv.nthreads++;
         srv.listening++;
     } else {
-        fcw_log_warn("cannot start worker thread %u: %s", srv.nthreads + 1,
-                     strerror(errno));
+        fcw_log_warn("cannot start worker thread %u: %s", srv.nthreads + 1, strerror(err));
     }
     pthread_attr_destroy(&attr);
 }
@@ -183,6 +183,10 @@ static void *serve_thread(void *arg) {
 
     if (FCGX_InitRequest(&fr, srv.listen_fd, 0) != 0) {
         fcw_log_error("FCGX_InitRequest failed");
+        pthread_mutex_lock(&srv.lock);
+        srv.listening--; /* counted by spawn_locked: no phantom listener */
+        srv.nthreads--;
+        pthread_mutex_unlock(&srv.lock);
         return NULL;
     }
     /* spawn_locked counted this thread as listening already. */
@@ -214,12 +218,7 @@ static void *serve_thread(void *arg) {
             fr.ipcFd = fd;
             fr.keepConnection = 1;
         } else if (wait_readable(fr.ipcFd) != 0) {
-            /*
-             * Closed here, not by FCGX_Free(&fr, 1), whose shutdown-and-drain
-             * select(2) is undefined for descriptors above FD_SETSIZE.
-             */
-            close(fr.ipcFd);
-            fr.ipcFd = -1;
+            FCGX_Free(&fr, 1); /* closes it; the next turn accepts */
             continue;
         }
 
@@ -238,7 +237,8 @@ static void *serve_thread(void *arg) {
         if (rc < 0) {
             if (stopping) break;
             /* libfcgi's own accept (after a bad first record) timed out idle. */
-            if (rc != -EAGAIN && rc != -EWOULDBLOCK) accept_failed(errno);
+            /* rc is -errno, or -9999 when libfcgi had none to give. */
+            if (rc != -EAGAIN && rc != -EWOULDBLOCK) accept_failed(rc > -9999 ? -rc : EIO);
             continue;
         }
 

@@ -211,6 +211,14 @@ START_TEST(header_lookup) {
     ck_assert_ptr_null(fcw_header(&req, "x-fc-regio"));
     ck_assert_ptr_null(fcw_header(&req, NULL));
     ck_assert_ptr_null(fcw_header(&req, "")); /* "HTTP_" is no header */
+    fcw_request_free(&req);
+
+    /* A server may send CONTENT_TYPE and CONTENT_LENGTH empty: absent, as documented. */
+    char *no_body[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/", "CONTENT_TYPE=",
+                       "CONTENT_LENGTH=", NULL};
+    fcw_request_init_params(&req, no_body);
+    ck_assert_ptr_null(fcw_header(&req, "content-type"));
+    ck_assert_ptr_null(fcw_header(&req, "Content-Length"));
 
     char longname[400];
     memset(longname, 'a', sizeof longname - 1);
