@@ -24,20 +24,16 @@ typedef struct canned {
     char headers[];              /* "Name: value\r\n" lines, as fcw_add_header makes them */
 } canned;
 
-static int append_header(fcw_buf *b, const char *name, const char *value) {
-    size_t nlen = strlen(name), vlen = strlen(value);
-    if (!fcw_header_name_allowed(name, nlen) || !fcw_header_value_valid(value, vlen) ||
-        b->len + nlen + vlen + 4 > FCW_RESPONSE_HEADERS_MAX)
-        return 0; /* left out, as fcw_add_header would refuse it */
-    return fcw_buf_appendf(b, "%s: %s\r\n", name, value);
-}
-
 static canned *canned_create(int with_function_name) {
     fcw_buf b = FCW_BUF_INIT;
     /* The environment does not change while serving. */
     const char *function_name = with_function_name ? getenv("FC_FUNCTION_NAME") : NULL;
-    int rc = append_header(&b, "Content-Type", "text/plain; charset=utf-8");
-    if (rc == 0 && function_name != NULL) rc = append_header(&b, "Function-Name", function_name);
+    int rc = fcw_header_line_append(&b, "Content-Type", "text/plain; charset=utf-8");
+    if (rc == 0 && function_name != NULL) {
+        rc = fcw_header_line_append(&b, "Function-Name", function_name);
+        /* A name no header can carry (a CR or LF in it) is left out, not fatal. */
+        if (rc == -1) rc = 0;
+    }
     canned *c = rc == 0 ? malloc(sizeof *c + b.len + 1) : NULL;
     if (c != NULL) {
         c->headers_len = b.len;

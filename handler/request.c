@@ -256,14 +256,14 @@ int fcw_header_value_valid(const char *value, size_t len) {
     return 1;
 }
 
-int fcw_add_header(fcw_request *req, const char *name, const char *value) {
-    if (req->committed || name == NULL || value == NULL) return -1;
+int fcw_header_line_append(fcw_buf *b, const char *name, const char *value) {
     size_t nlen = strlen(name), vlen = strlen(value);
     if (!fcw_header_name_allowed(name, nlen) || !fcw_header_value_valid(value, vlen))
         return -1;
-    if (req->headers.len + nlen + vlen + 4 > FCW_RESPONSE_HEADERS_MAX) return -1;
-    if (fcw_buf_reserve(&req->headers, nlen + vlen + 4) != 0) return -1;
-    char *p = req->headers.data + req->headers.len;
+    if (b->len + nlen + vlen + 4 > FCW_RESPONSE_HEADERS_MAX) return -1;
+    if (fcw_buf_reserve(b, nlen + vlen + 4) != 0) return -2;
+    /* By hand, not printf: this runs for every header of every answer. */
+    char *p = b->data + b->len;
     memcpy(p, name, nlen);
     p += nlen;
     *p++ = ':';
@@ -273,8 +273,13 @@ int fcw_add_header(fcw_request *req, const char *name, const char *value) {
     *p++ = '\r';
     *p++ = '\n';
     *p = '\0';
-    req->headers.len = (size_t)(p - req->headers.data);
+    b->len = (size_t)(p - b->data);
     return 0;
+}
+
+int fcw_add_header(fcw_request *req, const char *name, const char *value) {
+    if (req->committed || name == NULL || value == NULL) return -1;
+    return fcw_header_line_append(&req->headers, name, value) == 0 ? 0 : -1;
 }
 
 static int put(fcw_request *req, const char *data, size_t len) {

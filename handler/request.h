@@ -85,6 +85,14 @@ int fcw_request_reset_response(fcw_request *req);
 /* Reason phrase for a status code ("Not Found"); "Unknown" for others. */
 const char *fcw_status_reason(int status);
 
+/*
+ * Appends "name: value\r\n" to b when a handler may set that header: name a
+ * token the runtime does not own, value without CR, LF or other controls, b
+ * within FCW_RESPONSE_HEADERS_MAX. Returns 0, -1 when the header is refused,
+ * -2 when out of memory. fcw_add_header is this on the request's headers.
+ */
+int fcw_header_line_append(fcw_buf *b, const char *name, const char *value);
+
 /* 1 if name is a header the handler may set (token, not runtime-owned). */
 int fcw_header_name_allowed(const char *name, size_t len);
 /* 1 if value has no CR, LF or other control byte but HTAB. */

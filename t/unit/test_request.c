@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "handler.h"
 #include "request.h"
 #include "support/testutil.h"
 
@@ -105,6 +106,48 @@ START_TEST(add_header_validates) {
     /* Refused headers leave no trace. */
     ck_assert_str_eq(req.headers.data, "Content-Type: text/plain\r\nX-Tab: a\tb\r\nX-Empty: \r\n");
     fcw_request_free(&req);
+}
+END_TEST
+
+/* The shared header-line builder: appended, refused (-1), nothing half-written. */
+START_TEST(header_line_append_codes) {
+    fcw_buf b = FCW_BUF_INIT;
+    ck_assert_int_eq(fcw_header_line_append(&b, "X-A", "1"), 0);
+    ck_assert_int_eq(fcw_header_line_append(&b, "X-B", "two\r\nInjected: 1"), -1);
+    ck_assert_int_eq(fcw_header_line_append(&b, "x-fc-status", "200"), -1);
+    ck_assert_int_eq(fcw_header_line_append(&b, "X C", "3"), -1);
+    ck_assert_str_eq(b.data, "X-A: 1\r\n");
+    fcw_buf_free(&b);
+}
+END_TEST
+
+/*
+ * builtin:hello's headers are made once from FC_FUNCTION_NAME: a value no
+ * header can carry is left out, never split into another header.
+ */
+START_TEST(hello_leaves_out_a_hostile_function_name) {
+    char err[256];
+    fcw_request req;
+    setenv("FC_FUNCTION_NAME", "fn\r\nInjected: 1", 1);
+    fcw_handler *h = fcw_builtin_create("hello", FCW_ROUTE_INVOKE, err, sizeof err);
+    ck_assert_msg(h != NULL, "%s", err);
+    fcw_request_init_params(&req, NULL);
+    ck_assert_int_eq(h->run(h, &req, 0), FCW_OK);
+    ck_assert_ptr_nonnull(strstr(req.headers.data, "Content-Type: text/plain"));
+    ck_assert_ptr_null(strstr(req.headers.data, "Injected"));
+    ck_assert_ptr_null(strstr(req.headers.data, "Function-Name"));
+    fcw_request_free(&req);
+    fcw_handler_destroy(h);
+
+    setenv("FC_FUNCTION_NAME", "demo", 1);
+    h = fcw_builtin_create("hello", FCW_ROUTE_INVOKE, err, sizeof err);
+    ck_assert_msg(h != NULL, "%s", err);
+    fcw_request_init_params(&req, NULL);
+    ck_assert_int_eq(h->run(h, &req, 0), FCW_OK);
+    ck_assert_ptr_nonnull(strstr(req.headers.data, "Function-Name: demo\r\n"));
+    fcw_request_free(&req);
+    fcw_handler_destroy(h);
+    unsetenv("FC_FUNCTION_NAME");
 }
 END_TEST
 
@@ -437,6 +480,8 @@ static Suite *suite(void) {
     tcase_add_test(tc, runtime_owned_names_refused);
     tcase_add_test(tc, header_values_without_control_bytes);
     tcase_add_test(tc, add_header_validates);
+    tcase_add_test(tc, header_line_append_codes);
+    tcase_add_test(tc, hello_leaves_out_a_hostile_function_name);
     tcase_add_test(tc, header_block_limit);
     tcase_add_test(tc, set_status_range);
     tcase_add_test(tc, committed_response_is_fixed);
