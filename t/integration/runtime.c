@@ -52,6 +52,8 @@ static int port_open(int port) {
  * pipe: a byte means rt_stop cleaned up; EOF means the test process is gone
  * and the run's processes and directory must go.
  */
+static void kill_run(const rt *r);
+
 static void start_reaper(rt *r) {
     int p[2];
     int keep = getenv("FCWORKER_KEEP_TEST_DIRS") != NULL;
@@ -76,7 +78,7 @@ static void start_reaper(rt *r) {
         do n = read(p[0], &c, 1);
         while (n < 0 && errno == EINTR);
         if (n == 1) _exit(0);
-        kill(-r->pgid, SIGKILL);
+        kill_run(r);
         if (!keep) {
             struct timespec pause = {0, 200 * 1000 * 1000};
             nanosleep(&pause, NULL); /* let the killed processes release the dir */
@@ -264,7 +266,7 @@ int rt_stop_sig(rt *r, int sig, int timeout_ms) {
         pid_t p = waitpid(r->pid, &st, WNOHANG);
         if (p == r->pid) break;
         if (now_ms() > deadline) {
-            kill(-r->pgid, SIGKILL);
+            kill_run(r);
             waitpid(r->pid, &st, 0);
             r->pid = 0;
             return -1;
@@ -279,11 +281,10 @@ void rt_stop(rt *r) {
     char found[700];
     if (r->pid > 0) rt_stop_sig(r, SIGTERM, 15000);
     /*
-     * Whatever is left of the process group (a stuck nginx, a worker the
-     * script lost) goes too. The group id cannot be recycled while any
-     * member lives.
+     * Whatever is left of the run (a stuck nginx, a worker the script lost)
+     * goes too. The group id cannot be recycled while any member lives.
      */
-    if (r->pgid > 0 && rt_leftovers(r, NULL, 0) > 0) kill(-r->pgid, SIGKILL);
+    if (rt_leftovers(r, NULL, 0) > 0) kill_run(r);
     /* A zeroed rt (never started) has no pipe either: fd 0 is not its. */
     if (r->out_fd > 0) {
         close(r->out_fd);
@@ -302,7 +303,13 @@ void rt_stop(rt *r) {
     remove_dir(r);
 }
 
-int rt_leftovers(const rt *r, char *desc, size_t desclen) {
+/*
+ * The run's processes: its process group, and whatever names the run's
+ * directory in its command line or environment (scripts/run starts the
+ * worker and nginx in process groups of their own). Described into desc;
+ * sent sig when it is not 0. Returns how many there are.
+ */
+static int scan_run(const rt *r, char *desc, size_t desclen, int sig) {
     DIR *d = opendir("/proc");
     struct dirent *e;
     int found = 0;
@@ -332,6 +339,7 @@ int rt_leftovers(const rt *r, char *desc, size_t desclen) {
         }
         if (!mine) continue;
         found++;
+        if (sig != 0) kill(pid, sig);
         if (desc && used + 2 < desclen) {
             int n = snprintf(desc + used, desclen - used, "%s%d %.100s", used ? "; " : "",
                              (int)pid, cmd);
@@ -341,6 +349,14 @@ int rt_leftovers(const rt *r, char *desc, size_t desclen) {
     }
     if (d) closedir(d);
     return found;
+}
+
+int rt_leftovers(const rt *r, char *desc, size_t desclen) { return scan_run(r, desc, desclen, 0); }
+
+/* Every process of the run, whichever group it is in. */
+static void kill_run(const rt *r) {
+    if (r->pgid > 0) kill(-r->pgid, SIGKILL);
+    scan_run(r, NULL, 0, SIGKILL);
 }
 
 pid_t rt_worker_pid(const rt *r) {
