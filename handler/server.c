@@ -236,8 +236,10 @@ static void *serve_thread(void *arg) {
 
         if (rc < 0) {
             if (stopping) break;
-            /* libfcgi's own accept (after a bad first record) timed out idle. */
-            /* rc is -errno, or -9999 when libfcgi had none to give. */
+            /*
+             * rc is -errno, or -9999 when libfcgi had none to give. EAGAIN:
+             * libfcgi's own accept (after a bad first record) timed out idle.
+             */
             if (rc != -EAGAIN && rc != -EWOULDBLOCK) accept_failed(rc > -9999 ? -rc : EIO);
             continue;
         }

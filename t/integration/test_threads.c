@@ -34,13 +34,11 @@ static void down(void) { rt_stop(&R); }
 
 /* The worker's thread count from /proc, or -1. */
 static int worker_threads(void) {
-    char path[64], *status;
+    char path[64], status[4096];
     snprintf(path, sizeof path, "/proc/%d/status", (int)worker);
-    if ((status = slurp(path)) == NULL) return -1;
+    if (read_proc(path, status, sizeof status) == 0) return -1;
     const char *t = strstr(status, "\nThreads:");
-    int n = t ? atoi(t + strlen("\nThreads:")) : -1;
-    free(status);
-    return n;
+    return t ? atoi(t + strlen("\nThreads:")) : -1;
 }
 
 /* Waits until the worker has at most n threads; returns how many it has. */
