@@ -25,7 +25,7 @@ else
 BUILD = build
 endif
 
-LIBS = -lfcgi -linih -ldl -pthread
+LIBS = -lfcgi -linih -lhttp_parser -ldl -pthread
 # Plugins call the fcw_* API in the executable: export exactly that.
 EXPORT = -Wl,--dynamic-list=handler/fcworker.sym
 

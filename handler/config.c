@@ -15,7 +15,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "fclog.h"
+#include "handler_app.h"
 
 #define DEFAULT_SOCKET "/tmp/fcworker/fcworker.sock"
 #define DEFAULT_SOCKET_MODE 0660
@@ -212,6 +214,11 @@ static int on_ini_value(void *user, const char *section, const char *key, const 
             return 1;
         }
     }
+    if (strcmp(section, "app") == 0) {
+        if (fcw_app_config_set(&ctx->cfg->app, key, value, where, msg, sizeof msg) != 0)
+            fail(ctx, "%s", msg);
+        return 1;
+    }
     if (strncmp(section, "route ", 6) == 0) {
         const char *prefix = section + 6;
         while (*prefix == ' ') prefix++;
@@ -233,11 +240,11 @@ static int on_ini_value(void *user, const char *section, const char *key, const 
     }
     if (section[0] == '\0')
         fail(ctx, "%s: '%s = %s' is outside any section: expected it under [worker], "
-             "[initialize], [pre-stop], [pre-freeze], [invoke] or [route /prefix/]",
+             "[initialize], [pre-stop], [pre-freeze], [invoke], [route /prefix/] or [app]",
              where, key, value);
     else
         fail(ctx, "%s: unknown section [%s]: expected [worker], [initialize], [pre-stop], "
-             "[pre-freeze], [invoke] or [route /prefix/]", where, section);
+             "[pre-freeze], [invoke], [route /prefix/] or [app]", where, section);
     return 1;
 }
 
@@ -283,6 +290,7 @@ static void set_defaults(fcw_config *cfg) {
         set_origin(cfg->lifecycle[r].spec_origin, "default");
         set_origin(cfg->lifecycle[r].timeout_origin, "default");
     }
+    fcw_app_config_defaults(&cfg->app);
 }
 
 static int apply_env(fcw_config *cfg, char *err, size_t errlen) {
@@ -316,7 +324,7 @@ static int apply_env(fcw_config *cfg, char *err, size_t errlen) {
                 return -1;
         }
     }
-    return 0;
+    return fcw_app_config_apply_env(&cfg->app, err, errlen);
 }
 
 /*
@@ -342,15 +350,26 @@ static int by_prefix_length(const void *a, const void *b) {
     return (la < lb) - (la > lb);
 }
 
-static int create_handler(fcw_route_config *rc, fcw_route route, char *err, size_t errlen) {
+static int create_handler(fcw_config *cfg, fcw_route_config *rc, fcw_route route, char *err,
+                          size_t errlen) {
     char why[FCW_CONFIG_ERR_MAX];
     if (rc->spec == NULL) {
         snprintf(err, errlen, "%s: [route %s]: no handler: expected handler = builtin:NAME, "
-                 "exec:/path/to/program [args...] or plugin:/path/to/lib.so",
+                 "exec:/path/to/program [args...], plugin:/path/to/lib.so or app",
                  rc->spec_origin, rc->prefix);
         return -1;
     }
-    rc->handler = fcw_handler_create(rc->spec, route, why, sizeof why);
+    if (strcmp(rc->spec, "app") == 0) {
+        if (!cfg->app.present) {
+            snprintf(err, errlen, "%s: handler = app, but there is no [app] section: expected "
+                     "[app] with at least address = 127.0.0.1:PORT (or FCWORKER_APP_ADDRESS)",
+                     rc->spec_origin);
+            return -1;
+        }
+        rc->handler = fcw_app_handler_create(&cfg->app_rt, &cfg->app, route, why, sizeof why);
+    } else {
+        rc->handler = fcw_handler_create(rc->spec, route, why, sizeof why);
+    }
     if (rc->handler == NULL) {
         snprintf(err, errlen, "%s: handler = '%s': %s", rc->spec_origin, rc->spec, why);
         return -1;
@@ -409,15 +428,16 @@ fcw_config *fcw_config_load(const char *path, char *err, size_t errlen) {
         }
     }
     if (apply_env(cfg, err, errlen) != 0) goto fail;
+    if (fcw_app_config_check(&cfg->app, err, errlen) != 0) goto fail;
     inherit_invoke_timeout(cfg);
 
     /* qsort(NULL, 0, ...) is undefined behaviour: routes is NULL without sections. */
     if (cfg->nroutes > 1)
         qsort(cfg->routes, cfg->nroutes, sizeof *cfg->routes, by_prefix_length);
     for (int r = 0; r < FCW_ROUTE_COUNT; r++)
-        if (create_handler(&cfg->lifecycle[r], (fcw_route)r, err, errlen) != 0) goto fail;
+        if (create_handler(cfg, &cfg->lifecycle[r], (fcw_route)r, err, errlen) != 0) goto fail;
     for (size_t i = 0; i < cfg->nroutes; i++)
-        if (create_handler(&cfg->routes[i], FCW_ROUTE_INVOKE, err, errlen) != 0) goto fail;
+        if (create_handler(cfg, &cfg->routes[i], FCW_ROUTE_INVOKE, err, errlen) != 0) goto fail;
     cfg->refs = 1;
     return cfg;
 
@@ -437,6 +457,8 @@ void fcw_config_free(fcw_config *cfg) {
     for (int r = 0; r < FCW_ROUTE_COUNT; r++) free_route(&cfg->lifecycle[r]);
     for (size_t i = 0; i < cfg->nroutes; i++) free_route(&cfg->routes[i]);
     free(cfg->routes);
+    fcw_app_release(cfg->app_rt);
+    fcw_app_config_free(&cfg->app);
     free(cfg->socket_path);
     free(cfg->path);
     free(cfg);
@@ -467,6 +489,7 @@ void fcw_config_dump(const fcw_config *cfg, int fd) {
         snprintf(section, sizeof section, "route %s", cfg->routes[i].prefix);
         dump_route(f, section, &cfg->routes[i]);
     }
+    fcw_app_config_dump(&cfg->app, f);
     fclose(f);
 }
 

@@ -11,14 +11,12 @@
 
 #include <stddef.h>
 
+#include "app_config.h"
 #include "handler.h"
+#include "origin.h"
 #include "route.h"
 
 #define FCW_CONFIG_ERR_MAX 1024
-#define FCW_ORIGIN_MAX 256
-
-/* Where a value came from, for --check-config: "default", "file:line", "env NAME". */
-typedef char fcw_origin[FCW_ORIGIN_MAX];
 
 typedef struct fcw_route_config {
     char *prefix;             /* "/api/" for [route /api/], NULL for the lifecycle routes */
@@ -42,6 +40,14 @@ typedef struct fcw_config {
     fcw_route_config lifecycle[FCW_ROUTE_COUNT];  /* indexed by fcw_route */
     fcw_route_config *routes; /* [route PREFIX] sections, longest prefix first */
     size_t nroutes;
+
+    fcw_app_config app;       /* [app]; app.present is 0 without one */
+    /*
+     * The running app this snapshot sends `app` routes to: attached by
+     * fcw_app_attach (app.h) before the snapshot is published, released
+     * with it. NULL in a configuration that is only checked.
+     */
+    struct fcw_app *app_rt;
 
     int refs;                 /* guarded by the snapshot lock in config.c */
 } fcw_config;

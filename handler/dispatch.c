@@ -28,15 +28,17 @@ typedef struct run_ctx {
  * Runs the handler and applies what a failure means on each route: on invoke
  * FC wants status 404 with x-fc-status: 404; on a lifecycle hook an unexpected
  * failure is 500 (FC restarts the instance after a failed initialize). A
- * handler that chose an error status itself keeps it.
+ * handler that chose an error status itself keeps it, and so does one that
+ * flagged the function error with its answer (an app's x-fc-status: 404).
  */
 static int run_handler(void *arg, fcw_request *req) {
     run_ctx *ctx = arg;
     int rc = ctx->rc->handler->run(ctx->rc->handler, req, ctx->timeout_s);
     if (rc == FCW_OK) return FCW_OK;
 
+    int flagged = req->function_error;
     req->function_error = 1;
-    if (!req->committed && req->status < 400) {
+    if (!req->committed && req->status < 400 && !flagged) {
         int status = req->route == FCW_ROUTE_INVOKE ? 404 : 500;
         fcw_request_respond(req, status, "text/plain; charset=utf-8",
                             "Unhandled function error\n");
@@ -78,7 +80,9 @@ void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc) {
                                                               : req.function_timeout;
     run_ctx ctx = {rc, fcw_effective_timeout(rc->timeout_s, fc_timeout)};
 
-    fcw_log_start(rr.route, req.request_id);
+    /* An app that writes its own FC lines (fc_lines = app) must not see them twice. */
+    int fc_lines = !(rc->handler->flags & FCW_HANDLER_OWN_FC_LINES);
+    if (fc_lines) fcw_log_start(rr.route, req.request_id);
     int failed;
     if (rr.route == FCW_ROUTE_INITIALIZE)
         failed = fcw_lifecycle_initialize(lc, &req, run_handler, &ctx);
@@ -89,7 +93,8 @@ void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc) {
      * The End line is written before the last byte of the answer: FC may
      * freeze the instance the moment the response completes.
      */
-    fcw_log_end(rr.route, req.request_id, failed && rr.route == FCW_ROUTE_INVOKE);
+    if (fc_lines)
+        fcw_log_end(rr.route, req.request_id, failed && rr.route == FCW_ROUTE_INVOKE);
     fcw_request_finish(&req);
     fcw_request_free(&req);
     fcw_config_release(cfg);

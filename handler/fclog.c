@@ -4,6 +4,7 @@
 #include "fclog.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +22,20 @@ int fcw_write_all(int fd, const char *buf, size_t len) {
         len -= (size_t)n;
     }
     return 0;
+}
+
+/*
+ * One lock for everything written to stdout and stderr: a write to a pipe is
+ * atomic only up to PIPE_BUF, and an app's log line may be up to 32 KB, so
+ * without it a short FC line could land inside a long line of the app's.
+ * It is held for one write(2); uncontended it costs a few nanoseconds.
+ */
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void fcw_log_write(int fd, const char *line, size_t len) {
+    pthread_mutex_lock(&out_lock);
+    fcw_write_all(fd, line, len);
+    pthread_mutex_unlock(&out_lock);
 }
 
 /*
@@ -64,7 +79,7 @@ size_t fcw_log_format(char *out, size_t outlen, fcw_route route, int end,
 static void log_line(fcw_route route, int end, const char *id, int failed) {
     char line[FCW_LOG_LINE_MAX];
     size_t n = fcw_log_format(line, sizeof line, route, end, id, failed);
-    fcw_write_all(STDOUT_FILENO, line, n);
+    fcw_log_write(STDOUT_FILENO, line, n);
 }
 
 void fcw_log_start(fcw_route route, const char *request_id) {
@@ -83,7 +98,7 @@ static void diag(const char *level, const char *fmt, va_list ap) {
     size_t len = (size_t)n + (size_t)m;
     if (len > sizeof line - 2) len = sizeof line - 2;
     line[len++] = '\n';
-    fcw_write_all(STDERR_FILENO, line, len);
+    fcw_log_write(STDERR_FILENO, line, len);
 }
 
 void fcw_log_error(const char *fmt, ...) {

@@ -33,6 +33,12 @@ void fcw_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fcw_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fcw_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Writes one or more whole lines to the worker's stdout or stderr, never
+ * interleaved with another thread's (see fclog.c).
+ */
+void fcw_log_write(int fd, const char *line, size_t len);
+
 /* Writes all of buf to fd with as few write(2) calls as it can. */
 int fcw_write_all(int fd, const char *buf, size_t len);
 

@@ -24,7 +24,7 @@ fcw_handler *fcw_handler_create(const char *spec, fcw_route route, char *err,
     }
     snprintf(err, errlen,
              "unknown handler kind: expected builtin:NAME, exec:/path/to/program "
-             "[args...] or plugin:/path/to/lib.so");
+             "[args...], plugin:/path/to/lib.so or app (the [app] section's server)");
     return NULL;
 }
 

@@ -4,6 +4,7 @@
  *   builtin:NAME               compiled in (hello, ok, echo)       handler_builtin.c
  *   exec:/path/prog [args...]  a CGI/1.1 child per request          handler_exec.c
  *   plugin:/path/lib.so        a shared library loaded once         handler_plugin.c
+ *   app                        the [app] section's long-lived server handler_app.c
  *
  * A handler is created from its spec when the configuration is loaded, so
  * every error (unknown name, missing program, library without the entry
@@ -28,7 +29,11 @@ struct fcw_handler {
     int (*run)(fcw_handler *h, fcw_request *req, unsigned timeout_s);
     void (*destroy)(fcw_handler *h);
     void *impl;
+    unsigned flags;           /* FCW_HANDLER_* */
 };
+
+/* The handler's program writes FC's Start/End lines itself ([app] fc_lines = app). */
+#define FCW_HANDLER_OWN_FC_LINES 1u
 
 /*
  * Parses spec and creates the handler for route. On failure returns NULL and

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "config.h"
 #include "fclog.h"
 #include "server.h"
@@ -52,6 +53,8 @@ int main(int argc, char **argv) {
         return EXIT_CONFIG;
     }
     if (config_path != NULL && config_path[0] == '\0') config_path = NULL;
+    /* Before a plugin's load or an app's start can start a thread. */
+    if (!check_only) fcw_server_block_signals();
 
     fcw_config *cfg = fcw_config_load(config_path, err, sizeof err);
     if (cfg == NULL) {
@@ -73,10 +76,22 @@ int main(int argc, char **argv) {
         fcw_log_error("FCGX_Init failed");
         return 1;
     }
+    /*
+     * The app first: the socket appears only once it can answer, so nginx,
+     * and FC's TCP start-up check with it, never see a worker that would
+     * answer 502.
+     */
+    int code;
+    if (fcw_server_attach_app(cfg, NULL, err, sizeof err, &code) != 0) {
+        fcw_log_error("cannot start the app: %s", err);
+        fcw_config_free(cfg);
+        return code;
+    }
     int fd = fcw_server_listen(cfg->socket_path, cfg->socket_mode, err, sizeof err);
     if (fd < 0) {
         fcw_log_error("cannot listen: %s", err);
         fcw_config_free(cfg);
+        fcw_app_stop_all();
         return 1;
     }
     char *socket_path = strdup(cfg->socket_path);
@@ -86,5 +101,8 @@ int main(int argc, char **argv) {
     int rc = fcw_server_run(fd, config_path);
     unlink(socket_path);
     free(socket_path);
-    return rc;
+    /* After the drain: the app's in-flight requests are answered, now it may go. */
+    fcw_app_stop_all();
+    int app_rc = fcw_app_exit_code();
+    return app_rc != 0 ? app_rc : rc;
 }

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "dispatch.h"
 #include "fclog.h"
 #include "lifecycle.h"
@@ -293,26 +294,69 @@ static int drain(unsigned timeout_s) {
     return 0;
 }
 
+int fcw_server_attach_app(fcw_config *cfg, const fcw_config *running, char *err,
+                          size_t errlen, int *exit_code) {
+    fcw_app *old = running != NULL ? running->app_rt : NULL;
+    *exit_code = 1;
+    if (!cfg->app.present) return 0;
+    if (old != NULL && fcw_app_runs(old, &cfg->app)) {
+        cfg->app_rt = fcw_app_ref(old);
+        return 0;
+    }
+    if (old != NULL && fcw_app_config_same_address(fcw_app_config_of(old), &cfg->app)) {
+        snprintf(err, errlen, "%s: [app] changed but keeps address %s, which the running app "
+                 "holds until its requests are done: give the new app another address to "
+                 "swap without failing a request, or restart the instance",
+                 cfg->app.section_origin, cfg->app.address);
+        return -1;
+    }
+    cfg->app_rt = fcw_app_start(&cfg->app, err, errlen, exit_code);
+    return cfg->app_rt != NULL ? 0 : -1;
+}
+
 static void reload(const char *config_path) {
     char err[FCW_CONFIG_ERR_MAX];
+    int code;
     fcw_config *cfg = fcw_config_load(config_path, err, sizeof err);
     if (cfg == NULL) {
         fcw_log_error("reload failed, keeping the running configuration: %s", err);
         return;
     }
+    fcw_config *running = fcw_config_acquire();
+    int rc = fcw_server_attach_app(cfg, running, err, sizeof err, &code);
+    fcw_config_release(running);
+    if (rc != 0) {
+        fcw_log_error("reload failed, keeping the running configuration: %s", err);
+        fcw_config_free(cfg);
+        return;
+    }
+    /* The old app, if replaced, stops once the last request on the old snapshot ends. */
     fcw_config_publish(cfg);
     fcw_log_info("configuration reloaded%s%s", config_path ? " from " : "",
                  config_path ? config_path : "");
 }
 
+static void handled_signals(sigset_t *sigs) {
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGTERM);
+    sigaddset(sigs, SIGINT);
+    sigaddset(sigs, SIGHUP);
+}
+
+void fcw_server_block_signals(void) {
+    sigset_t sigs;
+    handled_signals(&sigs);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    /*
+     * scripts/run ignores SIGHUP until the worker runs, and an ignored
+     * disposition survives exec: sigwait needs the default one back.
+     */
+    signal(SIGHUP, SIG_DFL);
+}
+
 int fcw_server_run(int listen_fd, const char *config_path) {
     sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    /* Every thread inherits this mask, so only sigwait below sees them. */
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    handled_signals(&sigs);
 
     /* Socket and thread settings are fixed at start; a reload changes handlers. */
     fcw_config *cfg = fcw_config_acquire();

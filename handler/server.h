@@ -23,10 +23,28 @@
 int fcw_server_listen(const char *path, unsigned mode, char *err, size_t errlen);
 
 /*
+ * Blocks the signals the worker handles (SIGTERM, SIGINT, SIGHUP) in the
+ * calling thread, so every thread started after it inherits the mask and
+ * only fcw_server_run's sigwait sees them: a SIGHUP that arrives while the
+ * worker is still starting waits for it instead of killing it. Call it
+ * first thing in main.
+ */
+void fcw_server_block_signals(void);
+
+/*
+ * Gives cfg its running app when it has an [app]: the one running already
+ * keeps serving when running (the configuration in use, or NULL) starts the
+ * same app; otherwise a new one is started and must be ready first. Returns
+ * 0, or -1 with the reason in err (and in *exit_code the status a worker
+ * that cannot start should exit with).
+ */
+int fcw_server_attach_app(fcw_config *cfg, const fcw_config *running, char *err,
+                          size_t errlen, int *exit_code);
+
+/*
  * Serves until SIGTERM or SIGINT, then stops accepting, waits up to the
  * drain timeout for requests in flight and returns 0 (1 if some were cut).
- * SIGHUP reloads the configuration from config_path. Blocks the signals it
- * handles in the calling thread: call it from main before any other thread.
+ * SIGHUP reloads the configuration from config_path.
  */
 int fcw_server_run(int listen_fd, const char *config_path);
 

@@ -1,0 +1,77 @@
+/*
+ * app.h -- the [app] process: the function's own long-lived server, kept
+ * running by the worker.
+ *
+ * One supervisor thread per app starts the command in its own process
+ * group, waits until it accepts on its address, copies its stdout and stderr
+ * to the worker's line by line, restarts it with backoff when it dies (or
+ * makes the worker exit, restart = never), and stops it (SIGTERM to the
+ * group, stop_timeout, SIGKILL) when the last configuration that uses it is
+ * released or the worker stops. Without a command there is no process: the
+ * worker only waits, at start-up, for the server to accept.
+ *
+ * The protocol (app_http.c) is separate: this module knows processes and
+ * logs, not requests.
+ */
+#ifndef FCW_APP_H
+#define FCW_APP_H
+
+#include <stddef.h>
+
+#include "app_config.h"
+
+typedef struct fcw_app fcw_app;
+struct fcw_app_http;
+
+/*
+ * Starts the app ac describes and waits until it is ready (at most
+ * ac->ready_timeout_s). Returns the app with one reference, or NULL with the
+ * reason (and the last lines of the app's stderr) in err and the status the
+ * worker should exit with in *exit_code.
+ */
+fcw_app *fcw_app_start(const fcw_app_config *ac, char *err, size_t errlen, int *exit_code);
+fcw_app *fcw_app_ref(fcw_app *a);
+/* Drops a reference; the last one stops the app, in its supervisor thread. */
+void fcw_app_release(fcw_app *a);
+
+/* 1 when a was started from a configuration that starts the same app as ac. */
+int fcw_app_runs(const fcw_app *a, const fcw_app_config *ac);
+/* The configuration a was started from. */
+const fcw_app_config *fcw_app_config_of(const fcw_app *a);
+
+#define FCW_APP_GONE (-2)      /* stopped, or died with restart = never */
+#define FCW_APP_NOT_READY (-1) /* still (re)starting at the deadline */
+/*
+ * Waits until the app accepts requests: 0, or FCW_APP_NOT_READY when it is
+ * still restarting at deadline_ms (CLOCK_MONOTONIC, milliseconds), or
+ * FCW_APP_GONE.
+ */
+int fcw_app_wait_ready(fcw_app *a, long deadline_ms);
+
+/*
+ * Copies to the worker's stdout and stderr every whole line the app has
+ * written so far. Called before a request's answer completes: FC freezes
+ * the instance right after, and lines still in the pipe would be lost or
+ * come out under a later request.
+ */
+void fcw_app_logs_sync(fcw_app *a);
+
+/* The app's connection pool (app_http.c). */
+struct fcw_app_http *fcw_app_http_of(fcw_app *a);
+
+/*
+ * Stops every app (SIGTERM to its group, stop_timeout, SIGKILL) and waits
+ * until they are gone. Called once, when the worker exits.
+ */
+void fcw_app_stop_all(void);
+
+/*
+ * Non-zero when an app with restart = never died: the status the worker
+ * exits with, so FC or Kubernetes replaces the instance.
+ */
+int fcw_app_exit_code(void);
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+long fcw_now_ms(void);
+
+#endif

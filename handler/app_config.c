@@ -1,0 +1,332 @@
+/*
+ * app_config.c -- the [app] section's keys, their environment overrides,
+ * and the checks that make a bad value an error at start-up.
+ */
+#include "app_config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "program.h"
+
+/* FC's start-up window is up to 120 s. */
+#define DEFAULT_READY_TIMEOUT_S 120
+#define DEFAULT_STOP_TIMEOUT_S 10
+#define DEFAULT_ERROR_STATUSES "500-599"
+#define MAX_TIMEOUT_S 86400
+
+static void set_origin(fcw_origin o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_origin(fcw_origin o, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(o, FCW_ORIGIN_MAX, fmt, ap);
+    va_end(ap);
+}
+
+int fcw_status_set_has(const fcw_status_set *s, int status) {
+    if (status < 0 || status >= 600) return 0;
+    return (s->bits[status / 8] >> (status % 8)) & 1;
+}
+
+/* "500-599", "404, 500-503", "" (none); 0 or -1. */
+static int parse_status_set(const char *text, fcw_status_set *out) {
+    fcw_status_set s;
+    memset(&s, 0, sizeof s);
+    for (const char *p = text; *p;) {
+        p += strspn(p, " \t");
+        if (*p == '\0') break;
+        char *end;
+        errno = 0;
+        long lo = strtol(p, &end, 10), hi;
+        if (end == p || errno != 0) return -1;
+        p = end;
+        hi = lo;
+        if (*p == '-') {
+            p++;
+            hi = strtol(p, &end, 10);
+            if (end == p || errno != 0) return -1;
+            p = end;
+        }
+        if (lo < 100 || hi > 599 || lo > hi) return -1;
+        for (long c = lo; c <= hi; c++) s.bits[c / 8] |= (unsigned char)(1u << (c % 8));
+        p += strspn(p, " \t");
+        if (*p == ',') p++;
+        else if (*p != '\0') return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+int fcw_app_addr_parse(const char *s, fcw_app_addr *out) {
+    memset(out, 0, sizeof *out);
+    if (strncmp(s, "unix:", 5) == 0) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&out->sa;
+        const char *path = s + 5;
+        if (path[0] != '/' || strlen(path) >= sizeof un->sun_path) return -1;
+        un->sun_family = AF_UNIX;
+        strcpy(un->sun_path, path);
+        out->len = sizeof *un;
+        return 0;
+    }
+    char host[64];
+    const char *colon;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':' || (size_t)(close - s - 1) >= sizeof host) return -1;
+        snprintf(host, sizeof host, "%.*s", (int)(close - s - 1), s + 1);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL || (size_t)(colon - s) >= sizeof host) return -1;
+        snprintf(host, sizeof host, "%.*s", (int)(colon - s), s);
+    }
+    char *end;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno != 0 || port == 0 ||
+        port > 65535)
+        return -1;
+    if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&out->sa;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&out->sa;
+    if (s[0] != '[' && inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((unsigned short)port);
+        out->len = sizeof *in4;
+    } else if (s[0] == '[' && inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((unsigned short)port);
+        out->len = sizeof *in6;
+    } else {
+        return -1;
+    }
+    out->port = (unsigned)port;
+    return 0;
+}
+
+static int replace_str(char **dst, const char *value) {
+    char *copy = strdup(value);
+    if (copy == NULL) return -1;
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out) {
+    char *end;
+    if (s == NULL || *s < '0' || *s > '9') return -1;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max) return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+void fcw_app_config_defaults(fcw_app_config *ac) {
+    memset(ac, 0, sizeof *ac);
+    ac->protocol = FCW_APP_HTTP;
+    ac->ready_timeout_s = DEFAULT_READY_TIMEOUT_S;
+    ac->stop_timeout_s = DEFAULT_STOP_TIMEOUT_S;
+    ac->restart = FCW_APP_RESTART_ALWAYS;
+    parse_status_set(DEFAULT_ERROR_STATUSES, &ac->error_statuses);
+    fcw_origin *all[] = {&ac->command_origin, &ac->protocol_origin, &ac->address_origin,
+                         &ac->directory_origin, &ac->ready_origin, &ac->stop_origin,
+                         &ac->restart_origin, &ac->errors_origin, &ac->fc_lines_origin};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) set_origin(*all[i], "default");
+}
+
+void fcw_app_config_free(fcw_app_config *ac) {
+    free(ac->command);
+    free(ac->address);
+    free(ac->directory);
+    free(ac->error_statuses_text);
+    free(ac->program);
+    free(ac->argv);
+    free(ac->args);
+    memset(ac, 0, sizeof *ac);
+}
+
+#define APP_KEYS "command, protocol, address, directory, ready_timeout, stop_timeout, " \
+                 "restart, error_statuses or fc_lines"
+
+int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
+                       const char *where, char *err, size_t errlen) {
+    if (!ac->present) set_origin(ac->section_origin, "%s", where);
+    ac->present = 1;
+    if (strcmp(key, "command") == 0) {
+        if (value[strspn(value, " \t")] == '\0') {
+            snprintf(err, errlen, "%s: command is empty in [app]: expected a program and its "
+                     "arguments, or no command line for a server started some other way", where);
+            return -1;
+        }
+        if (replace_str(&ac->command, value) != 0) goto oom;
+        set_origin(ac->command_origin, "%s", where);
+    } else if (strcmp(key, "protocol") == 0) {
+        if (strcmp(value, "http") == 0) {
+            ac->protocol = FCW_APP_HTTP;
+        } else {
+            snprintf(err, errlen, "%s: protocol = '%s' in [app]: expected http%s", where, value,
+                     strcmp(value, "fastcgi") == 0 ? " (fastcgi is not supported yet)" : "");
+            return -1;
+        }
+        set_origin(ac->protocol_origin, "%s", where);
+    } else if (strcmp(key, "address") == 0) {
+        fcw_app_addr a;
+        if (fcw_app_addr_parse(value, &a) != 0) {
+            snprintf(err, errlen, "%s: address = '%s' in [app]: expected 127.0.0.1:PORT, "
+                     "[::1]:PORT or unix:/absolute/path", where, value);
+            return -1;
+        }
+        if (replace_str(&ac->address, value) != 0) goto oom;
+        ac->addr = a;
+        set_origin(ac->address_origin, "%s", where);
+    } else if (strcmp(key, "directory") == 0) {
+        struct stat st;
+        if (value[0] != '/' || stat(value, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "%s: directory = '%s' in [app]: expected an absolute path to "
+                     "an existing directory", where, value);
+            return -1;
+        }
+        if (replace_str(&ac->directory, value) != 0) goto oom;
+        set_origin(ac->directory_origin, "%s", where);
+    } else if (strcmp(key, "ready_timeout") == 0 || strcmp(key, "stop_timeout") == 0) {
+        int ready = key[0] == 'r';
+        unsigned *v = ready ? &ac->ready_timeout_s : &ac->stop_timeout_s;
+        if (parse_uint(value, ready ? 1 : 0, ready ? 3600 : 3600, v) != 0) {
+            snprintf(err, errlen, "%s: %s = '%s' in [app]: expected seconds from %d to 3600",
+                     where, key, value, ready ? 1 : 0);
+            return -1;
+        }
+        set_origin(ready ? ac->ready_origin : ac->stop_origin, "%s", where);
+    } else if (strcmp(key, "restart") == 0) {
+        if (strcmp(value, "always") == 0) ac->restart = FCW_APP_RESTART_ALWAYS;
+        else if (strcmp(value, "never") == 0) ac->restart = FCW_APP_RESTART_NEVER;
+        else {
+            snprintf(err, errlen, "%s: restart = '%s' in [app]: expected always (restart it "
+                     "with backoff) or never (the worker exits)", where, value);
+            return -1;
+        }
+        set_origin(ac->restart_origin, "%s", where);
+    } else if (strcmp(key, "error_statuses") == 0) {
+        if (parse_status_set(value, &ac->error_statuses) != 0) {
+            snprintf(err, errlen, "%s: error_statuses = '%s' in [app]: expected status codes "
+                     "and ranges from 100 to 599, e.g. 500-599 or 404,500-503", where, value);
+            return -1;
+        }
+        if (replace_str(&ac->error_statuses_text, value) != 0) goto oom;
+        set_origin(ac->errors_origin, "%s", where);
+    } else if (strcmp(key, "fc_lines") == 0) {
+        if (strcmp(value, "worker") == 0) ac->fc_lines_app = 0;
+        else if (strcmp(value, "app") == 0) ac->fc_lines_app = 1;
+        else {
+            snprintf(err, errlen, "%s: fc_lines = '%s' in [app]: expected worker (fcworker "
+                     "writes FC's Start/End lines) or app (the app writes its own)", where, value);
+            return -1;
+        }
+        set_origin(ac->fc_lines_origin, "%s", where);
+    } else {
+        snprintf(err, errlen, "%s: unknown key '%s' in [app]: expected " APP_KEYS, where, key);
+        return -1;
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "%s: out of memory", where);
+    return -1;
+}
+
+int fcw_app_config_apply_env(fcw_app_config *ac, char *err, size_t errlen) {
+    static const char *const keys[] = {"command", "protocol", "address", "directory",
+                                       "ready_timeout", "stop_timeout", "restart",
+                                       "error_statuses", "fc_lines"};
+    char name[64], where[FCW_ORIGIN_MAX];
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        size_t n = (size_t)snprintf(name, sizeof name, "FCWORKER_APP_");
+        for (const char *k = keys[i]; *k && n + 1 < sizeof name; k++)
+            name[n++] = (char)(*k >= 'a' && *k <= 'z' ? *k - 32 : *k);
+        name[n] = '\0';
+        const char *v = getenv(name);
+        if (v == NULL) continue;
+        snprintf(where, sizeof where, "environment %s", name);
+        if (fcw_app_config_set(ac, keys[i], v, where, err, errlen) != 0) return -1;
+    }
+    return 0;
+}
+
+/* command split on blanks, as exec: specs are; no shell, no quoting. */
+static int split_command(fcw_app_config *ac, char *err, size_t errlen) {
+    size_t n = 0;
+    char *save = NULL;
+    ac->args = strdup(ac->command);
+    ac->argv = calloc(strlen(ac->command) / 2 + 2, sizeof *ac->argv);
+    if (ac->args == NULL || ac->argv == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (char *t = strtok_r(ac->args, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
+        ac->argv[n++] = t;
+    return 0;
+}
+
+int fcw_app_config_check(fcw_app_config *ac, char *err, size_t errlen) {
+    char why[512];
+    if (!ac->present) return 0;
+    if (ac->address == NULL) {
+        snprintf(err, errlen, "%s: [app] has no address: expected address = 127.0.0.1:PORT "
+                 "or unix:/path, where the app listens", ac->section_origin);
+        return -1;
+    }
+    if (ac->command == NULL) return 0;
+    if (split_command(ac, err, errlen) != 0) return -1;
+    ac->program = fcw_program_find(ac->argv[0], ac->directory, why, sizeof why);
+    if (ac->program == NULL || fcw_program_check(ac->program, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: command = '%s' in [app]: %s", ac->command_origin,
+                 ac->command, why);
+        return -1;
+    }
+    ac->argv[0] = ac->program;
+    return 0;
+}
+
+static int same_str(const char *a, const char *b) {
+    if (a == NULL || b == NULL) return a == b;
+    return strcmp(a, b) == 0;
+}
+
+int fcw_app_config_same_address(const fcw_app_config *a, const fcw_app_config *b) {
+    return a->addr.len == b->addr.len && memcmp(&a->addr.sa, &b->addr.sa, a->addr.len) == 0;
+}
+
+int fcw_app_config_same_app(const fcw_app_config *a, const fcw_app_config *b) {
+    return a->present == b->present && same_str(a->command, b->command) &&
+           same_str(a->directory, b->directory) && a->protocol == b->protocol &&
+           fcw_app_config_same_address(a, b) && a->restart == b->restart &&
+           a->ready_timeout_s == b->ready_timeout_s && a->stop_timeout_s == b->stop_timeout_s;
+}
+
+void fcw_app_config_dump(const fcw_app_config *ac, void *file) {
+    FILE *f = file;
+    if (!ac->present) return;
+    fprintf(f, "\n[app]\n");
+    if (ac->command) fprintf(f, "command = %-40s ; %s\n", ac->command, ac->command_origin);
+    fprintf(f, "protocol = %-39s ; %s\n", ac->protocol == FCW_APP_HTTP ? "http" : "fastcgi",
+            ac->protocol_origin);
+    fprintf(f, "address = %-40s ; %s\n", ac->address ? ac->address : "", ac->address_origin);
+    if (ac->directory)
+        fprintf(f, "directory = %-38s ; %s\n", ac->directory, ac->directory_origin);
+    fprintf(f, "ready_timeout = %-34u ; %s\n", ac->ready_timeout_s, ac->ready_origin);
+    fprintf(f, "stop_timeout = %-35u ; %s\n", ac->stop_timeout_s, ac->stop_origin);
+    fprintf(f, "restart = %-40s ; %s\n",
+            ac->restart == FCW_APP_RESTART_ALWAYS ? "always" : "never", ac->restart_origin);
+    fprintf(f, "error_statuses = %-33s ; %s\n",
+            ac->error_statuses_text ? ac->error_statuses_text : DEFAULT_ERROR_STATUSES,
+            ac->errors_origin);
+    fprintf(f, "fc_lines = %-39s ; %s\n", ac->fc_lines_app ? "app" : "worker",
+            ac->fc_lines_origin);
+}

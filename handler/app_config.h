@@ -1,0 +1,95 @@
+/*
+ * app_config.h -- the [app] section: which long-lived server runs the
+ * function, where it listens, and how the worker treats it.
+ *
+ *   [app]
+ *   command = gunicorn -w 2 -b 127.0.0.1:9001 app:app   (optional: started by fcworker)
+ *   protocol = http
+ *   address = 127.0.0.1:9001                             (or unix:/path, [::1]:PORT)
+ *   directory = /opt/function                            (command's working directory)
+ *   ready_timeout = 120   restart = always|never   stop_timeout = 10
+ *   error_statuses = 500-599   fc_lines = worker|app
+ *
+ * Parsed and checked here, once, when a configuration is loaded: a missing
+ * program, interpreter or malformed address is found at start-up or reload.
+ * A handler spec `app` on any route sends that route's requests to it.
+ */
+#ifndef FCW_APP_CONFIG_H
+#define FCW_APP_CONFIG_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "origin.h"
+
+typedef enum fcw_app_protocol { FCW_APP_HTTP = 0, FCW_APP_FASTCGI } fcw_app_protocol;
+typedef enum fcw_app_restart { FCW_APP_RESTART_ALWAYS = 0, FCW_APP_RESTART_NEVER } fcw_app_restart;
+
+/* Status codes 100-599 as a bit set: "500-599", "404,500-503". */
+typedef struct fcw_status_set {
+    unsigned char bits[600 / 8];
+} fcw_status_set;
+
+int fcw_status_set_has(const fcw_status_set *s, int status);
+
+typedef struct fcw_app_addr {
+    struct sockaddr_storage sa;
+    socklen_t len;
+    unsigned port;            /* TCP port, 0 for a unix socket */
+} fcw_app_addr;
+
+typedef struct fcw_app_config {
+    int present;              /* some [app] key was given, in the file or the environment */
+    char *command;            /* NULL: a server started some other way */
+    char *address;
+    char *directory;          /* NULL: the worker's working directory */
+    fcw_app_protocol protocol;
+    unsigned ready_timeout_s;
+    unsigned stop_timeout_s;
+    fcw_app_restart restart;
+    char *error_statuses_text;
+    fcw_status_set error_statuses;
+    int fc_lines_app;         /* the app writes FC's Start/End lines itself */
+    fcw_origin section_origin;  /* where the section was first seen */
+    fcw_origin command_origin, protocol_origin, address_origin, directory_origin;
+    fcw_origin ready_origin, stop_origin, restart_origin, errors_origin, fc_lines_origin;
+
+    /* Filled in by fcw_app_config_check. */
+    fcw_app_addr addr;
+    char *program;            /* command's program, resolved to a path */
+    char **argv;              /* argv[0] is program; points into args */
+    char *args;
+} fcw_app_config;
+
+void fcw_app_config_defaults(fcw_app_config *ac);
+void fcw_app_config_free(fcw_app_config *ac);
+
+/*
+ * Sets one [app] key from where ("conf/fcworker.conf:7" or "environment
+ * FCWORKER_APP_ADDRESS"). Returns 0, or -1 with what is wrong in err.
+ */
+int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
+                       const char *where, char *err, size_t errlen);
+
+/* The FCWORKER_APP_* overrides, after the file. */
+int fcw_app_config_apply_env(fcw_app_config *ac, char *err, size_t errlen);
+
+/*
+ * Once every value is in: the address parsed, the program found, executable
+ * and its #! interpreter present. Returns 0, or -1 with err naming the
+ * value and where it came from.
+ */
+int fcw_app_config_check(fcw_app_config *ac, char *err, size_t errlen);
+
+/* 1 when a and b start and reach the same app (a reload keeps it running). */
+int fcw_app_config_same_app(const fcw_app_config *a, const fcw_app_config *b);
+/* 1 when a and b name the same address. */
+int fcw_app_config_same_address(const fcw_app_config *a, const fcw_app_config *b);
+
+/* The section for --check-config, each value with its origin. */
+void fcw_app_config_dump(const fcw_app_config *ac, void *file);
+
+/* Parses "127.0.0.1:9001", "[::1]:9001" or "unix:/path"; 0 or -1. */
+int fcw_app_addr_parse(const char *s, fcw_app_addr *out);
+
+#endif

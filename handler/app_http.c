@@ -1,0 +1,590 @@
+/*
+ * app_http.c -- the HTTP/1.1 client side of the [app] handler: connection
+ * pool, request framing, response parsing (http-parser), deadlines.
+ *
+ * Every socket is non-blocking and every wait is a poll() bounded by the
+ * request's deadline, so a hung app costs a request its timeout and never a
+ * thread forever.
+ */
+#include "app_http.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <http_parser.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+
+/* Request bodies up to this size are kept, so a request can be re-sent once. */
+#define BODY_FIRST_CHUNK (16 * 1024)
+#define READ_CHUNK (16 * 1024)
+/* The answer's header names and values, as the app sent them. */
+#define RESPONSE_HEADER_MAX (16 * 1024)
+
+struct fcw_app_http {
+    fcw_app_addr addr;
+    pthread_mutex_t lock;
+    pthread_cond_t freed;      /* a connection slot came free */
+    unsigned active;           /* connections lent out */
+    unsigned nidle;
+    int idle[FCW_APP_HTTP_MAX_CONNS];
+};
+
+fcw_app_http *fcw_app_http_create(const fcw_app_addr *addr) {
+    fcw_app_http *h = calloc(1, sizeof *h);
+    if (h == NULL) return NULL;
+    h->addr = *addr;
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->freed, &ca);
+    pthread_condattr_destroy(&ca);
+    return h;
+}
+
+void fcw_app_http_destroy(fcw_app_http *h) {
+    if (h == NULL) return;
+    for (unsigned i = 0; i < h->nidle; i++) close(h->idle[i]);
+    pthread_mutex_destroy(&h->lock);
+    pthread_cond_destroy(&h->freed);
+    free(h);
+}
+
+static int ms_left(long deadline) {
+    long left = deadline - fcw_now_ms();
+    if (left <= 0) return 0;
+    return left > 3600000 ? 3600000 : (int)left;
+}
+
+/* ---- the pool ---- */
+
+/* Waits for a slot; returns 0, or -1 at the deadline. */
+static int slot_take(fcw_app_http *h, long deadline) {
+    pthread_mutex_lock(&h->lock);
+    while (h->active >= FCW_APP_HTTP_MAX_CONNS) {
+        struct timespec ts = {deadline / 1000, (deadline % 1000) * 1000000L};
+        if (pthread_cond_timedwait(&h->freed, &h->lock, &ts) == ETIMEDOUT) {
+            pthread_mutex_unlock(&h->lock);
+            return -1;
+        }
+    }
+    h->active++;
+    pthread_mutex_unlock(&h->lock);
+    return 0;
+}
+
+/* A kept connection, or -1 when none is idle. */
+static int idle_take(fcw_app_http *h) {
+    pthread_mutex_lock(&h->lock);
+    int fd = h->nidle > 0 ? h->idle[--h->nidle] : -1;
+    pthread_mutex_unlock(&h->lock);
+    return fd;
+}
+
+/* Gives the slot back, and the connection when it can carry another request. */
+static void slot_give(fcw_app_http *h, int fd, int keep) {
+    pthread_mutex_lock(&h->lock);
+    if (fd >= 0 && keep && h->nidle < FCW_APP_HTTP_MAX_CONNS) {
+        h->idle[h->nidle++] = fd;
+        fd = -1;
+    }
+    h->active--;
+    pthread_cond_signal(&h->freed);
+    pthread_mutex_unlock(&h->lock);
+    if (fd >= 0) close(fd);
+}
+
+/*
+ * An idle connection the app has closed (or sent something on, which no
+ * request asked for) reads as ready: it cannot carry a request.
+ */
+static int still_open(int fd) {
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    return poll(&p, 1, 0) == 0;
+}
+
+static int connect_new(const fcw_app_addr *addr, long deadline) {
+    int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (addr->sa.ss_family != AF_UNIX) {
+        /* Head and body go out in separate writes; the answer must not wait for an ACK. */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    if (connect(fd, (const struct sockaddr *)&addr->sa, addr->len) == 0) return fd;
+    if (errno == EINPROGRESS || errno == EAGAIN) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (poll(&p, 1, ms_left(deadline)) == 1 &&
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
+            return fd;
+        errno = err ? err : ETIMEDOUT;
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
+/* ---- the request ---- */
+
+static int append(fcw_buf *b, const char *s, size_t n) { return fcw_buf_append(b, s, n); }
+static int appends(fcw_buf *b, const char *s) { return fcw_buf_append(b, s, strlen(s)); }
+
+static int is_hop_by_hop(const char *name, size_t len) {
+    static const char *const hop[] = {"CONNECTION", "KEEP_ALIVE", "PROXY_CONNECTION", "TE",
+                                      "TRAILER", "TRANSFER_ENCODING", "UPGRADE",
+                                      "CONTENT_LENGTH", "CONTENT_TYPE", NULL};
+    for (int i = 0; hop[i]; i++)
+        if (strlen(hop[i]) == len && memcmp(hop[i], name, len) == 0) return 1;
+    return 0;
+}
+
+/* No CR, LF or NUL may reach the app's parser from a raw FastCGI client. */
+static int value_ok(const char *v) {
+    for (; *v; v++)
+        if (*v == '\r' || *v == '\n') return 0;
+    return 1;
+}
+
+/*
+ * "HTTP_X_FC_REQUEST_ID=1-abc" becomes "X-Fc-Request-Id: 1-abc". CGI has
+ * lost the header's spelling; HTTP names are case-insensitive, and nginx
+ * drops names with underscores, so '_' was '-'.
+ */
+static int append_header_param(fcw_buf *b, const char *entry) {
+    const char *name = entry + 5, *eq = strchr(name, '=');
+    if (eq == NULL || eq == name) return 0;
+    size_t n = (size_t)(eq - name);
+    if (is_hop_by_hop(name, n) || eq[1] == '\0' || !value_ok(eq + 1)) return 0;
+    if (fcw_buf_reserve(b, n + strlen(eq + 1) + 4) != 0) return -1;
+    char *p = b->data + b->len;
+    int up = 1;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (c == '_') {
+            *p++ = '-';
+            up = 1;
+            continue;
+        }
+        *p++ = up ? c : (char)tolower((unsigned char)c);
+        up = 0;
+    }
+    b->len = (size_t)(p - b->data);
+    return append(b, ": ", 2) || appends(b, eq + 1) || append(b, "\r\n", 2) ? -1 : 0;
+}
+
+static int uri_ok(const char *u) {
+    if (u[0] != '/' && u[0] != '*') return 0;
+    for (const unsigned char *p = (const unsigned char *)u; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f) return 0;
+    return 1;
+}
+
+/*
+ * The head of the request. *body_len is the CONTENT_LENGTH (RFC 3875: no
+ * CONTENT_LENGTH, no body). Returns 0, -1 out of memory, -2 not sendable.
+ */
+static int build_head(const fcw_request *req, fcw_buf *b, unsigned long long *body_len) {
+    const char *uri = NULL, *ctype = NULL, *clen = NULL;
+    int has_host = 0, has_id = 0;
+
+    for (char **p = req->envp; p && *p; p++) {
+        const char *e = *p;
+        if (!uri && strncmp(e, "REQUEST_URI=", 12) == 0) uri = e + 12;
+        else if (!ctype && strncmp(e, "CONTENT_TYPE=", 13) == 0) ctype = e + 13;
+        else if (!clen && strncmp(e, "CONTENT_LENGTH=", 15) == 0) clen = e + 15;
+    }
+    *body_len = 0;
+    if (clen != NULL && clen[0] != '\0') {
+        char *end;
+        errno = 0;
+        if (clen[0] < '0' || clen[0] > '9') return -2;
+        *body_len = strtoull(clen, &end, 10);
+        if (*end != '\0' || errno != 0) return -2;
+    }
+    const char *method = req->method[0] ? req->method : "GET";
+    for (const char *m = method; *m; m++)
+        if (!isupper((unsigned char)*m) && *m != '-' && *m != '_') return -2;
+
+    if (appends(b, method) || append(b, " ", 1)) return -1;
+    if (uri != NULL && uri[0] != '\0') {
+        if (!uri_ok(uri)) return -2;
+        if (appends(b, uri)) return -1;
+    } else {
+        if (!uri_ok(req->path)) return -2;
+        if (appends(b, req->path)) return -1;
+        if (req->query[0] && (append(b, "?", 1) || appends(b, req->query))) return -1;
+    }
+    if (append(b, " HTTP/1.1\r\n", 11)) return -1;
+
+    for (char **p = req->envp; p && *p; p++) {
+        if (strncmp(*p, "HTTP_", 5) != 0) continue;
+        if (strncmp(*p, "HTTP_HOST=", 10) == 0) has_host = 1;
+        if (strncmp(*p, "HTTP_X_FC_REQUEST_ID=", 21) == 0) has_id = 1;
+        if (append_header_param(b, *p) != 0) return -1;
+    }
+    if (!has_host && appends(b, "Host: localhost\r\n")) return -1;
+    /* The generated id, where the app's code looks for it. */
+    if (!has_id && (appends(b, "X-Fc-Request-Id: ") || appends(b, req->request_id) ||
+                    append(b, "\r\n", 2)))
+        return -1;
+    if (ctype != NULL && ctype[0] != '\0' && value_ok(ctype) &&
+        (appends(b, "Content-Type: ") || appends(b, ctype) || append(b, "\r\n", 2)))
+        return -1;
+    if (*body_len > 0 || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+        strcmp(method, "PATCH") == 0) {
+        char line[48];
+        int n = snprintf(line, sizeof line, "Content-Length: %llu\r\n", *body_len);
+        if (append(b, line, (size_t)n)) return -1;
+    }
+    return append(b, "\r\n", 2) ? -1 : 0;
+}
+
+/* ---- the exchange on one connection ---- */
+
+typedef struct exchange {
+    fcw_request *req;
+    fcw_http_exchange *x;
+    int fd;
+    int nginx_fd;             /* POLLHUP: the client went away; -1 when not watched */
+    long deadline;
+    http_parser parser;
+    int interim;              /* a 1xx answer is being skipped */
+    int head_done, done, keep, stream;
+    int client_gone, bad, headers_too_big;
+    size_t received;          /* response bytes read */
+    size_t hdr_len;
+    int in_value;
+    size_t nheaders;
+    /* The answer's headers: "name\0value\0" pairs as they come in. Last: not cleared. */
+    char hdr[RESPONSE_HEADER_MAX];
+} exchange;
+
+static int hdr_add(exchange *e, const char *at, size_t n) {
+    if (e->hdr_len + n + 2 > sizeof e->hdr) {
+        e->headers_too_big = 1;
+        return -1;
+    }
+    memcpy(e->hdr + e->hdr_len, at, n);
+    e->hdr_len += n;
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n) {
+    exchange *e = p->data;
+    if (e->in_value) {
+        e->hdr[e->hdr_len++] = '\0';  /* end of the last value */
+        e->in_value = 0;
+    }
+    return hdr_add(e, at, n);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n) {
+    exchange *e = p->data;
+    if (!e->in_value) {
+        e->hdr[e->hdr_len++] = '\0';  /* end of the name */
+        e->in_value = 1;
+        e->nheaders++;
+    }
+    return hdr_add(e, at, n);
+}
+
+/* Status and headers into the request; x-fc-status becomes the function's verdict. */
+static int apply_head(exchange *e) {
+    fcw_request *req = e->req;
+    int status = (int)e->parser.status_code;
+    if (e->in_value) e->hdr[e->hdr_len++] = '\0';
+    e->x->status = status;
+    if (e->x->errors != NULL && fcw_status_set_has(e->x->errors, status))
+        e->x->function_error = 1;
+    fcw_set_status(req, status);
+    const char *p = e->hdr, *end = e->hdr + e->hdr_len;
+    for (size_t i = 0; i < e->nheaders && p < end; i++) {
+        const char *name = p, *value = p + strlen(p) + 1;
+        p = value + strlen(value) + 1;
+        /* FC's own way for a server to report a function error. */
+        if (strcasecmp(name, "x-fc-status") == 0) {
+            if (strcmp(value, "200") != 0) e->x->function_error = 1;
+            continue;
+        }
+        if (fcw_header_line_append(&req->headers, name, value) == -2) return -1;
+        if (req->headers.len + 64 > FCW_RESPONSE_HEADERS_MAX) {
+            e->headers_too_big = 1;
+            return -1;
+        }
+    }
+    if (e->x->function_error) req->function_error = 1;
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p) {
+    exchange *e = p->data;
+    int status = (int)p->status_code;
+    if (status >= 100 && status < 200) {
+        /* 100 Continue and the like: not the answer; 101 would leave HTTP. */
+        if (status == 101) {
+            e->bad = 1;
+            return -1;
+        }
+        e->interim = 1;
+        e->hdr_len = 0;
+        e->nheaders = 0;
+        e->in_value = 0;
+        return 0;
+    }
+    if (apply_head(e) != 0) return -1;
+    e->head_done = 1;
+    /* No length: chunked or until close, the app is streaming. */
+    e->stream = !(p->flags & F_CONTENTLENGTH);
+    return e->req->head_only ? 1 : 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n) {
+    exchange *e = p->data;
+    if (fcw_write(e->req, at, n) != 0 || (e->stream && fcw_flush(e->req) != 0)) {
+        e->client_gone = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *p) {
+    exchange *e = p->data;
+    if (e->interim) {
+        e->interim = 0;
+        return 0;
+    }
+    e->done = 1;
+    e->keep = http_should_keep_alive(p);
+    /* Nothing more is wanted from this answer. */
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* Feeds what was read (n = 0: end of file) to the parser; 0 or -1 (e says why). */
+static int parse(exchange *e, const char *buf, size_t n) {
+    size_t used = http_parser_execute(&e->parser, &settings, buf, n);
+    enum http_errno err = HTTP_PARSER_ERRNO(&e->parser);
+    if (e->done) {
+        /* Bytes after the answer: the connection is out of step. */
+        if (used < n) e->keep = 0;
+        return 0;
+    }
+    if (err != HPE_OK || (n > 0 && used < n)) {
+        if (!e->client_gone && !e->headers_too_big) e->bad = 1;
+        return -1;
+    }
+    return 0;
+}
+
+enum { IO_OK = 0, IO_TIMEOUT = -1, IO_FAILED = -2, IO_CLIENT_GONE = -3, IO_ANSWERED = -4 };
+
+/*
+ * Waits for fd to be ready for events before the deadline, watching nginx's
+ * connection for the client going away meanwhile.
+ */
+static int wait_fd(exchange *e, short events) {
+    for (;;) {
+        struct pollfd p[2] = {{.fd = e->fd, .events = events},
+                              {.fd = e->nginx_fd, .events = 0}};
+        int left = ms_left(e->deadline);
+        if (left == 0) return IO_TIMEOUT;
+        int rc = poll(p, e->nginx_fd >= 0 ? 2 : 1, left);
+        if (rc < 0 && errno == EINTR) continue;
+        if (rc < 0) return IO_FAILED;
+        if (rc == 0) return IO_TIMEOUT;
+        if (e->nginx_fd >= 0 && p[1].revents) return IO_CLIENT_GONE;
+        if ((events & POLLOUT) && (p[0].revents & POLLIN)) return IO_ANSWERED;
+        if (p[0].revents) return IO_OK;
+    }
+}
+
+/* Sends all of iov; IO_ANSWERED when the app answered before taking it all. */
+static int send_all(exchange *e, struct iovec *iov, int n) {
+    while (n > 0) {
+        ssize_t w = writev(e->fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN) return IO_FAILED;
+            int rc = wait_fd(e, POLLOUT);
+            if (rc != IO_OK) return rc;
+            continue;
+        }
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return IO_OK;
+}
+
+static int read_answer(exchange *e) {
+    char buf[READ_CHUNK];
+    while (!e->done) {
+        ssize_t n = read(e->fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) {
+            int rc = wait_fd(e, POLLIN);
+            if (rc != IO_OK) return rc;
+            continue;
+        }
+        if (n < 0) return IO_FAILED;
+        e->received += (size_t)n;
+        if (parse(e, buf, (size_t)n) != 0) return e->client_gone ? IO_CLIENT_GONE : IO_FAILED;
+        if (n == 0) return e->done ? IO_OK : IO_FAILED;
+    }
+    return IO_OK;
+}
+
+static void exchange_init(exchange *e, fcw_request *req, fcw_http_exchange *x, int fd,
+                          long deadline) {
+    memset(e, 0, offsetof(exchange, hdr));
+    e->req = req;
+    e->x = x;
+    e->fd = fd;
+    e->deadline = deadline;
+    /*
+     * While the initializer runs, a client giving up must not stop it: the
+     * initializer belongs to the instance (its answer is replayed to others).
+     */
+    e->nginx_fd = req->fcgx != NULL && !req->capture ? req->fcgx->ipcFd : -1;
+    http_parser_init(&e->parser, HTTP_RESPONSE);
+    e->parser.data = e;
+}
+
+static fcw_http_outcome fail(fcw_http_exchange *x, fcw_http_outcome o, const char *why) {
+    snprintf(x->why, sizeof x->why, "%s", why);
+    return o;
+}
+
+static fcw_http_outcome outcome_of(exchange *e, int rc) {
+    fcw_http_exchange *x = e->x;
+    if (rc == IO_TIMEOUT) return fail(x, FCW_HTTP_TIMEOUT, "no complete answer before the timeout");
+    if (rc == IO_CLIENT_GONE || e->client_gone)
+        return fail(x, FCW_HTTP_CLIENT_GONE, "the client went away (nginx closed the connection)");
+    if (e->headers_too_big)
+        return fail(x, FCW_HTTP_BAD_RESPONSE, "the app's answer has more than 8 KiB of headers");
+    if (e->bad) {
+        snprintf(x->why, sizeof x->why, "the app's answer is not HTTP/1.1: %s",
+                 http_errno_description(HTTP_PARSER_ERRNO(&e->parser)));
+        return FCW_HTTP_BAD_RESPONSE;
+    }
+    snprintf(x->why, sizeof x->why, "the connection to the app failed %s: %s",
+             e->received ? "in the middle of its answer" : "before it answered",
+             errno ? strerror(errno) : "closed");
+    return FCW_HTTP_BROKEN;
+}
+
+fcw_http_outcome fcw_app_http_forward(fcw_app_http *h, fcw_request *req, long deadline,
+                                      fcw_http_exchange *x) {
+    char head_inline[2048], first[BODY_FIRST_CHUNK];
+    fcw_buf head;
+    unsigned long long body_len;
+    size_t first_len = 0;
+    fcw_http_outcome out;
+
+    fcw_buf_init_fixed(&head, head_inline, sizeof head_inline);
+    int built = build_head(req, &head, &body_len);
+    if (built != 0) {
+        fcw_buf_free(&head);
+        return built == -1 ? fail(x, FCW_HTTP_BROKEN, "out of memory")
+                           : fail(x, FCW_HTTP_BAD_REQUEST, "the request cannot be sent as HTTP/1.1 "
+                                                           "(method, URI or Content-Length)");
+    }
+    /* The start of the body goes out with the head, and is kept for a retry. */
+    while (first_len < sizeof first && first_len < body_len) {
+        ssize_t n = fcw_read(req, first + first_len, sizeof first - first_len);
+        if (n < 0) {
+            fcw_buf_free(&head);
+            return fail(x, FCW_HTTP_CLIENT_GONE, "reading the request body from nginx failed");
+        }
+        if (n == 0) break;
+        first_len += (size_t)n;
+    }
+    int replayable = first_len >= body_len;
+
+    if (slot_take(h, deadline) != 0) {
+        fcw_buf_free(&head);
+        return fail(x, FCW_HTTP_BUSY, "every connection to the app stayed busy until the timeout");
+    }
+    int fd = -1;
+    exchange e;
+    e.keep = 0;
+    for (int attempt = 0;; attempt++) {
+        int reused = 1;
+        while ((fd = idle_take(h)) >= 0 && !still_open(fd)) close(fd);
+        if (fd < 0) {
+            reused = 0;
+            fd = connect_new(&h->addr, deadline);
+            if (fd < 0) {
+                char why[120];
+                snprintf(why, sizeof why, "cannot connect to the app: %s", strerror(errno));
+                out = fail(x, errno == ETIMEDOUT ? FCW_HTTP_TIMEOUT : FCW_HTTP_UNREACHABLE, why);
+                break;
+            }
+        }
+        exchange_init(&e, req, x, fd, deadline);
+        struct iovec iov[2] = {{head.data, head.len}, {first, first_len}};
+        int rc = send_all(&e, iov, 2);
+        char chunk[READ_CHUNK];
+        unsigned long long sent = first_len;
+        while (rc == IO_OK && sent < body_len) {
+            ssize_t n = fcw_read(req, chunk, sizeof chunk);
+            if (n <= 0) {
+                /* Shorter than its Content-Length: the app would wait for the rest. */
+                rc = IO_CLIENT_GONE;
+                break;
+            }
+            sent += (unsigned long long)n;
+            struct iovec one = {chunk, (size_t)n};
+            rc = send_all(&e, &one, 1);
+        }
+        if (rc == IO_OK || rc == IO_ANSWERED || rc == IO_FAILED) {
+            int sent_all = rc == IO_OK;
+            rc = read_answer(&e);
+            if (!sent_all) e.keep = 0;
+        }
+        /*
+         * A kept connection the app closed just as it was taken: nothing of
+         * the answer came, so the request can go once more on a new one.
+         */
+        if (rc == IO_FAILED && reused && e.received == 0 && replayable && attempt == 0 &&
+            !e.bad) {
+            close(fd);
+            fd = -1;
+            continue;
+        }
+        out = rc == IO_OK ? FCW_HTTP_DONE : outcome_of(&e, rc);
+        break;
+    }
+    slot_give(h, fd, out == FCW_HTTP_DONE && e.keep);
+    fcw_buf_free(&head);
+    return out;
+}

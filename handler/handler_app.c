@@ -1,0 +1,102 @@
+/*
+ * handler_app.c -- app: one request forwarded to the [app] server, with FC's
+ * semantics applied around it: error statuses and x-fc-status make a
+ * function error, the route's timeout answers 504, an app that cannot be
+ * reached or breaks off answers 502, and the app's log lines are out before
+ * the answer completes.
+ */
+#include "handler_app.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "app.h"
+#include "app_http.h"
+#include "fclog.h"
+
+typedef struct app_handler {
+    struct fcw_app **app;
+    const fcw_app_config *ac;
+    fcw_route route;
+} app_handler;
+
+static int fail_with(fcw_request *req, int status, const char *body) {
+    if (!req->committed) fcw_request_respond(req, status, "text/plain; charset=utf-8", body);
+    return FCW_ERROR;
+}
+
+static int run_app(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
+    app_handler *ah = h->impl;
+    fcw_app *app = *ah->app;
+    long now = fcw_now_ms();
+    long deadline = now + (long)(timeout_s ? timeout_s : 86400) * 1000L;
+
+    if (app == NULL) {
+        fcw_log(req, "app: no app is running for this configuration");
+        return fail_with(req, 502, "Bad Gateway: the function's server is not running\n");
+    }
+    /* A restart is waited out, but not for longer than a start may take. */
+    long ready_by = now + (long)ah->ac->ready_timeout_s * 1000L;
+    int ready = fcw_app_wait_ready(app, ready_by < deadline ? ready_by : deadline);
+    if (ready == FCW_APP_GONE) {
+        fcw_log(req, "app: the function's server has stopped");
+        return fail_with(req, 502, "Bad Gateway: the function's server has stopped\n");
+    }
+    if (ready != 0) {
+        fcw_log(req, "app: the function's server is still restarting");
+        if (fcw_now_ms() >= deadline)
+            return fail_with(req, 504, "Gateway Timeout: the function did not finish in time\n");
+        return fail_with(req, 503, "Service Unavailable: the function's server is restarting\n");
+    }
+
+    fcw_http_exchange x = {.errors = ah->route == FCW_ROUTE_INVOKE ? &ah->ac->error_statuses
+                                                                   : NULL};
+    fcw_http_outcome o = fcw_app_http_forward(fcw_app_http_of(app), req, deadline, &x);
+    /* Before the answer's last byte: FC may freeze the instance right after it. */
+    fcw_app_logs_sync(app);
+
+    switch (o) {
+    case FCW_HTTP_DONE:
+        return x.function_error ? FCW_ERROR : FCW_OK;
+    case FCW_HTTP_TIMEOUT:
+        fcw_log(req, "app: timed out after %u s: %s", timeout_s, x.why);
+        return fail_with(req, 504, "Gateway Timeout: the function did not finish in time\n");
+    case FCW_HTTP_CLIENT_GONE:
+        fcw_log(req, "app: %s", x.why);
+        return FCW_ERROR;
+    case FCW_HTTP_BAD_REQUEST:
+        fcw_log(req, "app: %s", x.why);
+        return fail_with(req, 400, "Bad Request\n");
+    case FCW_HTTP_BUSY:
+        fcw_log(req, "app: %s", x.why);
+        return fail_with(req, 503, "Service Unavailable: the function's server is busy\n");
+    default:
+        fcw_log(req, "app: %s", x.why);
+        return fail_with(req, 502, "Bad Gateway: the function's server failed to answer\n");
+    }
+}
+
+static void destroy_app(fcw_handler *h) {
+    free(h->impl);
+    free(h);
+}
+
+fcw_handler *fcw_app_handler_create(struct fcw_app **app, const fcw_app_config *ac,
+                                    fcw_route route, char *err, size_t errlen) {
+    fcw_handler *h = calloc(1, sizeof *h);
+    app_handler *ah = calloc(1, sizeof *ah);
+    if (h == NULL || ah == NULL) {
+        free(h);
+        free(ah);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ah->app = app;
+    ah->ac = ac;
+    ah->route = route;
+    h->impl = ah;
+    h->run = run_app;
+    h->destroy = destroy_app;
+    if (ac->fc_lines_app) h->flags |= FCW_HANDLER_OWN_FC_LINES;
+    return h;
+}
