@@ -154,7 +154,8 @@ static int set_route_key(fcw_route_config *rc, const char *section, const char *
     if (strcmp(key, "handler") == 0) {
         if (value[0] == '\0') {
             snprintf(err, errlen, "%s: handler is empty in [%s]: expected builtin:NAME, "
-                     "exec:/path/to/program [args...] or plugin:/path/to/lib.so", where, section);
+                     "exec:/path/to/program [args...], plugin:/path/to/lib.so or app", where,
+                     section);
             return -1;
         }
         if (replace_str(&rc->spec, value) != 0) {

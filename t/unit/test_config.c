@@ -347,7 +347,7 @@ END_TEST
 
 START_TEST(error_empty_handler) {
     load_fails("[invoke]\nhandler =\n", at(2), "handler is empty in [invoke]",
-               "expected builtin:NAME, exec:/path/to/program [args...] or plugin:/path/to/lib.so");
+               "expected builtin:NAME, exec:/path/to/program [args...], plugin:/path/to/lib.so or app");
     load_fails("[route /x/]\nhandler = \n", at(2), "handler is empty in [route /x/]", "expected builtin:NAME");
 }
 END_TEST
