@@ -1,10 +1,21 @@
 /*
  * app.c -- the [app] process: start, readiness, logs, restart, stop.
  *
- * Everything about the process happens in its supervisor thread, one poll()
- * loop over the app's stdout and stderr, its pidfd and a wake-up pipe; the
- * request threads only read the state (fcw_app_wait_ready) and take the
- * lines the app has written so far (fcw_app_logs_sync).
+ * Everything about the processes happens in the app's supervisor thread,
+ * one poll() loop over the app's stdout and stderr, each copy's pidfd and a
+ * wake-up pipe; request threads read the state (fcw_app_wait_ready), lend
+ * and return FastCGI copies (fcw_app_copy_take/give) and take the lines the
+ * app has written so far (fcw_app_logs_sync).
+ *
+ * An HTTP app is one process that must accept a connect() to be ready. A
+ * FastCGI app is `processes` copies, each with a listening socket of its
+ * own that the worker creates once and hands over as fd 0 (FastCGI's
+ * FCGI_LISTENSOCK_FILENO, as spawn-fcgi and php-cgi expect it). The worker
+ * keeps the sockets, so a replacement copy takes over the same one and
+ * nothing queued on it is lost. One socket per copy rather than one shared:
+ * a libfcgi application serves one connection at a time, so the worker
+ * keeps exactly one connection to each copy, knows which copy serves each
+ * request, counts its requests, and knows whose exit broke one.
  */
 #include "app.h"
 
@@ -17,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,50 +44,83 @@
 #define BACKOFF_MAX_MS 10000
 #define BACKOFF_RESET_MS 30000
 /*
- * Readiness probes: a connect() every few milliseconds at first (cold start
- * is on FC's bill), slowing down for an app that takes seconds.
+ * Readiness probes of an HTTP app: a connect() every few milliseconds at
+ * first (cold start is on FC's bill), slowing down for an app that takes
+ * seconds.
  */
 #define PROBE_FIRST_MS 2
 #define PROBE_MAX_MS 50
-/* Without a pidfd (kernel before 5.3), how often to look for the exit. */
+/*
+ * A FastCGI copy's socket queues connections from the start, so it is
+ * started once it has not died this long after its start (a missing
+ * interpreter or a bad script dies at once).
+ */
+#define SETTLE_MS 200
+/* Without a pidfd (kernel before 5.3), how often to look for an exit. */
 #define EXIT_POLL_MS 100
-/* After the app exits, how long its pipes may stay open (a straggler holds them). */
-#define PIPE_DRAIN_MS 200
+/* After a copy exits, how long its output may take to arrive. */
+#define PIPE_DRAIN_MS 50
+#define LISTEN_BACKLOG 64
 
 extern char **environ;
 
 typedef enum app_state {
     APP_STARTING,   /* started, not accepting yet */
-    APP_READY,
+    APP_READY,      /* at least one copy serves */
     APP_DOWN,       /* died; restarting after the backoff */
     APP_GONE        /* stopped, or died for good (restart = never) */
 } app_state;
 
+typedef struct copy {
+    fcw_app_copy pub;         /* first, so a fcw_app_copy * is a copy * */
+    int index;
+    int listen_fd;            /* FastCGI: the socket handed over as fd 0, or -1 */
+    pid_t pid;                /* the running process, or 0 */
+    int pidfd;
+    int up;                   /* serving: accepted a connect (HTTP), settled (FastCGI) */
+    int busy;                 /* lent to a request */
+    int retire;               /* to be stopped and replaced (max_requests, broken) */
+    int signalled;            /* SIGTERM sent */
+    long kill_at;             /* SIGKILL then; 0: not due */
+    long started_at;
+    long respawn_at;          /* start again then; 0: not due */
+    long probe_at;            /* HTTP: next connect() probe */
+    long probe_ms;
+    long backoff;
+    unsigned served;
+    unsigned long exited_gen; /* the start whose exit was reaped last */
+    int exited_clean;         /* that exit was status 0 */
+} copy;
+
 struct fcw_app {
-    fcw_app_config cfg;         /* own copy: outlives the snapshot it came from */
+    fcw_app_config cfg;       /* own copy: outlives the snapshot it came from */
     char **envp;
     struct fcw_app_http *http;
+    int fastcgi;              /* copies on sockets of their own */
 
-    pthread_mutex_t lock;       /* state, refs, stop */
+    pthread_mutex_t lock;     /* state, refs, stop, copies */
     pthread_cond_t changed;
-    int state;                  /* app_state; read without the lock on the fast path */
+    int state;                /* app_state; read without the lock on the fast path */
     int refs;
-    int stop;                   /* stop it: last release, or the worker stops */
-    int wake[2];                /* written to wake the supervisor */
+    int stop;
+    int wake[2];              /* written to wake the supervisor */
+    int fatal;                /* died with restart = never */
 
-    /* The first start, reported to fcw_app_start. */
     int start_done, start_ok, start_exit_code;
     char start_err[1536];
 
-    pid_t pid;                  /* the running process, or 0 */
-    int pidfd;
-    pthread_mutex_t log_lock;   /* the streams: the supervisor and fcw_app_logs_sync */
+    int null_fd;              /* an HTTP app's stdin */
+    int out_w, err_w;         /* the write ends every copy gets as fds 1 and 2 */
+    pthread_mutex_t log_lock; /* the streams: the supervisor and fcw_app_logs_sync */
     fcw_line_stream out, err;
 
-    pthread_t thread;
+    copy *copies;
+    unsigned ncopies;
+    unsigned next_copy;       /* where fcw_app_copy_take looks first */
+
     int has_thread;
-    int thread_done;            /* the supervisor has finished: the last release frees */
-    struct fcw_app *next;       /* every app not yet gone */
+    int thread_done;          /* the supervisor has finished: the last release frees */
+    struct fcw_app *next;     /* every supervised app not yet gone */
 };
 
 static pthread_mutex_t apps_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -88,7 +134,7 @@ long fcw_now_ms(void) {
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* ---- the app's copy of its configuration and its environment ---- */
+/* ---- the app's copy of its configuration, its environment, its sockets ---- */
 
 static char *dup_or_null(const char *s, int *failed) {
     if (s == NULL) return NULL;
@@ -104,6 +150,7 @@ static int copy_config(fcw_app_config *dst, const fcw_app_config *src) {
     dst->address = dup_or_null(src->address, &failed);
     dst->directory = dup_or_null(src->directory, &failed);
     dst->error_statuses_text = dup_or_null(src->error_statuses_text, &failed);
+    dst->script = dup_or_null(src->script, &failed);
     dst->program = dup_or_null(src->program, &failed);
     dst->args = NULL;
     dst->argv = NULL;
@@ -143,13 +190,62 @@ static int build_env(fcw_app *a) {
     return 0;
 }
 
+/*
+ * A FastCGI copy's listening socket: the address's path with ".N" added,
+ * owner-only (the worker is its only client), replacing what a dead run
+ * left there.
+ */
+static int copy_socket(fcw_app *a, copy *c, char *err, size_t errlen) {
+    const struct sockaddr_un *base = (const struct sockaddr_un *)&a->cfg.addr.sa;
+    struct sockaddr_un *un = (struct sockaddr_un *)&c->pub.addr.sa;
+    memset(&c->pub.addr, 0, sizeof c->pub.addr);
+    un->sun_family = AF_UNIX;
+    if (snprintf(un->sun_path, sizeof un->sun_path, "%s.%d", base->sun_path, c->index) >=
+        (int)sizeof un->sun_path) {
+        snprintf(err, errlen, "[app] address %s is too long for a unix socket with a copy "
+                 "number after it", a->cfg.address);
+        return -1;
+    }
+    c->pub.addr.len = sizeof *un;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) goto fail;
+    unlink(un->sun_path);
+    mode_t old = umask(0177);
+    int rc = bind(fd, (struct sockaddr *)un, sizeof *un);
+    umask(old);
+    if (rc != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+        close(fd);
+        goto fail;
+    }
+    c->listen_fd = fd;
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot listen on %s for the app: %s (does its directory exist and "
+             "is it writable?)", un->sun_path, strerror(errno));
+    return -1;
+}
+
 static void app_free(fcw_app *a) {
     fcw_app_http_destroy(a->http);
+    for (unsigned i = 0; a->copies && i < a->ncopies; i++) {
+        copy *c = &a->copies[i];
+        fcw_close_fd(&c->pub.conn);
+        if (c->listen_fd >= 0) {
+            close(c->listen_fd);
+            unlink(((struct sockaddr_un *)&c->pub.addr.sa)->sun_path);
+        }
+    }
+    free(a->copies);
     for (char **e = a->envp; e && *e; e++) free(*e);
     free(a->envp);
     fcw_app_config_free(&a->cfg);
     fcw_close_fd(&a->wake[0]);
     fcw_close_fd(&a->wake[1]);
+    fcw_close_fd(&a->null_fd);
+    fcw_close_fd(&a->out_w);
+    fcw_close_fd(&a->err_w);
+    fcw_close_fd(&a->out.src);
+    fcw_close_fd(&a->err.src);
     pthread_mutex_destroy(&a->lock);
     pthread_mutex_destroy(&a->log_lock);
     pthread_cond_destroy(&a->changed);
@@ -158,43 +254,39 @@ static void app_free(fcw_app *a) {
 
 /* ---- state ---- */
 
-static void set_state(fcw_app *a, app_state s) {
-    pthread_mutex_lock(&a->lock);
-    __atomic_store_n(&a->state, (int)s, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&a->changed);
-    pthread_mutex_unlock(&a->lock);
-}
-
-static int stop_requested(fcw_app *a) {
-    pthread_mutex_lock(&a->lock);
-    int stop = a->stop;
-    pthread_mutex_unlock(&a->lock);
-    return stop;
-}
-
 /* Called with a->lock held, so the supervisor cannot free a meanwhile. */
-static void request_stop_locked(fcw_app *a) {
+static void wake_locked(fcw_app *a) {
     char c = 1;
-    a->stop = 1;
     if (write(a->wake[1], &c, 1) < 0) {
         /* EAGAIN: the pipe is full, a wake-up is pending already. */
     }
 }
 
+static void set_state_locked(fcw_app *a, app_state s) {
+    __atomic_store_n(&a->state, (int)s, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&a->changed);
+}
+
+/* READY while some copy serves; DOWN while none does. Called with a->lock held. */
+static void update_state_locked(fcw_app *a) {
+    if (a->state == APP_GONE || a->state == APP_STARTING) return;
+    int up = 0;
+    for (unsigned i = 0; i < a->ncopies; i++) up |= a->copies[i].up;
+    app_state s = up ? APP_READY : APP_DOWN;
+    if ((int)s != a->state) set_state_locked(a, s);
+}
+
 static void report_start(fcw_app *a, int ok, int code) {
     pthread_mutex_lock(&a->lock);
-    if (!a->start_done) {
-        a->start_done = 1;
-        a->start_ok = ok;
-        a->start_exit_code = code;
-        pthread_cond_broadcast(&a->changed);
-    }
+    a->start_done = 1;
+    a->start_ok = ok;
+    a->start_exit_code = code;
+    if (ok) set_state_locked(a, APP_READY);
+    pthread_cond_broadcast(&a->changed);
     pthread_mutex_unlock(&a->lock);
 }
 
-/* ---- readiness ---- */
-
-/* 1 when a connect() to the app's address succeeds now. */
+/* 1 when a connect() to addr succeeds now. */
 static int accepts(const fcw_app_addr *addr) {
     int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return 0;
@@ -204,7 +296,7 @@ static int accepts(const fcw_app_addr *addr) {
     return ok;
 }
 
-/* ---- the supervisor loop ---- */
+/* ---- logs ---- */
 
 static void pump_logs(fcw_app *a) {
     pthread_mutex_lock(&a->log_lock);
@@ -218,95 +310,70 @@ void fcw_app_logs_sync(fcw_app *a) {
     pump_logs(a);
 }
 
-/*
- * Waits until the time until (CLOCK_MONOTONIC ms; -1: no limit), the app's
- * exit (returns 1) or a stop request (returns 2), copying its output
- * meanwhile. Returns 0 when the time is up.
- */
-static int watch(fcw_app *a, long until) {
-    for (;;) {
-        struct pollfd p[4];
-        nfds_t n = 0;
-        int out_slot = -1, err_slot = -1, exit_slot = -1;
-        p[n++] = (struct pollfd){.fd = a->wake[0], .events = POLLIN};
-        if (a->out.src >= 0) {
-            out_slot = (int)n;
-            p[n++] = (struct pollfd){.fd = a->out.src, .events = POLLIN};
-        }
-        if (a->err.src >= 0) {
-            err_slot = (int)n;
-            p[n++] = (struct pollfd){.fd = a->err.src, .events = POLLIN};
-        }
-        if (a->pid > 0 && a->pidfd >= 0) {
-            exit_slot = (int)n;
-            p[n++] = (struct pollfd){.fd = a->pidfd, .events = POLLIN};
-        }
-
-        long left = until < 0 ? -1 : until - fcw_now_ms();
-        if (until >= 0 && left <= 0) return 0;
-        if (a->pid > 0 && a->pidfd < 0 && (left < 0 || left > EXIT_POLL_MS)) left = EXIT_POLL_MS;
-        if (left > 3600000) left = 3600000;
-        if (poll(p, n, (int)left) < 0 && errno != EINTR) return 0;
-
-        if ((out_slot >= 0 && p[out_slot].revents) || (err_slot >= 0 && p[err_slot].revents))
-            pump_logs(a);
-        if (p[0].revents) {
-            char buf[64];
-            while (read(a->wake[0], buf, sizeof buf) > 0)
-                ;
-            if (stop_requested(a)) return 2;
-        }
-        if (a->pid > 0 && ((exit_slot >= 0 && p[exit_slot].revents) || a->pidfd < 0)) {
-            siginfo_t si;
-            memset(&si, 0, sizeof si);
-            if (waitid(P_PID, (id_t)a->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-                si.si_pid == a->pid)
-                return 1;
-        }
-    }
-}
-
-static int spawn(fcw_app *a) {
-    int io[3];
-    const char *dir = a->cfg.directory ? a->cfg.directory : ".";
-    int err = fcw_child_spawn(a->cfg.program, a->cfg.argv, dir, a->envp, &a->pid, io);
-    if (err != 0) {
-        a->pid = 0;
-        return err;
-    }
-    /* The app's stdin reads end of file, as a server's does under a supervisor. */
-    close(io[0]);
-    fcw_line_stream_init(&a->out, io[1], STDOUT_FILENO, 0);
-    fcw_line_stream_init(&a->err, io[2], STDERR_FILENO, 1);
-    a->pidfd = fcw_child_pidfd_open(a->pid);
-    return 0;
-}
-
-/*
- * The app's leader has exited (not yet reaped): what it left in its group
- * (gunicorn's workers) is killed so that the next start finds the address
- * free, its last lines are copied, and it is reaped. Returns its status.
- */
-static int reap(fcw_app *a) {
-    int st = 0;
-    fcw_child_signal_group(a->pid, SIGKILL);
-    long until = fcw_now_ms() + PIPE_DRAIN_MS;
-    while ((a->out.src >= 0 || a->err.src >= 0) && fcw_now_ms() < until) {
-        struct pollfd p[2] = {{.fd = a->out.src, .events = POLLIN},
-                              {.fd = a->err.src, .events = POLLIN}};
-        if (poll(p, 2, (int)(until - fcw_now_ms())) <= 0) break;
-        pump_logs(a);
-    }
+static void stderr_tail(fcw_app *a, char *out, size_t outlen) {
     pthread_mutex_lock(&a->log_lock);
-    fcw_line_stream_flush(&a->out);
-    fcw_line_stream_flush(&a->err);
-    fcw_close_fd(&a->out.src);
-    fcw_close_fd(&a->err.src);
+    fcw_line_stream_tail(&a->err, out, outlen);
     pthread_mutex_unlock(&a->log_lock);
-    if (fcw_child_reap(a->pid, &st) < 0) st = 0;
-    fcw_close_fd(&a->pidfd);
-    a->pid = 0;
+    if (out[0] == '\0') snprintf(out, outlen, " (none)");
+}
+
+/* ---- processes ---- */
+
+static void start_copy(fcw_app *a, copy *c, long now) {
+    const char *dir = a->cfg.directory ? a->cfg.directory : ".";
+    const int fds[3] = {a->fastcgi ? c->listen_fd : a->null_fd, a->out_w, a->err_w};
+    pid_t pid;
+    int err = fcw_child_spawn_fds(a->cfg.program, a->cfg.argv, dir, a->envp, fds, &pid);
+    pthread_mutex_lock(&a->lock);
+    c->respawn_at = 0;
+    if (err != 0) {
+        fcw_log_error("cannot start app %s: %s; trying again in %ld ms", a->cfg.program,
+                      strerror(err), c->backoff);
+        snprintf(a->start_err, sizeof a->start_err, "cannot start app %s: %s",
+                 a->cfg.program, strerror(err));
+        c->respawn_at = now + c->backoff;
+        pthread_mutex_unlock(&a->lock);
+        return;
+    }
+    c->pid = pid;
+    c->pidfd = fcw_child_pidfd_open(pid);
+    c->pub.gen++;
+    c->started_at = now;
+    c->signalled = 0;
+    c->kill_at = 0;
+    c->retire = 0;
+    c->served = 0;
+    c->up = 0;
+    c->probe_ms = PROBE_FIRST_MS;
+    c->probe_at = now;
+    pthread_mutex_unlock(&a->lock);
+}
+
+static void signal_copy(copy *c, int sig) {
+    if (c->pid > 0) fcw_child_signal_group(c->pid, sig);
+}
+
+/*
+ * The copy's process has exited (not yet reaped): what it left in its group
+ * (gunicorn's workers) is killed so that its replacement finds the address
+ * free, its last output is copied, and it is reaped. Returns its status.
+ */
+static int reap_copy(fcw_app *a, copy *c) {
+    int st = 0;
+    fcw_child_signal_group(c->pid, SIGKILL);
+    if (fcw_child_reap(c->pid, &st) < 0) st = 0;
+    long until = fcw_now_ms() + PIPE_DRAIN_MS;
+    struct pollfd p[2] = {{.fd = a->out.src, .events = POLLIN}, {.fd = a->err.src, .events = POLLIN}};
+    while (poll(p, 2, 0) > 0 && fcw_now_ms() < until) pump_logs(a);
+    fcw_close_fd(&c->pidfd);
     return st;
+}
+
+static int exited(copy *c) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    return c->pid > 0 && waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           si.si_pid == c->pid;
 }
 
 /* The exit status a worker reports for an app's: its own, or 128+signal, never 0. */
@@ -316,131 +383,266 @@ static int exit_code_of(int st) {
     return 1;
 }
 
-/* SIGTERM to the group, stop_timeout for it to exit, then SIGKILL. */
-static void stop_process(fcw_app *a) {
-    if (a->pid <= 0) return;
-    fcw_child_signal_group(a->pid, SIGTERM);
-    long until = fcw_now_ms() + (long)a->cfg.stop_timeout_s * 1000L;
-    int how;
-    while ((how = watch(a, until)) == 2)
-        ;
-    if (how != 1)
-        fcw_log_warn("app (pid %d) still running %u s after SIGTERM: SIGKILL", (int)a->pid,
-                     a->cfg.stop_timeout_s);
-    char how_s[96];
-    fcw_child_describe_exit(reap(a), how_s, sizeof how_s);
-    fcw_log_info("app stopped (it %s)", how_s);
+/* A copy's exit seen by the supervisor: replaced at once, after a backoff, or fatal. */
+static void on_exit_of(fcw_app *a, copy *c, long now) {
+    pid_t pid = c->pid;
+    int st = reap_copy(a, c);
+    char how[128];
+    fcw_child_describe_exit(st, how, sizeof how);
+    long uptime = now - c->started_at;
+
+    pthread_mutex_lock(&a->lock);
+    int planned = c->retire || a->stop;
+    int first = !a->start_done;
+    c->pid = 0;
+    c->up = 0;
+    c->exited_gen = c->pub.gen;
+    c->exited_clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    if (!c->busy) fcw_close_fd(&c->pub.conn);
+    if (c->retire) {
+        c->respawn_at = now;
+    } else if (!a->stop && !first) {
+        if (a->cfg.restart == FCW_APP_RESTART_NEVER) {
+            a->fatal = exit_code_of(st);
+        } else {
+            if (uptime >= BACKOFF_RESET_MS) c->backoff = BACKOFF_FIRST_MS;
+            c->respawn_at = now + c->backoff;
+            c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff * 2;
+        }
+    } else if (first && a->start_err[0] == '\0') {
+        a->start_exit_code = exit_code_of(st);
+    }
+    long wait = c->respawn_at ? c->respawn_at - now : 0;
+    update_state_locked(a);
+    pthread_cond_broadcast(&a->changed);
+    pthread_mutex_unlock(&a->lock);
+
+    char who[64] = "";
+    if (a->ncopies > 1) snprintf(who, sizeof who, " copy %d", c->index);
+    if (first && a->start_err[0] == '\0') {
+        char tail[1200];
+        stderr_tail(a, tail, sizeof tail);
+        snprintf(a->start_err, sizeof a->start_err,
+                 "app %s%s (pid %d) %s before it was ready on %s; its last lines on stderr:%s",
+                 a->cfg.program, who, (int)pid, how, a->cfg.address, tail);
+    } else if (first) {
+        /* The start-up error says it already. */
+    } else if (planned) {
+        fcw_log_info("app %s%s (pid %d) %s", a->cfg.program, who, (int)pid, how);
+    } else if (a->cfg.restart == FCW_APP_RESTART_NEVER) {
+        fcw_log_error("app %s%s (pid %d) %s after %ld ms; restart = never: the worker stops",
+                      a->cfg.program, who, (int)pid, how, uptime);
+    } else {
+        fcw_log_error("app %s%s (pid %d) %s after %ld ms; restarting it in %ld ms",
+                      a->cfg.program, who, (int)pid, how, uptime, wait);
+    }
 }
 
 /*
- * One life of the app: started, probed until it accepts, then watched until
- * it exits or is stopped. Returns 1 when stopped, 0 when it exited (its
- * status in *st), -1 when it could not be started.
+ * Sleeps until until (CLOCK_MONOTONIC ms; -1 none), a wake-up, or a copy's
+ * exit, copying the app's output meanwhile.
  */
-static int one_life(fcw_app *a, int *st, long *uptime_ms) {
-    int err = spawn(a);
-    if (err != 0) {
-        snprintf(a->start_err, sizeof a->start_err, "cannot start app %s: %s",
-                 a->cfg.program, strerror(err));
-        fcw_log_error("%s", a->start_err);
-        return -1;
+static void watch(fcw_app *a, long until) {
+    struct pollfd p[3 + 64];
+    nfds_t n = 0;
+    int no_pidfd = 0;
+    p[n++] = (struct pollfd){.fd = a->wake[0], .events = POLLIN};
+    p[n++] = (struct pollfd){.fd = a->out.src, .events = POLLIN};
+    p[n++] = (struct pollfd){.fd = a->err.src, .events = POLLIN};
+    for (unsigned i = 0; i < a->ncopies && n < sizeof p / sizeof p[0]; i++) {
+        copy *c = &a->copies[i];
+        if (c->pid <= 0) continue;
+        if (c->pidfd >= 0) p[n++] = (struct pollfd){.fd = c->pidfd, .events = POLLIN};
+        else no_pidfd = 1;
     }
-    long started = fcw_now_ms();
-    long ready_by = started + (long)a->cfg.ready_timeout_s * 1000L;
-    long probe_ms = PROBE_FIRST_MS;
-    int how;
-    set_state(a, APP_STARTING);
+    long left = until < 0 ? -1 : until - fcw_now_ms();
+    if (until >= 0 && left < 0) left = 0;
+    if (no_pidfd && (left < 0 || left > EXIT_POLL_MS)) left = EXIT_POLL_MS;
+    if (left > 3600000) left = 3600000;
+    if (poll(p, n, (int)left) <= 0) return;
+    if (p[1].revents || p[2].revents) pump_logs(a);
+    if (p[0].revents) {
+        char buf[64];
+        while (read(a->wake[0], buf, sizeof buf) > 0)
+            ;
+    }
+}
 
-    while (!accepts(&a->cfg.addr)) {
-        if (fcw_now_ms() >= ready_by) {
-            char tail[1200];
-            fcw_line_stream_tail(&a->err, tail, sizeof tail);
-            snprintf(a->start_err, sizeof a->start_err,
-                     "app %s (pid %d) not ready on %s after %u s (ready_timeout); its last "
-                     "lines on stderr:%s", a->cfg.program, (int)a->pid, a->cfg.address,
-                     a->cfg.ready_timeout_s, tail[0] ? tail : " (none)");
-            fcw_log_error("%s", a->start_err);
-            fcw_child_signal_group(a->pid, SIGKILL);
-            *st = reap(a);
-            return 0;
-        }
-        how = watch(a, fcw_now_ms() + probe_ms);
-        if (how == 2) {
-            stop_process(a);
-            return 1;
-        }
-        if (how == 1) {
-            *st = reap(a);
-            char desc[96], tail[1200];
-            fcw_child_describe_exit(*st, desc, sizeof desc);
-            fcw_line_stream_tail(&a->err, tail, sizeof tail);
-            snprintf(a->start_err, sizeof a->start_err,
-                     "app %s %s before it was ready on %s; its last lines on stderr:%s",
-                     a->cfg.program, desc, a->cfg.address, tail[0] ? tail : " (none)");
-            fcw_log_error("%s", a->start_err);
-            return 0;
-        }
-        if (probe_ms < PROBE_MAX_MS) probe_ms *= 2;
+/* The earliest timer of any copy, or -1. */
+static long next_timer(fcw_app *a) {
+    long due = -1;
+    for (unsigned i = 0; i < a->ncopies; i++) {
+        copy *c = &a->copies[i];
+        long t[3] = {c->respawn_at, c->kill_at, !a->fastcgi && c->pid > 0 && !c->up ? c->probe_at : 0};
+        for (int k = 0; k < 3; k++)
+            if (t[k] > 0 && (due < 0 || t[k] < due)) due = t[k];
     }
-    fcw_log_info("app ready on %s (pid %d, %ld ms after start)", a->cfg.address, (int)a->pid,
-                 fcw_now_ms() - started);
-    set_state(a, APP_READY);
-    report_start(a, 1, 0);
+    return due;
+}
 
-    while ((how = watch(a, -1)) == 0)
-        ;
-    if (how == 2) {
-        stop_process(a);
-        return 1;
+/* One turn of the supervisor: exits, timers, probes, retirements. */
+static void turn(fcw_app *a) {
+    long now = fcw_now_ms();
+    for (unsigned i = 0; i < a->ncopies; i++) {
+        copy *c = &a->copies[i];
+        if (exited(c)) on_exit_of(a, c, now);
     }
-    *st = reap(a);
-    *uptime_ms = fcw_now_ms() - started;
+    pthread_mutex_lock(&a->lock);
+    for (unsigned i = 0; i < a->ncopies; i++) {
+        copy *c = &a->copies[i];
+        /* Retired once idle, so no request is cut: SIGTERM, then SIGKILL after stop_timeout. */
+        if (c->pid > 0 && c->retire && !c->busy && !c->signalled) {
+            c->up = 0;
+            c->signalled = 1;
+            c->kill_at = now + (long)a->cfg.stop_timeout_s * 1000L + 1;
+            signal_copy(c, SIGTERM);
+        }
+        if (c->pid > 0 && c->kill_at && now >= c->kill_at) {
+            signal_copy(c, SIGKILL);
+            c->kill_at = 0;
+        }
+    }
+    update_state_locked(a);
+    pthread_mutex_unlock(&a->lock);
+
+    for (unsigned i = 0; i < a->ncopies; i++) {
+        copy *c = &a->copies[i];
+        pthread_mutex_lock(&a->lock);
+        int due = c->pid == 0 && c->respawn_at && now >= c->respawn_at && !c->busy && !a->stop &&
+                  !a->fatal;
+        pthread_mutex_unlock(&a->lock);
+        if (due) start_copy(a, c, now);
+        if (c->pid <= 0 || c->up) continue;
+        if (a->fastcgi) {
+            if (now - c->started_at >= SETTLE_MS) {
+                pthread_mutex_lock(&a->lock);
+                c->up = 1;
+                update_state_locked(a);
+                pthread_mutex_unlock(&a->lock);
+            }
+        } else if (now >= c->probe_at) {
+            if (accepts(&a->cfg.addr)) {
+                fcw_log_info("app ready on %s (pid %d, %ld ms after start)", a->cfg.address,
+                             (int)c->pid, now - c->started_at);
+                pthread_mutex_lock(&a->lock);
+                c->up = 1;
+                update_state_locked(a);
+                pthread_mutex_unlock(&a->lock);
+            } else if (now - c->started_at >= (long)a->cfg.ready_timeout_s * 1000L) {
+                char tail[1200];
+                stderr_tail(a, tail, sizeof tail);
+                snprintf(a->start_err, sizeof a->start_err,
+                         "app %s (pid %d) not ready on %s after %u s (ready_timeout); its last "
+                         "lines on stderr:%s", a->cfg.program, (int)c->pid, a->cfg.address,
+                         a->cfg.ready_timeout_s, tail);
+                if (a->start_done) fcw_log_error("%s", a->start_err);
+                else a->start_exit_code = 1;
+                signal_copy(c, SIGKILL);
+                c->probe_at = 0;
+            } else {
+                c->probe_at = now + c->probe_ms;
+                if (c->probe_ms < PROBE_MAX_MS) c->probe_ms *= 2;
+            }
+        }
+    }
+}
+
+/* Every copy up: the first start succeeded. */
+static int all_up(fcw_app *a) {
+    for (unsigned i = 0; i < a->ncopies; i++)
+        if (!a->copies[i].up) return 0;
+    return 1;
+}
+
+/* A copy that died, or was never started, during the first start. */
+static int start_failed(fcw_app *a) {
+    for (unsigned i = 0; i < a->ncopies; i++) {
+        copy *c = &a->copies[i];
+        if (c->pid == 0 && !c->up) return 1;
+    }
     return 0;
+}
+
+/* SIGTERM to every copy, stop_timeout for them to exit, then SIGKILL. */
+static void stop_copies(fcw_app *a) {
+    long until = fcw_now_ms() + (long)a->cfg.stop_timeout_s * 1000L;
+    pthread_mutex_lock(&a->lock);
+    for (unsigned i = 0; i < a->ncopies; i++) {
+        a->copies[i].respawn_at = 0;
+        signal_copy(&a->copies[i], SIGTERM);
+    }
+    pthread_mutex_unlock(&a->lock);
+    for (;;) {
+        int left = 0;
+        long now = fcw_now_ms();
+        for (unsigned i = 0; i < a->ncopies; i++) {
+            copy *c = &a->copies[i];
+            if (exited(c)) on_exit_of(a, c, now);
+            left += c->pid > 0;
+        }
+        if (left == 0) break;
+        if (now >= until) {
+            fcw_log_warn("app %s still running %u s after SIGTERM: SIGKILL", a->cfg.program,
+                         a->cfg.stop_timeout_s);
+            for (unsigned i = 0; i < a->ncopies; i++) signal_copy(&a->copies[i], SIGKILL);
+            until = now + 1000;
+        }
+        watch(a, until);
+    }
+    fcw_log_info("app %s stopped", a->cfg.program);
 }
 
 static void *supervise(void *arg) {
     fcw_app *a = arg;
-    long backoff = BACKOFF_FIRST_MS;
+    long now = fcw_now_ms();
 
+    for (unsigned i = 0; i < a->ncopies; i++) start_copy(a, &a->copies[i], now);
+    /* The first start: every copy up, or the worker exits. */
     for (;;) {
-        int st = 0;
-        long uptime = 0;
-        int rc = one_life(a, &st, &uptime);
-        if (rc == 1) break;
+        turn(a);
         pthread_mutex_lock(&a->lock);
-        int first = !a->start_done;
+        int stop = a->stop;
         pthread_mutex_unlock(&a->lock);
-        if (first) {
-            /* Never ready: fcw_app_start reports it and the worker exits. */
-            report_start(a, 0, rc < 0 ? 1 : exit_code_of(st));
+        if (all_up(a)) {
+            report_start(a, 1, 0);
             break;
         }
-        if (rc == 0 && uptime > 0) {
-            char desc[96];
-            fcw_child_describe_exit(st, desc, sizeof desc);
-            fcw_log_error("app %s %s after %ld ms; %s", a->cfg.program, desc, uptime,
-                          a->cfg.restart == FCW_APP_RESTART_NEVER
-                              ? "restart = never: the worker stops"
-                              : "restarting it");
+        if (stop || start_failed(a) || (!a->fastcgi && a->copies[0].probe_at == 0)) {
+            /* fcw_app_start's caller reports start_err. */
+            stop_copies(a);
+            report_start(a, 0, a->start_exit_code ? a->start_exit_code : 1);
+            goto done;
         }
-        if (a->cfg.restart == FCW_APP_RESTART_NEVER) {
+        long due = next_timer(a);
+        if (a->fastcgi) {
+            long settle = fcw_now_ms() + SETTLE_MS;
+            if (due < 0 || settle < due) due = settle;
+        }
+        watch(a, due);
+    }
+
+    for (;;) {
+        pthread_mutex_lock(&a->lock);
+        int stop = a->stop, fatal = a->fatal;
+        pthread_mutex_unlock(&a->lock);
+        if (stop) break;
+        if (fatal) {
             pthread_mutex_lock(&apps_lock);
-            if (exit_code == 0) exit_code = rc < 0 ? 1 : exit_code_of(st);
+            if (exit_code == 0) exit_code = fatal;
             pthread_mutex_unlock(&apps_lock);
-            set_state(a, APP_GONE);
-            /* server.c drains and exits on SIGTERM; main returns exit_code. */
+            /* server.c drains and exits on SIGTERM; main returns the exit code. */
             kill(getpid(), SIGTERM);
             break;
         }
-        set_state(a, APP_DOWN);
-        if (uptime >= BACKOFF_RESET_MS) backoff = BACKOFF_FIRST_MS;
-        fcw_log_info("app restarts in %ld ms", backoff);
-        if (watch(a, fcw_now_ms() + backoff) == 2) break;
-        if (backoff < BACKOFF_MAX_MS) backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-                                                                          : backoff * 2;
+        watch(a, next_timer(a));
+        turn(a);
     }
-    set_state(a, APP_GONE);
+    stop_copies(a);
 
+done:
+    pthread_mutex_lock(&a->lock);
+    set_state_locked(a, APP_GONE);
+    pthread_mutex_unlock(&a->lock);
     pthread_mutex_lock(&apps_lock);
     for (fcw_app **p = &apps; *p; p = &(*p)->next)
         if (*p == a) {
@@ -478,12 +680,56 @@ static int wait_external(fcw_app *a, char *err, size_t errlen) {
     return 0;
 }
 
+/* Pipes and sockets the supervised processes share; 0 or -1 with err. */
+static int prepare_processes(fcw_app *a, char *err, size_t errlen) {
+    int out[2], errp[2];
+    a->fastcgi = a->cfg.protocol == FCW_APP_FASTCGI;
+    a->ncopies = a->fastcgi ? a->cfg.processes : 1;
+    a->copies = calloc(a->ncopies, sizeof *a->copies);
+    if (a->copies == NULL) goto oom;
+    for (unsigned i = 0; i < a->ncopies; i++) {
+        copy *c = &a->copies[i];
+        c->index = (int)i;
+        c->listen_fd = -1;
+        c->pidfd = -1;
+        c->pub.conn = -1;
+        c->backoff = BACKOFF_FIRST_MS;
+        if (a->fastcgi && copy_socket(a, c, err, errlen) != 0) return -1;
+    }
+    a->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (a->null_fd < 0 || pipe2(out, O_CLOEXEC) != 0) goto sys;
+    if (pipe2(errp, O_CLOEXEC) != 0) {
+        close(out[0]);
+        close(out[1]);
+        goto sys;
+    }
+    /*
+     * The worker keeps the write ends: the pipes outlive every copy, so
+     * nothing a dying copy wrote is lost and a restart needs no new pipes.
+     */
+    a->out_w = out[1];
+    a->err_w = errp[1];
+    fcntl(out[0], F_SETFL, O_NONBLOCK);
+    fcntl(errp[0], F_SETFL, O_NONBLOCK);
+    fcw_line_stream_init(&a->out, out[0], STDOUT_FILENO, 0);
+    fcw_line_stream_init(&a->err, errp[0], STDERR_FILENO, 1);
+    return 0;
+sys:
+    snprintf(err, errlen, "cannot set up the app's output: %s", strerror(errno));
+    return -1;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
 fcw_app *fcw_app_start(const fcw_app_config *ac, char *err, size_t errlen, int *code) {
     fcw_app *a = calloc(1, sizeof *a);
     *code = 1;
-    if (a == NULL) goto oom;
-    a->wake[0] = a->wake[1] = -1;
-    a->pidfd = -1;
+    if (a == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    a->wake[0] = a->wake[1] = a->null_fd = a->out_w = a->err_w = -1;
     a->out.src = a->err.src = -1;
     a->refs = 1;
     pthread_mutex_init(&a->lock, NULL);
@@ -493,41 +739,42 @@ fcw_app *fcw_app_start(const fcw_app_config *ac, char *err, size_t errlen, int *
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&a->changed, &ca);
     pthread_condattr_destroy(&ca);
-    if (copy_config(&a->cfg, ac) != 0 || build_env(a) != 0) goto oom_free;
-    if ((a->http = fcw_app_http_create(&a->cfg.addr)) == NULL) goto oom_free;
+    if (copy_config(&a->cfg, ac) != 0 || build_env(a) != 0 ||
+        (a->http = fcw_app_http_create(&a->cfg.addr)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (pipe2(a->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
-        app_free(a);
-        return NULL;
+        goto fail;
     }
 
     if (a->cfg.command == NULL) {
-        if (wait_external(a, err, errlen) != 0) {
-            app_free(a);
-            return NULL;
-        }
+        if (wait_external(a, err, errlen) != 0) goto fail;
         a->state = APP_READY;
         fcw_log_info("app server accepts on %s", a->cfg.address);
         return a;
     }
+    if (prepare_processes(a, err, errlen) != 0) goto fail;
+    a->state = APP_STARTING;
 
     pthread_mutex_lock(&apps_lock);
     a->next = apps;
     apps = a;
     pthread_mutex_unlock(&apps_lock);
     a->has_thread = 1;
+    pthread_t tid;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&a->thread, &attr, supervise, a);
+    int rc = pthread_create(&tid, &attr, supervise, a);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
         pthread_mutex_lock(&apps_lock);
         apps = a->next;
         pthread_mutex_unlock(&apps_lock);
         snprintf(err, errlen, "cannot start the app's supervisor thread: %s", strerror(rc));
-        app_free(a);
-        return NULL;
+        goto fail;
     }
 
     pthread_mutex_lock(&a->lock);
@@ -537,16 +784,17 @@ fcw_app *fcw_app_start(const fcw_app_config *ac, char *err, size_t errlen, int *
     pthread_mutex_unlock(&a->lock);
     if (!ok) {
         snprintf(err, errlen, "%s", a->start_err);
-        /* The supervisor has ended; it left a to the last reference. */
+        /* The supervisor ends by itself; the last reference frees a. */
         fcw_app_release(a);
         return NULL;
     }
+    if (a->fastcgi)
+        fcw_log_info("app %s: %u copies started on %s.*", a->cfg.program, a->ncopies,
+                     a->cfg.address + 5);
     return a;
 
-oom_free:
+fail:
     app_free(a);
-oom:
-    snprintf(err, errlen, "out of memory");
     return NULL;
 }
 
@@ -563,7 +811,10 @@ void fcw_app_release(fcw_app *a) {
     int last = --a->refs == 0;
     int free_now = last && (!a->has_thread || a->thread_done);
     /* Still supervised: its thread stops it and, seeing no reference, frees it. */
-    if (last && !free_now) request_stop_locked(a);
+    if (last && !free_now) {
+        a->stop = 1;
+        wake_locked(a);
+    }
     pthread_mutex_unlock(&a->lock);
     if (free_now) app_free(a);
 }
@@ -576,20 +827,79 @@ const fcw_app_config *fcw_app_config_of(const fcw_app *a) { return &a->cfg; }
 
 struct fcw_app_http *fcw_app_http_of(fcw_app *a) { return a->http; }
 
+static struct timespec abs_time(long ms) {
+    return (struct timespec){ms / 1000, (ms % 1000) * 1000000L};
+}
+
 int fcw_app_wait_ready(fcw_app *a, long deadline_ms) {
     int s = __atomic_load_n(&a->state, __ATOMIC_ACQUIRE);
     if (s == APP_READY) return 0;
     if (s == APP_GONE) return FCW_APP_GONE;
+    struct timespec ts = abs_time(deadline_ms);
     pthread_mutex_lock(&a->lock);
-    while (a->state == APP_STARTING || a->state == APP_DOWN) {
-        struct timespec ts = {deadline_ms / 1000, (deadline_ms % 1000) * 1000000L};
-        if (fcw_now_ms() >= deadline_ms ||
-            pthread_cond_timedwait(&a->changed, &a->lock, &ts) == ETIMEDOUT)
-            break;
-    }
+    while (a->state == APP_STARTING || a->state == APP_DOWN)
+        if (pthread_cond_timedwait(&a->changed, &a->lock, &ts) == ETIMEDOUT) break;
     s = a->state;
     pthread_mutex_unlock(&a->lock);
     return s == APP_READY ? 0 : s == APP_GONE ? FCW_APP_GONE : FCW_APP_NOT_READY;
+}
+
+int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out) {
+    struct timespec ts = abs_time(deadline_ms);
+    pthread_mutex_lock(&a->lock);
+    for (;;) {
+        if (a->state == APP_GONE || a->stop) {
+            pthread_mutex_unlock(&a->lock);
+            return FCW_APP_GONE;
+        }
+        /* A copy with its connection open first: no connect for the request. */
+        copy *pick = NULL;
+        for (unsigned k = 0; k < a->ncopies; k++) {
+            copy *c = &a->copies[(a->next_copy + k) % a->ncopies];
+            if (!c->up || c->busy || c->retire || c->pid <= 0) continue;
+            if (pick == NULL || (c->pub.conn >= 0 && pick->pub.conn < 0)) pick = c;
+            if (pick->pub.conn >= 0) break;
+        }
+        if (pick != NULL) {
+            pick->busy = 1;
+            a->next_copy = (unsigned)pick->index + 1;
+            *out = &pick->pub;
+            pthread_mutex_unlock(&a->lock);
+            return 0;
+        }
+        if (pthread_cond_timedwait(&a->changed, &a->lock, &ts) == ETIMEDOUT) {
+            pthread_mutex_unlock(&a->lock);
+            return FCW_APP_NOT_READY;
+        }
+    }
+}
+
+void fcw_app_copy_give(fcw_app *a, fcw_app_copy *pc, fcw_copy_verdict v) {
+    copy *c = (copy *)pc;
+    pthread_mutex_lock(&a->lock);
+    c->busy = 0;
+    if (v == FCW_COPY_DONE) {
+        c->served++;
+        if (a->cfg.max_requests && c->served >= a->cfg.max_requests) c->retire = 1;
+    } else {
+        c->retire = 1;
+    }
+    /* A copy being replaced, or already gone, gets a new connection with its successor. */
+    if (c->retire || c->pid <= 0) fcw_close_fd(&c->pub.conn);
+    if (c->retire || c->respawn_at) wake_locked(a);
+    pthread_cond_broadcast(&a->changed);
+    pthread_mutex_unlock(&a->lock);
+}
+
+int fcw_app_copy_ended_cleanly(fcw_app *a, fcw_app_copy *pc, long wait_ms) {
+    copy *c = (copy *)pc;
+    struct timespec ts = abs_time(fcw_now_ms() + wait_ms);
+    pthread_mutex_lock(&a->lock);
+    while (c->exited_gen < c->pub.gen)
+        if (pthread_cond_timedwait(&a->changed, &a->lock, &ts) == ETIMEDOUT) break;
+    int clean = c->exited_gen == c->pub.gen && c->exited_clean && !c->signalled;
+    pthread_mutex_unlock(&a->lock);
+    return clean;
 }
 
 void fcw_app_stop_all(void) {
@@ -598,12 +908,13 @@ void fcw_app_stop_all(void) {
     for (fcw_app *a = apps; a; a = a->next) {
         if (a->cfg.stop_timeout_s > longest) longest = a->cfg.stop_timeout_s;
         pthread_mutex_lock(&a->lock);
-        request_stop_locked(a);
+        a->stop = 1;
+        wake_locked(a);
         pthread_mutex_unlock(&a->lock);
     }
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += longest + 2;
+    until.tv_sec += longest + 3;
     while (apps != NULL)
         if (pthread_cond_timedwait(&apps_changed, &apps_lock, &until) == ETIMEDOUT) break;
     if (apps != NULL) fcw_log_error("an app did not stop in time");

@@ -3,7 +3,9 @@
  * running by the worker.
  *
  * One supervisor thread per app starts the command in its own process
- * group, waits until it accepts on its address, copies its stdout and stderr
+ * group (a FastCGI app: `processes` copies, each on a listening socket of
+ * its own that the worker creates and hands over as fd 0), waits until it
+ * accepts on its address, copies its stdout and stderr
  * to the worker's line by line, restarts it with backoff when it dies (or
  * makes the worker exit, restart = never), and stops it (SIGTERM to the
  * group, stop_timeout, SIGKILL) when the last configuration that uses it is
@@ -58,6 +60,39 @@ void fcw_app_logs_sync(fcw_app *a);
 
 /* The app's connection pool (app_http.c). */
 struct fcw_app_http *fcw_app_http_of(fcw_app *a);
+
+/*
+ * The copies of a FastCGI app the worker starts. Each serves one request at
+ * a time on the worker's one kept connection to its socket, so the worker
+ * knows which copy serves a request: it counts them (max_requests) and
+ * knows whose exit broke one.
+ */
+typedef struct fcw_app_copy {
+    fcw_app_addr addr;        /* the copy's own socket */
+    int conn;                 /* the worker's connection to it, or -1 */
+    unsigned long gen;        /* which start of the copy this is */
+} fcw_app_copy;
+
+/*
+ * Takes an idle copy for one request, waiting until deadline_ms for one:
+ * 0, FCW_APP_NOT_READY or FCW_APP_GONE.
+ */
+int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out);
+
+typedef enum fcw_copy_verdict {
+    FCW_COPY_DONE = 0,        /* the request completed: it may serve the next one */
+    FCW_COPY_BROKEN           /* it timed out or misbehaved: stop it and start another */
+} fcw_copy_verdict;
+void fcw_app_copy_give(fcw_app *a, fcw_app_copy *c, fcw_copy_verdict v);
+
+/*
+ * After the copy's connection failed before any answer: waits up to wait_ms
+ * for the copy's process to end and returns 1 when it ended by itself with
+ * status 0 (at its own request limit, as php-cgi does after
+ * PHP_FCGI_MAX_REQUESTS): it never read the request, which can go to
+ * another copy.
+ */
+int fcw_app_copy_ended_cleanly(fcw_app *a, fcw_app_copy *c, long wait_ms);
 
 /*
  * Stops every app (SIGTERM to its group, stop_timeout, SIGKILL) and waits

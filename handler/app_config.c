@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "program.h"
 
@@ -20,7 +21,7 @@
 #define DEFAULT_READY_TIMEOUT_S 120
 #define DEFAULT_STOP_TIMEOUT_S 10
 #define DEFAULT_ERROR_STATUSES "500-599"
-#define MAX_TIMEOUT_S 86400
+#define MAX_PROCESSES 64
 
 static void set_origin(fcw_origin o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_origin(fcw_origin o, const char *fmt, ...) {
@@ -136,9 +137,12 @@ void fcw_app_config_defaults(fcw_app_config *ac) {
     ac->stop_timeout_s = DEFAULT_STOP_TIMEOUT_S;
     ac->restart = FCW_APP_RESTART_ALWAYS;
     parse_status_set(DEFAULT_ERROR_STATUSES, &ac->error_statuses);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    ac->processes = cpus < 1 ? 1 : cpus > MAX_PROCESSES ? MAX_PROCESSES : (unsigned)cpus;
     fcw_origin *all[] = {&ac->command_origin, &ac->protocol_origin, &ac->address_origin,
                          &ac->directory_origin, &ac->ready_origin, &ac->stop_origin,
-                         &ac->restart_origin, &ac->errors_origin, &ac->fc_lines_origin};
+                         &ac->restart_origin, &ac->errors_origin, &ac->fc_lines_origin,
+                         &ac->processes_origin, &ac->max_requests_origin, &ac->script_origin};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) set_origin(*all[i], "default");
 }
 
@@ -147,6 +151,7 @@ void fcw_app_config_free(fcw_app_config *ac) {
     free(ac->address);
     free(ac->directory);
     free(ac->error_statuses_text);
+    free(ac->script);
     free(ac->program);
     free(ac->argv);
     free(ac->args);
@@ -154,7 +159,7 @@ void fcw_app_config_free(fcw_app_config *ac) {
 }
 
 #define APP_KEYS "command, protocol, address, directory, ready_timeout, stop_timeout, " \
-                 "restart, error_statuses or fc_lines"
+                 "restart, error_statuses, fc_lines, processes, max_requests or script"
 
 int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
                        const char *where, char *err, size_t errlen) {
@@ -171,9 +176,11 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
     } else if (strcmp(key, "protocol") == 0) {
         if (strcmp(value, "http") == 0) {
             ac->protocol = FCW_APP_HTTP;
+        } else if (strcmp(value, "fastcgi") == 0) {
+            ac->protocol = FCW_APP_FASTCGI;
         } else {
-            snprintf(err, errlen, "%s: protocol = '%s' in [app]: expected http%s", where, value,
-                     strcmp(value, "fastcgi") == 0 ? " (fastcgi is not supported yet)" : "");
+            snprintf(err, errlen, "%s: protocol = '%s' in [app]: expected http or fastcgi",
+                     where, value);
             return -1;
         }
         set_origin(ac->protocol_origin, "%s", where);
@@ -231,6 +238,29 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
             return -1;
         }
         set_origin(ac->fc_lines_origin, "%s", where);
+    } else if (strcmp(key, "processes") == 0) {
+        if (parse_uint(value, 1, MAX_PROCESSES, &ac->processes) != 0) {
+            snprintf(err, errlen, "%s: processes = '%s' in [app]: expected a whole number from "
+                     "1 to %d", where, value, MAX_PROCESSES);
+            return -1;
+        }
+        set_origin(ac->processes_origin, "%s", where);
+    } else if (strcmp(key, "max_requests") == 0) {
+        if (parse_uint(value, 0, 100000000, &ac->max_requests) != 0) {
+            snprintf(err, errlen, "%s: max_requests = '%s' in [app]: expected a whole number "
+                     "(0: never replace a copy)", where, value);
+            return -1;
+        }
+        set_origin(ac->max_requests_origin, "%s", where);
+    } else if (strcmp(key, "script") == 0) {
+        struct stat st;
+        if (value[0] != '/' || stat(value, &st) != 0 || !S_ISREG(st.st_mode)) {
+            snprintf(err, errlen, "%s: script = '%s' in [app]: expected the absolute path of an "
+                     "existing file (the front controller, SCRIPT_FILENAME)", where, value);
+            return -1;
+        }
+        if (replace_str(&ac->script, value) != 0) goto oom;
+        set_origin(ac->script_origin, "%s", where);
     } else {
         snprintf(err, errlen, "%s: unknown key '%s' in [app]: expected " APP_KEYS, where, key);
         return -1;
@@ -244,7 +274,8 @@ oom:
 int fcw_app_config_apply_env(fcw_app_config *ac, char *err, size_t errlen) {
     static const char *const keys[] = {"command", "protocol", "address", "directory",
                                        "ready_timeout", "stop_timeout", "restart",
-                                       "error_statuses", "fc_lines"};
+                                       "error_statuses", "fc_lines", "processes",
+                                       "max_requests", "script"};
     char name[64], where[FCW_ORIGIN_MAX];
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         size_t n = (size_t)snprintf(name, sizeof name, "FCWORKER_APP_");
@@ -274,9 +305,31 @@ static int split_command(fcw_app_config *ac, char *err, size_t errlen) {
     return 0;
 }
 
+int fcw_app_config_default_address(fcw_app_config *ac, const char *dir, char *err,
+                                   size_t errlen) {
+    char addr[160];
+    if (!ac->present || ac->address != NULL || ac->protocol != FCW_APP_FASTCGI ||
+        ac->command == NULL)
+        return 0;
+    snprintf(addr, sizeof addr, "unix:%s/app.sock", dir);
+    if (fcw_app_addr_parse(addr, &ac->addr) != 0 || (ac->address = strdup(addr)) == NULL) {
+        snprintf(err, errlen, "%s: [app]: no room for the app's socket in %s: give an address "
+                 "= unix:/short/path", ac->section_origin, dir);
+        return -1;
+    }
+    snprintf(ac->address_origin, FCW_ORIGIN_MAX, "default, beside the worker's socket");
+    return 0;
+}
+
 int fcw_app_config_check(fcw_app_config *ac, char *err, size_t errlen) {
     char why[512];
     if (!ac->present) return 0;
+    if (ac->protocol == FCW_APP_FASTCGI && ac->command != NULL && ac->addr.port != 0) {
+        snprintf(err, errlen, "%s: address = '%s' in [app]: a FastCGI app the worker starts "
+                 "gets its socket from the worker: expected unix:/path, or no address",
+                 ac->address_origin, ac->address);
+        return -1;
+    }
     if (ac->address == NULL) {
         snprintf(err, errlen, "%s: [app] has no address: expected address = 127.0.0.1:PORT "
                  "or unix:/path, where the app listens", ac->section_origin);
@@ -307,7 +360,8 @@ int fcw_app_config_same_app(const fcw_app_config *a, const fcw_app_config *b) {
     return a->present == b->present && same_str(a->command, b->command) &&
            same_str(a->directory, b->directory) && a->protocol == b->protocol &&
            fcw_app_config_same_address(a, b) && a->restart == b->restart &&
-           a->ready_timeout_s == b->ready_timeout_s && a->stop_timeout_s == b->stop_timeout_s;
+           a->ready_timeout_s == b->ready_timeout_s && a->stop_timeout_s == b->stop_timeout_s &&
+           a->processes == b->processes && a->max_requests == b->max_requests;
 }
 
 void fcw_app_config_dump(const fcw_app_config *ac, void *file) {
@@ -329,4 +383,8 @@ void fcw_app_config_dump(const fcw_app_config *ac, void *file) {
             ac->errors_origin);
     fprintf(f, "fc_lines = %-39s ; %s\n", ac->fc_lines_app ? "app" : "worker",
             ac->fc_lines_origin);
+    if (ac->protocol != FCW_APP_FASTCGI) return;
+    fprintf(f, "processes = %-38u ; %s\n", ac->processes, ac->processes_origin);
+    fprintf(f, "max_requests = %-35u ; %s\n", ac->max_requests, ac->max_requests_origin);
+    if (ac->script) fprintf(f, "script = %-41s ; %s\n", ac->script, ac->script_origin);
 }

@@ -9,6 +9,7 @@
  *   directory = /opt/function                            (command's working directory)
  *   ready_timeout = 120   restart = always|never   stop_timeout = 10
  *   error_statuses = 500-599   fc_lines = worker|app
+ *   processes = 4   max_requests = 0   script = /opt/function/index.php  (fastcgi)
  *
  * Parsed and checked here, once, when a configuration is loaded: a missing
  * program, interpreter or malformed address is found at start-up or reload.
@@ -50,9 +51,13 @@ typedef struct fcw_app_config {
     char *error_statuses_text;
     fcw_status_set error_statuses;
     int fc_lines_app;         /* the app writes FC's Start/End lines itself */
+    unsigned processes;       /* fastcgi with a command: copies started */
+    unsigned max_requests;    /* fastcgi: a copy is replaced after this many; 0 never */
+    char *script;             /* fastcgi: SCRIPT_FILENAME, the front controller */
     fcw_origin section_origin;  /* where the section was first seen */
     fcw_origin command_origin, protocol_origin, address_origin, directory_origin;
     fcw_origin ready_origin, stop_origin, restart_origin, errors_origin, fc_lines_origin;
+    fcw_origin processes_origin, max_requests_origin, script_origin;
 
     /* Filled in by fcw_app_config_check. */
     fcw_app_addr addr;
@@ -73,6 +78,13 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
 
 /* The FCWORKER_APP_* overrides, after the file. */
 int fcw_app_config_apply_env(fcw_app_config *ac, char *err, size_t errlen);
+
+/*
+ * A spawned FastCGI app without an address listens where the worker's own
+ * socket is: dir/app.sock.
+ */
+int fcw_app_config_default_address(fcw_app_config *ac, const char *dir, char *err,
+                                   size_t errlen);
 
 /*
  * Once every value is in: the address parsed, the program found, executable

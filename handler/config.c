@@ -429,6 +429,14 @@ fcw_config *fcw_config_load(const char *path, char *err, size_t errlen) {
         }
     }
     if (apply_env(cfg, err, errlen) != 0) goto fail;
+    char *slash = strrchr(cfg->socket_path, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+        int rc = fcw_app_config_default_address(&cfg->app, cfg->socket_path[0] ? cfg->socket_path
+                                                                               : "/", err, errlen);
+        *slash = '/';
+        if (rc != 0) goto fail;
+    }
     if (fcw_app_config_check(&cfg->app, err, errlen) != 0) goto fail;
     inherit_invoke_timeout(cfg);
 

@@ -46,34 +46,18 @@ void fcw_close_fd(int *fd) {
 }
 
 /*
- * Starts the program with stdin, stdout and stderr on new pipes; returns 0
- * and our ends in io[0] (its stdin), io[1] (stdout), io[2] (stderr), or an
- * errno value. Every descriptor of the worker is close-on-exec or closed by
+ * Every descriptor of the worker is close-on-exec or closed by
  * closefrom(3): libfcgi accepts nginx connections without SOCK_CLOEXEC, so
  * close-on-exec alone would leak them into the function.
  */
-int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
-                    char *const envp[], pid_t *pid, int io[3]) {
-    int p[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+int fcw_child_spawn_fds(const char *program, char *const argv[], const char *dir,
+                        char *const envp[], const int fds[3], pid_t *pid) {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, all;
-    int rc;
 
-    for (int i = 0; i < 3; i++) {
-        if (make_pipe(p[i]) != 0) {
-            rc = errno;
-            for (int j = 0; j < i; j++) {
-                fcw_close_fd(&p[j][0]);
-                fcw_close_fd(&p[j][1]);
-            }
-            return rc;
-        }
-    }
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, p[0][0], 0);
-    posix_spawn_file_actions_adddup2(&fa, p[1][1], 1);
-    posix_spawn_file_actions_adddup2(&fa, p[2][1], 2);
+    for (int i = 0; i < 3; i++) posix_spawn_file_actions_adddup2(&fa, fds[i], i);
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawn_file_actions_addchdir_np(&fa, dir);
 
@@ -91,9 +75,34 @@ int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
 
-    rc = posix_spawn(pid, program, &fa, &attr, argv, envp);
+    int rc = posix_spawn(pid, program, &fa, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
+    return rc;
+}
+
+/*
+ * Starts the program with stdin, stdout and stderr on new pipes; returns 0
+ * and our ends in io[0] (its stdin), io[1] (stdout), io[2] (stderr), or an
+ * errno value.
+ */
+int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
+                    char *const envp[], pid_t *pid, int io[3]) {
+    int p[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+    int rc;
+
+    for (int i = 0; i < 3; i++) {
+        if (make_pipe(p[i]) != 0) {
+            rc = errno;
+            for (int j = 0; j < i; j++) {
+                fcw_close_fd(&p[j][0]);
+                fcw_close_fd(&p[j][1]);
+            }
+            return rc;
+        }
+    }
+    const int child_ends[3] = {p[0][0], p[1][1], p[2][1]};
+    rc = fcw_child_spawn_fds(program, argv, dir, envp, child_ends, pid);
 
     fcw_close_fd(&p[0][0]);
     fcw_close_fd(&p[1][1]);

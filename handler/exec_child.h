@@ -17,6 +17,13 @@
  */
 int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
                     char *const envp[], pid_t *pid, int io[3]);
+/*
+ * Starts program in dir with fds[0..2] as its stdin, stdout and stderr (the
+ * caller keeps its own descriptors), in its own process group, with default
+ * signal dispositions and an empty mask. Returns 0 or an errno value.
+ */
+int fcw_child_spawn_fds(const char *program, char *const argv[], const char *dir,
+                        char *const envp[], const int fds[3], pid_t *pid);
 /* A descriptor that polls readable when the child exits (not reaped), or -1. */
 int fcw_child_pidfd_open(pid_t pid);
 /*

@@ -1,0 +1,86 @@
+/*
+ * fcgi_record.h -- the FastCGI records of the client side: what fcworker
+ * sends to a FastCGI application (BEGIN_REQUEST, PARAMS, STDIN,
+ * ABORT_REQUEST) and an incremental reader for what it answers (STDOUT,
+ * STDERR, END_REQUEST).
+ *
+ * Pure: no I/O, no allocation, only libc, so it is unit-tested and fuzzed
+ * alone (t/fuzz/fuzz_fcgi_record.c). No packaged C library does the client
+ * side of FastCGI; the record format is FastCGI 1.0, section 3.
+ */
+#ifndef FCW_FCGI_RECORD_H
+#define FCW_FCGI_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FCW_FCGI_HEADER_LEN 8
+#define FCW_FCGI_MAX_CONTENT 65535
+
+enum {
+    FCW_FCGI_BEGIN_REQUEST = 1,
+    FCW_FCGI_ABORT_REQUEST = 2,
+    FCW_FCGI_END_REQUEST = 3,
+    FCW_FCGI_PARAMS = 4,
+    FCW_FCGI_STDIN = 5,
+    FCW_FCGI_STDOUT = 6,
+    FCW_FCGI_STDERR = 7,
+    FCW_FCGI_GET_VALUES_RESULT = 10,
+    FCW_FCGI_UNKNOWN_TYPE = 11,
+};
+
+/* The one request id fcworker uses: one request at a time per connection. */
+#define FCW_FCGI_REQUEST_ID 1
+
+/* Writes a record header for len bytes of content (no padding) into out[8]. */
+void fcw_fcgi_header(unsigned char out[FCW_FCGI_HEADER_LEN], int type, size_t len);
+
+/* BEGIN_REQUEST, responder role, keep the connection: 16 bytes into out. */
+size_t fcw_fcgi_begin_request(unsigned char out[16]);
+
+/* ABORT_REQUEST: 8 bytes into out. */
+size_t fcw_fcgi_abort_request(unsigned char out[FCW_FCGI_HEADER_LEN]);
+
+/*
+ * Appends one name-value pair, FastCGI-encoded, at out + *len (cap bytes in
+ * all). Returns 0, or -1 when it does not fit.
+ */
+int fcw_fcgi_pair(unsigned char *out, size_t cap, size_t *len, const char *name,
+                  size_t nlen, const char *value, size_t vlen);
+
+/* The reader of an application's answer. */
+typedef enum fcw_fcgi_event {
+    FCW_FCGI_EV_NONE = 0,   /* need more bytes */
+    FCW_FCGI_EV_STDOUT,     /* data/len: a piece of stdout */
+    FCW_FCGI_EV_STDERR,     /* data/len: a piece of stderr */
+    FCW_FCGI_EV_END,        /* END_REQUEST: app_status, protocol_status */
+    FCW_FCGI_EV_ERROR       /* not a FastCGI answer: error says why */
+} fcw_fcgi_event;
+
+typedef struct fcw_fcgi_reader {
+    unsigned char hdr[FCW_FCGI_HEADER_LEN];
+    size_t hdr_len;          /* header bytes collected */
+    int type;
+    unsigned request_id;
+    size_t content_left;     /* of the current record */
+    size_t padding_left;
+    unsigned char end[8];    /* END_REQUEST's body */
+    size_t end_len;
+    int ended;
+    uint32_t app_status;
+    int protocol_status;
+    const char *error;
+} fcw_fcgi_reader;
+
+void fcw_fcgi_reader_init(fcw_fcgi_reader *r);
+
+/*
+ * Consumes bytes from buf[0..len) up to the next event; returns it and sets
+ * *used to the bytes consumed (call again with the rest). For STDOUT and
+ * STDERR, data and dlen point into buf. After FCW_FCGI_EV_END, bytes left over
+ * mean the connection is out of step.
+ */
+fcw_fcgi_event fcw_fcgi_read(fcw_fcgi_reader *r, const unsigned char *buf, size_t len,
+                             size_t *used, const unsigned char **data, size_t *dlen);
+
+#endif
