@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app_http.h"
+#include "app_pool.h"
 #include "app_log.h"
 #include "exec_child.h"
 #include "fclog.h"
@@ -95,7 +95,7 @@ typedef struct copy {
 struct fcw_app {
     fcw_app_config cfg;       /* own copy: outlives the snapshot it came from */
     char **envp;
-    struct fcw_app_http *http;
+    fcw_app_pool *pool;       /* HTTP apps, and FastCGI servers started some other way */
     int fastcgi;              /* copies on sockets of their own */
 
     pthread_mutex_t lock;     /* state, refs, stop, copies */
@@ -226,7 +226,7 @@ fail:
 }
 
 static void app_free(fcw_app *a) {
-    fcw_app_http_destroy(a->http);
+    fcw_app_pool_destroy(a->pool);
     for (unsigned i = 0; a->copies && i < a->ncopies; i++) {
         copy *c = &a->copies[i];
         fcw_close_fd(&c->pub.conn);
@@ -327,6 +327,7 @@ static void start_copy(fcw_app *a, copy *c, long now) {
     pthread_mutex_lock(&a->lock);
     c->respawn_at = 0;
     if (err != 0) {
+        c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff * 2;
         fcw_log_error("cannot start app %s: %s; trying again in %ld ms", a->cfg.program,
                       strerror(err), c->backoff);
         snprintf(a->start_err, sizeof a->start_err, "cannot start app %s: %s",
@@ -343,7 +344,11 @@ static void start_copy(fcw_app *a, copy *c, long now) {
     c->kill_at = 0;
     c->retire = 0;
     c->served = 0;
-    c->up = 0;
+    /*
+     * A replacement FastCGI copy serves at once: its socket has been queueing
+     * connections all along. Only the first start waits to see it settle.
+     */
+    c->up = a->fastcgi && a->start_done;
     c->probe_ms = PROBE_FIRST_MS;
     c->probe_at = now;
     pthread_mutex_unlock(&a->lock);
@@ -473,7 +478,8 @@ static long next_timer(fcw_app *a) {
     long due = -1;
     for (unsigned i = 0; i < a->ncopies; i++) {
         copy *c = &a->copies[i];
-        long t[3] = {c->respawn_at, c->kill_at, !a->fastcgi && c->pid > 0 && !c->up ? c->probe_at : 0};
+        long settle = c->pid > 0 && !c->up ? (a->fastcgi ? c->started_at + SETTLE_MS : c->probe_at) : 0;
+        long t[3] = {c->respawn_at, c->kill_at, settle};
         for (int k = 0; k < 3; k++)
             if (t[k] > 0 && (due < 0 || t[k] < due)) due = t[k];
     }
@@ -740,7 +746,7 @@ fcw_app *fcw_app_start(const fcw_app_config *ac, char *err, size_t errlen, int *
     pthread_cond_init(&a->changed, &ca);
     pthread_condattr_destroy(&ca);
     if (copy_config(&a->cfg, ac) != 0 || build_env(a) != 0 ||
-        (a->http = fcw_app_http_create(&a->cfg.addr)) == NULL) {
+        (a->pool = fcw_app_pool_create(&a->cfg.addr)) == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -825,7 +831,7 @@ int fcw_app_runs(const fcw_app *a, const fcw_app_config *ac) {
 
 const fcw_app_config *fcw_app_config_of(const fcw_app *a) { return &a->cfg; }
 
-struct fcw_app_http *fcw_app_http_of(fcw_app *a) { return a->http; }
+struct fcw_app_pool *fcw_app_pool_of(fcw_app *a) { return a->pool; }
 
 static struct timespec abs_time(long ms) {
     return (struct timespec){ms / 1000, (ms % 1000) * 1000000L};
@@ -881,8 +887,10 @@ void fcw_app_copy_give(fcw_app *a, fcw_app_copy *pc, fcw_copy_verdict v) {
     if (v == FCW_COPY_DONE) {
         c->served++;
         if (a->cfg.max_requests && c->served >= a->cfg.max_requests) c->retire = 1;
-    } else {
+    } else if (v == FCW_COPY_BROKEN) {
         c->retire = 1;
+    } else {
+        fcw_close_fd(&c->pub.conn);
     }
     /* A copy being replaced, or already gone, gets a new connection with its successor. */
     if (c->retire || c->pid <= 0) fcw_close_fd(&c->pub.conn);

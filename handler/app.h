@@ -23,7 +23,7 @@
 #include "app_config.h"
 
 typedef struct fcw_app fcw_app;
-struct fcw_app_http;
+struct fcw_app_pool;
 
 /*
  * Starts the app ac describes and waits until it is ready (at most
@@ -58,8 +58,8 @@ int fcw_app_wait_ready(fcw_app *a, long deadline_ms);
  */
 void fcw_app_logs_sync(fcw_app *a);
 
-/* The app's connection pool (app_http.c). */
-struct fcw_app_http *fcw_app_http_of(fcw_app *a);
+/* The app's connection pool (app_pool.c). */
+struct fcw_app_pool *fcw_app_pool_of(fcw_app *a);
 
 /*
  * The copies of a FastCGI app the worker starts. Each serves one request at
@@ -81,7 +81,8 @@ int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out);
 
 typedef enum fcw_copy_verdict {
     FCW_COPY_DONE = 0,        /* the request completed: it may serve the next one */
-    FCW_COPY_BROKEN           /* it timed out or misbehaved: stop it and start another */
+    FCW_COPY_BROKEN,          /* it timed out or misbehaved: stop it and start another */
+    FCW_COPY_LOST             /* its connection failed (it died, or ended): not its fault */
 } fcw_copy_verdict;
 void fcw_app_copy_give(fcw_app *a, fcw_app_copy *c, fcw_copy_verdict v);
 

@@ -25,119 +25,13 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "app_pool.h"
 
 /* Request bodies up to this size are kept, so a request can be re-sent once. */
 #define BODY_FIRST_CHUNK (16 * 1024)
 #define READ_CHUNK (16 * 1024)
 /* The answer's header names and values, as the app sent them. */
 #define RESPONSE_HEADER_MAX (16 * 1024)
-
-struct fcw_app_http {
-    fcw_app_addr addr;
-    pthread_mutex_t lock;
-    pthread_cond_t freed;      /* a connection slot came free */
-    unsigned active;           /* connections lent out */
-    unsigned nidle;
-    int idle[FCW_APP_HTTP_MAX_CONNS];
-};
-
-fcw_app_http *fcw_app_http_create(const fcw_app_addr *addr) {
-    fcw_app_http *h = calloc(1, sizeof *h);
-    if (h == NULL) return NULL;
-    h->addr = *addr;
-    pthread_mutex_init(&h->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&h->freed, &ca);
-    pthread_condattr_destroy(&ca);
-    return h;
-}
-
-void fcw_app_http_destroy(fcw_app_http *h) {
-    if (h == NULL) return;
-    for (unsigned i = 0; i < h->nidle; i++) close(h->idle[i]);
-    pthread_mutex_destroy(&h->lock);
-    pthread_cond_destroy(&h->freed);
-    free(h);
-}
-
-static int ms_left(long deadline) {
-    long left = deadline - fcw_now_ms();
-    if (left <= 0) return 0;
-    return left > 3600000 ? 3600000 : (int)left;
-}
-
-/* ---- the pool ---- */
-
-/* Waits for a slot; returns 0, or -1 at the deadline. */
-static int slot_take(fcw_app_http *h, long deadline) {
-    pthread_mutex_lock(&h->lock);
-    while (h->active >= FCW_APP_HTTP_MAX_CONNS) {
-        struct timespec ts = {deadline / 1000, (deadline % 1000) * 1000000L};
-        if (pthread_cond_timedwait(&h->freed, &h->lock, &ts) == ETIMEDOUT) {
-            pthread_mutex_unlock(&h->lock);
-            return -1;
-        }
-    }
-    h->active++;
-    pthread_mutex_unlock(&h->lock);
-    return 0;
-}
-
-/* A kept connection, or -1 when none is idle. */
-static int idle_take(fcw_app_http *h) {
-    pthread_mutex_lock(&h->lock);
-    int fd = h->nidle > 0 ? h->idle[--h->nidle] : -1;
-    pthread_mutex_unlock(&h->lock);
-    return fd;
-}
-
-/* Gives the slot back, and the connection when it can carry another request. */
-static void slot_give(fcw_app_http *h, int fd, int keep) {
-    pthread_mutex_lock(&h->lock);
-    if (fd >= 0 && keep && h->nidle < FCW_APP_HTTP_MAX_CONNS) {
-        h->idle[h->nidle++] = fd;
-        fd = -1;
-    }
-    h->active--;
-    pthread_cond_signal(&h->freed);
-    pthread_mutex_unlock(&h->lock);
-    if (fd >= 0) close(fd);
-}
-
-/*
- * An idle connection the app has closed (or sent something on, which no
- * request asked for) reads as ready: it cannot carry a request.
- */
-static int still_open(int fd) {
-    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-    return poll(&p, 1, 0) == 0;
-}
-
-static int connect_new(const fcw_app_addr *addr, long deadline) {
-    int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    if (addr->sa.ss_family != AF_UNIX) {
-        /* Head and body go out in separate writes; the answer must not wait for an ACK. */
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    if (connect(fd, (const struct sockaddr *)&addr->sa, addr->len) == 0) return fd;
-    if (errno == EINPROGRESS || errno == EAGAIN) {
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
-        int err = 0;
-        socklen_t len = sizeof err;
-        if (poll(&p, 1, ms_left(deadline)) == 1 &&
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
-            return fd;
-        errno = err ? err : ETIMEDOUT;
-    }
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return -1;
-}
 
 /* ---- the request ---- */
 
@@ -258,7 +152,7 @@ static int build_head(const fcw_request *req, fcw_buf *b, unsigned long long *bo
 
 typedef struct exchange {
     fcw_request *req;
-    fcw_http_exchange *x;
+    fcw_app_exchange *x;
     int fd;
     int nginx_fd;             /* POLLHUP: the client went away; -1 when not watched */
     long deadline;
@@ -409,7 +303,7 @@ static int wait_fd(exchange *e, short events) {
     for (;;) {
         struct pollfd p[2] = {{.fd = e->fd, .events = events},
                               {.fd = e->nginx_fd, .events = 0}};
-        int left = ms_left(e->deadline);
+        int left = fcw_ms_left(e->deadline);
         if (left == 0) return IO_TIMEOUT;
         int rc = poll(p, e->nginx_fd >= 0 ? 2 : 1, left);
         if (rc < 0 && errno == EINTR) continue;
@@ -463,7 +357,7 @@ static int read_answer(exchange *e) {
     return IO_OK;
 }
 
-static void exchange_init(exchange *e, fcw_request *req, fcw_http_exchange *x, int fd,
+static void exchange_init(exchange *e, fcw_request *req, fcw_app_exchange *x, int fd,
                           long deadline) {
     memset(e, 0, offsetof(exchange, hdr));
     e->req = req;
@@ -479,43 +373,43 @@ static void exchange_init(exchange *e, fcw_request *req, fcw_http_exchange *x, i
     e->parser.data = e;
 }
 
-static fcw_http_outcome fail(fcw_http_exchange *x, fcw_http_outcome o, const char *why) {
+static fcw_app_outcome fail(fcw_app_exchange *x, fcw_app_outcome o, const char *why) {
     snprintf(x->why, sizeof x->why, "%s", why);
     return o;
 }
 
-static fcw_http_outcome outcome_of(exchange *e, int rc) {
-    fcw_http_exchange *x = e->x;
-    if (rc == IO_TIMEOUT) return fail(x, FCW_HTTP_TIMEOUT, "no complete answer before the timeout");
+static fcw_app_outcome outcome_of(exchange *e, int rc) {
+    fcw_app_exchange *x = e->x;
+    if (rc == IO_TIMEOUT) return fail(x, FCW_APP_TIMEOUT, "no complete answer before the timeout");
     if (rc == IO_CLIENT_GONE || e->client_gone)
-        return fail(x, FCW_HTTP_CLIENT_GONE, "the client went away (nginx closed the connection)");
+        return fail(x, FCW_APP_CLIENT_GONE, "the client went away (nginx closed the connection)");
     if (e->headers_too_big)
-        return fail(x, FCW_HTTP_BAD_RESPONSE, "the app's answer has more than 8 KiB of headers");
+        return fail(x, FCW_APP_BAD_RESPONSE, "the app's answer has more than 8 KiB of headers");
     if (e->bad) {
         snprintf(x->why, sizeof x->why, "the app's answer is not HTTP/1.1: %s",
                  http_errno_description(HTTP_PARSER_ERRNO(&e->parser)));
-        return FCW_HTTP_BAD_RESPONSE;
+        return FCW_APP_BAD_RESPONSE;
     }
     snprintf(x->why, sizeof x->why, "the connection to the app failed %s: %s",
              e->received ? "in the middle of its answer" : "before it answered",
              errno ? strerror(errno) : "closed");
-    return FCW_HTTP_BROKEN;
+    return FCW_APP_BROKEN;
 }
 
-fcw_http_outcome fcw_app_http_forward(fcw_app_http *h, fcw_request *req, long deadline,
-                                      fcw_http_exchange *x) {
+fcw_app_outcome fcw_app_http_forward(fcw_app_pool *h, fcw_request *req, long deadline,
+                                      fcw_app_exchange *x) {
     char head_inline[2048], first[BODY_FIRST_CHUNK];
     fcw_buf head;
     unsigned long long body_len;
     size_t first_len = 0;
-    fcw_http_outcome out;
+    fcw_app_outcome out;
 
     fcw_buf_init_fixed(&head, head_inline, sizeof head_inline);
     int built = build_head(req, &head, &body_len);
     if (built != 0) {
         fcw_buf_free(&head);
-        return built == -1 ? fail(x, FCW_HTTP_BROKEN, "out of memory")
-                           : fail(x, FCW_HTTP_BAD_REQUEST, "the request cannot be sent as HTTP/1.1 "
+        return built == -1 ? fail(x, FCW_APP_BROKEN, "out of memory")
+                           : fail(x, FCW_APP_BAD_REQUEST, "the request cannot be sent as HTTP/1.1 "
                                                            "(method, URI or Content-Length)");
     }
     /* The start of the body goes out with the head, and is kept for a retry. */
@@ -523,30 +417,29 @@ fcw_http_outcome fcw_app_http_forward(fcw_app_http *h, fcw_request *req, long de
         ssize_t n = fcw_read(req, first + first_len, sizeof first - first_len);
         if (n < 0) {
             fcw_buf_free(&head);
-            return fail(x, FCW_HTTP_CLIENT_GONE, "reading the request body from nginx failed");
+            return fail(x, FCW_APP_CLIENT_GONE, "reading the request body from nginx failed");
         }
         if (n == 0) break;
         first_len += (size_t)n;
     }
     int replayable = first_len >= body_len;
 
-    if (slot_take(h, deadline) != 0) {
+    if (fcw_app_pool_take(h, deadline) != 0) {
         fcw_buf_free(&head);
-        return fail(x, FCW_HTTP_BUSY, "every connection to the app stayed busy until the timeout");
+        return fail(x, FCW_APP_BUSY, "every connection to the app stayed busy until the timeout");
     }
     int fd = -1;
     exchange e;
     e.keep = 0;
     for (int attempt = 0;; attempt++) {
         int reused = 1;
-        while ((fd = idle_take(h)) >= 0 && !still_open(fd)) close(fd);
-        if (fd < 0) {
+        if ((fd = fcw_app_pool_idle(h)) < 0) {
             reused = 0;
-            fd = connect_new(&h->addr, deadline);
+            fd = fcw_app_connect(fcw_app_pool_addr(h), deadline);
             if (fd < 0) {
                 char why[120];
                 snprintf(why, sizeof why, "cannot connect to the app: %s", strerror(errno));
-                out = fail(x, errno == ETIMEDOUT ? FCW_HTTP_TIMEOUT : FCW_HTTP_UNREACHABLE, why);
+                out = fail(x, errno == ETIMEDOUT ? FCW_APP_TIMEOUT : FCW_APP_UNREACHABLE, why);
                 break;
             }
         }
@@ -581,10 +474,10 @@ fcw_http_outcome fcw_app_http_forward(fcw_app_http *h, fcw_request *req, long de
             fd = -1;
             continue;
         }
-        out = rc == IO_OK ? FCW_HTTP_DONE : outcome_of(&e, rc);
+        out = rc == IO_OK ? FCW_APP_DONE : outcome_of(&e, rc);
         break;
     }
-    slot_give(h, fd, out == FCW_HTTP_DONE && e.keep);
+    fcw_app_pool_give(h, fd, out == FCW_APP_DONE && e.keep);
     fcw_buf_free(&head);
     return out;
 }

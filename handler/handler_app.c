@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "app.h"
+#include "app_fastcgi.h"
 #include "app_http.h"
 #include "fclog.h"
 
@@ -49,27 +50,32 @@ static int run_app(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
         return fail_with(req, 503, "Service Unavailable: the function's server is restarting\n");
     }
 
-    fcw_http_exchange x = {.errors = ah->route == FCW_ROUTE_INVOKE ? &ah->ac->error_statuses
+    fcw_app_exchange x = {.errors = ah->route == FCW_ROUTE_INVOKE ? &ah->ac->error_statuses
                                                                    : NULL};
-    fcw_http_outcome o = fcw_app_http_forward(fcw_app_http_of(app), req, deadline, &x);
+    fcw_app_outcome o = ah->ac->protocol == FCW_APP_FASTCGI
+                            ? fcw_app_fastcgi_forward(app, req, deadline, &x)
+                            : fcw_app_http_forward(fcw_app_pool_of(app), req, deadline, &x);
     /* Before the answer's last byte: FC may freeze the instance right after it. */
     fcw_app_logs_sync(app);
 
     switch (o) {
-    case FCW_HTTP_DONE:
+    case FCW_APP_DONE:
         return x.function_error ? FCW_ERROR : FCW_OK;
-    case FCW_HTTP_TIMEOUT:
+    case FCW_APP_TIMEOUT:
         fcw_log(req, "app: timed out after %u s: %s", timeout_s, x.why);
         return fail_with(req, 504, "Gateway Timeout: the function did not finish in time\n");
-    case FCW_HTTP_CLIENT_GONE:
+    case FCW_APP_CLIENT_GONE:
         fcw_log(req, "app: %s", x.why);
         return FCW_ERROR;
-    case FCW_HTTP_BAD_REQUEST:
+    case FCW_APP_BAD_REQUEST:
         fcw_log(req, "app: %s", x.why);
         return fail_with(req, 400, "Bad Request\n");
-    case FCW_HTTP_BUSY:
+    case FCW_APP_BUSY:
         fcw_log(req, "app: %s", x.why);
         return fail_with(req, 503, "Service Unavailable: the function's server is busy\n");
+    case FCW_APP_UNREACHABLE:
+        fcw_log(req, "app: %s", x.why);
+        return fail_with(req, 502, "Bad Gateway: the function's server cannot be reached\n");
     default:
         fcw_log(req, "app: %s", x.why);
         return fail_with(req, 502, "Bad Gateway: the function's server failed to answer\n");

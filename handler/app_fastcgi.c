@@ -1,0 +1,494 @@
+/*
+ * app_fastcgi.c -- the FastCGI client side of the [app] handler.
+ *
+ * One poll() loop per request sends the request's records and reads the
+ * answer's at the same time, so an application that answers while it still
+ * reads its input (an echo of a large body) never deadlocks against the
+ * worker, and every wait is bounded by the request's deadline.
+ */
+#include "app_fastcgi.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "app_pool.h"
+#include "cgi_response.h"
+#include "exec_child.h"
+#include "exec_env.h"
+#include "fcgi_record.h"
+#include "fclog.h"
+
+/* Request bodies up to this size go out with the params, and can be sent again. */
+#define FIRST_BODY (16 * 1024)
+/* Later STDIN records, and reads of the answer. */
+#define CHUNK (32 * 1024)
+/* One STDERR line in the log; fcw_log formats at most 1023 bytes. */
+#define STDERR_LINE_MAX 1000
+/* How long a copy whose connection broke may take to show that it ended by itself. */
+#define ENDED_WAIT_MS 1000
+
+typedef struct call {
+    fcw_request *req;
+    fcw_app_exchange *x;
+    int fd;
+    int nginx_fd;             /* POLLHUP: the client went away; -1 when not watched */
+    long deadline;
+    unsigned long long body_left;  /* request body not yet read from nginx */
+    fcw_buf out;              /* records to send */
+    size_t out_off;
+    int stdin_done;           /* the empty STDIN record is in out */
+    fcw_fcgi_reader rd;
+    size_t received;          /* answer bytes read */
+    fcw_buf head;             /* stdout until its header block is complete */
+    int head_done;
+    int unflushed;            /* body in the response not yet passed to nginx */
+    const char *bad;          /* why the answer is not one (502) */
+    int client_gone;
+    int leftover;             /* bytes after END_REQUEST: the connection is out of step */
+    size_t line_len;
+    int line_cut;
+    char line[STDERR_LINE_MAX + 1];  /* the STDERR line being collected; last: not cleared */
+} call;
+
+/* ---- the request's records ---- */
+
+static int append_record(fcw_buf *b, int type, const void *data, size_t len) {
+    unsigned char h[FCW_FCGI_HEADER_LEN];
+    fcw_fcgi_header(h, type, len);
+    if (fcw_buf_append(b, h, sizeof h) != 0) return -1;
+    return len ? fcw_buf_append(b, data, len) : 0;
+}
+
+static int append_pair(fcw_buf *b, const char *name, size_t nlen, const char *value) {
+    size_t vlen = strlen(value);
+    if (fcw_buf_reserve(b, nlen + vlen + 8) != 0) return -1;
+    return fcw_fcgi_pair((unsigned char *)b->data, b->cap, &b->len, name, nlen, value, vlen);
+}
+
+/*
+ * BEGIN_REQUEST and PARAMS: the CGI/1.1 variables an exec: program gets
+ * (exec_env.c builds them, duplicates combined, the request id included),
+ * and for a front controller (php-cgi) SCRIPT_FILENAME and REDIRECT_STATUS,
+ * without which php-cgi's cgi.force_redirect refuses to run a script.
+ */
+static int build_params(fcw_request *req, const fcw_app_config *ac, fcw_buf *msg) {
+    static char *fixed[] = {"GATEWAY_INTERFACE=CGI/1.1", "SERVER_SOFTWARE=fcworker"};
+    fcw_exec_spec cgi = {.static_env = fixed, .nstatic = 2};
+    fcw_exec_env env = FCW_EXEC_ENV_INIT;
+    fcw_buf pairs = FCW_BUF_INIT;
+    unsigned char begin[16];
+    int rc = -1;
+
+    if (fcw_exec_env_build(&cgi, req, &env) != 0) goto out;
+    for (char **e = env.envp; *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (eq != NULL && append_pair(&pairs, *e, (size_t)(eq - *e), eq + 1) != 0) goto out;
+    }
+    if (ac->script != NULL && (append_pair(&pairs, "SCRIPT_FILENAME", 15, ac->script) != 0 ||
+                               append_pair(&pairs, "REDIRECT_STATUS", 15, "200") != 0))
+        goto out;
+    if (fcw_buf_append(msg, begin, fcw_fcgi_begin_request(begin)) != 0) goto out;
+    for (size_t off = 0; off < pairs.len; off += FCW_FCGI_MAX_CONTENT) {
+        size_t n = pairs.len - off < FCW_FCGI_MAX_CONTENT ? pairs.len - off : FCW_FCGI_MAX_CONTENT;
+        if (append_record(msg, FCW_FCGI_PARAMS, pairs.data + off, n) != 0) goto out;
+    }
+    rc = append_record(msg, FCW_FCGI_PARAMS, NULL, 0);
+out:
+    fcw_exec_env_free(&env);
+    fcw_buf_free(&pairs);
+    return rc;
+}
+
+/* CONTENT_LENGTH as a number (RFC 3875: none, no body); -1 when it is not one. */
+static int body_length(const fcw_request *req, unsigned long long *len) {
+    const char *v = fcw_header(req, "content-length");
+    *len = 0;
+    if (v == NULL) return 0;
+    char *end;
+    errno = 0;
+    if (*v < '0' || *v > '9') return -1;
+    *len = strtoull(v, &end, 10);
+    return *end != '\0' || errno != 0 ? -1 : 0;
+}
+
+/* Moves up to max bytes of the body into out as one STDIN record; the empty one at the end. */
+static int refill_stdin(call *c, size_t max) {
+    char chunk[CHUNK];
+    fcw_buf_reset(&c->out);
+    c->out_off = 0;
+    while (c->body_left > 0 && c->out.len < max) {
+        size_t want = max - c->out.len < sizeof chunk ? max - c->out.len : sizeof chunk;
+        if (want > c->body_left) want = (size_t)c->body_left;
+        ssize_t n = fcw_read(c->req, chunk, want);
+        if (n <= 0) {
+            /* Shorter than its CONTENT_LENGTH: the application would wait for the rest. */
+            c->client_gone = 1;
+            return -1;
+        }
+        c->body_left -= (unsigned long long)n;
+        if (append_record(&c->out, FCW_FCGI_STDIN, chunk, (size_t)n) != 0) return -1;
+    }
+    if (c->body_left == 0 && !c->stdin_done) {
+        if (append_record(&c->out, FCW_FCGI_STDIN, NULL, 0) != 0) return -1;
+        c->stdin_done = 1;
+    }
+    return 0;
+}
+
+/* ---- the answer ---- */
+
+/* Status and headers; x-fc-status is the function's verdict, as for an HTTP app. */
+static int apply_head(call *c, const fcw_cgi_response *res) {
+    char scratch[FCW_CGI_HEADER_MAX + 2];
+    fcw_request *req = c->req;
+    c->x->status = res->status;
+    if (c->x->errors && fcw_status_set_has(c->x->errors, res->status)) c->x->function_error = 1;
+    fcw_set_status(req, res->status);
+    for (size_t i = 0; i < res->nheaders; i++) {
+        const fcw_cgi_header *h = &res->headers[i];
+        memcpy(scratch, h->name, h->name_len);
+        scratch[h->name_len] = '\0';
+        char *value = scratch + h->name_len + 1;
+        memcpy(value, h->value, h->value_len);
+        value[h->value_len] = '\0';
+        if (strcasecmp(scratch, "x-fc-status") == 0) {
+            if (strcmp(value, "200") != 0) c->x->function_error = 1;
+            continue;
+        }
+        /* Names the runtime owns (Content-Length, x-fc-*) are dropped, not an error. */
+        if (!fcw_header_name_allowed(h->name, h->name_len)) continue;
+        if (fcw_add_header(req, scratch, value) != 0) return -1;
+    }
+    if (c->x->function_error) req->function_error = 1;
+    return 0;
+}
+
+static void on_stdout(call *c, const unsigned char *data, size_t n) {
+    fcw_cgi_response res;
+    if (c->bad || c->client_gone) return;
+    if (c->head_done) {
+        if (fcw_write(c->req, data, n) != 0) c->client_gone = 1;
+        c->unflushed = 1;
+        return;
+    }
+    if (fcw_buf_append(&c->head, data, n) != 0) {
+        c->bad = "out of memory";
+        return;
+    }
+    fcw_cgi_result pr = fcw_cgi_parse(c->head.data, c->head.len, &res);
+    if (pr == FCW_CGI_INCOMPLETE) {
+        if (c->head.len > FCW_CGI_HEADER_MAX) c->bad = "its CGI header block is over 8 KiB";
+        return;
+    }
+    if (pr == FCW_CGI_INVALID) {
+        snprintf(c->x->why, sizeof c->x->why, "its output is not a CGI response (line %u: %s)",
+                 res.line, res.error);
+        c->bad = c->x->why;
+        return;
+    }
+    if (apply_head(c, &res) != 0) {
+        c->bad = "its response headers are over 8 KiB once formatted";
+        return;
+    }
+    c->head_done = 1;
+    if (c->head.len > res.header_len)
+        on_stdout(c, (const unsigned char *)c->head.data + res.header_len,
+                  c->head.len - res.header_len);
+    fcw_buf_free(&c->head);
+}
+
+/* Each STDERR line to the worker's stderr with the request id, as for exec programs. */
+static void stderr_flush(call *c) {
+    if (c->line_len == 0 && !c->line_cut) return;
+    c->line[c->line_len] = '\0';
+    fcw_log(c->req, "%s%s", c->line, c->line_cut ? " [line cut]" : "");
+    c->line_len = 0;
+    c->line_cut = 0;
+}
+
+static void on_stderr(call *c, const unsigned char *data, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = data[i];
+        if (ch == '\n') stderr_flush(c);
+        else if (ch == '\r') continue;
+        else if (c->line_len < STDERR_LINE_MAX)
+            c->line[c->line_len++] = (ch < 0x20 && ch != '\t') || ch == 0x7f ? '?' : (char)ch;
+        else c->line_cut = 1;
+    }
+}
+
+/* Feeds what was read to the record reader; 1 once END_REQUEST came, -1 on garbage. */
+static int on_answer(call *c, const unsigned char *buf, size_t n) {
+    size_t off = 0;
+    c->received += n;
+    while (off < n) {
+        size_t used;
+        const unsigned char *data;
+        size_t dlen;
+        fcw_fcgi_event ev = fcw_fcgi_read(&c->rd, buf + off, n - off, &used, &data, &dlen);
+        off += used;
+        switch (ev) {
+        case FCW_FCGI_EV_STDOUT: on_stdout(c, data, dlen); break;
+        case FCW_FCGI_EV_STDERR: on_stderr(c, data, dlen); break;
+        case FCW_FCGI_EV_END:
+            c->leftover = off < n;
+            return 1;
+        case FCW_FCGI_EV_ERROR:
+            snprintf(c->x->why, sizeof c->x->why, "the app sent %s", c->rd.error);
+            c->bad = c->x->why;
+            return -1;
+        case FCW_FCGI_EV_NONE:
+            if (used == 0) return 0;
+            break;
+        }
+    }
+    return 0;
+}
+
+enum { IO_DONE = 0, IO_TIMEOUT, IO_FAILED, IO_CLIENT_GONE, IO_GARBAGE, IO_OOM };
+
+/*
+ * Sends what is queued and reads the answer until END_REQUEST. What the app
+ * has answered is passed to nginx before each wait, so a streaming answer
+ * (server-sent events) leaves as it comes and a small one in one piece.
+ */
+static int exchange(call *c) {
+    unsigned char buf[CHUNK];
+    for (;;) {
+        if (c->out_off == c->out.len && !c->stdin_done && refill_stdin(c, CHUNK) != 0)
+            return c->client_gone ? IO_CLIENT_GONE : IO_OOM;
+        int sending = c->out_off < c->out.len;
+        if (sending) {
+            ssize_t w = write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
+            if (w > 0) {
+                c->out_off += (size_t)w;
+                continue;
+            }
+            if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                /* The app closed its end: what it answered before may still be there. */
+                c->out_off = c->out.len;
+                c->stdin_done = 1;
+            }
+        }
+        ssize_t n = read(c->fd, buf, sizeof buf);
+        if (n > 0) {
+            int rc = on_answer(c, buf, (size_t)n);
+            if (c->client_gone) return IO_CLIENT_GONE;
+            if (rc < 0) return IO_GARBAGE;
+            if (rc > 0) return IO_DONE;
+            continue;
+        }
+        if (n == 0) return IO_FAILED;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) return IO_FAILED;
+
+        if (c->unflushed && c->head_done) {
+            if (fcw_flush(c->req) != 0) return IO_CLIENT_GONE;
+            c->unflushed = 0;
+        }
+        struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN | (c->out_off < c->out.len ? POLLOUT : 0)},
+                              {.fd = c->nginx_fd, .events = 0}};
+        int left = fcw_ms_left(c->deadline);
+        if (left == 0) return IO_TIMEOUT;
+        int rc = poll(p, c->nginx_fd >= 0 ? 2 : 1, left);
+        if (rc < 0 && errno != EINTR) return IO_FAILED;
+        if (rc == 0) return IO_TIMEOUT;
+        if (rc > 0 && c->nginx_fd >= 0 && p[1].revents) return IO_CLIENT_GONE;
+    }
+}
+
+/* FCGI_ABORT_REQUEST, as far as the socket takes it without waiting. */
+static void abort_request(int fd) {
+    unsigned char rec[FCW_FCGI_HEADER_LEN];
+    if (write(fd, rec, fcw_fcgi_abort_request(rec)) < 0) {
+        /* The connection is closed next anyway. */
+    }
+}
+
+static fcw_app_outcome fail(fcw_app_exchange *x, fcw_app_outcome o, const char *why) {
+    if (why != x->why) snprintf(x->why, sizeof x->why, "%s", why);
+    return o;
+}
+
+/* The outcome of a finished exchange (rc) on a connection. */
+static fcw_app_outcome verdict(call *c, int rc) {
+    fcw_app_exchange *x = c->x;
+    switch (rc) {
+    case IO_TIMEOUT: return fail(x, FCW_APP_TIMEOUT, "no complete answer before the timeout");
+    case IO_CLIENT_GONE:
+        return fail(x, FCW_APP_CLIENT_GONE, "the client went away (nginx closed the connection)");
+    case IO_OOM: return fail(x, FCW_APP_BROKEN, "out of memory");
+    case IO_GARBAGE: return fail(x, FCW_APP_BAD_RESPONSE, c->bad);
+    case IO_FAILED:
+        snprintf(x->why, sizeof x->why, "the connection to the app failed %s: %s",
+                 c->received ? "in the middle of its answer" : "before it answered",
+                 errno ? strerror(errno) : "closed");
+        return FCW_APP_BROKEN;
+    default: break;
+    }
+    stderr_flush(c);
+    if (c->rd.protocol_status != 0) {
+        static const char *const why[] = {"", "it cannot multiplex connections (CANT_MPX_CONN)",
+                                          "it is overloaded (OVERLOADED)",
+                                          "it does not play the responder role (UNKNOWN_ROLE)"};
+        snprintf(x->why, sizeof x->why, "the app refused the request: %s",
+                 c->rd.protocol_status <= 3 ? why[c->rd.protocol_status] : "unknown status");
+        return c->rd.protocol_status == 2 ? FCW_APP_BUSY : FCW_APP_BAD_RESPONSE;
+    }
+    if (c->bad) return fail(x, FCW_APP_BAD_RESPONSE, c->bad);
+    if (!c->head_done)
+        return fail(x, FCW_APP_BAD_RESPONSE, "its output ended before the blank line that ends "
+                                             "a CGI header block");
+    return FCW_APP_DONE;
+}
+
+static void call_init(call *c, fcw_request *req, fcw_app_exchange *x, int fd, long deadline,
+                      unsigned long long body_left) {
+    memset(c, 0, offsetof(call, line));
+    c->req = req;
+    c->x = x;
+    c->fd = fd;
+    c->deadline = deadline;
+    c->body_left = body_left;
+    /* The initializer belongs to the instance: a client giving up does not stop it. */
+    c->nginx_fd = req->fcgx != NULL && !req->capture ? req->fcgx->ipcFd : -1;
+    fcw_fcgi_reader_init(&c->rd);
+}
+
+static void call_free(call *c) {
+    fcw_buf_free(&c->out);
+    fcw_buf_free(&c->head);
+}
+
+/*
+ * The first records (BEGIN_REQUEST, PARAMS, the start of the body) into
+ * msg, with the body read from nginx up to FIRST_BODY. *whole: the body
+ * fits, so msg can be sent again to another copy.
+ */
+static int first_message(fcw_request *req, const fcw_app_config *ac, fcw_buf *msg,
+                         unsigned long long *body_left, int *whole) {
+    char first[FIRST_BODY];
+    size_t n = 0;
+    if (build_params(req, ac, msg) != 0) return -1;
+    while (n < sizeof first && n < *body_left) {
+        size_t want = sizeof first - n;
+        if (want > *body_left - n) want = (size_t)(*body_left - n);
+        ssize_t r = fcw_read(req, first + n, want);
+        if (r <= 0) return -2;
+        n += (size_t)r;
+    }
+    *body_left -= n;
+    if (n > 0 && append_record(msg, FCW_FCGI_STDIN, first, n) != 0) return -1;
+    *whole = *body_left == 0;
+    if (*whole && append_record(msg, FCW_FCGI_STDIN, NULL, 0) != 0) return -1;
+    return 0;
+}
+
+/* One exchange on fd with msg queued first. */
+static int run_on(call *c, const fcw_buf *msg) {
+    if (fcw_buf_append(&c->out, msg->data, msg->len) != 0) return IO_OOM;
+    c->stdin_done = c->body_left == 0;
+    return exchange(c);
+}
+
+fcw_app_outcome fcw_app_fastcgi_forward(fcw_app *app, fcw_request *req, long deadline,
+                                        fcw_app_exchange *x) {
+    const fcw_app_config *ac = fcw_app_config_of(app);
+    unsigned long long body_len;
+    fcw_buf msg = FCW_BUF_INIT;
+    fcw_app_outcome o;
+    int whole = 0;
+    call c;
+
+    if (body_length(req, &body_len) != 0)
+        return fail(x, FCW_APP_BAD_REQUEST, "CONTENT_LENGTH is not a number");
+    unsigned long long body_left = body_len;
+    int fm = first_message(req, ac, &msg, &body_left, &whole);
+    if (fm != 0) {
+        fcw_buf_free(&msg);
+        return fm == -2 ? fail(x, FCW_APP_CLIENT_GONE, "reading the request body from nginx failed")
+                        : fail(x, FCW_APP_BROKEN, "out of memory");
+    }
+
+    if (ac->command == NULL) {
+        /* A server started some other way (php-fpm): the pool, like an HTTP app. */
+        fcw_app_pool *pool = fcw_app_pool_of(app);
+        if (fcw_app_pool_take(pool, deadline) != 0) {
+            fcw_buf_free(&msg);
+            return fail(x, FCW_APP_BUSY, "every connection to the app stayed busy until the timeout");
+        }
+        int fd = fcw_app_pool_idle(pool);
+        if (fd < 0) fd = fcw_app_connect(fcw_app_pool_addr(pool), deadline);
+        if (fd < 0) {
+            snprintf(x->why, sizeof x->why, "cannot connect to the app: %s", strerror(errno));
+            fcw_app_pool_give(pool, -1, 0);
+            fcw_buf_free(&msg);
+            return errno == ETIMEDOUT ? FCW_APP_TIMEOUT : FCW_APP_UNREACHABLE;
+        }
+        call_init(&c, req, x, fd, deadline, body_left);
+        o = verdict(&c, run_on(&c, &msg));
+        if (o == FCW_APP_TIMEOUT) abort_request(fd);
+        fcw_app_pool_give(pool, fd, o == FCW_APP_DONE && !c.leftover);
+        call_free(&c);
+        fcw_buf_free(&msg);
+        return o;
+    }
+
+    for (int attempt = 0;; attempt++) {
+        fcw_app_copy *copy;
+        int taken = fcw_app_copy_take(app, deadline, &copy);
+        if (taken != 0) {
+            fcw_buf_free(&msg);
+            return taken == FCW_APP_GONE
+                       ? fail(x, FCW_APP_UNREACHABLE, "the app has stopped")
+                       : fail(x, FCW_APP_BUSY, "every copy of the app stayed busy until the timeout");
+        }
+        if (copy->conn >= 0 && !fcw_app_conn_open(copy->conn)) fcw_close_fd(&copy->conn);
+        /*
+         * The socket is the worker's: a copy that is being replaced still
+         * queues the connection for its successor.
+         */
+        if (copy->conn < 0) copy->conn = fcw_app_connect(&copy->addr, deadline);
+        if (copy->conn < 0) {
+            snprintf(x->why, sizeof x->why, "cannot connect to the app: %s", strerror(errno));
+            fcw_app_copy_give(app, copy, FCW_COPY_LOST);
+            fcw_buf_free(&msg);
+            return FCW_APP_UNREACHABLE;
+        }
+        call_init(&c, req, x, copy->conn, deadline, body_left);
+        int rc = run_on(&c, &msg);
+        o = verdict(&c, rc);
+        /*
+         * Nothing came back and the copy ended by itself with status 0: it
+         * stopped at its own request limit before reading this request,
+         * which goes to another copy.
+         */
+        if (rc == IO_FAILED && c.received == 0 && whole && attempt == 0 &&
+            fcw_app_copy_ended_cleanly(app, copy, ENDED_WAIT_MS)) {
+            call_free(&c);
+            fcw_close_fd(&copy->conn);
+            fcw_app_copy_give(app, copy, FCW_COPY_LOST);
+            continue;
+        }
+        fcw_copy_verdict v = FCW_COPY_DONE;
+        if (o == FCW_APP_TIMEOUT) {
+            /* It is still busy with the request: aborted, and replaced if it does not stop. */
+            abort_request(copy->conn);
+            v = FCW_COPY_BROKEN;
+        } else if (o == FCW_APP_BAD_RESPONSE) {
+            v = FCW_COPY_BROKEN;
+        } else if (o != FCW_APP_DONE) {
+            v = FCW_COPY_LOST;
+        }
+        if (v != FCW_COPY_DONE || c.leftover) fcw_close_fd(&copy->conn);
+        fcw_app_copy_give(app, copy, v);
+        call_free(&c);
+        fcw_buf_free(&msg);
+        return o;
+    }
+}
