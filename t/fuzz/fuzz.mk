@@ -32,6 +32,7 @@ FUZZ_MAX_LEN_fuzz_config = 4096
 FUZZ_MAX_LEN_fuzz_route = 512
 FUZZ_MAX_LEN_fuzz_request = 8192
 FUZZ_MAX_LEN_fuzz_cgi_response = 10000
+FUZZ_MAX_LEN_fuzz_fcgi_record = 4096
 fuzz_max_len = $(or $(FUZZ_MAX_LEN_$(1)),4096)
 
 # libFuzzer's leak check stays on (a leak per input is a leak per request);

@@ -1,0 +1,179 @@
+/*
+ * test_fcgi_record.c -- fcgi_record.c: the records fcworker sends to a
+ * FastCGI application (against the byte layout of the FastCGI 1.0
+ * specification) and the reader of its answer, fed whole and byte by byte,
+ * with padding, management records and every kind of garbage it refuses.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "fcgi_record.h"
+#include "support/testutil.h"
+
+/* A record as an application writes it. */
+static size_t rec(unsigned char *out, int type, unsigned id, const char *content, size_t len,
+                  unsigned pad) {
+    out[0] = 1;
+    out[1] = (unsigned char)type;
+    out[2] = (unsigned char)(id >> 8);
+    out[3] = (unsigned char)id;
+    out[4] = (unsigned char)(len >> 8);
+    out[5] = (unsigned char)len;
+    out[6] = (unsigned char)pad;
+    out[7] = 0;
+    memcpy(out + 8, content, len);
+    memset(out + 8 + len, 'P', pad);
+    return 8 + len + pad;
+}
+
+static size_t end_rec(unsigned char *out, uint32_t app, int proto) {
+    char body[8] = {(char)(app >> 24), (char)(app >> 16), (char)(app >> 8), (char)app,
+                    (char)proto, 0, 0, 0};
+    return rec(out, FCW_FCGI_END_REQUEST, 1, body, 8, 0);
+}
+
+typedef struct result {
+    char out[4096], err[4096];
+    size_t out_len, err_len;
+    int ended, failed;
+    uint32_t app_status;
+    const char *error;
+} result;
+
+static void feed(const unsigned char *buf, size_t len, size_t step, result *r) {
+    fcw_fcgi_reader rd;
+    fcw_fcgi_reader_init(&rd);
+    memset(r, 0, sizeof *r);
+    for (size_t off = 0; off < len && !r->ended && !r->failed; off += step) {
+        size_t n = len - off < step ? len - off : step, pos = 0;
+        while (pos < n && !r->ended && !r->failed) {
+            size_t used, dlen;
+            const unsigned char *d;
+            fcw_fcgi_event ev = fcw_fcgi_read(&rd, buf + off + pos, n - pos, &used, &d, &dlen);
+            pos += used;
+            if (ev == FCW_FCGI_EV_STDOUT) {
+                memcpy(r->out + r->out_len, d, dlen);
+                r->out_len += dlen;
+            } else if (ev == FCW_FCGI_EV_STDERR) {
+                memcpy(r->err + r->err_len, d, dlen);
+                r->err_len += dlen;
+            } else if (ev == FCW_FCGI_EV_END) {
+                r->ended = 1;
+                r->app_status = rd.app_status;
+            } else if (ev == FCW_FCGI_EV_ERROR) {
+                r->failed = 1;
+                r->error = rd.error;
+            } else if (used == 0) {
+                break;
+            }
+        }
+    }
+}
+
+START_TEST(request_records_have_the_spec_layout) {
+    unsigned char b[16], h[8];
+    ck_assert_uint_eq(fcw_fcgi_begin_request(b), 16);
+    const unsigned char begin[16] = {1, 1, 0, 1, 0, 8, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0};
+    ck_assert_int_eq(memcmp(b, begin, 16), 0);
+    fcw_fcgi_header(h, FCW_FCGI_STDIN, 300);
+    const unsigned char stdin_hdr[8] = {1, 5, 0, 1, 1, 44, 0, 0};
+    ck_assert_int_eq(memcmp(h, stdin_hdr, 8), 0);
+    ck_assert_uint_eq(fcw_fcgi_abort_request(h), 8);
+    ck_assert_int_eq(h[1], FCW_FCGI_ABORT_REQUEST);
+}
+END_TEST
+
+START_TEST(pairs_use_one_or_four_length_bytes) {
+    unsigned char buf[600];
+    size_t len = 0;
+    char longv[200];
+    memset(longv, 'v', sizeof longv);
+    ck_assert_int_eq(fcw_fcgi_pair(buf, sizeof buf, &len, "A", 1, "xy", 2), 0);
+    ck_assert_uint_eq(len, 5);
+    ck_assert_int_eq(memcmp(buf, "\x01\x02" "Axy", 5), 0);
+    ck_assert_int_eq(fcw_fcgi_pair(buf, sizeof buf, &len, "LONG", 4, longv, sizeof longv), 0);
+    /* 200 > 127: four bytes, the top bit set. */
+    const unsigned char want[5] = {4, 0x80, 0, 0, 200};
+    ck_assert_int_eq(memcmp(buf + 5, want, 5), 0);
+    ck_assert_uint_eq(len, 5 + 5 + 4 + 200);
+    size_t before = len;
+    ck_assert_int_eq(fcw_fcgi_pair(buf, before + 10, &len, "LONG", 4, longv, sizeof longv), -1);
+    ck_assert_uint_eq(len, before);
+}
+END_TEST
+
+START_TEST(answer_read_whole_or_byte_by_byte) {
+    unsigned char buf[1024];
+    size_t n = 0;
+    n += rec(buf + n, FCW_FCGI_STDERR, 1, "warn\n", 5, 3);
+    n += rec(buf + n, FCW_FCGI_STDOUT, 1, "Status: 200\r\n\r\n", 15, 1);
+    n += rec(buf + n, FCW_FCGI_GET_VALUES_RESULT, 0, "\x01\x01" "A1", 4, 4);
+    n += rec(buf + n, FCW_FCGI_STDOUT, 1, "Hello", 5, 0);
+    n += rec(buf + n, FCW_FCGI_STDOUT, 1, "", 0, 0);
+    n += rec(buf + n, FCW_FCGI_STDERR, 1, "", 0, 0);
+    n += end_rec(buf + n, 7, 0);
+    size_t steps[] = {n, 1, 3, 7, 8, 9};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        result r;
+        feed(buf, n, steps[i], &r);
+        ck_assert_msg(r.ended && !r.failed, "step %zu: %s", steps[i], r.error ? r.error : "");
+        ck_assert_uint_eq(r.out_len, 20);
+        ck_assert_int_eq(memcmp(r.out, "Status: 200\r\n\r\nHello", 20), 0);
+        ck_assert_uint_eq(r.err_len, 5);
+        ck_assert_uint_eq(r.app_status, 7);
+    }
+}
+END_TEST
+
+START_TEST(garbage_is_refused_with_a_reason) {
+    unsigned char buf[256];
+    result r;
+    size_t n;
+
+    n = rec(buf, FCW_FCGI_STDOUT, 1, "x", 1, 0);
+    buf[0] = 2;
+    feed(buf, n, n, &r);
+    ck_assert_int_eq(r.failed, 1);
+    ck_assert_ptr_nonnull(strstr(r.error, "version"));
+
+    n = rec(buf, FCW_FCGI_STDOUT, 9, "x", 1, 0);
+    feed(buf, n, n, &r);
+    ck_assert_ptr_nonnull(strstr(r.error, "request id"));
+
+    n = rec(buf, FCW_FCGI_PARAMS, 1, "x", 1, 0);
+    feed(buf, n, n, &r);
+    ck_assert_ptr_nonnull(strstr(r.error, "type"));
+
+    n = rec(buf, FCW_FCGI_END_REQUEST, 1, "abc", 3, 0);
+    feed(buf, n, n, &r);
+    ck_assert_ptr_nonnull(strstr(r.error, "8 bytes"));
+
+    memcpy(buf, "HTTP/1.1 200 OK\r\n", 17);
+    feed(buf, 17, 17, &r);
+    ck_assert_int_eq(r.failed, 1);
+
+    /* After END_REQUEST nothing more belongs to this answer. */
+    fcw_fcgi_reader rd;
+    fcw_fcgi_reader_init(&rd);
+    n = end_rec(buf, 0, 0);
+    size_t used, dlen;
+    const unsigned char *d;
+    ck_assert_int_eq(fcw_fcgi_read(&rd, buf, n, &used, &d, &dlen), FCW_FCGI_EV_END);
+    ck_assert_uint_eq(used, n);
+    ck_assert_int_eq(fcw_fcgi_read(&rd, buf, 1, &used, &d, &dlen), FCW_FCGI_EV_ERROR);
+}
+END_TEST
+
+static Suite *fcgi_record_suite(void) {
+    Suite *s = suite_create("fcgi_record");
+    TCase *tc = tcase_create("fcgi_record");
+    tcase_add_test(tc, request_records_have_the_spec_layout);
+    tcase_add_test(tc, pairs_use_one_or_four_length_bytes);
+    tcase_add_test(tc, answer_read_whole_or_byte_by_byte);
+    tcase_add_test(tc, garbage_is_refused_with_a_reason);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return run_suite(fcgi_record_suite()); }
