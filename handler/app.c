@@ -88,8 +88,9 @@ typedef struct copy {
     long probe_ms;
     long backoff;
     unsigned served;
-    unsigned long exited_gen; /* the start whose exit was reaped last */
-    int exited_clean;         /* that exit was status 0 */
+    /* The last exits, by start: was each status 0? (fcw_app_copy_ended_cleanly) */
+    struct { unsigned long gen; int clean; } exits[4];
+    unsigned nexits;
 } copy;
 
 struct fcw_app {
@@ -351,6 +352,8 @@ static void start_copy(fcw_app *a, copy *c, long now) {
     c->up = a->fastcgi && a->start_done;
     c->probe_ms = PROBE_FIRST_MS;
     c->probe_at = now;
+    update_state_locked(a);
+    pthread_cond_broadcast(&a->changed);
     pthread_mutex_unlock(&a->lock);
 }
 
@@ -397,14 +400,22 @@ static void on_exit_of(fcw_app *a, copy *c, long now) {
     long uptime = now - c->started_at;
 
     pthread_mutex_lock(&a->lock);
-    int planned = c->retire || a->stop;
+    /*
+     * A FastCGI copy that served and then ended with status 0 stopped at
+     * its own request limit (php-cgi after PHP_FCGI_MAX_REQUESTS): replaced
+     * at once, as if retired.
+     */
+    int own_limit = a->fastcgi && c->served > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    int planned = c->retire || a->stop || own_limit;
     int first = !a->start_done;
+    if (c->served > 0) c->backoff = BACKOFF_FIRST_MS;
     c->pid = 0;
     c->up = 0;
-    c->exited_gen = c->pub.gen;
-    c->exited_clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    c->exits[c->nexits % 4].gen = c->pub.gen;
+    c->exits[c->nexits % 4].clean = WIFEXITED(st) && WEXITSTATUS(st) == 0 && !c->signalled;
+    c->nexits++;
     if (!c->busy) fcw_close_fd(&c->pub.conn);
-    if (c->retire) {
+    if (c->retire || (own_limit && !a->stop)) {
         c->respawn_at = now;
     } else if (!a->stop && !first) {
         if (a->cfg.restart == FCW_APP_RESTART_NEVER) {
@@ -433,7 +444,8 @@ static void on_exit_of(fcw_app *a, copy *c, long now) {
     } else if (first) {
         /* The start-up error says it already. */
     } else if (planned) {
-        fcw_log_info("app %s%s (pid %d) %s", a->cfg.program, who, (int)pid, how);
+        fcw_log_info("app %s%s (pid %d) %s%s", a->cfg.program, who, (int)pid, how,
+                     own_limit ? " after its requests: replaced" : "");
     } else if (a->cfg.restart == FCW_APP_RESTART_NEVER) {
         fcw_log_error("app %s%s (pid %d) %s after %ld ms; restart = never: the worker stops",
                       a->cfg.program, who, (int)pid, how, uptime);
@@ -514,8 +526,11 @@ static void turn(fcw_app *a) {
     for (unsigned i = 0; i < a->ncopies; i++) {
         copy *c = &a->copies[i];
         pthread_mutex_lock(&a->lock);
-        int due = c->pid == 0 && c->respawn_at && now >= c->respawn_at && !c->busy && !a->stop &&
-                  !a->fatal;
+        /*
+         * Even while a request holds the copy: it may be waiting on the
+         * copy's socket for exactly this replacement.
+         */
+        int due = c->pid == 0 && c->respawn_at && now >= c->respawn_at && !a->stop && !a->fatal;
         pthread_mutex_unlock(&a->lock);
         if (due) start_copy(a, c, now);
         if (c->pid <= 0 || c->up) continue;
@@ -574,8 +589,14 @@ static void stop_copies(fcw_app *a) {
     long until = fcw_now_ms() + (long)a->cfg.stop_timeout_s * 1000L;
     pthread_mutex_lock(&a->lock);
     for (unsigned i = 0; i < a->ncopies; i++) {
-        a->copies[i].respawn_at = 0;
-        signal_copy(&a->copies[i], SIGTERM);
+        copy *c = &a->copies[i];
+        c->respawn_at = 0;
+        /*
+         * libfcgi and php-cgi only note a SIGTERM and exit once their read
+         * of the connection returns: it is closed first.
+         */
+        if (!c->busy) fcw_close_fd(&c->pub.conn);
+        signal_copy(c, SIGTERM);
     }
     pthread_mutex_unlock(&a->lock);
     for (;;) {
@@ -868,6 +889,7 @@ int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out) {
         }
         if (pick != NULL) {
             pick->busy = 1;
+            pick->pub.taken_gen = pick->pub.gen;
             a->next_copy = (unsigned)pick->index + 1;
             *out = &pick->pub;
             pthread_mutex_unlock(&a->lock);
@@ -899,15 +921,22 @@ void fcw_app_copy_give(fcw_app *a, fcw_app_copy *pc, fcw_copy_verdict v) {
     pthread_mutex_unlock(&a->lock);
 }
 
+/* -1 while the start gen has not exited, else 1 if it ended cleanly. Called locked. */
+static int exit_of(const copy *c, unsigned long gen) {
+    for (unsigned i = 0; i < 4 && i < c->nexits; i++)
+        if (c->exits[i].gen == gen) return c->exits[i].clean;
+    return -1;
+}
+
 int fcw_app_copy_ended_cleanly(fcw_app *a, fcw_app_copy *pc, long wait_ms) {
     copy *c = (copy *)pc;
     struct timespec ts = abs_time(fcw_now_ms() + wait_ms);
     pthread_mutex_lock(&a->lock);
-    while (c->exited_gen < c->pub.gen)
+    int clean;
+    while ((clean = exit_of(c, pc->taken_gen)) < 0)
         if (pthread_cond_timedwait(&a->changed, &a->lock, &ts) == ETIMEDOUT) break;
-    int clean = c->exited_gen == c->pub.gen && c->exited_clean && !c->signalled;
     pthread_mutex_unlock(&a->lock);
-    return clean;
+    return clean == 1;
 }
 
 void fcw_app_stop_all(void) {

@@ -70,7 +70,8 @@ struct fcw_app_pool *fcw_app_pool_of(fcw_app *a);
 typedef struct fcw_app_copy {
     fcw_app_addr addr;        /* the copy's own socket */
     int conn;                 /* the worker's connection to it, or -1 */
-    unsigned long gen;        /* which start of the copy this is */
+    unsigned long gen;        /* which start of the copy runs now */
+    unsigned long taken_gen;  /* the start that was running when the request took it */
 } fcw_app_copy;
 
 /*

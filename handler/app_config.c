@@ -195,8 +195,7 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
         ac->addr = a;
         set_origin(ac->address_origin, "%s", where);
     } else if (strcmp(key, "directory") == 0) {
-        struct stat st;
-        if (value[0] != '/' || stat(value, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        if (value[0] != '/') {
             snprintf(err, errlen, "%s: directory = '%s' in [app]: expected an absolute path to "
                      "an existing directory", where, value);
             return -1;
@@ -253,8 +252,7 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
         }
         set_origin(ac->max_requests_origin, "%s", where);
     } else if (strcmp(key, "script") == 0) {
-        struct stat st;
-        if (value[0] != '/' || stat(value, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (value[0] != '/') {
             snprintf(err, errlen, "%s: script = '%s' in [app]: expected the absolute path of an "
                      "existing file (the front controller, SCRIPT_FILENAME)", where, value);
             return -1;
@@ -333,6 +331,19 @@ int fcw_app_config_check(fcw_app_config *ac, char *err, size_t errlen) {
     if (ac->address == NULL) {
         snprintf(err, errlen, "%s: [app] has no address: expected address = 127.0.0.1:PORT "
                  "or unix:/path, where the app listens", ac->section_origin);
+        return -1;
+    }
+    /* Checked once the environment had its say: an override replaces a file's value. */
+    struct stat st;
+    if (ac->directory && (stat(ac->directory, &st) != 0 || !S_ISDIR(st.st_mode))) {
+        snprintf(err, errlen, "%s: directory = '%s' in [app]: expected an absolute path to an "
+                 "existing directory", ac->directory_origin, ac->directory);
+        return -1;
+    }
+    if (ac->script && (stat(ac->script, &st) != 0 || !S_ISREG(st.st_mode))) {
+        snprintf(err, errlen, "%s: script = '%s' in [app]: expected the absolute path of an "
+                 "existing file (the front controller, SCRIPT_FILENAME)", ac->script_origin,
+                 ac->script);
         return -1;
     }
     if (ac->command == NULL) return 0;
