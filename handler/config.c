@@ -19,6 +19,8 @@
 #include "fclog.h"
 #include "handler_app.h"
 
+extern char **environ;
+
 #define DEFAULT_SOCKET "/tmp/fcworker/fcworker.sock"
 #define DEFAULT_SOCKET_MODE 0660
 /* FC allows 200 concurrent requests per instance, and nginx keeps up to 256
@@ -294,14 +296,107 @@ static void set_defaults(fcw_config *cfg) {
     fcw_app_config_defaults(&cfg->app);
 }
 
+static const struct { const char *env, *key; } worker_env[] = {
+    {"FCWORKER_SOCKET", "socket"},
+    {"FCWORKER_SOCKET_MODE", "socket_mode"},
+    {"FCWORKER_THREADS", "threads"},
+    {"FCWORKER_DRAIN_TIMEOUT", "drain_timeout"},
+    {"FCWORKER_THREAD_IDLE_TIMEOUT", "thread_idle_timeout"},
+};
+
+/* FCWORKER_* variables that scripts/run, make and the tests read, not the worker. */
+static const char *const script_env[] = {
+    "FCWORKER_CONFIG", "FCWORKER_RUN_DIR", "FCWORKER_BIN", "FCWORKER_BUILD",
+    "FCWORKER_SETUP_EXTRA", "FCWORKER_IMAGE", "FCWORKER_PROJECT", "FCWORKER_KEEP_TEST_DIRS",
+};
+
+static const char *const app_env[] = {
+    "FCWORKER_APP_COMMAND", "FCWORKER_APP_PROTOCOL", "FCWORKER_APP_ADDRESS",
+    "FCWORKER_APP_DIRECTORY", "FCWORKER_APP_READY_TIMEOUT", "FCWORKER_APP_STOP_TIMEOUT",
+    "FCWORKER_APP_RESTART", "FCWORKER_APP_ERROR_STATUSES", "FCWORKER_APP_FC_LINES",
+    "FCWORKER_APP_PROCESSES", "FCWORKER_APP_MAX_REQUESTS", "FCWORKER_APP_SCRIPT",
+};
+
+/* Calls fn on every FCWORKER_* name the worker or its scripts read; stops when it returns 1. */
+static int each_known_env(int (*fn)(const char *name, void *arg), void *arg) {
+    char name[64];
+    for (size_t i = 0; i < sizeof worker_env / sizeof worker_env[0]; i++)
+        if (fn(worker_env[i].env, arg)) return 1;
+    for (size_t i = 0; i < sizeof script_env / sizeof script_env[0]; i++)
+        if (fn(script_env[i], arg)) return 1;
+    for (size_t i = 0; i < sizeof app_env / sizeof app_env[0]; i++)
+        if (fn(app_env[i], arg)) return 1;
+    for (int r = 0; r < FCW_ROUTE_COUNT; r++) {
+        snprintf(name, sizeof name, "FCWORKER_%s", route_defaults[r].env);
+        if (fn(name, arg)) return 1;
+        snprintf(name, sizeof name, "FCWORKER_%s_TIMEOUT", route_defaults[r].env);
+        if (fn(name, arg)) return 1;
+    }
+    return 0;
+}
+
+/* Edit distance of a and b (both shorter than 64 bytes), for "did you mean". */
+static size_t distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
+    if (la >= 64 || lb >= 64) return 64;
+    for (size_t j = 0; j <= lb; j++) prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof *cur);
+    }
+    return prev[lb];
+}
+
+typedef struct env_match {
+    const char *name;
+    size_t best;
+    char closest[64];
+} env_match;
+
+static int is_name(const char *known, void *arg) {
+    return strcmp(known, ((env_match *)arg)->name) == 0;
+}
+
+static int nearer(const char *known, void *arg) {
+    env_match *m = arg;
+    size_t d = distance(m->name, known);
+    if (d < m->best) {
+        m->best = d;
+        snprintf(m->closest, sizeof m->closest, "%s", known);
+    }
+    return 0;
+}
+
+/*
+ * A misspelt FCWORKER_INVOK would otherwise be ignored and the default
+ * handler served without a word: every FCWORKER_* name must be known.
+ */
+static int check_env_names(char *err, size_t errlen) {
+    char name[64];
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "FCWORKER_", 9) != 0) continue;
+        size_t n = strcspn(*e, "=");
+        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), *e);
+        env_match m = {.name = name, .best = (size_t)-1};
+        if (each_known_env(is_name, &m)) continue;
+        each_known_env(nearer, &m);
+        if (m.best <= 2)
+            snprintf(err, errlen, "environment %s: no such setting: did you mean %s?", name,
+                     m.closest);
+        else
+            snprintf(err, errlen, "environment %s: no such setting: expected one of the "
+                     "FCWORKER_* names in the README's Configuration section", name);
+        return -1;
+    }
+    return 0;
+}
+
 static int apply_env(fcw_config *cfg, char *err, size_t errlen) {
-    static const struct { const char *env, *key; } worker_env[] = {
-        {"FCWORKER_SOCKET", "socket"},
-        {"FCWORKER_SOCKET_MODE", "socket_mode"},
-        {"FCWORKER_THREADS", "threads"},
-        {"FCWORKER_DRAIN_TIMEOUT", "drain_timeout"},
-        {"FCWORKER_THREAD_IDLE_TIMEOUT", "thread_idle_timeout"},
-    };
     char where[FCW_ORIGIN_MAX], name[64];
     const char *v;
 
@@ -428,7 +523,7 @@ fcw_config *fcw_config_load(const char *path, char *err, size_t errlen) {
             goto fail;
         }
     }
-    if (apply_env(cfg, err, errlen) != 0) goto fail;
+    if (check_env_names(err, errlen) != 0 || apply_env(cfg, err, errlen) != 0) goto fail;
     char *slash = strrchr(cfg->socket_path, '/');
     if (slash != NULL) {
         *slash = '\0';
