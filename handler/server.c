@@ -24,6 +24,13 @@
 #include "fclog.h"
 #include "lifecycle.h"
 
+/*
+ * conf/nginx.conf's upstream keepalive pool, and FC's most concurrent
+ * requests per instance: together, the threads kept connections can hold.
+ */
+#define NGINX_KEPT_CONNECTIONS 256
+#define FC_MAX_CONCURRENCY 200
+
 /* Handlers run on these stacks; plugins get room, idle threads touch little. */
 #define THREAD_STACK (512 * 1024)
 
@@ -87,9 +94,34 @@ fail:
 
 static void *serve_thread(void *arg);
 
+/*
+ * Every thread serves a request or holds one of nginx's kept connections:
+ * new connections wait in the listen backlog, which no one would see.
+ * Said at most every 10 s, with how often it happened meanwhile. Called
+ * with srv.lock held.
+ */
+static void saturated_locked(void) {
+    static long last_ms;
+    static unsigned long times;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long now = ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+    times++;
+    if (last_ms != 0 && now - last_ms < 10000) return;
+    fcw_log_warn("all %u threads are busy or hold nginx's kept connections (%u requests in "
+                 "flight): new requests wait in the listen backlog (%lu times since the last "
+                 "warning); raise [worker] threads", srv.nthreads, srv.busy, times);
+    last_ms = now;
+    times = 0;
+}
+
 /* Starts one more thread if allowed. Called with srv.lock held. */
 static void spawn_locked(void) {
-    if (srv.stopping || srv.nthreads >= srv.max_threads) return;
+    if (srv.stopping) return;
+    if (srv.nthreads >= srv.max_threads) {
+        if (srv.listening == 0) saturated_locked();
+        return;
+    }
     pthread_attr_t attr;
     pthread_t tid;
     pthread_attr_init(&attr);
@@ -218,10 +250,19 @@ static void *serve_thread(void *arg) {
              */
             fr.ipcFd = fd;
             fr.keepConnection = 1;
-        } else if (wait_readable(fr.ipcFd) != 0) {
+        }
+        if (wait_readable(fr.ipcFd) != 0) {
             FCGX_Free(&fr, 1); /* closes it; the next turn accepts */
             continue;
         }
+
+        /*
+         * In flight from its first byte: a request still sending its params
+         * when SIGTERM arrives is one the drain waits for.
+         */
+        pthread_mutex_lock(&srv.lock);
+        srv.busy++;
+        pthread_mutex_unlock(&srv.lock);
 
         int rc = FCGX_Accept_r(&fr);
 
@@ -230,7 +271,10 @@ static void *serve_thread(void *arg) {
             srv.listening--;
             counted = 0;
         }
-        if (rc >= 0) srv.busy++;
+        if (rc < 0) {
+            srv.busy--;
+            if (srv.stopping) pthread_cond_broadcast(&srv.idle);
+        }
         if (srv.listening == 0) spawn_locked();
         int stopping = srv.stopping;
         pthread_mutex_unlock(&srv.lock);
@@ -361,6 +405,14 @@ int fcw_server_run(int listen_fd, const char *config_path) {
     /* Socket and thread settings are fixed at start; a reload changes handlers. */
     fcw_config *cfg = fcw_config_acquire();
     srv.max_threads = cfg->threads;
+    if (cfg->threads < NGINX_KEPT_CONNECTIONS + FC_MAX_CONCURRENCY)
+        fcw_log_warn("threads = %u (%s) is below nginx's %u kept connections plus FC's %u "
+                     "concurrent requests: each kept connection holds a thread, so with "
+                     "instanceConcurrency above %d requests can wait unanswered",
+                     cfg->threads, cfg->threads_origin, NGINX_KEPT_CONNECTIONS,
+                     FC_MAX_CONCURRENCY, (int)cfg->threads - NGINX_KEPT_CONNECTIONS > 0
+                                             ? (int)cfg->threads - NGINX_KEPT_CONNECTIONS
+                                             : 0);
     unsigned idle_s = cfg->thread_idle_timeout_s;
     fcw_config_release(cfg);
     if (idle_s > 0) {
