@@ -1,8 +1,10 @@
 # make bench        fcworker against nginx's own ceiling, an exec handler against
-#                   fcgiwrap, and the seed Flask app under gunicorn and Werkzeug:
-#                   req/s, p50/p99, errors, CPU and RSS per run, cold start (the
-#                   container's too when dockerd runs and `make image` was built)
-#                   (scripts/bench; about 10 minutes on two cores)
+#                   fcgiwrap, the seed Flask app under gunicorn and Werkzeug, and
+#                   the same app through fcworker's [app] handler against gunicorn
+#                   behind nginx (proxy_pass) and against one process per request
+#                   (exec): req/s, p50/p99, errors, CPU and RSS per run, cold start
+#                   (the container's too when dockerd runs and `make image` was
+#                   built) (scripts/bench; about 10 minutes on two cores)
 # make bench-quick  a 30-second smoke run of the same (1 round, c=32, fewer servers)
 #
 # BENCH_ARGS passes options on: make bench BENCH_ARGS="--rounds 5 --duration 10".
