@@ -2,19 +2,28 @@
 #
 #   make image            build the image $(IMAGE) (needs a running docker daemon; creates
 #                         the local base image debian:bookworm-slim when it is missing)
+#   make image-python     $(IMAGE), then $(PYTHON_IMAGE) from it: python3, Flask and
+#                         gunicorn added, the seed's Flask app as [app] (docker/python/)
 #   make test-container   start dockerd if none runs, build the image from the sources,
 #                         run t/container/test-image.sh against it, stop that dockerd
 #   make test-fc-local    scripts/fc-local against the runtime on a free port (no docker)
 #   make test-deploy      docker/deploy/*.yaml parsed and checked (no docker)
 
 IMAGE ?= fcworker:latest
+PYTHON_IMAGE ?= fcworker-python:latest
 
-.PHONY: image test-container test-fc-local test-deploy
+.PHONY: image image-python test-container test-fc-local test-deploy
 
 image:
 	scripts/make-base-image
 	docker build --network host -f docker/Dockerfile -t $(IMAGE) .
 	@docker image inspect -f '{{.Size}}' $(IMAGE) | awk '{printf "$(IMAGE): %.1f MB\n", $$1 / 1e6}'
+
+# Derived from the $(IMAGE) just built, so the two never disagree.
+image-python: image
+	docker build --network host --build-arg FCWORKER_IMAGE=$(IMAGE) \
+		-f docker/python/Dockerfile -t $(PYTHON_IMAGE) .
+	@docker image inspect -f '{{.Size}}' $(PYTHON_IMAGE) | awk '{printf "$(PYTHON_IMAGE): %.1f MB\n", $$1 / 1e6}'
 
 test-container:
 	@IMAGE=$(IMAGE) scripts/test-container

@@ -7,12 +7,15 @@
 # never 9000, and is removed at the end. Checks: the seed's answers, fc-local's
 # lifecycle, handlers swapped by environment / mounted config / mounted program,
 # non-root processes, a read-only root filesystem, tini reaping orphans, `docker stop`
-# letting in-flight requests finish with exit code 0, and a dead worker ending the
-# container with a non-zero code.
+# letting in-flight requests finish with exit code 0, a dead worker ending the
+# container with a non-zero code, and the image docker/python/Dockerfile derives from
+# IMAGE (built here, tagged PYTHON_IMAGE, default fcworker-python:test) running FC's
+# seed Flask app as [app], alone and in docker-compose.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/t/container/lib.sh"
 IMAGE=${1:?usage: test-image.sh IMAGE}
+PYTHON_IMAGE=${PYTHON_IMAGE:-fcworker-python:test}
 fx=$top/t/container/fixtures
 fc_local=$top/scripts/fc-local
 prefix=fcw-test-$$
@@ -22,12 +25,13 @@ cleanup() { ((${#containers[@]})) && docker rm -f "${containers[@]}" >/dev/null 
 trap cleanup EXIT
 
 # start NAME [docker run args...]: a detached container on a free port; sets c and port.
+# The image is IMAGE, or run_image when set (`run_image=X start NAME ...`).
 start() {
     c=$prefix-$1
     shift
     port=$(free_port) || { echo "no free port" >&2; return 1; }
     containers+=("$c")
-    docker run -d --name "$c" --network host -e PORT="$port" --stop-timeout 40 "$@" "$IMAGE" >/dev/null ||
+    docker run -d --name "$c" --network host -e PORT="$port" --stop-timeout 40 "$@" "${run_image:-$IMAGE}" >/dev/null ||
         return 1
     wait_for 20 tcp_up "$port" || { echo "container $c did not answer on $port:" >&2; docker logs "$c" >&2; return 1; }
 }
@@ -174,6 +178,62 @@ check "container exited after nginx was killed" exited
 code=$(state "$c" ExitCode)
 check "exit code non-zero after nginx died ($code)" test "${code:-0}" -ne 0
 
+echo "== derived image docker/python: FC's seed Flask app under gunicorn as [app]"
+# Built here, FROM the image under test, so the two never disagree.
+py_log=/tmp/fcworker-docker-build-python.log
+if docker build --network host --build-arg FCWORKER_IMAGE="$IMAGE" -f "$top/docker/python/Dockerfile" \
+        -t "$PYTHON_IMAGE" "$top" >"$py_log" 2>&1; then
+    ok "docker/python/Dockerfile builds FROM $IMAGE"
+    python_built=1
+else
+    not_ok "docker/python/Dockerfile builds FROM $IMAGE" "$(tail -n 20 "$py_log") (full log: $py_log)"
+    python_built=0
+fi
+if ((python_built)); then
+    echo "   $PYTHON_IMAGE: $(docker image inspect -f '{{.Size}}' "$PYTHON_IMAGE" | awk '{printf "%.1f MB", $1/1e6}')"
+    check_eq "python image runs as uid 10001 again" "10001:10001" \
+        "$(docker image inspect -f '{{.Config.User}}' "$PYTHON_IMAGE")"
+    out=$(docker run --rm --network host --entrypoint sh "$PYTHON_IMAGE" -c \
+        'ls /var/lib/apt/lists | grep -v -e ^lock$ -e ^partial$ -e ^auxfiles$; true')
+    check_eq "no apt lists in the python image" "" "$out"
+    # Host networking: gunicorn would bind the host's 127.0.0.1:9001 (fcworker.conf's
+    # address, private to the container on FC), so it moves to a free port here.
+    app_port=$(free_port)
+    if run_image=$PYTHON_IMAGE start flask --read-only --tmpfs /tmp -e FC_FUNCTION_NAME=seed \
+        -e FCWORKER_APP_ADDRESS="127.0.0.1:$app_port" \
+        -e FCWORKER_APP_COMMAND="gunicorn -w 2 -b 127.0.0.1:$app_port app:app"; then
+        out=$(curl -s -i --max-time 10 -X POST "http://127.0.0.1:$port/initialize" -H 'x-fc-request-id: py-init')
+        check_has "seed app: initialize answers 200" "HTTP/1.1 200" "$out"
+        out=$(curl -s -i --max-time 10 -X POST "http://127.0.0.1:$port/invoke" -H 'x-fc-request-id: py-1' \
+            --data-binary 'ev')
+        check_has "seed app: invoke answers 200" "HTTP/1.1 200" "$out"
+        check_has "seed app: invoke answers Hello, World!" $'\r\n\r\nHello, World!' "$out"
+        check_has "seed app: x-fc-status: 200" "x-fc-status: 200" "$out"
+        check_has "seed app: Function-Name from the container's environment" "Function-Name: seed" "$out"
+        out=$(curl -s --max-time 10 "http://127.0.0.1:$port/any/path?x=1" -H 'x-fc-control-path: /http-invoke')
+        check_eq "seed app: HTTP invoke on any path" "Hello, World!" "$out"
+        # fc_lines = app: the app's own lines, one pair per request, none added by the worker.
+        # docker's log copier may lag the answer a little: wait for the End line first.
+        py_end() { docker logs "$c" 2>/dev/null | grep -qx 'FC Invoke End RequestId: py-1'; }
+        wait_for 5 py_end
+        logs=$(docker logs "$c" 2>/dev/null)
+        check_eq "seed app: one Invoke Start line for py-1" 1 "$(grep -cx 'FC Invoke Start RequestId: py-1' <<<"$logs")"
+        check_eq "seed app: one Invoke End line for py-1" 1 "$(grep -cx 'FC Invoke End RequestId: py-1' <<<"$logs")"
+        check_eq "seed app: one Initialize Start line" 1 "$(grep -cx 'FC Initialize Start RequestId: py-init' <<<"$logs")"
+        check_eq "seed app: one Initialize End line" 1 "$(grep -cx 'FC Initialize End RequestId: py-init' <<<"$logs")"
+        out=$("$fc_local" -u "http://127.0.0.1:$port" lifecycle 2>&1); rc=$?
+        check_eq "fc-local lifecycle passes against the seed app" 0 "$rc"
+        ps_out=$(procs "$c")
+        check_eq "gunicorn master and 2 workers run as uid 10001" 3 \
+            "$(awk '$2 == 10001 && $4 == "gunicorn"' <<<"$ps_out" | wc -l)"
+        check_eq "no process runs as root in the python image" "" "$(awk '$2 == 0' <<<"$ps_out")"
+        docker stop -t 40 "$c" >/dev/null
+        check_eq "python container exit code 0 after docker stop" 0 "$(state "$c" ExitCode)"
+    else
+        not_ok "the python image starts and answers" "$(docker logs "$c" 2>&1 | tail -n 20)"
+    fi
+fi
+
 echo "== docker-compose: docker/docker-compose.yml with the host-network override"
 # docker-compose v1 refuses published ports with network_mode: host and merges port
 # lists instead of replacing them, so the merged configuration is rendered and its
@@ -183,10 +243,13 @@ if ! command -v docker-compose >/dev/null || ! py=$(yaml_python); then
     not_ok "docker-compose and python3-yaml are installed" "missing: run scripts/test-container"
 else
     work=$(mktemp -d /tmp/fcw-img.XXXXXX)
-    p1=$(free_port); p2=$(free_port)
+    p1=$(free_port); p2=$(free_port); p3=$(free_port); p4=$(free_port)
     while [[ $p2 == "$p1" ]]; do p2=$(free_port); done
+    while [[ $p3 == "$p1" || $p3 == "$p2" ]]; do p3=$(free_port); done
+    while [[ $p4 == "$p1" || $p4 == "$p2" || $p4 == "$p3" ]]; do p4=$(free_port); done
     project=fcwtest$$
-    FCWORKER_IMAGE=$IMAGE FCWORKER_TEST_PORT=$p1 FCWORKER_TEST_CUSTOM_PORT=$p2 \
+    FCWORKER_IMAGE=$IMAGE FCWORKER_PYTHON_IMAGE=$PYTHON_IMAGE FCWORKER_TEST_PORT=$p1 \
+        FCWORKER_TEST_CUSTOM_PORT=$p2 FCWORKER_TEST_FLASK_PORT=$p3 FCWORKER_TEST_FLASK_APP_PORT=$p4 \
         docker-compose -f "$top/docker/docker-compose.yml" -f "$top/docker/docker-compose.test.yml" \
         config >"$work/merged.yml" 2>"$work/compose.err"
     check "docker-compose accepts the files" test -s "$work/merged.yml"
@@ -200,7 +263,7 @@ yaml.safe_dump(d, open(sys.argv[2], "w"))
 PY
     compose() { docker-compose -p "$project" -f "$work/run.yml" "$@"; }
     if compose up -d >"$work/up.log" 2>&1; then ok "docker-compose up"; else not_ok "docker-compose up" "$(cat "$work/up.log")"; fi
-    wait_for 20 tcp_up "$p1"; wait_for 20 tcp_up "$p2"
+    wait_for 20 tcp_up "$p1"; wait_for 20 tcp_up "$p2"; wait_for 20 tcp_up "$p3"
     out=$(curl -s -i --max-time 5 -X POST "http://127.0.0.1:$p1/invoke")
     check_has "compose runtime answers the seed" "Hello, World!" "$out"
     check_has "compose runtime's function name" "Function-Name: runtime" "$out"
@@ -209,6 +272,9 @@ PY
     check_has "compose custom's hello.sh got the body" "body: cbody" "$out"
     "$fc_local" -u "http://127.0.0.1:$p2" -q http GET /hi >/dev/null 2>&1
     check_eq "fc-local against the compose custom service" 0 "$?"
+    out=$(curl -s -i --max-time 10 -X POST "http://127.0.0.1:$p3/invoke" -H 'x-fc-request-id: cf-1')
+    check_has "compose flask answers the seed" $'\r\n\r\nHello, World!' "$out"
+    check_has "compose flask's function name" "Function-Name: flask" "$out"
     compose down -t 40 >"$work/down.log" 2>&1
     check_eq "docker-compose down leaves no container" "" \
         "$(docker ps -aq --filter "label=com.docker.compose.project=$project")"
