@@ -1,0 +1,265 @@
+/*
+ * test_run_script.c -- scripts/run as the container's main process: a
+ * SIGHUP while it starts is never fatal, the whole stop is bounded by the
+ * drain timeout, and two runtimes on one machine never share a directory
+ * or delete each other's socket.
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* scripts/run with env on top of this process's, stdout and stderr to files in dir. */
+static pid_t spawn_run(const char *const *env, const char *dir) {
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char path[400];
+        for (const char *const *e = env; e && *e; e++) putenv((char *)*e);
+        unsetenv("FC_CUSTOM_LISTEN_PORT");
+        snprintf(path, sizeof path, "%s/stdout.log", dir);
+        int out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        snprintf(path, sizeof path, "%s/stderr.log", dir);
+        int err = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(out, 1);
+        dup2(err, 2);
+        setpgid(0, 0);
+        snprintf(path, sizeof path, "%s/scripts/run", project_dir());
+        execl("/bin/bash", "bash", path, (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    return pid;
+}
+
+static int port_answers(int port) {
+    http_resp r;
+    if (http_do(port, "GET", "/", NULL, NULL, 0, &r) != 0) return 0;
+    int ok = r.status == 200;
+    http_resp_free(&r);
+    return ok;
+}
+
+/* Waits until port answers 200 or pid exits; 1 when it answers. */
+static int wait_answering(int port, pid_t pid, int timeout_ms) {
+    long deadline = now_ms() + timeout_ms;
+    while (now_ms() < deadline) {
+        if (port_answers(port)) return 1;
+        if (waitpid(pid, NULL, WNOHANG) == pid) return 0;
+        usleep(10000);
+    }
+    return 0;
+}
+
+/* SIGTERM to the run, and its exit status (-1 if it had to be killed). */
+static int stop_run(pid_t pid, int timeout_ms) {
+    int st;
+    kill(pid, SIGTERM);
+    long deadline = now_ms() + timeout_ms;
+    while (waitpid(pid, &st, WNOHANG) != pid) {
+        if (now_ms() > deadline) {
+            kill(-pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        usleep(10000);
+    }
+    kill(-pid, SIGKILL); /* whatever of its group is left */
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* 1 when pid ignores or catches SIGHUP (bit 0 of SigIgn or SigCgt in /proc). */
+static int handles_sighup(pid_t pid) {
+    char path[64], text[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    if (read_proc(path, text, sizeof text) == 0) return 0;
+    const char *names[] = {"SigIgn:", "SigCgt:"};
+    for (int i = 0; i < 2; i++) {
+        const char *p = strstr(text, names[i]);
+        if (p != NULL && (strtoull(p + 7, NULL, 16) & 1)) return 1;
+    }
+    return 0;
+}
+
+static char *file_in(const char *dir, const char *name) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return slurp(path);
+}
+
+/*
+ * SIGHUPs to scripts/run from the moment it starts, and while the worker
+ * waits for a slow app: the instance comes up and serves, never "exited
+ * with status 129".
+ */
+START_TEST(sighup_during_start_up_is_not_fatal) {
+    char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], port_env[32], run_env[320], cmd[400];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    chmod(dir, 0755); /* nginx's workers (www-data, as root) reach the socket below */
+    int port = free_port(), app_port = free_port();
+    snprintf(port_env, sizeof port_env, "PORT=%d", port);
+    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
+    snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
+    /* An app that takes a second to listen keeps the worker in its start-up. */
+    snprintf(cmd, sizeof cmd, "FCWORKER_APP_COMMAND=%s %d", exec_fixture("slow-listen.py"),
+             app_port);
+    char addr[64];
+    snprintf(addr, sizeof addr, "FCWORKER_APP_ADDRESS=127.0.0.1:%d", app_port);
+    const char *env[] = {port_env, run_env, cmd, addr, "FCWORKER_INVOKE=app", NULL};
+
+    pid_t pid = spawn_run(env, dir);
+    /*
+     * From the moment the script handles SIGHUP at all (the bit in its
+     * SigIgn or SigCgt): the fork before its exec still has the default.
+     */
+    long wait_until = now_ms() + 10000;
+    while (!handles_sighup(pid) && now_ms() < wait_until) usleep(1000);
+    ck_assert_msg(handles_sighup(pid), "scripts/run never handled SIGHUP");
+    long until = now_ms() + 1500;
+    int sent = 0;
+    while (now_ms() < until && waitpid(pid, NULL, WNOHANG) == 0) {
+        kill(pid, SIGHUP);
+        sent++;
+        usleep(20000);
+    }
+    ck_assert_int_gt(sent, 10);
+    int up = wait_answering(port, pid, 15000);
+    char *err = file_in(dir, "stderr.log");
+    size_t len = strlen(err);
+    ck_assert_msg(up, "the runtime did not come up after SIGHUPs during its start:\n%s",
+                  err + (len > 1500 ? len - 1500 : 0));
+    ck_assert_msg(strstr(err, "129") == NULL, "%s", err);
+    free(err);
+    /* Deferred, not lost, and the worker can still reload: the ignored disposition did not stick. */
+    kill(pid, SIGHUP);
+    char log_path[400];
+    snprintf(log_path, sizeof log_path, "%s/stderr.log", dir);
+    ck_assert_int_ge(wait_for_count(log_path, "configuration reloaded", 1, 10000), 1);
+    ck_assert_int_eq(stop_run(pid, 20000), 0);
+    remove_tree(dir);
+}
+END_TEST
+
+/*
+ * FCWORKER_DRAIN_TIMEOUT=2, a request whose program ignores SIGTERM and
+ * would run a minute: SIGTERM to scripts/run ends everything within the
+ * drain timeout and the program's kill grace, not after the program's
+ * minute (nginx's graceful stop alone waits for it without limit).
+ */
+START_TEST(stop_is_bounded_by_the_drain_timeout) {
+    static rt R;
+    static char invoke[400];
+    snprintf(invoke, sizeof invoke, "FCWORKER_INVOKE=exec:%s", exec_fixture("hang.sh"));
+    const char *env[] = {invoke, "FCWORKER_DRAIN_TIMEOUT=2", "FCWORKER_INVOKE_TIMEOUT=60", NULL};
+    rt_start(&R, env);
+
+    int fd = http_connect(R.port);
+    ck_assert_int_ge(fd, 0);
+    const char req[] = "POST /invoke HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+    ck_assert_int_eq(http_send(fd, req, sizeof req - 1), 0);
+    /* The program runs once the worker has a child. */
+    pid_t worker = rt_worker_pid(&R);
+    long deadline = now_ms() + 10000;
+    int zombies;
+    while (children_of(worker, &zombies) == 0 && now_ms() < deadline) usleep(10000);
+    ck_assert_int_gt(children_of(worker, &zombies), 0);
+
+    long t0 = now_ms();
+    int rc = rt_stop_sig(&R, SIGTERM, 30000);
+    long took = now_ms() - t0;
+    close(fd);
+    ck_assert_msg(rc >= 0, "scripts/run did not stop within 30 s");
+    /* 2 s drain, then the program's 2 s SIGTERM grace, with room for a loaded machine. */
+    ck_assert_msg(took < 12000, "the stop took %ld ms with a 2 s drain timeout", took);
+    char desc[512];
+    ck_assert_msg(rt_wait_leftovers_gone(&R, desc, sizeof desc, 5000) == 0, "left: %s", desc);
+    rt_stop(&R);
+}
+END_TEST
+
+/*
+ * Two runtimes on two ports, each in its default run directory: each
+ * answers with its own function; a third on a taken port refuses to start
+ * and deletes nothing; stopping one leaves the other serving.
+ */
+START_TEST(two_runtimes_on_one_machine) {
+    char dir_a[] = "/tmp/fcw-run-XXXXXX", dir_b[] = "/tmp/fcw-run-XXXXXX",
+         dir_c[] = "/tmp/fcw-run-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir_a));
+    ck_assert_ptr_nonnull(mkdtemp(dir_b));
+    ck_assert_ptr_nonnull(mkdtemp(dir_c));
+    int pa = free_port(), pb = free_port();
+    char env_pa[32], env_pb[32], default_a[64], default_b[64];
+    snprintf(env_pa, sizeof env_pa, "PORT=%d", pa);
+    snprintf(env_pb, sizeof env_pb, "PORT=%d", pb);
+    snprintf(default_a, sizeof default_a, "/tmp/fcworker-%d", pa);
+    snprintf(default_b, sizeof default_b, "/tmp/fcworker-%d", pb);
+    /* Empty: scripts/run picks its default, the port's own directory. */
+    const char *env_a[] = {env_pa, "FCWORKER_RUN_DIR=", "FC_FUNCTION_NAME=alpha", NULL};
+    const char *env_b[] = {env_pb, "FCWORKER_RUN_DIR=", "FC_FUNCTION_NAME=beta", NULL};
+    pid_t a = spawn_run(env_a, dir_a), b = spawn_run(env_b, dir_b);
+    ck_assert_int_eq(wait_answering(pa, a, 15000), 1);
+    ck_assert_int_eq(wait_answering(pb, b, 15000), 1);
+
+    char name[64];
+    http_resp r;
+    ck_assert_int_eq(http_do(pa, "POST", "/invoke", NULL, "", 0, &r), 0);
+    ck_assert_str_eq(http_header(&r, "Function-Name", name, sizeof name), "alpha");
+    http_resp_free(&r);
+    ck_assert_int_eq(http_do(pb, "POST", "/invoke", NULL, "", 0, &r), 0);
+    ck_assert_str_eq(http_header(&r, "Function-Name", name, sizeof name), "beta");
+    http_resp_free(&r);
+    struct stat st;
+    char sock[128];
+    snprintf(sock, sizeof sock, "%s/fcworker.sock", default_a);
+    ck_assert_int_eq(stat(sock, &st), 0);
+
+    /* A third on alpha's port: refused, alpha's socket untouched. */
+    const char *env_c[] = {env_pa, "FCWORKER_RUN_DIR=", "FC_FUNCTION_NAME=gamma", NULL};
+    pid_t c = spawn_run(env_c, dir_c);
+    int st_c;
+    long deadline = now_ms() + 10000;
+    while (waitpid(c, &st_c, WNOHANG) != c) {
+        ck_assert_msg(now_ms() < deadline, "a runtime on a taken port kept running");
+        usleep(10000);
+    }
+    ck_assert_int_ne(WEXITSTATUS(st_c), 0);
+    char *err = file_in(dir_c, "stderr.log");
+    ck_assert_msg(strstr(err, "in use") != NULL, "%s", err);
+    free(err);
+    ck_assert_int_eq(stat(sock, &st), 0);
+    ck_assert_int_eq(http_do(pa, "POST", "/invoke", NULL, "", 0, &r), 0);
+    ck_assert_str_eq(http_header(&r, "Function-Name", name, sizeof name), "alpha");
+    http_resp_free(&r);
+
+    /* Beta gone, alpha still serves. */
+    ck_assert_int_eq(stop_run(b, 20000), 0);
+    ck_assert_int_eq(port_answers(pa), 1);
+    ck_assert_int_eq(stop_run(a, 20000), 0);
+    remove_tree(default_a);
+    remove_tree(default_b);
+    remove_tree(dir_a);
+    remove_tree(dir_b);
+    remove_tree(dir_c);
+}
+END_TEST
+
+static Suite *run_script_suite(void) {
+    Suite *s = suite_create("run_script");
+    TCase *tc = tcase_create("run_script");
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, sighup_during_start_up_is_not_fatal);
+    tcase_add_test(tc, stop_is_bounded_by_the_drain_timeout);
+    tcase_add_test(tc, two_runtimes_on_one_machine);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return run_suite(run_script_suite()); }
