@@ -2,9 +2,12 @@
  * exec_env.c -- the program of an exec: handler and the environment it runs in.
  *
  * CGI/1.1 passes the request to the program in its environment (RFC 3875,
- * section 4.1), so the environment is also what keeps the worker's own
- * variables away from the function: it is built from a short list of what
- * the program may inherit, never copied whole.
+ * section 4.1). On FC the environment is also how a function is configured
+ * (environmentVariables in s.yaml, compose's environment:), so the program
+ * gets the container's environment too: all of it but the worker's own
+ * FCWORKER_* settings, with the request's meta-variables on top. Hiding the
+ * rest would protect nothing: the credentials (ALIBABA_CLOUD_*) are the
+ * function's to use anyway.
  */
 #include "exec_env.h"
 
@@ -94,17 +97,29 @@ static int env_is(const char *entry, const char *name) {
 }
 
 /*
- * What the program inherits from the worker: FC's own variables (FC_*,
- * ALIBABA_CLOUD_* credentials) and the few a program needs to run at all.
- * Nothing else, so the worker's configuration (FCWORKER_*) and whatever
- * the image's start command exported stay out of the function's reach.
- * FC_REQUEST_ID is the request's, never the worker's.
+ * The meta-variables of RFC 3875 section 4.1 and the extensions the worker
+ * sets. They describe one request, so the container's variables of these
+ * names never reach the program: a request without a body must not seem to
+ * have the CONTENT_TYPE the image exported, nor a REMOTE_USER.
+ */
+static const char *const request_names[] = {
+    "AUTH_TYPE", "CONTENT_LENGTH", "CONTENT_TYPE", "FC_REQUEST_ID", "GATEWAY_INTERFACE",
+    "PATH_INFO", "PATH_TRANSLATED", "QUERY_STRING", "REMOTE_ADDR", "REMOTE_HOST",
+    "REMOTE_IDENT", "REMOTE_PORT", "REMOTE_USER", "REQUEST_METHOD", "REQUEST_URI",
+    "SCRIPT_NAME", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "SERVER_SOFTWARE", NULL,
+};
+
+/*
+ * What the program inherits from the worker: everything but the worker's
+ * own configuration (FCWORKER_*) and the request's meta-variables. HTTP_*
+ * variables of the container (an HTTP_PROXY the operator set) are inherited
+ * too, unless the request has a header of that name (fcw_exec_env_build).
  */
 static int inherited(const char *entry) {
-    if (env_is(entry, "FC_REQUEST_ID")) return 0;
-    return strncmp(entry, "FC_", 3) == 0 || strncmp(entry, "ALIBABA_CLOUD_", 14) == 0 ||
-           env_is(entry, "PATH") || env_is(entry, "HOME") || env_is(entry, "LANG") ||
-           env_is(entry, "TZ");
+    if (strncmp(entry, "FCWORKER_", 9) == 0 || strchr(entry, '=') == NULL) return 0;
+    for (int i = 0; request_names[i]; i++)
+        if (env_is(entry, request_names[i])) return 0;
+    return 1;
 }
 
 static int build_static_env(fcw_exec_spec *x) {
@@ -175,10 +190,29 @@ static int passed_param(const char *entry) {
      * header; it is never passed either way, whatever the server sends.
      */
     if (strncmp(entry, "HTTP_PROXY=", 11) == 0) return 0;
+    /* The request's id, as the worker logs it, is made in own instead. */
+    if (strncmp(entry, "HTTP_X_FC_REQUEST_ID=", 21) == 0) return 0;
     if (strncmp(entry, "HTTP_", 5) == 0) return 1;
     if (eq[1] == '\0') return 0;
     for (int i = 0; cgi_params[i]; i++)
         if (env_is(entry, cgi_params[i])) return 1;
+    return 0;
+}
+
+/* 1 if "A=..." and "B=..." name the same variable. */
+static int same_name(const char *a, const char *b) {
+    while (*a == *b && *a != '=' && *a != '\0') {
+        a++;
+        b++;
+    }
+    return *a == '=' && *b == '=';
+}
+
+/* 1 if a passed HTTP_* param other than envp[i] has the name of envp[i]. */
+static int repeated(char **envp, size_t i) {
+    if (strncmp(envp[i], "HTTP_", 5) != 0 || !passed_param(envp[i])) return 0;
+    for (size_t j = 0; envp[j] != NULL; j++)
+        if (j != i && same_name(envp[i], envp[j]) && passed_param(envp[j])) return 1;
     return 0;
 }
 
@@ -188,34 +222,79 @@ static int own_add(fcw_buf *own, const char *name, const char *value) {
 }
 
 /*
- * The per-request part. Params and the static part are pointed to, not
- * copied: both outlive the child's start. Only the variables made from the
- * request's parsed fields are written to env->own.
+ * A header sent more than once reaches the worker as one param per line
+ * (HTTP_X_DUP=first, HTTP_X_DUP=second), and a program would see one of
+ * them only (C's getenv the first, sh and Python the last). RFC 3875 4.1.18:
+ * one variable, the values in the order sent, joined as HTTP joins a list
+ * (", "), or with "; " for Cookie (RFC 6265 5.4). Written to own for the
+ * first param of each repeated name.
+ */
+static int own_add_combined(fcw_buf *own, char **envp, size_t first) {
+    const char *sep = strncmp(envp[first], "HTTP_COOKIE=", 12) == 0 ? "; " : ", ";
+    if (fcw_buf_append(own, envp[first], strlen(envp[first])) != 0) return -1;
+    for (size_t j = first + 1; envp[j] != NULL; j++) {
+        if (!same_name(envp[first], envp[j]) || !passed_param(envp[j])) continue;
+        const char *value = strchr(envp[j], '=') + 1;
+        if (fcw_buf_append(own, sep, 2) != 0 || fcw_buf_append(own, value, strlen(value)) != 0)
+            return -1;
+    }
+    return fcw_buf_append(own, "", 1);
+}
+
+/* 1 if the container's HTTP_* variable entry is one the request sets itself. */
+static int set_by_request(const char *entry, char **params) {
+    if (strncmp(entry, "HTTP_", 5) != 0) return 0;
+    if (env_is(entry, "HTTP_X_FC_REQUEST_ID")) return 1;
+    for (char **p = params; p && *p; p++)
+        if (same_name(entry, *p) && passed_param(*p)) return 1;
+    return 0;
+}
+
+/*
+ * The per-request part, on top of the static one: a variable the request
+ * sets hides the container's variable of that name. Params and the static
+ * part are pointed to, not copied: both outlive the child's start. Only the
+ * variables made from the request's parsed fields and its repeated headers
+ * are written to env->own.
  */
 int fcw_exec_env_build(const fcw_exec_spec *x, const fcw_request *req, fcw_exec_env *env) {
     size_t nparams = 0, n = 0;
     fcw_buf *own = &env->own;
+    char **params = req->envp;
 
     /*
      * SCRIPT_NAME is empty: the program is the whole function, so PATH_INFO
      * is the whole path and SCRIPT_NAME + PATH_INFO is still the request's.
+     * The request id is the worker's, in both: generated when the request
+     * came without one, so code that reads the header finds it too.
      */
     if (own_add(own, "REQUEST_METHOD", fcw_method(req)) != 0 ||
         own_add(own, "QUERY_STRING", fcw_query(req)) != 0 ||
         own_add(own, "PATH_INFO", fcw_path(req)) != 0 ||
         own_add(own, "SCRIPT_NAME", "") != 0 ||
-        own_add(own, "FC_REQUEST_ID", fcw_request_id(req)) != 0)
+        own_add(own, "FC_REQUEST_ID", fcw_request_id(req)) != 0 ||
+        own_add(own, "HTTP_X_FC_REQUEST_ID", fcw_request_id(req)) != 0)
         return -1;
+    for (size_t i = 0; params && params[i]; i++) {
+        nparams++;
+        if (!repeated(params, i)) continue;
+        int first = 1;
+        for (size_t j = 0; j < i && first; j++)
+            if (same_name(params[i], params[j]) && passed_param(params[j])) first = 0;
+        if (first && own_add_combined(own, params, i) != 0) return -1;
+    }
 
-    for (char **p = req->envp; p && *p; p++) nparams++;
-    env->envp = calloc(x->nstatic + nparams + 6, sizeof *env->envp);
+    size_t nown = 0;
+    for (size_t off = 0; off < own->len; off += strlen(own->data + off) + 1) nown++;
+    env->envp = calloc(nown + nparams + x->nstatic + 1, sizeof *env->envp);
     if (env->envp == NULL) return -1;
     /* Pointers into own only now: appending may have moved it. */
     for (size_t off = 0; off < own->len; off += strlen(own->data + off) + 1)
         env->envp[n++] = own->data + off;
-    for (size_t i = 0; i < x->nstatic; i++) env->envp[n++] = x->static_env[i];
-    for (char **p = req->envp; p && *p; p++)
-        if (passed_param(*p)) env->envp[n++] = *p;
+    for (size_t i = 0; i < nparams; i++)
+        if (passed_param(params[i]) && !repeated(params, i)) env->envp[n++] = params[i];
+    for (size_t i = 0; i < x->nstatic; i++)
+        if (!set_by_request(x->static_env[i], params)) env->envp[n++] = x->static_env[i];
     env->envp[n] = NULL;
     return 0;
 }

@@ -4,8 +4,9 @@
  * The spec is parsed and the program checked once, when the handler is
  * created, so a missing or non-executable program is found at start-up or
  * reload, never at the first request. The part of the environment that is
- * the same for every request is built then too; each request only adds its
- * own CGI meta-variables and headers on top.
+ * the same for every request is built then too (the container's variables
+ * but FCWORKER_*); each request adds its own CGI meta-variables and headers
+ * on top, which win over a container variable of the same name.
  */
 #ifndef FCW_EXEC_ENV_H
 #define FCW_EXEC_ENV_H
@@ -21,7 +22,7 @@ typedef struct fcw_exec_spec {
     char *dir;            /* its directory: the child's working directory */
     char *args;           /* the spec, split in place; argv points into it */
     char **argv;
-    char **static_env;    /* "NAME=value", NULL-terminated, built at creation */
+    char **static_env;    /* "NAME=value", built at creation; nstatic of them */
     size_t nstatic;
 } fcw_exec_spec;
 

@@ -19,7 +19,9 @@
  *      its pipes are closed, its time is up, or it has run on for a second
  *      after closing its stdout (then it is stopped: the answer is complete).
  *      When and how to stop the child is decided here; exec_child.c only
- *      sends the signals.
+ *      sends the signals. Reading the body from nginx and writing the answer
+ *      to it wait at most until the route's deadline (request.c bounds the
+ *      connection), so a client that stalls or stops reading is a timeout.
  *   4. verdict (here): exit status, timeout and output decide the answer and
  *      whether the function failed (FCW_ERROR). Every child is reaped
  *      (fcw_child_reap, exec_child.c).
@@ -131,6 +133,14 @@ static void stop_child(exec_run *r, long now) {
     r->kill_at = now + EXEC_TERM_GRACE_MS;
 }
 
+/* The route's time is up: the program is stopped and its output discarded. */
+static void time_out(exec_run *r, long now) {
+    r->timed_out = 1;
+    r->sink = 1;
+    fcw_close_fd(&r->in_fd);
+    stop_child(r, now);
+}
+
 static void check_exit(exec_run *r) {
     siginfo_t si;
     memset(&si, 0, sizeof si);
@@ -152,12 +162,38 @@ static ssize_t body_read(exec_run *r, char *buf, size_t len) {
     return n;
 }
 
-/* Takes the next chunk of the request body once the last one is written. */
+static void fail_output(exec_run *r, const char *why);
+
+/*
+ * The body could not be read to its end. The program must not take what it
+ * got for the whole body (it would answer, and succeed, on part of it), so
+ * it is stopped; a read cut at the route's deadline is the timeout.
+ */
+static void body_read_failed(exec_run *r) {
+    if (r->req->io_timed_out) {
+        if (!r->timed_out) time_out(r, now_ms());
+        return;
+    }
+    fail_output(r, r->spool_fd >= 0 ? "reading the request body back from its temporary file "
+                                      "failed"
+                                    : "reading the request body from nginx failed (the client "
+                                      "went away?)");
+}
+
+/*
+ * Takes the next chunk of the request body once the last one is written.
+ * A read from nginx waits at most until the route's deadline
+ * (fcw_request_set_deadline), so the timeout fires while a client stalls.
+ */
 static void stdin_refill(exec_run *r) {
     if (r->in_fd < 0 || r->in_off < r->in_len) return;
     ssize_t n = body_read(r, r->in_buf, EXEC_CHUNK);
-    if (n <= 0) {
-        /* End of the body (or nginx went away): the program reads EOF. */
+    if (n < 0) {
+        body_read_failed(r);
+        return;
+    }
+    if (n == 0) {
+        /* The end of the body: the program reads EOF. */
         fcw_close_fd(&r->in_fd);
         return;
     }
@@ -235,22 +271,28 @@ static const char *take_rest_of_body(exec_run *r) {
     return NULL;
 }
 
-/* Appends to the response, first taking the body from nginx if this commits it. */
+/*
+ * Appends to the response, first taking the body from nginx if this commits
+ * it. A write to nginx waits at most until the route's deadline: a client
+ * that stops reading the answer is a timeout, not a thread held for ever.
+ */
 static void respond_body(exec_run *r, const char *data, size_t n) {
     fcw_request *req = r->req;
     if (!req->committed && !req->capture && !req->body_done &&
         req->body.len + n >= FCW_RESPONSE_BUFFER) {
         const char *why = take_rest_of_body(r);
         if (why != NULL) {
-            fail_output(r, why);
+            if (req->io_timed_out) time_out(r, now_ms());
+            else fail_output(r, why);
             return;
         }
     }
-    if (fcw_write(req, data, n) != 0)
-        fail_output(r, req->capture ? "its answer is larger than the 1 MiB an initializer "
-                                        "may return"
-                                      : "the response could not be sent (nginx connection "
-                                        "failed)");
+    if (fcw_write(req, data, n) == 0) return;
+    if (req->io_timed_out) time_out(r, now_ms());
+    else fail_output(r, req->capture ? "its answer is larger than the 1 MiB an initializer "
+                                         "may return"
+                                       : "the response could not be sent (nginx connection "
+                                         "failed)");
 }
 
 /*
@@ -361,12 +403,7 @@ static int outlive_armed(const exec_run *r) {
 
 /* The timers: route timeout, the grace after stdout closed, then the SIGTERM grace. */
 static void run_timers(exec_run *r, long now) {
-    if (deadline_armed(r) && now >= r->deadline) {
-        r->timed_out = 1;
-        r->sink = 1;
-        fcw_close_fd(&r->in_fd);
-        stop_child(r, now);
-    }
+    if (deadline_armed(r) && now >= r->deadline) time_out(r, now);
     if (outlive_armed(r) && now >= r->out_closed_at + EXEC_OUTLIVE_GRACE_MS) {
         r->outlived_stdout = 1;
         fcw_close_fd(&r->in_fd);
@@ -498,8 +535,12 @@ static int verdict(exec_run *r, int st, unsigned timeout_s) {
         fcw_log(req, "exec %s: its stdout/stderr stayed open after it exited, held by a "
                 "process outside its process group; stopped reading", prog);
     if (r->timed_out) {
-        fcw_log(req, "exec %s: timed out after %u s, stopped with SIG%s", prog, timeout_s,
-                r->killed ? "KILL" : "TERM");
+        const char *waiting = !req->io_timed_out ? ""
+                              : req->client_gone ? " (nginx was not taking its answer: the "
+                                                   "client stopped reading)"
+                                                 : " (waiting for the request body)";
+        fcw_log(req, "exec %s: timed out after %u s%s, stopped with SIG%s", prog, timeout_s,
+                waiting, r->killed ? "KILL" : "TERM");
         return fail_with(req, 504, "Gateway Timeout: the function did not finish in time\n");
     }
     if (r->output_failed) {
@@ -542,8 +583,16 @@ static int verdict(exec_run *r, int st, unsigned timeout_s) {
 static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     const fcw_exec_spec *x = h->impl;
     fcw_exec_env env = FCW_EXEC_ENV_INIT;
+    /*
+     * nginx's connection is watched for the client going away, except for an
+     * initializer (req->capture): it belongs to the instance, not to the
+     * caller that happened to start it, so it runs to completion and its
+     * result is kept for every caller (lifecycle.c); only the vanished
+     * caller's own answer is lost.
+     */
     exec_run r = {.req = req, .x = x, .pidfd = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1,
-                  .spool_fd = -1, .conn_fd = req->fcgx ? req->fcgx->ipcFd : -1};
+                  .spool_fd = -1,
+                  .conn_fd = req->fcgx && !req->capture ? req->fcgx->ipcFd : -1};
     int io[3], st = 0, rc;
 
     r.in_buf = malloc(EXEC_CHUNK);
@@ -566,6 +615,7 @@ static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     long now = now_ms();
     r.deadline = timeout_s ? now + (long)timeout_s * 1000L : LONG_MAX;
     r.last_io = now;
+    if (timeout_s) fcw_request_set_deadline(req, r.deadline);
 
     pump(&r);
     stderr_flush(&r);

@@ -33,9 +33,10 @@ int fcw_lifecycle_initialize(fcw_lifecycle *lc, fcw_request *req,
     int failed;
 
     pthread_mutex_lock(&lc->lock);
-    if (lc->state == FCW_INIT_RUNNING) {
+    while (lc->state == FCW_INIT_RUNNING) {
         unsigned long gen = lc->generation;
         while (lc->generation == gen) pthread_cond_wait(&lc->changed, &lc->lock);
+        if (lc->abandoned) continue; /* no result: run it here, or wait for who does */
         replay(lc, req);
         failed = lc->failed;
         pthread_mutex_unlock(&lc->lock);
@@ -60,19 +61,29 @@ int fcw_lifecycle_initialize(fcw_lifecycle *lc, fcw_request *req,
     failed = rc != FCW_OK || req->status < 200 || req->status > 299;
 
     pthread_mutex_lock(&lc->lock);
-    lc->status = req->status;
-    lc->failed = failed;
-    fcw_buf_reset(&lc->headers);
-    fcw_buf_reset(&lc->body);
-    fcw_buf_append(&lc->headers, req->headers.data ? req->headers.data : "",
-                   req->headers.len);
-    fcw_buf_append(&lc->body, req->body.data ? req->body.data : "", req->body.len);
+    /*
+     * The initializer belongs to the instance, not to the caller that ran
+     * it: its result is kept whether or not that caller is still there.
+     * Only a run that could not read its caller's request body says nothing
+     * about the function; it is abandoned, and the next caller (one that
+     * waited, or FC's retry) runs the initializer on its own request.
+     */
+    int abandoned = lc->abandoned = req->body_failed;
+    if (!abandoned) {
+        lc->status = req->status;
+        lc->failed = failed;
+        fcw_buf_reset(&lc->headers);
+        fcw_buf_reset(&lc->body);
+        fcw_buf_append(&lc->headers, req->headers.data ? req->headers.data : "",
+                       req->headers.len);
+        fcw_buf_append(&lc->body, req->body.data ? req->body.data : "", req->body.len);
+    }
     /* A failed run leaves the instance uninitialised: FC will retry. */
-    lc->state = failed ? FCW_INIT_NONE : FCW_INIT_DONE;
+    lc->state = failed || abandoned ? FCW_INIT_NONE : FCW_INIT_DONE;
     lc->generation++;
     pthread_cond_broadcast(&lc->changed);
     pthread_mutex_unlock(&lc->lock);
-    return failed;
+    return failed || abandoned;
 }
 
 int fcw_lifecycle_initialized(fcw_lifecycle *lc) {

@@ -5,7 +5,9 @@
  * send it again after a network error, and a local driver may send several at
  * once. The initializer must run exactly once to success: concurrent calls
  * wait for the one that runs and answer with its result; after a success,
- * later calls answer that success without running anything.
+ * later calls answer that success without running anything. The run is the
+ * instance's, not its caller's: a caller that goes away loses its own
+ * answer, never the result the others get.
  */
 #ifndef FCW_LIFECYCLE_H
 #define FCW_LIFECYCLE_H
@@ -20,7 +22,11 @@ typedef struct fcw_lifecycle {
     pthread_cond_t changed;
     enum { FCW_INIT_NONE, FCW_INIT_RUNNING, FCW_INIT_DONE } state;
     unsigned long generation;  /* counts finished runs */
-    /* The result of the last finished run, replayed to those who waited. */
+    /*
+     * The result of the last finished run, replayed to those who waited;
+     * none when it was abandoned (its caller's request body failed).
+     */
+    int abandoned;
     int status;
     int failed;
     fcw_buf headers;

@@ -4,6 +4,7 @@
 #include "request.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -11,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include "fclog.h"
 
@@ -110,9 +114,72 @@ static void request_clear(fcw_request *req) {
     memset(req, 0, offsetof(fcw_request, path_inline));
 }
 
+/* ---- the deadline on the connection ---- */
+
+enum { IO_SEND, IO_RECV };
+
+/* A bound set less than this long ago is close enough to what is left. */
+#define IO_REBOUND_MS 100
+
+/*
+ * The connection this thread last bounded (fcw_request_set_deadline), or -1.
+ * A thread serves one connection until it closes, so the bound is lifted
+ * when the thread's next request arrives on the same descriptor; on another
+ * one the bounded connection is closed already.
+ */
+static __thread int bounded_fd = -1;
+
+static long mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void set_io_timeout(int fd, int which, long ms) {
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    /* Best effort: without it the write or read is as unbounded as before. */
+    (void)setsockopt(fd, SOL_SOCKET, which == IO_SEND ? SO_SNDTIMEO : SO_RCVTIMEO, &tv,
+                     sizeof tv);
+}
+
+/*
+ * Before a read or write that may block: the connection's timeout for it
+ * becomes what is left of the request's time (at least FCW_IO_GRACE_MS).
+ * Re-set at most every IO_REBOUND_MS: a streamed answer writes often.
+ */
+static void bound_io(fcw_request *req, int which) {
+    if (req->deadline_ms == 0 || req->fcgx == NULL || req->fcgx->ipcFd < 0) return;
+    long now = mono_ms();
+    if (req->io_bound_at[which] != 0 && now - req->io_bound_at[which] < IO_REBOUND_MS) return;
+    long left = req->deadline_ms - now;
+    set_io_timeout(req->fcgx->ipcFd, which, left < FCW_IO_GRACE_MS ? FCW_IO_GRACE_MS : left);
+    req->io_bound_at[which] = now;
+    bounded_fd = req->fcgx->ipcFd;
+}
+
+void fcw_request_set_deadline(fcw_request *req, long deadline_ms) {
+    req->deadline_ms = deadline_ms;
+    req->io_bound_at[IO_SEND] = req->io_bound_at[IO_RECV] = 0;
+    bound_io(req, IO_SEND);
+    bound_io(req, IO_RECV);
+}
+
+/* The stream failed: cut by the bound (EAGAIN) or a broken connection. */
+static void note_io_error(fcw_request *req, FCGX_Stream *stream) {
+    int e = FCGX_GetError(stream);
+    if (req->deadline_ms != 0 && (e == EAGAIN || e == EWOULDBLOCK)) req->io_timed_out = 1;
+}
+
 void fcw_request_init(fcw_request *req, FCGX_Request *fr) {
     request_clear(req);
     req->fcgx = fr;
+    if (bounded_fd >= 0) {
+        if (bounded_fd == fr->ipcFd) {
+            set_io_timeout(fr->ipcFd, IO_SEND, 0);
+            set_io_timeout(fr->ipcFd, IO_RECV, 0);
+        }
+        bounded_fd = -1;
+    }
     request_fill(req, fr->envp);
 }
 
@@ -142,6 +209,12 @@ const char *fcw_header(const fcw_request *req, const char *name) {
 
     if (name == NULL) return NULL;
     /*
+     * The request id is the worker's: the header's value, sanitised, or the
+     * one generated when the request came without it, so a plugin that reads
+     * the header (as FC's examples do) always finds the id the logs carry.
+     */
+    if (strcasecmp(name, "x-fc-request-id") == 0) return req->request_id;
+    /*
      * Content-Type and Content-Length are CGI variables without HTTP_, which
      * a server may send empty for a request without them (RFC 3875 4.1.2).
      */
@@ -163,6 +236,25 @@ const char *fcw_header(const fcw_request *req, const char *name) {
     return FCGX_GetParam(param, req->envp);
 }
 
+/*
+ * Up to len bytes of the body from nginx (libfcgi waits for all len or the
+ * end): n, 0 at the end, -1 when the connection failed, which is never
+ * taken for the end of the body.
+ */
+static int read_nginx(fcw_request *req, void *buf, int len) {
+    if (req->body_failed) return -1;
+    if (req->body_done || len <= 0) return 0;
+    bound_io(req, IO_RECV);
+    int n = FCGX_GetStr(buf, len, req->fcgx->in);
+    if (FCGX_GetError(req->fcgx->in) != 0) {
+        note_io_error(req, req->fcgx->in);
+        req->body_failed = 1;
+        return -1;
+    }
+    if (n < len) req->body_done = 1;
+    return n;
+}
+
 ssize_t fcw_read(fcw_request *req, void *buf, size_t len) {
     if (req->body_held_off < req->body_held.len) {
         size_t n = req->body_held.len - req->body_held_off;
@@ -171,13 +263,8 @@ ssize_t fcw_read(fcw_request *req, void *buf, size_t len) {
         req->body_held_off += n;
         return (ssize_t)n;
     }
-    if (req->fcgx == NULL || req->body_done) return 0;
-    if (len > INT_MAX) len = INT_MAX;
-    int n = FCGX_GetStr(buf, (int)len, req->fcgx->in);
-    if (n > 0) return n;
-    if (FCGX_GetError(req->fcgx->in) != 0) return -1;
-    if (len > 0) req->body_done = 1;
-    return 0;
+    if (req->fcgx == NULL) return 0;
+    return read_nginx(req, buf, len > INT_MAX ? INT_MAX : (int)len);
 }
 
 const char *fcw_status_reason(int status) {
@@ -282,11 +369,17 @@ int fcw_add_header(fcw_request *req, const char *name, const char *value) {
     return fcw_header_line_append(&req->headers, name, value) == 0 ? 0 : -1;
 }
 
+static void output_failed(fcw_request *req) {
+    req->client_gone = 1;
+    note_io_error(req, req->fcgx->out);
+}
+
 static int put(fcw_request *req, const char *data, size_t len) {
+    bound_io(req, IO_SEND);
     while (len > 0) {
         int chunk = len > INT_MAX ? INT_MAX : (int)len;
         if (FCGX_PutStr(data, chunk, req->fcgx->out) != chunk) {
-            req->client_gone = 1;
+            output_failed(req);
             return -1;
         }
         data += chunk;
@@ -307,13 +400,8 @@ static int put(fcw_request *req, const char *data, size_t len) {
 static void hold_rest_of_body(fcw_request *req) {
     char chunk[16384];
     while (!req->body_done && req->body_held.len < FCW_BODY_HOLD_MAX) {
-        int n = FCGX_GetStr(chunk, (int)sizeof chunk, req->fcgx->in);
-        if (n > 0) {
-            if (fcw_buf_append(&req->body_held, chunk, (size_t)n) != 0) return;
-            continue;
-        }
-        if (FCGX_GetError(req->fcgx->in) == 0) req->body_done = 1;
-        return;
+        int n = read_nginx(req, chunk, (int)sizeof chunk);
+        if (n <= 0 || fcw_buf_append(&req->body_held, chunk, (size_t)n) != 0) return;
     }
 }
 
@@ -381,7 +469,8 @@ static int send_body(fcw_request *req) {
 }
 
 int fcw_write(fcw_request *req, const void *buf, size_t len) {
-    if (req->client_gone) return -1;
+    /* A captured answer is the instance's (lifecycle.c): no connection needed. */
+    if (req->client_gone && !req->capture) return -1;
     if (req->committed) {
         if (req->head_only || len == 0) return 0;
         return put(req, buf, len);
@@ -400,8 +489,9 @@ int fcw_flush(fcw_request *req) {
     if (req->client_gone) return -1;
     if (!req->committed && commit(req, 0) != 0) return -1;
     if (send_body(req) != 0) return -1;
+    bound_io(req, IO_SEND);
     if (FCGX_FFlush(req->fcgx->out) != 0) {
-        req->client_gone = 1;
+        output_failed(req);
         return -1;
     }
     return 0;

@@ -51,6 +51,10 @@ struct fcw_request {
     int function_error;          /* the handler failed (x-fc-status: 404) */
     int client_gone;             /* writing to nginx failed */
     int body_done;               /* the request body was read to its end */
+    int body_failed;             /* reading the request body from nginx failed */
+    int io_timed_out;            /* a read or write outlasted the deadline (below) */
+    long deadline_ms;            /* fcw_request_set_deadline's, or 0: no bound */
+    long io_bound_at[2];         /* when the send / receive bound was last set */
     fcw_buf body_held;           /* body read ahead before the response started */
     size_t body_held_off;        /* how much of it fcw_read has handed out */
     char path_inline[FCW_PATH_INLINE];
@@ -74,6 +78,21 @@ void fcw_request_free(fcw_request *req);
  * otherwise read it as the next request of a kept connection.
  */
 int fcw_request_finish(fcw_request *req);
+
+/*
+ * Bounds every read of the request body from nginx and every write of the
+ * answer to it by deadline_ms (CLOCK_MONOTONIC milliseconds, the end of the
+ * handler's time), through the connection's SO_RCVTIMEO and SO_SNDTIMEO: a
+ * client that stops reading the answer, or a FastCGI client that stops
+ * sending the body, cannot hold the request past it. Past the deadline each
+ * read or write still gets FCW_IO_GRACE_MS, so an error answer can go out.
+ * A read or write cut by the bound fails: the client is taken as gone (or
+ * the body as failed) and io_timed_out is set. The bound lasts until the
+ * next request on the connection, so the last bytes libfcgi writes after
+ * fcw_request_finish are bounded too.
+ */
+#define FCW_IO_GRACE_MS 1000
+void fcw_request_set_deadline(fcw_request *req, long deadline_ms);
 
 /* Replaces the response with a runtime-made one (errors, 405, replays). */
 void fcw_request_respond(fcw_request *req, int status, const char *content_type,

@@ -83,8 +83,12 @@ int fcgi_stdin(int fd, int id, const void *data, size_t len) {
 }
 
 int fcgi_read_response(int fd, int id, char **out, size_t *outlen) {
+    return fcgi_read_response_timeout(fd, id, out, outlen, 5000);
+}
+
+int fcgi_read_response_timeout(int fd, int id, char **out, size_t *outlen, int timeout_ms) {
     rbuf b = {0};
-    long deadline = now_ms() + 5000;
+    long deadline = now_ms() + timeout_ms;
     size_t pos = 0, olen = 0, ocap = 0;
     char *o = NULL;
     reserve(&o, &ocap, 1);

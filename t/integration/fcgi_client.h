@@ -21,6 +21,8 @@ int fcgi_write_raw(int fd, const void *buf, size_t len);
  * NUL-terminated). Returns 0, or -1 on EOF/timeout (5 s) before END_REQUEST.
  */
 int fcgi_read_response(int fd, int id, char **out, size_t *outlen);
+/* The same, waiting up to timeout_ms for END_REQUEST. */
+int fcgi_read_response_timeout(int fd, int id, char **out, size_t *outlen, int timeout_ms);
 
 /* Any record, for what nginx never sends: type, request id, content. */
 int fcgi_record(int fd, int type, int id, const void *data, size_t len);

@@ -3,8 +3,8 @@
  * (scripts/run starting fcworker and nginx) on a free 127.0.0.1 port, an
  * HTTP/1.1 client, a raw FastCGI client for what nginx would never send, and
  * what more than one suite does around them: fixtures, fcworker run on its
- * own, watching processes and logs. Each lives in a module of its own; this
- * header only gathers them.
+ * own, watching processes and logs, waiting for a condition. Each lives in a
+ * module of its own; this header only gathers them.
  */
 #ifndef FCW_HARNESS_H
 #define FCW_HARNESS_H
@@ -18,5 +18,6 @@
 #include "http_client.h"
 #include "procs.h"
 #include "runtime.h"
+#include "wait.h"
 
 #endif

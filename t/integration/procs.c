@@ -68,3 +68,9 @@ int process_alive(pid_t pid) {
     pid_t ppid;
     return proc_state(pid, &state, &ppid) && state != 'Z' && state != 'X';
 }
+
+int wait_process_gone(pid_t pid, int timeout_ms) {
+    long deadline = now_ms() + timeout_ms;
+    while (process_alive(pid) && now_ms() < deadline) usleep(10000);
+    return !process_alive(pid);
+}

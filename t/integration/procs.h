@@ -19,5 +19,7 @@ int children_of(pid_t pid, int *zombies);
 void assert_no_children(pid_t parent, int timeout_ms);
 /* pid runs: it exists and is neither a zombie nor dead. */
 int process_alive(pid_t pid);
+/* Waits up to timeout_ms for pid to stop running; 1 once it has. */
+int wait_process_gone(pid_t pid, int timeout_ms);
 
 #endif

@@ -353,6 +353,20 @@ static int scan_run(const rt *r, char *desc, size_t desclen, int sig) {
 
 int rt_leftovers(const rt *r, char *desc, size_t desclen) { return scan_run(r, desc, desclen, 0); }
 
+int rt_wait_not_accepting(const rt *r, int timeout_ms) {
+    long deadline = now_ms() + timeout_ms;
+    int open;
+    while ((open = port_open(r->port)) && now_ms() < deadline) usleep(10000);
+    return !open;
+}
+
+int rt_wait_leftovers_gone(const rt *r, char *desc, size_t desclen, int timeout_ms) {
+    long deadline = now_ms() + timeout_ms;
+    int n;
+    while ((n = rt_leftovers(r, desc, desclen)) > 0 && now_ms() < deadline) usleep(20000);
+    return n;
+}
+
 /* Every process of the run, whichever group it is in. */
 static void kill_run(const rt *r) {
     if (r->pgid > 0) kill(-r->pgid, SIGKILL);

@@ -81,6 +81,16 @@ void rt_stop(rt *r);
  * them ("pid cmdline; ...") in desc when given. Zombies do not count.
  */
 int rt_leftovers(const rt *r, char *desc, size_t desclen);
+/*
+ * Waits up to timeout_ms for rt_leftovers to be 0 (what was stopped may take
+ * a moment to go); returns what is left, described in desc.
+ */
+int rt_wait_leftovers_gone(const rt *r, char *desc, size_t desclen, int timeout_ms);
+/*
+ * Waits up to timeout_ms until nothing accepts on r's port any more (nginx
+ * closed its listener, as it does first when it stops); 1 once so.
+ */
+int rt_wait_not_accepting(const rt *r, int timeout_ms);
 /* The worker's pid, read from /proc (child of scripts/run named fcworker). */
 pid_t rt_worker_pid(const rt *r);
 /* A port nothing listens on now (the kernel's pick on 127.0.0.1). */

@@ -199,6 +199,17 @@ END_TEST
  * The real runtime: scripts/run with a bad configuration must not come up.
  * fcworker exits 2 before nginx starts, and the script says so and fails.
  */
+typedef struct child_exit {
+    pid_t pid;
+    int status;
+} child_exit;
+
+/* 1 once the child has exited (and is reaped), its wait status in status. */
+static int child_exited(void *arg) {
+    child_exit *c = arg;
+    return waitpid(c->pid, &c->status, WNOHANG) == c->pid;
+}
+
 START_TEST(runtime_refuses_bad_config) {
     static const char *const files[] = {"unknown-key.conf", "plugin-missing.conf"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
@@ -227,14 +238,8 @@ START_TEST(runtime_refuses_bad_config) {
             execl("/bin/bash", "bash", script, (char *)NULL);
             _exit(127);
         }
-        int st = 0, exited = 0;
-        for (long deadline = now_ms() + 10000; now_ms() < deadline;) {
-            if (waitpid(pid, &st, WNOHANG) == pid) {
-                exited = 1;
-                break;
-            }
-            usleep(5000);
-        }
+        child_exit ce = {.pid = pid};
+        int exited = wait_until(child_exited, &ce, 10000), st = ce.status;
         if (!exited) {
             kill(-pid, SIGKILL);
             waitpid(pid, &st, 0);

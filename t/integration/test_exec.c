@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,16 +47,25 @@ static const exec_route routes[] = {
     {"/env/", "env.sh", 10},
     {"/stderr/", "stderr.sh", 10},
     {"/args/", "args.sh one  two\t'three four'", 10},
+    {"/stream-forever/", "stream-forever.sh", 3},
+    {"/cat-short/", "cat.sh", 2},
 };
 
 static long worker_hwm_kb(void);
 
 static void up_main(void) {
     static char config_env[200], invoke_env[700];
+    /*
+     * The container's own variables (a function's configuration) reach the
+     * program; those named like the request's meta-variables do not, and
+     * the request's win over them.
+     */
     static const char *env[] = {config_env, invoke_env, "FCWORKER_INVOKE_TIMEOUT=2",
                                 "FC_FUNCTION_NAME=exec-fn",
                                 "ALIBABA_CLOUD_ACCESS_KEY_ID=ak-test",
-                                "EXEC_TEST_PRIVATE=must-not-reach-the-program", NULL};
+                                "EXEC_TEST_CONFIG=reaches-the-program",
+                                "REMOTE_USER=from-the-container",
+                                "HTTP_X_CUSTOM=from-the-container", NULL};
     char path[128];
 
     snprintf(tmp_dir, sizeof tmp_dir, "/tmp/fcw-exec-XXXXXX");
@@ -139,17 +149,40 @@ static void assert_still_serves(void) {
     assert_worker_has_no_children();
 }
 
-/* The program and the background process it wrote to pidfile are dead. */
-static void assert_pids_gone(const char *pidfile, long wait_ms) {
-    int a = 0, b = 0;
-    FILE *f = fopen(pidfile, "r");
-    ck_assert_msg(f != NULL, "the fixture did not write %s", pidfile);
-    ck_assert_int_eq(fscanf(f, "%d %d", &a, &b), 2);
+/* "program child" as a fixture writes them to its X-Pidfile. */
+typedef struct pids {
+    const char *file;
+    int program, child;
+} pids;
+
+static int pids_written(void *arg) {
+    pids *p = arg;
+    FILE *f = fopen(p->file, "r");
+    if (f == NULL) return 0;
+    int n = fscanf(f, "%d %d", &p->program, &p->child);
     fclose(f);
-    long deadline = now_ms() + wait_ms;
-    while ((process_alive(a) || process_alive(b)) && now_ms() < deadline) usleep(20000);
-    ck_assert_msg(!process_alive(a), "program %d still runs", a);
-    ck_assert_msg(!process_alive(b), "its background process %d still runs", b);
+    return n == 2;
+}
+
+/* Waits until the fixture has written both pids to pidfile. */
+static pids read_pids(const char *pidfile) {
+    pids p = {.file = pidfile};
+    ck_assert_msg(wait_until(pids_written, &p, 10000), "the fixture did not write %s", pidfile);
+    return p;
+}
+
+/* The program and the background process it wrote to pidfile are dead. */
+static void assert_pids_gone(const char *pidfile, int wait_ms) {
+    pids p = read_pids(pidfile);
+    ck_assert_msg(wait_process_gone(p.program, wait_ms), "program %d still runs", p.program);
+    ck_assert_msg(wait_process_gone(p.child, wait_ms), "its background process %d still runs",
+                  p.child);
+}
+
+/* The worker's stderr gets line within timeout_ms (it logs after reaping). */
+static void assert_logged(const char *line, int timeout_ms) {
+    ck_assert_msg(wait_for_count(R.err_path, line, 1, timeout_ms) >= 1, "'%s' not in %s", line,
+                  R.err_path);
 }
 
 /* ---- large transfers without holding them in memory ---- */
@@ -280,7 +313,8 @@ START_TEST(env_visible_to_program) {
     http_resp r;
     ck_assert_int_eq(request("POST", "/env/x?a=1&b=2",
                              "x-fc-request-id: env-1\r\nProxy: http://evil:1/\r\n"
-                             "Content-Type: text/plain\r\nX-Custom: v1\r\n",
+                             "Content-Type: text/plain\r\nX-Custom: v1\r\n"
+                             "X-Dup: first\r\nX-Dup: second\r\n",
                              "hello", 5, &r, NULL), 0);
     ck_assert_int_eq(r.status, 200);
     char *env = NULL;
@@ -294,25 +328,42 @@ START_TEST(env_visible_to_program) {
         "\nREQUEST_URI=/env/x?a=1&b=2\n", "\nHTTP_X_CUSTOM=v1\n",
         "\nSCRIPT_NAME=\n",               "\nALIBABA_CLOUD_ACCESS_KEY_ID=ak-test\n",
         "\nREMOTE_ADDR=127.0.0.1\n",      "\nSERVER_SOFTWARE=fcworker\n",
-        "\nPATH=",
+        "\nPATH=",                        "\nEXEC_TEST_CONFIG=reaches-the-program\n",
+        "\nHTTP_X_DUP=first, second\n",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         ck_assert_msg(strstr(env, want[i]) != NULL, "no '%s' in the environment:%s", want[i] + 1,
                       env);
-    static const char *unwanted[] = {"\nHTTP_PROXY=", "\nEXEC_TEST_PRIVATE=", "\nFCWORKER_",
+    static const char *unwanted[] = {"\nHTTP_PROXY=", "\nREMOTE_USER=", "\nFCWORKER_",
                                      "\nDOCUMENT_URI="};
     for (size_t i = 0; i < sizeof unwanted / sizeof unwanted[0]; i++)
         ck_assert_msg(strstr(env, unwanted[i]) == NULL, "'%s' in the environment:%s",
                       unwanted[i] + 1, env);
+    /* One variable per name: the request's hides the container's, repeats are joined. */
+    static const char *once[] = {"\nHTTP_X_CUSTOM=", "\nHTTP_X_DUP=", "\nREQUEST_METHOD=",
+                                 "\nFC_REQUEST_ID=", "\nHTTP_X_FC_REQUEST_ID="};
+    for (size_t i = 0; i < sizeof once / sizeof once[0]; i++)
+        ck_assert_msg(count_substr(env, once[i]) == 1, "'%s' %d times in the environment:%s",
+                      once[i] + 1, count_substr(env, once[i]), env);
     free(env);
     http_resp_free(&r);
 
-    /* Without x-fc-request-id the worker's own id is FC_REQUEST_ID. */
+    /*
+     * Without x-fc-request-id the worker's own id is FC_REQUEST_ID and the
+     * header's variable too (code written for FC reads the header), the id
+     * its log lines carry.
+     */
     ck_assert_int_eq(request("GET", "/env/", NULL, NULL, 0, &r, NULL), 0);
-    ck_assert_ptr_null(strstr(r.body, "HTTP_X_FC_REQUEST_ID="));
-    char *id = strstr(r.body, "FC_REQUEST_ID=");
-    ck_assert_ptr_nonnull(id);
-    ck_assert_msg(id[14] != '\n' && id[14] != '\0', "FC_REQUEST_ID is empty");
+    char id[64], hdr_id[64], line[128];
+    const char *v = strstr(r.body, "\nFC_REQUEST_ID=");
+    ck_assert_msg(v && sscanf(v + 15, "%63[^\n]", id) == 1, "no FC_REQUEST_ID:\n%s", r.body);
+    v = strstr(r.body, "\nHTTP_X_FC_REQUEST_ID=");
+    ck_assert_msg(v && sscanf(v + 22, "%63[^\n]", hdr_id) == 1, "no HTTP_X_FC_REQUEST_ID:\n%s",
+                  r.body);
+    ck_assert_uint_eq(strlen(id), 36);
+    ck_assert_str_eq(hdr_id, id);
+    snprintf(line, sizeof line, "FC Invoke Start RequestId: %s\n", id);
+    assert_in_file(R.out_path, line);
     ck_assert_ptr_nonnull(strstr(r.body, "\nCONTENT_LENGTH=0\n")); /* the harness sends it */
     http_resp_free(&r);
 }
@@ -511,15 +562,109 @@ START_TEST(client_gone_stops_program) {
     int fd = http_connect(R.port);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(http_send(fd, req, (size_t)n), 0);
-    long deadline = now_ms() + 5000;
-    while (access(pidfile, F_OK) != 0 && now_ms() < deadline) usleep(20000);
-    usleep(100000); /* the file is there; let the shell finish writing it */
+    read_pids(pidfile); /* the program runs */
     close(fd);
     /* The route's timeout is 120 s: only the hang-up can stop it this soon
      * (SIGTERM is ignored, so after the 2 s grace, SIGKILL). */
     assert_pids_gone(pidfile, 8000);
+    /* Written once the program is reaped, which follows its death. */
+    assert_logged("nginx closed the connection (the client went away)", 8000);
     assert_in_file(R.err_path, "[gone-1] exec ");
-    assert_in_file(R.err_path, "nginx closed the connection (the client went away)");
+    assert_still_serves();
+}
+END_TEST
+
+/*
+ * The route's timeout bounds the whole request, writing the answer
+ * included: a client that reads nothing of an endless answer fills nginx's
+ * buffers and then the worker's socket, and the program is still stopped at
+ * its 3 s timeout rather than when nginx's send_timeout (900 s) ends it.
+ */
+START_TEST(client_not_reading_is_timed_out) {
+    char req[512], pidfile[128];
+    snprintf(pidfile, sizeof pidfile, "%s/stream.pid", tmp_dir);
+    int n = snprintf(req, sizeof req, "GET /stream-forever/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "x-fc-request-id: stall-1\r\nX-Pidfile: %s\r\n\r\n", pidfile);
+    int fd = http_connect(R.port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(http_send(fd, req, (size_t)n), 0);
+    long t0 = now_ms();
+    pids p = read_pids(pidfile);
+    /* 3 s, then SIGTERM, which yes(1) obeys; the rest is a slow machine's margin. */
+    int stopped = wait_process_gone(p.program, 15000);
+    long ms = now_ms() - t0;
+    close(fd);
+    ck_assert_msg(stopped, "the program still streams %ld ms after a request with a 3 s timeout "
+                  "whose client reads nothing", ms);
+    /* Cut in the write to nginx, or by the timer between two writes. */
+    assert_logged("stream-forever.sh: timed out after 3 s", 10000);
+    assert_in_file(R.err_path, "[stall-1] exec ");
+    ck_assert_int_eq(wait_for_count(R.out_path, "FC Invoke End RequestId: stall-1" FAILED_END, 1,
+                                    10000), 1);
+    assert_still_serves();
+}
+END_TEST
+
+static const char *const stalled_params[] = {
+    "REQUEST_METHOD=POST", "REQUEST_URI=/cat-short/", "CONTENT_LENGTH=100000",
+    "HTTP_X_FC_REQUEST_ID=stalled-body", NULL};
+
+/*
+ * Reading the body does not stop the timers: a FastCGI client (nginx never
+ * does this) sends 10 bytes of a 100000-byte body and then nothing. The
+ * program (cat) waits for the rest; the route's 2 s timeout still answers
+ * 504 and stops it.
+ */
+START_TEST(stalled_body_is_timed_out) {
+    int fd = fcgi_connect(R.socket);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(fcgi_begin(fd, 1, 0), 0);
+    ck_assert_int_eq(fcgi_params(fd, 1, stalled_params), 0);
+    ck_assert_int_eq(fcgi_stdin(fd, 1, "0123456789", 10), 0);
+    long t0 = now_ms();
+    char *out = NULL;
+    int rc = fcgi_read_response_timeout(fd, 1, &out, NULL, 20000);
+    long ms = now_ms() - t0;
+    close(fd);
+    ck_assert_msg(rc == 0, "no answer %ld ms after the body stalled (2 s timeout); got '%s'", ms,
+                  out);
+    ck_assert_msg(strncmp(out, "Status: 504 ", 12) == 0, "answered:\n%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "\r\nx-fc-status: 404\r\n"));
+    free(out);
+    assert_in_file(R.err_path, "[stalled-body] exec ");
+    assert_in_file(R.err_path, "timed out after 2 s (waiting for the request body), stopped with "
+                               "SIG");
+    assert_in_file(R.out_path, "FC Invoke End RequestId: stalled-body" FAILED_END);
+    assert_still_serves();
+}
+END_TEST
+
+/*
+ * A read error is not the end of the body: the FastCGI client sends part of
+ * the body, then half-closes (so the worker's socket stays writable and the
+ * hang-up watch sees nothing). The program must not get EOF and answer 200
+ * on part of the body: it is stopped and the request fails.
+ */
+START_TEST(body_read_error_is_not_end_of_body) {
+    static const char *const params[] = {
+        "REQUEST_METHOD=POST", "REQUEST_URI=/cat-short/", "CONTENT_LENGTH=100000",
+        "HTTP_X_FC_REQUEST_ID=cut-body", NULL};
+    int fd = fcgi_connect(R.socket);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(fcgi_begin(fd, 1, 0), 0);
+    ck_assert_int_eq(fcgi_params(fd, 1, params), 0);
+    ck_assert_int_eq(fcgi_stdin(fd, 1, "0123456789", 10), 0);
+    ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+    char *out = NULL;
+    int rc = fcgi_read_response_timeout(fd, 1, &out, NULL, 20000);
+    close(fd);
+    ck_assert_msg(rc == 0, "no answer; got '%s'", out);
+    ck_assert_msg(strncmp(out, "Status: 404 ", 12) == 0, "a cut body was answered:\n%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "\r\nx-fc-status: 404\r\n"));
+    free(out);
+    assert_in_file(R.err_path, "[cut-body] exec ");
+    assert_in_file(R.err_path, "reading the request body from nginx failed");
+    assert_in_file(R.out_path, "FC Invoke End RequestId: cut-body" FAILED_END);
     assert_still_serves();
 }
 END_TEST
@@ -768,6 +913,9 @@ static Suite *suite(void) {
     tcase_add_test(tc, timeout_kills_group_504);
     tcase_add_test(tc, grandchild_holding_stdout_does_not_hold_response);
     tcase_add_test(tc, client_gone_stops_program);
+    tcase_add_test(tc, client_not_reading_is_timed_out);
+    tcase_add_test(tc, stalled_body_is_timed_out);
+    tcase_add_test(tc, body_read_error_is_not_end_of_body);
     tcase_add_test(tc, exit_nonzero_500);
     tcase_add_test(tc, death_by_signal_500);
     tcase_add_test(tc, invalid_output_502);

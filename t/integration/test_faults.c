@@ -22,10 +22,13 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -277,13 +280,7 @@ START_TEST(sigterm_to_run_with_200_in_flight) {
 
     ck_assert_int_eq(kill(R.pid, SIGTERM), 0);
     f.faults++;
-    long deadline = now_ms() + 10000;
-    int probe;
-    while ((probe = http_connect(R.port)) >= 0 && now_ms() < deadline) {
-        close(probe);
-        usleep(10000);
-    }
-    int still_accepting = probe >= 0;
+    int still_accepting = !rt_wait_not_accepting(&R, 10000);
     gate_open(&gfd);
     join_flight(c, th, &f);
     report("sigterm_to_run_with_200_in_flight", &f);
@@ -298,9 +295,7 @@ START_TEST(sigterm_to_run_with_200_in_flight) {
     ck_assert_msg(st == 0, "scripts/run exited with %d; stderr:\n%s", st, err);
     free(err);
     ck_assert_int_eq(count_in_file(R.out_path, "FC Invoke End RequestId: flight-"), NFLIGHT);
-    long until = now_ms() + 5000;
-    int left;
-    while ((left = rt_leftovers(&R, desc, sizeof desc)) > 0 && now_ms() < until) usleep(20000);
+    int left = rt_wait_leftovers_gone(&R, desc, sizeof desc, 5000);
     ck_assert_msg(left == 0, "left behind: %s", desc);
 }
 END_TEST
@@ -523,6 +518,7 @@ END_TEST
 
 typedef struct slow_client {
     int port, index, body; /* body: headers at once, the body byte by byte */
+    atomic_int *sent_all;  /* counts the clients that are done sending */
     int status, ok;
 } slow_client;
 
@@ -538,17 +534,19 @@ static void *slow_run(void *arg) {
                      c->body ? body : "");
     snprintf(want_path, sizeof want_path, "%s /slow-%d\n", c->body ? "POST" : "GET", c->index);
     /* The request line and headers trickle, or only the body does. */
-    int dribble_from = c->body ? n - SLOW_BYTES : 0;
+    int dribble_from = c->body ? n - SLOW_BYTES : 0, sent = 0;
     int fd = http_connect(c->port);
-    if (fd < 0) return NULL;
+    if (fd < 0) goto out;
     if (http_send(fd, req, (size_t)dribble_from) != 0) goto out;
     for (int i = 0; i < SLOW_BYTES; i++) {
         if (http_send(fd, req + dribble_from + i, 1) != 0) goto out;
-        usleep(100 * 1000);
+        usleep(100 * 1000); /* the fault: one byte per 100 ms */
     }
     if (http_send(fd, req + dribble_from + SLOW_BYTES, (size_t)(n - dribble_from - SLOW_BYTES)) !=
         0)
         goto out;
+    atomic_fetch_add(c->sent_all, 1);
+    sent = 1;
     http_resp resp;
     if (http_read_timeout(fd, &resp, 0, 30000) == 0) {
         c->status = resp.status;
@@ -557,7 +555,8 @@ static void *slow_run(void *arg) {
         http_resp_free(&resp);
     }
 out:
-    close(fd);
+    if (!sent) atomic_fetch_add(c->sent_all, 1); /* done sending, if by failing */
+    if (fd >= 0) close(fd);
     return NULL;
 }
 
@@ -571,15 +570,15 @@ START_TEST(slow_clients_do_not_block_others) {
     pthread_t th[NSLOW];
     figures f = {0};
     pid_t worker = rt_worker_pid(&R);
+    atomic_int sent_all = 0;
     for (int i = 0; i < NSLOW; i++) {
-        c[i] = (slow_client){.port = R.port, .index = i, .body = i % 2};
+        c[i] = (slow_client){.port = R.port, .index = i, .body = i % 2, .sent_all = &sent_all};
         ck_assert_int_eq(pthread_create(&th[i], NULL, slow_run, &c[i]), 0);
         f.faults++;
     }
-    /* Normal requests for as long as the slow clients take (about 3 s). */
-    long until = now_ms() + SLOW_BYTES * 100 - 300;
-    long normal = 0;
-    while (now_ms() < until) {
+    /* Normal requests for as long as the slow clients send (about 3 s). */
+    long normal = 0, deadline = now_ms() + 60000;
+    while (atomic_load(&sent_all) < NSLOW && now_ms() < deadline) {
         http_resp resp;
         char hdr[64];
         snprintf(hdr, sizeof hdr, "x-fc-request-id: normal-%ld\r\n", normal);
@@ -592,7 +591,7 @@ START_TEST(slow_clients_do_not_block_others) {
         if (resp.status == 200 && strncmp(resp.body, "GET /normal\n", 12) == 0) f.ok++;
         else f.failed++;
         http_resp_free(&resp);
-        usleep(20000);
+        usleep(20000); /* a steady client, not a flood: pacing, not a wait */
     }
     int slow_ok = 0;
     for (int i = 0; i < NSLOW; i++) {
@@ -619,14 +618,21 @@ static int vanish_done;      /* vanish_run threads finished */
 
 typedef struct vanish_args {
     int port, first, count;
-    const char *gate;
+    const char *gate, *out_path;
 } vanish_args;
+
+/* 1 once the kernel has delivered everything sent on fd (nothing unacknowledged). */
+static int all_delivered(void *arg) {
+    int unsent = 0;
+    return ioctl(*(int *)arg, SIOCOUTQ, &unsent) == 0 && unsent == 0;
+}
 
 /*
  * Client i hangs up: i % 3 == 0 in the middle of its headers, 1 in the
  * middle of a body larger than nginx's memory buffer (so it was spilled to
- * a temporary file), 2 once its request waits in an exec program. Every
- * other one resets the connection instead of closing it.
+ * a temporary file), 2 once its request waits in an exec program (the
+ * worker has logged its Start line). Every other one resets the connection
+ * instead of closing it.
  */
 static void *vanish_run(void *arg) {
     const vanish_args *a = arg;
@@ -652,7 +658,13 @@ static void *vanish_run(void *arg) {
                          i, i, a->gate);
             http_send(fd, req, (size_t)n);
         }
-        usleep(kind == 2 ? 30000 : 5000);
+        if (kind == 2) {
+            char start[96];
+            snprintf(start, sizeof start, "FC Invoke Start RequestId: vanish-%d\n", i);
+            wait_for_count(a->out_path, start, 1, 10000);
+        } else {
+            wait_until(all_delivered, &fd, 5000);
+        }
         if (i % 2) {
             struct linger lg = {1, 0};
             setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -678,6 +690,11 @@ static int spooled_files(void) {
     return n;
 }
 
+static int spool_empty(void *unused) {
+    (void)unused;
+    return spooled_files() == 0;
+}
+
 /*
  * NVANISH clients hang up mid-request (headers, body, or waiting on an exec
  * program) while another client is served all along: no normal request
@@ -694,7 +711,7 @@ START_TEST(clients_vanish_mid_request) {
     int gfd = gate_close("gate-vanish", gate, sizeof gate);
     for (int t = 0; t < NTHREADS; t++) {
         a[t] = (vanish_args){.port = R.port, .first = t * (NVANISH / NTHREADS),
-                             .count = NVANISH / NTHREADS, .gate = gate};
+                             .count = NVANISH / NTHREADS, .gate = gate, .out_path = R.out_path};
         ck_assert_int_eq(pthread_create(&th[t], NULL, vanish_run, &a[t]), 0);
     }
     f.faults = NVANISH;
@@ -720,10 +737,8 @@ START_TEST(clients_vanish_mid_request) {
     /* Programs whose client went away are stopped, not left to the gate. */
     assert_no_children(worker, 15000);
     gate_open(&gfd);
-    long until = now_ms() + 5000;
-    int spooled;
-    while ((spooled = spooled_files()) != 0 && now_ms() < until) usleep(50000);
-    ck_assert_msg(spooled == 0, "%d request bodies left in nginx's spool", spooled);
+    ck_assert_msg(wait_until(spool_empty, NULL, 5000), "%d request bodies left in nginx's spool",
+                  spooled_files());
     assert_worker_serves(&R, worker, NULL);
 }
 END_TEST
@@ -802,9 +817,7 @@ START_TEST(exec_closes_stdout_early_answers_promptly) {
     ck_assert_int_eq(fscanf(pf, "%d", &pid), 1);
     fclose(pf);
     /* Stopped by the worker or finished: either way gone and reaped. */
-    long until = now_ms() + 25000;
-    while (process_alive(pid) && now_ms() < until) usleep(50000);
-    ck_assert_msg(!process_alive(pid), "the program %d still runs", pid);
+    ck_assert_msg(wait_process_gone(pid, 25000), "the program %d still runs", pid);
     assert_no_children(worker, 5000);
     assert_worker_serves(&R, worker, NULL);
 }

@@ -14,6 +14,9 @@
 
 #include "harness.h"
 
+/* What the worker says once a SIGHUP's reload is done. */
+#define RELOADED "fcworker: info: configuration reloaded"
+
 static rt R;
 
 static void up(void) {
@@ -343,6 +346,7 @@ START_TEST(secrets_never_logged) {
     close(fd);
 
     kill(rt_worker_pid(&R), SIGHUP);
+    ck_assert_msg(wait_for_count(R.err_path, RELOADED, 1, 10000) >= 1, "no reload after SIGHUP");
     ck_assert_int_eq(rt_stop_sig(&R, SIGTERM, 15000), 0);
     char *out = slurp(R.out_path), *err = slurp(R.err_path);
     expect_absent(out, "stdout");
@@ -362,14 +366,14 @@ START_TEST(diagnostics_go_to_stderr) {
     expect_status(send_with_headers("PUT", "/pre-freeze", "x-fc-request-id: d-2\r\n"), 405,
                   "PUT /pre-freeze");
     kill(rt_worker_pid(&R), SIGHUP);
+    ck_assert_msg(wait_for_count(R.err_path, RELOADED, 1, 10000) >= 1, "no reload after SIGHUP");
     expect_status(send_with_headers("GET", "/y", "x-fc-request-id: d-3\r\n"), 200, "invoke");
     ck_assert_int_eq(rt_stop_sig(&R, SIGTERM, 15000), 0);
     char *out = slurp(R.out_path), *err = slurp(R.err_path);
     ck_assert_int_eq(expect_only_fc_lines(out), 4);
     ck_assert_msg(strstr(err, "fcworker: info: listening on ") != NULL, "stderr:\n%s", err);
     ck_assert_msg(strstr(err, "fcworker: info: SIGTERM received") != NULL, "stderr:\n%s", err);
-    ck_assert_msg(strstr(err, "fcworker: info: configuration reloaded") != NULL, "stderr:\n%s",
-                  err);
+    ck_assert_msg(strstr(err, RELOADED) != NULL, "stderr:\n%s", err);
     ck_assert_msg(strstr(out, "fcworker") == NULL, "stdout:\n%s", out);
     free(out);
     free(err);

@@ -415,7 +415,7 @@ START_TEST(crash_ends_the_instance) {
     }
     int rc = rt_wait(&crt, 15000);
     char left[512] = "";
-    int leftovers = rc == -1 ? -1 : rt_leftovers(&crt, left, sizeof left);
+    int leftovers = rc == -1 ? -1 : rt_wait_leftovers_gone(&crt, left, sizeof left, 5000);
     char *err = slurp(crt.err_path);
     rt_stop(&crt);
 

@@ -44,23 +44,32 @@ static void down(void) { rt_stop(&R); }
 #define RELOADED "fcworker: info: configuration reloaded from "
 #define FAILED "fcworker: error: reload failed, keeping the running configuration: "
 
+/* The worker's verdicts on reloads so far. */
+typedef struct verdicts {
+    int ok, bad;
+} verdicts;
+
+/* 1 once the worker has said more than *arg holds. */
+static int new_verdict(void *arg) {
+    const verdicts *before = arg;
+    return count_in_file(R.err_path, RELOADED) > before->ok ||
+           count_in_file(R.err_path, FAILED) > before->bad;
+}
+
 /*
  * Rewrites the file (NULL: removes it) and sends SIGHUP to the worker.
  * Returns 1 once the worker says it reloaded, 0 once it says it refused.
  */
 static int reload(const char *text) {
-    int ok = count_in_file(R.err_path, RELOADED), bad = count_in_file(R.err_path, FAILED);
+    verdicts before = {count_in_file(R.err_path, RELOADED), count_in_file(R.err_path, FAILED)};
     if (text) write_file(conf, text);
     else unlink(conf);
     pid_t worker = rt_worker_pid(&R);
     ck_assert_int_gt(worker, 0);
     ck_assert_int_eq(kill(worker, SIGHUP), 0);
-    for (long deadline = now_ms() + 10000; now_ms() < deadline; usleep(5000)) {
-        if (count_in_file(R.err_path, RELOADED) > ok) return 1;
-        if (count_in_file(R.err_path, FAILED) > bad) return 0;
-    }
-    ck_abort_msg("the worker said nothing 10 s after SIGHUP");
-    return -1;
+    ck_assert_msg(wait_until(new_verdict, &before, 10000),
+                  "the worker said nothing 10 s after SIGHUP");
+    return count_in_file(R.err_path, RELOADED) > before.ok;
 }
 
 /* POST /invoke's body, or "<status N>" for anything but a 200. */
@@ -227,7 +236,7 @@ static void *load_run(void *arg) {
 static void ok_up(void) { start_with("[invoke]\nhandler = builtin:ok\n"); }
 
 START_TEST(reload_under_load_fails_nothing) {
-    enum { CLIENTS = 8, RUN_MS = 3000, EVERY_MS = 100 };
+    enum { CLIENTS = 8, RUN_MS = 3000 };
     char a[200], b[1000];
     snprintf(a, sizeof a, "[invoke]\nhandler = builtin:ok\n");
     snprintf(b, sizeof b, "[invoke]\nhandler = plugin:%s/examples/plugin-hello.so\n", build_dir());
@@ -242,12 +251,11 @@ START_TEST(reload_under_load_fails_nothing) {
         l[i] = (loader){.port = R.port, .stop = &stop, .deadline = start + RUN_MS + 5000};
         ck_assert_int_eq(pthread_create(&t[i], NULL, load_run, &l[i]), 0);
     }
+    /* One reload after another, each seen done before the next is asked for. */
     int sent = 0;
     while (now_ms() - start < RUN_MS) {
-        write_file(conf, sent % 2 == 0 ? b : a);
-        if (kill(worker, SIGHUP) != 0) break;
+        ck_assert_int_eq(reload(sent % 2 == 0 ? b : a), 1);
         sent++;
-        usleep(EVERY_MS * 1000);
     }
     atomic_store(&stop, 1);
     int ok = 0, failed = 0, saw_a = 0, saw_b = 0;
@@ -267,7 +275,7 @@ START_TEST(reload_under_load_fails_nothing) {
     ck_assert_msg(saw_a && saw_b, "bodies seen: OK %d, Hello %d over %d requests", saw_a, saw_b, ok);
 
     ck_assert_int_eq(count_in_file(R.err_path, FAILED), 0);
-    ck_assert_int_ge(count_in_file(R.err_path, RELOADED), 1);
+    ck_assert_int_eq(count_in_file(R.err_path, RELOADED), sent);
     ck_assert_int_eq(rt_worker_pid(&R), worker);
 }
 END_TEST

@@ -28,9 +28,7 @@ static void down(void) { rt_stop(&R); }
 /* Nothing of the run survives it (zombies get a moment to be reaped). */
 static void expect_nothing_left(void) {
     char desc[1024];
-    long deadline = now_ms() + 5000;
-    int n;
-    while ((n = rt_leftovers(&R, desc, sizeof desc)) > 0 && now_ms() < deadline) usleep(20000);
+    int n = rt_wait_leftovers_gone(&R, desc, sizeof desc, 5000);
     ck_assert_msg(n == 0, "%d processes of the run are left: %s", n, desc);
 }
 
@@ -206,13 +204,8 @@ START_TEST(sigterm_to_run_lets_http_request_finish) {
                   "nginx never started reading the body");
     ck_assert_int_eq(kill(R.pid, SIGTERM), 0);
     /* nginx closes its listener once it has the stop: then the request is in flight. */
-    long deadline = now_ms() + STOP_BOUND_MS;
-    int probe;
-    while ((probe = http_connect(R.port)) >= 0 && now_ms() < deadline) {
-        close(probe);
-        usleep(10000);
-    }
-    ck_assert_msg(probe < 0, "nginx still accepts %d ms after SIGTERM", STOP_BOUND_MS);
+    ck_assert_msg(rt_wait_not_accepting(&R, STOP_BOUND_MS), "nginx still accepts %d ms after "
+                  "SIGTERM", STOP_BOUND_MS);
     ck_assert_int_eq(http_send(fd, body + first, sizeof body - first), 0);
     http_resp r;
     ck_assert_int_eq(http_read(fd, &r, 0), 0);

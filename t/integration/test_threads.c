@@ -41,12 +41,15 @@ static int worker_threads(void) {
     return t ? atoi(t + strlen("\nThreads:")) : -1;
 }
 
+static int threads_at_most(void *arg) {
+    int have = worker_threads();
+    return have >= 0 && have <= *(int *)arg;
+}
+
 /* Waits until the worker has at most n threads; returns how many it has. */
 static int wait_threads_at_most(int n, int timeout_ms) {
-    long deadline = now_ms() + timeout_ms;
-    int have;
-    while ((have = worker_threads()) > n && now_ms() < deadline) usleep(20 * 1000);
-    return have;
+    wait_until(threads_at_most, &n, timeout_ms);
+    return worker_threads();
 }
 
 static const char *const params[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/burst",
@@ -112,27 +115,44 @@ END_TEST
 
 /*
  * A kept connection idle for longer than the idle timeout keeps its thread:
- * the next request on it is answered on the same connection.
+ * the next request on it is answered on the same connection. That the idle
+ * timeout has passed is seen, not slept for: a second connection, closed
+ * after the kept one went idle, gives back its thread only after it.
  */
 START_TEST(idle_kept_connection_keeps_its_thread) {
     int fd = fcgi_connect(R.socket);
     ck_assert_int_ge(fd, 0);
     request_on(fd, 1);
-    usleep(2500 * 1000);
+    int before = worker_threads();
+    int spare = fcgi_connect(R.socket);
+    ck_assert_int_ge(spare, 0);
+    request_on(spare, 1);
+    ck_assert_msg(worker_threads() > before, "the second connection got no thread of its own");
+    close(spare);
+    int left = wait_threads_at_most(before, 8000);
+    ck_assert_msg(left <= before, "%d threads 8 s after the second connection closed, %d before "
+                  "it", left, before);
     request_on(fd, 2);
     close(fd);
     expect_http_hello("after an idle kept connection");
 }
 END_TEST
 
-/* thread_idle_timeout = 0: the threads of a burst stay. */
+/* 1 while the worker has fewer threads than *arg: one has retired. */
+static int threads_below(void *arg) { return worker_threads() < *(int *)arg; }
+
+/*
+ * thread_idle_timeout = 0: the threads of a burst stay. What would happen
+ * otherwise is a retirement, so the test waits for one and must see none
+ * in 2.5 s, more than the shortest idle timeout (1 s) would take.
+ */
 START_TEST(zero_keeps_every_thread) {
     int fds[BURST];
     int grown = burst(fds);
     close_all(fds);
-    usleep(2500 * 1000);
+    int retired = wait_until(threads_below, &grown, 2500);
     int n = worker_threads();
-    ck_assert_msg(n >= grown, "%d threads after the burst, %d 2.5 s after it with "
+    ck_assert_msg(!retired && n >= grown, "%d threads after the burst, %d within 2.5 s of it with "
                   "thread_idle_timeout = 0", grown, n);
     expect_http_hello("after the burst");
 }

@@ -26,6 +26,8 @@ typedef struct init_ctx {
     int status;            /* what the initializer answers */
     int rc;                /* what it returns */
     int capture_seen;      /* req->capture during the run */
+    int abandon_first;     /* run 1 cannot read its caller's body (req->body_failed) */
+    int client_gone;       /* every run's caller has gone (req->client_gone) */
     /* Concurrency: wait until this many callers arrived, then sleep_ms more. */
     atomic_int arrived;
     int wait_for;
@@ -44,6 +46,7 @@ static int initializer(void *arg, fcw_request *req) {
     char v[32];
 
     c->capture_seen = req->capture;
+    if (c->client_gone) req->client_gone = 1;
     /* Bounded: 10 s at most, the test then fails on the count. */
     for (int i = 0; i < 1000 && atomic_load(&c->arrived) < c->wait_for; i++) sleep_ms(10);
     if (c->sleep_ms) sleep_ms(c->sleep_ms);
@@ -53,6 +56,10 @@ static int initializer(void *arg, fcw_request *req) {
     char body[64];
     int len = snprintf(body, sizeof body, "run %d status %d", n, c->status);
     fcw_write(req, body, (size_t)len);
+    if (c->abandon_first && n == 1) {
+        req->body_failed = 1;
+        return FCW_ERROR;
+    }
     return c->rc;
 }
 
@@ -174,6 +181,60 @@ START_TEST(any_2xx_is_success) {
 }
 END_TEST
 
+/*
+ * The run belongs to the instance: a caller that went away while it ran
+ * loses its own answer (nothing can be sent), never the result.
+ */
+START_TEST(vanished_caller_keeps_result) {
+    fcw_lifecycle lc;
+    init_ctx c;
+    fcw_request req;
+
+    fcw_lifecycle_init(&lc);
+    ctx_init(&c, 200, FCW_OK);
+    c.client_gone = 1;
+    fcw_request_init_params(&req, init_env);
+    ck_assert_int_eq(fcw_lifecycle_initialize(&lc, &req, initializer, &c), 0);
+    ck_assert_int_eq(fcw_lifecycle_initialized(&lc), 1);
+    fcw_request_free(&req);
+
+    c.client_gone = 0;
+    fcw_request_init_params(&req, init_env);
+    ck_assert_int_eq(fcw_lifecycle_initialize(&lc, &req, initializer, &c), 0);
+    ck_assert_int_eq(atomic_load(&c.runs), 1);
+    ck_assert_str_eq(req.body.data, "run 1 status 200");
+    fcw_request_free(&req);
+    fcw_lifecycle_destroy(&lc);
+}
+END_TEST
+
+/*
+ * A run that could not read its caller's request body says nothing about
+ * the function: no result is kept, and the next caller runs it afresh.
+ */
+START_TEST(run_without_its_body_is_abandoned) {
+    fcw_lifecycle lc;
+    init_ctx c;
+    fcw_request req;
+
+    fcw_lifecycle_init(&lc);
+    ctx_init(&c, 200, FCW_OK);
+    c.abandon_first = 1;
+    fcw_request_init_params(&req, init_env);
+    ck_assert_int_eq(fcw_lifecycle_initialize(&lc, &req, initializer, &c), 1);
+    ck_assert_int_eq(fcw_lifecycle_initialized(&lc), 0);
+    fcw_request_free(&req);
+
+    fcw_request_init_params(&req, init_env);
+    ck_assert_int_eq(fcw_lifecycle_initialize(&lc, &req, initializer, &c), 0);
+    ck_assert_int_eq(atomic_load(&c.runs), 2);
+    ck_assert_str_eq(req.body.data, "run 2 status 200");
+    ck_assert_int_eq(fcw_lifecycle_initialized(&lc), 1);
+    fcw_request_free(&req);
+    fcw_lifecycle_destroy(&lc);
+}
+END_TEST
+
 /* --- concurrent callers -------------------------------------------------- */
 
 #define NTHREADS 8
@@ -277,6 +338,37 @@ START_TEST(concurrent_failure_then_retry_runs_again) {
 }
 END_TEST
 
+/*
+ * The first run is abandoned while the others wait for it: one of them runs
+ * the initializer again and all of them get that run's answer; only the
+ * first caller's answer is a failure.
+ */
+START_TEST(concurrent_abandoned_run_is_run_again) {
+    fcw_lifecycle lc;
+    init_ctx c;
+    caller k[NTHREADS];
+
+    fcw_lifecycle_init(&lc);
+    ctx_init(&c, 200, FCW_OK);
+    c.abandon_first = 1;
+    initialize_together(&lc, &c, k);
+    ck_assert_int_eq(atomic_load(&c.runs), 2);
+    int failed = 0;
+    for (int i = 0; i < NTHREADS; i++) {
+        if (k[i].failed) {
+            failed++;
+            continue;
+        }
+        ck_assert_int_eq(k[i].status, 200);
+        ck_assert_str_eq(k[i].headers, "X-Run: 2\r\n");
+        ck_assert_str_eq(k[i].body, "run 2 status 200");
+    }
+    ck_assert_int_eq(failed, 1);
+    ck_assert_int_eq(fcw_lifecycle_initialized(&lc), 1);
+    fcw_lifecycle_destroy(&lc);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("lifecycle");
     TCase *tc = tcase_create("sequential");
@@ -286,6 +378,8 @@ static Suite *suite(void) {
     tcase_add_test(tc, status_500_leaves_uninitialised);
     tcase_add_test(tc, status_3xx_is_not_success);
     tcase_add_test(tc, any_2xx_is_success);
+    tcase_add_test(tc, vanished_caller_keeps_result);
+    tcase_add_test(tc, run_without_its_body_is_abandoned);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("concurrent");
@@ -294,6 +388,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, concurrent_status_failure_runs_once);
     tcase_add_test(tc, concurrent_error_return_runs_once);
     tcase_add_test(tc, concurrent_failure_then_retry_runs_again);
+    tcase_add_test(tc, concurrent_abandoned_run_is_run_again);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -348,16 +348,29 @@ START_TEST(request_id_from_header) {
     ck_assert_str_eq(fcw_header(&req, "x-fc-request-id"), "1-667b840c-15c49df0");
     fcw_request_free(&req);
 
+    /* The header is the id the logs carry: sanitised as they have it. */
     char *e2[] = {"REQUEST_METHOD=POST", "HTTP_X_FC_REQUEST_ID=a b\x01", NULL};
     fcw_request_init_params(&req, e2);
     ck_assert_str_eq(fcw_request_id(&req), "a_b_");
+    ck_assert_str_eq(fcw_header(&req, "x-fc-request-id"), "a_b_");
     fcw_request_free(&req);
 
-    /* Without the header (local testing) an id is made up. */
+    /*
+     * Without the header (local testing) an id is made up, and a plugin that
+     * reads the header (as FC's examples do) finds it there too.
+     */
     char *e3[] = {"REQUEST_METHOD=POST", NULL};
     fcw_request_init_params(&req, e3);
     ck_assert_uint_eq(strlen(fcw_request_id(&req)), 36);
     ck_assert_int_eq(fcw_request_id(&req)[14], '4');
+    ck_assert_ptr_nonnull(fcw_header(&req, "x-fc-request-id"));
+    ck_assert_str_eq(fcw_header(&req, "X-FC-Request-Id"), fcw_request_id(&req));
+    fcw_request_free(&req);
+
+    char *e4[] = {"REQUEST_METHOD=POST", "HTTP_X_FC_REQUEST_ID=", NULL};
+    fcw_request_init_params(&req, e4);
+    ck_assert_uint_eq(strlen(fcw_request_id(&req)), 36);
+    ck_assert_str_eq(fcw_header(&req, "x-fc-request-id"), fcw_request_id(&req));
     fcw_request_free(&req);
 }
 END_TEST
