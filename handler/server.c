@@ -358,6 +358,50 @@ int fcw_server_attach_app(fcw_config *cfg, const fcw_config *running, char *err,
     return cfg->app_rt != NULL ? 0 : -1;
 }
 
+/* 1 when spec names a plugin that no route of cfg uses. */
+static int new_plugin(const fcw_config *cfg, const char *spec) {
+    if (strncmp(spec, "plugin:", 7) != 0) return 0;
+    for (int r = 0; r < FCW_ROUTE_COUNT; r++)
+        if (strcmp(cfg->lifecycle[r].spec, spec) == 0) return 0;
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        if (strcmp(cfg->routes[i].spec, spec) == 0) return 0;
+    return 1;
+}
+
+/*
+ * Once /initialize has succeeded, the instance's initializer has run and
+ * FC will not call it again: a reload that changes [initialize], or brings
+ * in a plugin whose state no initializer set up, would serve invocations
+ * from code that was never initialized. It is refused; restarting the
+ * instance is how such a change is made.
+ */
+static int initialized_change(const fcw_config *cfg, const fcw_config *running, char *err,
+                              size_t errlen) {
+    if (running == NULL || !fcw_lifecycle_initialized(&srv.lifecycle)) return 0;
+    const fcw_route_config *ni = &cfg->lifecycle[FCW_ROUTE_INITIALIZE];
+    const fcw_route_config *oi = &running->lifecycle[FCW_ROUTE_INITIALIZE];
+    if (strcmp(ni->spec, oi->spec) != 0) {
+        snprintf(err, errlen, "%s: [initialize] handler = '%s' replaces '%s', but the instance "
+                 "is initialized already and FC will not call /initialize again: restart the "
+                 "instance to change its initializer", ni->spec_origin, ni->spec, oi->spec);
+        return -1;
+    }
+    const fcw_route_config *all[FCW_ROUTE_COUNT + 64];
+    size_t n = 0;
+    for (int r = 0; r < FCW_ROUTE_COUNT; r++) all[n++] = &cfg->lifecycle[r];
+    for (size_t i = 0; i < cfg->nroutes && n < sizeof all / sizeof all[0]; i++)
+        all[n++] = &cfg->routes[i];
+    for (size_t i = 0; i < n; i++) {
+        if (!new_plugin(running, all[i]->spec)) continue;
+        snprintf(err, errlen, "%s: handler = '%s' is a plugin the running configuration does "
+                 "not load, and the instance is initialized already: its initializer would "
+                 "never run; restart the instance to bring it in", all[i]->spec_origin,
+                 all[i]->spec);
+        return -1;
+    }
+    return 0;
+}
+
 static void reload(const char *config_path) {
     char err[FCW_CONFIG_ERR_MAX];
     int code;
@@ -367,7 +411,8 @@ static void reload(const char *config_path) {
         return;
     }
     fcw_config *running = fcw_config_acquire();
-    int rc = fcw_server_attach_app(cfg, running, err, sizeof err, &code);
+    int rc = initialized_change(cfg, running, err, sizeof err);
+    if (rc == 0) rc = fcw_server_attach_app(cfg, running, err, sizeof err, &code);
     fcw_config_release(running);
     if (rc != 0) {
         fcw_log_error("reload failed, keeping the running configuration: %s", err);
