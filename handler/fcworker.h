@@ -57,7 +57,10 @@ const char *fcw_path(const fcw_request *req);        /* "/a/b", raw, no query */
 const char *fcw_query(const fcw_request *req);       /* "x=1&y=2" or "" */
 const char *fcw_request_id(const fcw_request *req);  /* x-fc-request-id or a generated one */
 
-/* A request header by name, case-insensitive ("x-fc-region"); NULL if absent. */
+/*
+ * A request header by name, case-insensitive ("x-fc-region"); NULL if absent.
+ * "x-fc-request-id" is always there: fcw_request_id's value.
+ */
 const char *fcw_header(const fcw_request *req, const char *name);
 
 /*
