@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "program.h"
+
 extern char **environ;
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -69,25 +71,6 @@ static int resolve_program(fcw_exec_spec *x, char *err, size_t errlen) {
     char *slash = strrchr(x->dir, '/');
     slash[slash == x->dir ? 1 : 0] = '\0';
     x->argv[0] = x->program;
-    return 0;
-}
-
-static int check_program(const char *path, char *err, size_t errlen) {
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        snprintf(err, errlen, "program %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "program %s is not a regular file (%s)", path,
-                 S_ISDIR(st.st_mode) ? "a directory" : "a device, socket or pipe");
-        return -1;
-    }
-    if (access(path, X_OK) != 0) {
-        snprintf(err, errlen, "program %s is not executable (mode %04o): chmod +x it",
-                 path, (unsigned)(st.st_mode & 07777));
-        return -1;
-    }
     return 0;
 }
 
@@ -149,7 +132,7 @@ fcw_exec_spec *fcw_exec_spec_create(const char *arg, char *err, size_t errlen) {
         return NULL;
     }
     if (split_args(x, arg, err, errlen) != 0 || resolve_program(x, err, errlen) != 0 ||
-        check_program(x->program, err, errlen) != 0)
+        fcw_program_check(x->program, err, errlen) != 0)
         goto fail;
     if (build_static_env(x) != 0) {
         snprintf(err, errlen, "out of memory");

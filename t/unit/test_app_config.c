@@ -176,6 +176,9 @@ START_TEST(bad_values_name_file_line_and_value) {
     const char *badenv = script("env.sh", "#!/usr/bin/env no-such-interpreter-x\n", 0755);
     snprintf(text, sizeof text, "[app]\naddress = 127.0.0.1:1\ncommand = %s\n", badenv);
     assert_refused(text, ":3:", "'no-such-interpreter-x'");
+    /* exec: handlers get the same check: found at start-up, not at the first request. */
+    snprintf(text, sizeof text, "[invoke]\nhandler = exec:%s\n", badenv);
+    assert_refused(text, ":2:", "'no-such-interpreter-x'");
 }
 END_TEST
 
