@@ -9,6 +9,7 @@
 #include "config.h"
 #include "fclog.h"
 #include "handler.h"
+#include "inflight.h"
 #include "request.h"
 
 unsigned fcw_effective_timeout(unsigned route_timeout_s, const char *fc_header) {
@@ -82,7 +83,11 @@ void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc) {
 
     /* An app that writes its own FC lines (fc_lines = app) must not see them twice. */
     int fc_lines = !(rc->handler->flags & FCW_HANDLER_OWN_FC_LINES);
-    if (fc_lines) fcw_log_start(rr.route, req.request_id);
+    fcw_inflight inflight;
+    if (fc_lines) {
+        fcw_log_start(rr.route, req.request_id);
+        fcw_inflight_add(&inflight, rr.route, req.request_id);
+    }
     int failed;
     if (rr.route == FCW_ROUTE_INITIALIZE)
         failed = fcw_lifecycle_initialize(lc, &req, run_handler, &ctx);
@@ -93,8 +98,7 @@ void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc) {
      * The End line is written before the last byte of the answer: FC may
      * freeze the instance the moment the response completes.
      */
-    if (fc_lines)
-        fcw_log_end(rr.route, req.request_id, failed && rr.route == FCW_ROUTE_INVOKE);
+    if (fc_lines) fcw_inflight_end(&inflight, failed);
     fcw_request_finish(&req);
     fcw_request_free(&req);
     fcw_config_release(cfg);

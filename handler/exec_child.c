@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
@@ -82,6 +83,40 @@ int fcw_child_spawn_fds(const char *program, char *const argv[], const char *dir
 }
 
 /*
+ * The exec children not yet reaped, so that a stop past its drain timeout
+ * can end their process groups instead of leaving them to PID 1.
+ */
+#define LIVE_MAX 1024
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t live[LIVE_MAX];
+static unsigned nlive;
+
+static void live_add(pid_t pid) {
+    pthread_mutex_lock(&live_lock);
+    if (nlive < LIVE_MAX) live[nlive++] = pid;
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void live_remove(pid_t pid) {
+    pthread_mutex_lock(&live_lock);
+    for (unsigned i = 0; i < nlive; i++)
+        if (live[i] == pid) {
+            live[i] = live[--nlive];
+            break;
+        }
+    pthread_mutex_unlock(&live_lock);
+}
+
+unsigned fcw_child_kill_all(void) {
+    pthread_mutex_lock(&live_lock);
+    unsigned n = nlive;
+    /* Unreaped, so each pid is still its group's id. */
+    for (unsigned i = 0; i < nlive; i++) fcw_child_signal_group(live[i], SIGKILL);
+    pthread_mutex_unlock(&live_lock);
+    return n;
+}
+
+/*
  * Starts the program with stdin, stdout and stderr on new pipes; returns 0
  * and our ends in io[0] (its stdin), io[1] (stdout), io[2] (stderr), or an
  * errno value.
@@ -114,6 +149,7 @@ int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
         for (int i = 0; i < 3; i++) fcw_close_fd(&io[i]);
         return rc;
     }
+    live_add(*pid);
     /* Our ends only: the program's own stdio stays blocking. */
     for (int i = 0; i < 3; i++) fcntl(io[i], F_SETFL, O_NONBLOCK);
     return 0;
@@ -140,6 +176,7 @@ pid_t fcw_child_reap(pid_t pid, int *st) {
     pid_t rc;
     do rc = waitpid(pid, st, 0);
     while (rc < 0 && errno == EINTR);
+    live_remove(pid);
     return rc;
 }
 

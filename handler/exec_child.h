@@ -31,6 +31,12 @@ int fcw_child_pidfd_open(pid_t pid);
  * the group is left (it called setsid). Only while the child is unreaped.
  */
 void fcw_child_signal_group(pid_t pid, int sig);
+/*
+ * SIGKILL to the process group of every child fcw_child_spawn started and
+ * fcw_child_reap has not reaped: for a stop that cannot wait any longer.
+ * Returns how many.
+ */
+unsigned fcw_child_kill_all(void);
 /* waitpid(2) for pid, retried on EINTR. */
 pid_t fcw_child_reap(pid_t pid, int *st);
 /* "exited with status 3", "was killed by signal 9 (Killed)", ... for a log line. */

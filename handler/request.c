@@ -453,7 +453,8 @@ static int commit(fcw_request *req, int final) {
     }
     if (final) {
         p = append_str(line, "Content-Length: ");
-        p = append_uint(p, req->body.len);
+        p = append_uint(p, req->head_only && req->has_head_length ? (size_t)req->head_length
+                                                                   : req->body.len);
         p = append_str(p, "\r\n\r\n");
     } else {
         p = append_str(line, "X-Accel-Buffering: no\r\n\r\n");

@@ -42,6 +42,12 @@ struct fcw_request {
     char request_id[FCW_REQUEST_ID_MAX + 1];
     fcw_route route;
     int head_only;               /* HEAD: headers and Content-Length, no body */
+    /*
+     * HEAD answered by a server that sent no body: the Content-Length it
+     * announced (an [app]'s), used instead of the empty body's 0.
+     */
+    int has_head_length;
+    unsigned long long head_length;
 
     int status;
     fcw_buf headers;             /* "Name: value\r\n" lines set by the handler */

@@ -21,7 +21,9 @@
 
 #include "app.h"
 #include "dispatch.h"
+#include "exec_child.h"
 #include "fclog.h"
+#include "inflight.h"
 #include "lifecycle.h"
 
 /*
@@ -332,6 +334,14 @@ static int drain(unsigned timeout_s) {
     if (left > 0) {
         fcw_log_error("drain timeout (%us): %u of %u requests still running are cut off",
                       timeout_s, left, before);
+        /*
+         * Nothing of theirs outlives the worker (exec children would be
+         * orphaned to PID 1 and run on), and FC sees every request end.
+         */
+        unsigned killed = fcw_child_kill_all();
+        unsigned cut = fcw_inflight_cut_all();
+        fcw_log_error("stopped %u exec programs and ended %u requests with an error", killed,
+                      cut);
         return 1;
     }
     fcw_log_info("stopped after finishing %u in-flight requests", before);

@@ -112,7 +112,8 @@ START_TEST(sighup_during_start_up_is_not_fatal) {
              app_port);
     char addr[64];
     snprintf(addr, sizeof addr, "FCWORKER_APP_ADDRESS=127.0.0.1:%d", app_port);
-    const char *env[] = {port_env, run_env, cmd, addr, "FCWORKER_INVOKE=app", NULL};
+    const char *env[] = {port_env, run_env, cmd, addr, "FCWORKER_INVOKE=app",
+                         "FCWORKER_DRAIN_TIMEOUT=5", NULL};
 
     pid_t pid = spawn_run(env, dir);
     /*
@@ -142,7 +143,7 @@ START_TEST(sighup_during_start_up_is_not_fatal) {
     char log_path[400];
     snprintf(log_path, sizeof log_path, "%s/stderr.log", dir);
     ck_assert_int_ge(wait_for_count(log_path, "configuration reloaded", 1, 10000), 1);
-    ck_assert_int_eq(stop_run(pid, 20000), 0);
+    ck_assert_int_eq(stop_run(pid, 30000), 0);
     remove_tree(dir);
 }
 END_TEST
@@ -251,6 +252,49 @@ START_TEST(two_runtimes_on_one_machine) {
 }
 END_TEST
 
+/*
+ * SIGTERM to the worker itself, FCWORKER_DRAIN_TIMEOUT=2, an exec request
+ * whose program and its child ignore SIGTERM: at the drain timeout the
+ * worker stops their process group (nothing is orphaned to PID 1) and
+ * writes the request's End line with FC's error before it exits.
+ */
+START_TEST(drain_timeout_ends_children_and_requests) {
+    static rt R;
+    static char invoke[400];
+    char pidfile[300], hdr[400];
+    snprintf(invoke, sizeof invoke, "FCWORKER_INVOKE=exec:%s", exec_fixture("hang.sh"));
+    const char *env[] = {invoke, "FCWORKER_DRAIN_TIMEOUT=2", "FCWORKER_INVOKE_TIMEOUT=60", NULL};
+    rt_start(&R, env);
+    snprintf(pidfile, sizeof pidfile, "%s/hang.pids", R.dir);
+    snprintf(hdr, sizeof hdr,
+             "POST /invoke HTTP/1.1\r\nHost: x\r\nx-fc-request-id: cut-1\r\nX-Pidfile: %s\r\n"
+             "Content-Length: 0\r\n\r\n", pidfile);
+    int fd = http_connect(R.port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(http_send(fd, hdr, strlen(hdr)), 0);
+    long deadline = now_ms() + 10000;
+    int prog = 0, child = 0;
+    while (now_ms() < deadline) {
+        char *t = slurp(pidfile);
+        int n = sscanf(t, "%d %d", &prog, &child);
+        free(t);
+        if (n == 2) break;
+        usleep(10000);
+    }
+    ck_assert_int_gt(child, 0);
+
+    pid_t worker = rt_worker_pid(&R);
+    ck_assert_int_eq(kill(worker, SIGTERM), 0);
+    ck_assert_msg(wait_process_gone(worker, 15000), "the worker did not exit after its drain");
+    ck_assert_msg(wait_process_gone(prog, 5000) && wait_process_gone(child, 5000),
+                  "the program (%d) or its child (%d) outlived the worker", prog, child);
+    ck_assert_int_eq(count_in_file(R.out_path, "FC Invoke End RequestId: cut-1, Error: "
+                                               "Unhandled function error\n"), 1);
+    close(fd);
+    rt_stop(&R);
+}
+END_TEST
+
 static Suite *run_script_suite(void) {
     Suite *s = suite_create("run_script");
     TCase *tc = tcase_create("run_script");
@@ -258,6 +302,7 @@ static Suite *run_script_suite(void) {
     tcase_add_test(tc, sighup_during_start_up_is_not_fatal);
     tcase_add_test(tc, stop_is_bounded_by_the_drain_timeout);
     tcase_add_test(tc, two_runtimes_on_one_machine);
+    tcase_add_test(tc, drain_timeout_ends_children_and_requests);
     suite_add_tcase(s, tc);
     return s;
 }
