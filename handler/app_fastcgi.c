@@ -31,6 +31,12 @@
 #define STDERR_LINE_MAX 1000
 /* How long a copy whose connection broke may take to show that it ended by itself. */
 #define ENDED_WAIT_MS 1000
+/*
+ * Requests sent again after copies that ended at their own limit: each one
+ * is safe (the copy never read it), and with every copy near its limit at
+ * once more than one may meet its end.
+ */
+#define RETRIES_MAX 4
 
 typedef struct call {
     fcw_request *req;
@@ -76,7 +82,7 @@ static int append_pair(fcw_buf *b, const char *name, size_t nlen, const char *va
  * and for a front controller (php-cgi) SCRIPT_FILENAME and REDIRECT_STATUS,
  * without which php-cgi's cgi.force_redirect refuses to run a script.
  */
-static int build_params(fcw_request *req, const fcw_app_config *ac, fcw_buf *msg) {
+static int build_params(fcw_request *req, const fcw_app_config *ac, int keep, fcw_buf *msg) {
     static char *fixed[] = {"GATEWAY_INTERFACE=CGI/1.1", "SERVER_SOFTWARE=fcworker"};
     fcw_exec_spec cgi = {.static_env = fixed, .nstatic = 2};
     fcw_exec_env env = FCW_EXEC_ENV_INIT;
@@ -92,7 +98,7 @@ static int build_params(fcw_request *req, const fcw_app_config *ac, fcw_buf *msg
     if (ac->script != NULL && (append_pair(&pairs, "SCRIPT_FILENAME", 15, ac->script) != 0 ||
                                append_pair(&pairs, "REDIRECT_STATUS", 15, "200") != 0))
         goto out;
-    if (fcw_buf_append(msg, begin, fcw_fcgi_begin_request(begin)) != 0) goto out;
+    if (fcw_buf_append(msg, begin, fcw_fcgi_begin_request(begin, keep)) != 0) goto out;
     for (size_t off = 0; off < pairs.len; off += FCW_FCGI_MAX_CONTENT) {
         size_t n = pairs.len - off < FCW_FCGI_MAX_CONTENT ? pairs.len - off : FCW_FCGI_MAX_CONTENT;
         if (append_record(msg, FCW_FCGI_PARAMS, pairs.data + off, n) != 0) goto out;
@@ -374,7 +380,13 @@ static int first_message(fcw_request *req, const fcw_app_config *ac, fcw_buf *ms
                          unsigned long long *body_left, int *whole) {
     char first[FIRST_BODY];
     size_t n = 0;
-    if (build_params(req, ac, msg) != 0) return -1;
+    /*
+     * A server started some other way (php-fpm, a libfcgi program) serves a
+     * kept connection until it closes, so more kept connections than its
+     * processes would stall: one connection per request there. The worker's
+     * own copies each get exactly one connection, kept.
+     */
+    if (build_params(req, ac, ac->command != NULL, msg) != 0) return -1;
     while (n < sizeof first && n < *body_left) {
         size_t want = sizeof first - n;
         if (want > *body_left - n) want = (size_t)(*body_left - n);
@@ -433,7 +445,7 @@ fcw_app_outcome fcw_app_fastcgi_forward(fcw_app *app, fcw_request *req, long dea
         call_init(&c, req, x, fd, deadline, body_left);
         o = verdict(&c, run_on(&c, &msg));
         if (o == FCW_APP_TIMEOUT) abort_request(fd);
-        fcw_app_pool_give(pool, fd, o == FCW_APP_DONE && !c.leftover);
+        fcw_app_pool_give(pool, fd, 0);
         call_free(&c);
         fcw_buf_free(&msg);
         return o;
@@ -466,9 +478,9 @@ fcw_app_outcome fcw_app_fastcgi_forward(fcw_app *app, fcw_request *req, long dea
         /*
          * Nothing came back and the copy ended by itself with status 0: it
          * stopped at its own request limit before reading this request,
-         * which goes to another copy.
+         * which goes to another copy (or to its successor).
          */
-        if (rc == IO_FAILED && c.received == 0 && whole && attempt == 0 &&
+        if (rc == IO_FAILED && c.received == 0 && whole && attempt < RETRIES_MAX &&
             fcw_app_copy_ended_cleanly(app, copy, ENDED_WAIT_MS)) {
             call_free(&c);
             fcw_close_fd(&copy->conn);
@@ -476,8 +488,12 @@ fcw_app_outcome fcw_app_fastcgi_forward(fcw_app *app, fcw_request *req, long dea
             continue;
         }
         fcw_copy_verdict v = FCW_COPY_DONE;
-        if (o == FCW_APP_TIMEOUT) {
-            /* It is still busy with the request: aborted, and replaced if it does not stop. */
+        if (o == FCW_APP_TIMEOUT || o == FCW_APP_CLIENT_GONE) {
+            /*
+             * It is still busy with the request (a libfcgi program cannot be
+             * interrupted): aborted, and replaced, so that no request waits
+             * behind work nobody wants.
+             */
             abort_request(copy->conn);
             v = FCW_COPY_BROKEN;
         } else if (o == FCW_APP_BAD_RESPONSE) {

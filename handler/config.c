@@ -23,16 +23,17 @@ extern char **environ;
 
 #define DEFAULT_SOCKET "/tmp/fcworker/fcworker.sock"
 #define DEFAULT_SOCKET_MODE 0660
-/* FC allows 200 concurrent requests per instance, and nginx keeps up to 256
- * idle connections on top (conf/nginx.conf), each tied to a thread; threads
- * are started only as they are needed. */
-#define DEFAULT_THREADS 512
+/*
+ * Requests served at once: FC allows 200 per instance. Idle kept connections
+ * cost no thread (core.c), and threads start only as they are needed.
+ */
+#define DEFAULT_THREADS 256
+#define DEFAULT_QUEUE_TIMEOUT_S 60
 #define MAX_THREADS 1000    /* FC: processes plus threads at most 1,024 */
 #define DEFAULT_DRAIN_S 30
 /*
- * A spare thread that has waited this long for a connection exits (one always
- * stays). Threads wait only once nginx has closed their kept connections, so
- * this is how the worker gives back the thread stacks of a burst.
+ * A spare thread that has waited this long for a request exits (one always
+ * stays): how the worker gives back the thread stacks of a burst.
  */
 #define DEFAULT_THREAD_IDLE_S 60
 #define MAX_TIMEOUT_S 86400 /* FC's longest invocation */
@@ -140,9 +141,17 @@ static int set_worker_key(fcw_config *cfg, const char *key, const char *value,
             return -1;
         }
         set_origin(cfg->thread_idle_origin, "%s", where);
+    } else if (strcmp(key, "queue_timeout") == 0) {
+        if (parse_uint(value, 1, MAX_TIMEOUT_S, 10, &cfg->queue_timeout_s) != 0) {
+            snprintf(err, errlen, "%s: queue_timeout = '%s': expected seconds from 1 to %d",
+                     where, value, MAX_TIMEOUT_S);
+            return -1;
+        }
+        set_origin(cfg->queue_origin, "%s", where);
     } else {
         snprintf(err, errlen, "%s: unknown key '%s' in [worker]: expected socket, "
-                 "socket_mode, threads, drain_timeout or thread_idle_timeout", where, key);
+                 "socket_mode, threads, drain_timeout, thread_idle_timeout or queue_timeout",
+                 where, key);
         return -1;
     }
     return 0;
@@ -282,6 +291,8 @@ static void set_defaults(fcw_config *cfg) {
     cfg->threads = DEFAULT_THREADS;
     cfg->drain_timeout_s = DEFAULT_DRAIN_S;
     cfg->thread_idle_timeout_s = DEFAULT_THREAD_IDLE_S;
+    cfg->queue_timeout_s = DEFAULT_QUEUE_TIMEOUT_S;
+    set_origin(cfg->queue_origin, "default");
     set_origin(cfg->socket_origin, "default");
     set_origin(cfg->socket_mode_origin, "default");
     set_origin(cfg->threads_origin, "default");
@@ -302,6 +313,7 @@ static const struct { const char *env, *key; } worker_env[] = {
     {"FCWORKER_THREADS", "threads"},
     {"FCWORKER_DRAIN_TIMEOUT", "drain_timeout"},
     {"FCWORKER_THREAD_IDLE_TIMEOUT", "thread_idle_timeout"},
+    {"FCWORKER_QUEUE_TIMEOUT", "queue_timeout"},
 };
 
 /* FCWORKER_* variables that scripts/run, make and the tests read, not the worker. */
@@ -590,6 +602,7 @@ void fcw_config_dump(const fcw_config *cfg, int fd) {
     fprintf(f, "drain_timeout = %-34u ; %s\n", cfg->drain_timeout_s, cfg->drain_origin);
     fprintf(f, "thread_idle_timeout = %-28u ; %s\n", cfg->thread_idle_timeout_s,
             cfg->thread_idle_origin);
+    fprintf(f, "queue_timeout = %-34u ; %s\n", cfg->queue_timeout_s, cfg->queue_origin);
     for (int r = 0; r < FCW_ROUTE_COUNT; r++)
         dump_route(f, fcw_route_name((fcw_route)r), &cfg->lifecycle[r]);
     for (size_t i = 0; i < cfg->nroutes; i++) {

@@ -31,11 +31,12 @@ typedef struct fcw_config {
     char *path;               /* the INI file, NULL when none was read */
     char *socket_path;
     unsigned socket_mode;
-    unsigned threads;         /* most threads serving at once */
+    unsigned threads;         /* most requests served at once (idle connections cost none) */
     unsigned drain_timeout_s;
     unsigned thread_idle_timeout_s; /* a spare thread exits after this idle; 0: never */
+    unsigned queue_timeout_s; /* a request waiting for a thread longer is answered 503 */
     fcw_origin socket_origin, socket_mode_origin, threads_origin, drain_origin;
-    fcw_origin thread_idle_origin;
+    fcw_origin thread_idle_origin, queue_origin;
 
     fcw_route_config lifecycle[FCW_ROUTE_COUNT];  /* indexed by fcw_route */
     fcw_route_config *routes; /* [route PREFIX] sections, longest prefix first */

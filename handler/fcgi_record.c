@@ -20,11 +20,11 @@ void fcw_fcgi_header(unsigned char out[FCW_FCGI_HEADER_LEN], int type, size_t le
     out[7] = 0;
 }
 
-size_t fcw_fcgi_begin_request(unsigned char out[16]) {
+size_t fcw_fcgi_begin_request(unsigned char out[16], int keep) {
     fcw_fcgi_header(out, FCW_FCGI_BEGIN_REQUEST, 8);
     memset(out + 8, 0, 8);
     out[9] = FCGI_RESPONDER;
-    out[10] = FCGI_KEEP_CONN;
+    out[10] = keep ? FCGI_KEEP_CONN : 0;
     return 16;
 }
 

@@ -35,8 +35,8 @@ enum {
 /* Writes a record header for len bytes of content (no padding) into out[8]. */
 void fcw_fcgi_header(unsigned char out[FCW_FCGI_HEADER_LEN], int type, size_t len);
 
-/* BEGIN_REQUEST, responder role, keep the connection: 16 bytes into out. */
-size_t fcw_fcgi_begin_request(unsigned char out[16]);
+/* BEGIN_REQUEST, responder role, keeping the connection if keep: 16 bytes into out. */
+size_t fcw_fcgi_begin_request(unsigned char out[16], int keep);
 
 /* ABORT_REQUEST: 8 bytes into out. */
 size_t fcw_fcgi_abort_request(unsigned char out[FCW_FCGI_HEADER_LEN]);

@@ -1,11 +1,6 @@
 /*
- * server.h -- the FastCGI side: listening socket, worker threads, signals.
- *
- * Threads are started as they are needed, up to cfg->threads: whenever the
- * last thread waiting on the listening socket takes a connection, another one
- * starts. libfcgi ties a kept nginx connection to the thread that accepted it,
- * so this keeps one thread free for new connections however many kept
- * connections sit idle, without paying for 256 idle stacks at start-up.
+ * server.h -- the FastCGI side: listening socket, signals, reload, drain.
+ * The connections and the threads that serve them are core.c's.
  */
 #ifndef FCW_SERVER_H
 #define FCW_SERVER_H

@@ -90,8 +90,8 @@ check("s.yaml: function timeout within 1..86400 s",
 check("s.yaml: memorySize set", isinstance(props.get("memorySize"), int) and props["memorySize"] >= 128,
       props.get("memorySize"))
 conc = props.get("instanceConcurrency")
-check("s.yaml: instanceConcurrency within FC's 1..200 and below the worker's threads",
-      isinstance(conc, int) and 1 <= conc <= 200 and conc + 32 <= 256, conc)
+check("s.yaml: instanceConcurrency within FC's 1..200 and the worker's threads (256)",
+      isinstance(conc, int) and 1 <= conc <= 200 and conc <= 256, conc)
 env = {k: str(v) for k, v in (props.get("environmentVariables") or {}).items()}
 check("s.yaml: no reserved FC_ variable", not [k for k in env if k.startswith("FC_")], list(env))
 check("s.yaml: environment under FC's 4 KB", sum(len(k) + len(v) for k, v in env.items()) < 4096)

@@ -422,7 +422,8 @@ START_TEST(option_beats_environment) {
     rc = fcworker_run(check, empty, &out, &err);
     ck_assert_msg(rc == 0, "exit %d; stderr:\n%s", rc, err);
     ck_assert_msg(strncmp(out, "; effective configuration\n", 26) == 0, "dump:\n%s", out);
-    expect_setting(out, "worker", "threads", "512", "default");
+    expect_setting(out, "worker", "threads", "256", "default");
+    expect_setting(out, "worker", "queue_timeout", "60", "default");
     expect_setting(out, "worker", "thread_idle_timeout", "60", "default");
     free(out);
     free(err);

@@ -1,16 +1,19 @@
 /*
- * test_threads.c -- the worker's threads follow its connections: one per
- * connection during a burst, back to a single listener once the connections
- * are gone and [worker] thread_idle_timeout has passed, and never a thread
- * taken from a kept connection that is merely idle.
+ * test_threads.c -- threads for requests, not for connections (core.c):
+ * kept connections cost no thread; [worker] threads bounds the requests
+ * served at once, and the rest wait in a queue, logged, and are answered
+ * 503 past queue_timeout, never left hanging; the threads of a burst retire
+ * after thread_idle_timeout, or stay with 0.
  *
- * Raw FastCGI connections make the burst: each holds a thread, and closing
- * them is what nginx does when its kept connections time out.
+ * Requests that take their time run t/fixtures/exec/gate.sh, which holds
+ * its answer until the test releases an flock: no sleeps.
  */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -19,18 +22,40 @@ enum { BURST = 40 };
 
 static rt R;
 static pid_t worker;
+static char gate_path[300];
+static int gate_fd = -1;
 
-static void start_with_idle(const char *seconds) {
-    char idle[64];
-    snprintf(idle, sizeof idle, "FCWORKER_THREAD_IDLE_TIMEOUT=%s", seconds);
-    const char *const env[] = {"FC_FUNCTION_NAME=threads-fn", idle, NULL};
+static void start(const char *threads, const char *idle, const char *queue) {
+    static char t[64], i[64], q[64], invoke[400];
+    snprintf(t, sizeof t, "FCWORKER_THREADS=%s", threads);
+    snprintf(i, sizeof i, "FCWORKER_THREAD_IDLE_TIMEOUT=%s", idle);
+    snprintf(q, sizeof q, "FCWORKER_QUEUE_TIMEOUT=%s", queue);
+    snprintf(invoke, sizeof invoke, "FCWORKER_INVOKE=exec:%s", exec_fixture("gate.sh"));
+    const char *const env[] = {"FC_FUNCTION_NAME=threads-fn", t, i, q, invoke,
+                               "FCWORKER_INVOKE_TIMEOUT=60", NULL};
     rt_start(&R, env);
     worker = rt_worker_pid(&R);
     ck_assert_int_gt(worker, 0);
+    snprintf(gate_path, sizeof gate_path, "%s/gate", R.dir);
 }
-static void up_idle_1s(void) { start_with_idle("1"); }
-static void up_never(void) { start_with_idle("0"); }
-static void down(void) { rt_stop(&R); }
+
+static void down(void) {
+    if (gate_fd >= 0) close(gate_fd);
+    gate_fd = -1;
+    rt_stop(&R);
+}
+
+/* Closes the gate: every gated request holds its answer until gate_open. */
+static void gate_close(void) {
+    gate_fd = open(gate_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    ck_assert_int_ge(gate_fd, 0);
+    ck_assert_int_eq(flock(gate_fd, LOCK_EX), 0);
+}
+
+static void gate_open(void) {
+    close(gate_fd);
+    gate_fd = -1;
+}
 
 /* The worker's thread count from /proc, or -1. */
 static int worker_threads(void) {
@@ -46,97 +71,148 @@ static int threads_at_most(void *arg) {
     return have >= 0 && have <= *(int *)arg;
 }
 
-/* Waits until the worker has at most n threads; returns how many it has. */
-static int wait_threads_at_most(int n, int timeout_ms) {
-    wait_until(threads_at_most, &n, timeout_ms);
-    return worker_threads();
+static int running_programs(void) {
+    int zombies;
+    return children_of(worker, &zombies);
 }
 
-static const char *const params[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/burst",
-                                     "HTTP_X_FC_REQUEST_ID=burst", NULL};
+static int programs_at_least(void *arg) { return running_programs() >= *(int *)arg; }
 
-/* One request on a kept connection; the answer must be the seed's. */
+/* Sends a gated POST /invoke on a new connection; returns the connection. */
+static int send_gated(void) {
+    char req[600];
+    int fd = http_connect(R.port);
+    ck_assert_int_ge(fd, 0);
+    int n = snprintf(req, sizeof req,
+                     "POST /invoke HTTP/1.1\r\nHost: x\r\nX-Gate: %s\r\nContent-Length: 0\r\n\r\n",
+                     gate_path);
+    ck_assert_int_eq(http_send(fd, req, (size_t)n), 0);
+    return fd;
+}
+
+/* The status of the answer on fd (within timeout_ms), then closes it. */
+static int status_of(int fd, int timeout_ms) {
+    http_resp r;
+    int rc = http_read_timeout(fd, &r, 0, timeout_ms);
+    close(fd);
+    if (rc != 0) return -1;
+    int st = r.status;
+    http_resp_free(&r);
+    return st;
+}
+
+static const char *const params[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/kept",
+                                     "HTTP_X_FC_REQUEST_ID=kept", NULL};
+
+/* One request on a kept FastCGI connection; the gate is open, so it answers. */
 static void request_on(int fd, int id) {
     char *out = NULL;
     ck_assert_int_eq(fcgi_begin(fd, id, 1), 0);
     ck_assert_int_eq(fcgi_params(fd, id, params), 0);
     ck_assert_int_eq(fcgi_stdin(fd, id, NULL, 0), 0);
     ck_assert_msg(fcgi_read_response(fd, id, &out, NULL) == 0, "request %d: no END_REQUEST", id);
-    ck_assert_msg(strstr(out, "Hello, World!") != NULL, "request %d answered '%s'", id, out);
+    ck_assert_msg(strstr(out, "released") != NULL, "request %d answered '%s'", id, out);
     free(out);
 }
 
+static void up_default(void) { start("256", "1", "60"); }
+
 /*
- * BURST connections at once: every one gets its thread (connected first,
- * then each serves a request and stays kept). Returns the thread count.
+ * 40 kept connections, each having served a request and now idle: the
+ * worker's threads stay a handful (a thread per connection would be 40),
+ * and each connection still serves its next request.
  */
-static int burst(int fds[BURST]) {
+START_TEST(kept_connections_hold_no_thread) {
+    int fds[BURST];
     for (int i = 0; i < BURST; i++) {
         fds[i] = fcgi_connect(R.socket);
         ck_assert_msg(fds[i] >= 0, "connection %d to %s failed", i, R.socket);
+        request_on(fds[i], 1);
     }
-    for (int i = 0; i < BURST; i++) request_on(fds[i], 1);
-    int n = worker_threads();
-    ck_assert_msg(n > BURST, "%d kept connections but only %d threads", BURST, n);
-    return n;
-}
-
-static void close_all(int fds[BURST]) {
+    int most = 6, n = worker_threads();
+    ck_assert_msg(wait_until(threads_at_most, &most, 8000), "%d threads for %d idle kept "
+                  "connections", worker_threads(), BURST);
+    for (int i = 0; i < BURST; i++) request_on(fds[i], 2);
     for (int i = 0; i < BURST; i++) close(fds[i]);
+    (void)n;
 }
+END_TEST
 
-static void expect_http_hello(const char *when) {
-    http_resp r;
-    ck_assert_msg(http_do(R.port, "GET", "/after", NULL, NULL, 0, &r) == 0, "%s: no answer", when);
-    ck_assert_msg(r.status == 200 && strcmp(r.body, "Hello, World!") == 0,
-                  "%s: nginx answered %d '%s'", when, r.status, r.body);
-    http_resp_free(&r);
+static void up_four(void) { start("4", "1", "60"); }
+
+/*
+ * threads = 4 and 12 requests that hold their answers: exactly 4 run, the
+ * others wait (and the wait is logged), none is lost; released, all 12 are
+ * answered, and new requests are served after them.
+ */
+START_TEST(threads_bound_requests_served_at_once) {
+    enum { N = 12 };
+    int fds[N];
+    gate_close();
+    for (int i = 0; i < N; i++) fds[i] = send_gated();
+    int four = 4;
+    ck_assert_msg(wait_until(programs_at_least, &four, 15000), "only %d requests started",
+                  running_programs());
+    ck_assert_msg(wait_for_count(R.err_path, "request threads are busy", 1, 10000) >= 1,
+                  "the wait was not logged");
+    ck_assert_int_eq(running_programs(), 4);
+    gate_open();
+    for (int i = 0; i < N; i++) ck_assert_int_eq(status_of(fds[i], 30000), 200);
+    for (int i = 0; i < 10; i++) ck_assert_int_eq(status_of(send_gated(), 10000), 200);
+}
+END_TEST
+
+static void up_one_queue_1s(void) { start("1", "1", "1"); }
+
+/*
+ * threads = 1, queue_timeout = 1: while the one thread is held, a second
+ * request is answered 503 once it has waited its second, and the first one
+ * is answered when released.
+ */
+START_TEST(queue_timeout_answers_503) {
+    int one = 1;
+    gate_close();
+    int held = send_gated();
+    ck_assert(wait_until(programs_at_least, &one, 10000));
+    long t0 = now_ms();
+    int waiting = send_gated();
+    int st = status_of(waiting, 15000);
+    ck_assert_msg(st == 503, "the waiting request got %d after %ld ms", st, now_ms() - t0);
+    ck_assert_int_ge(count_in_file(R.err_path, "answered 503"), 1);
+    gate_open();
+    ck_assert_int_eq(status_of(held, 15000), 200);
+}
+END_TEST
+
+/* A burst of n held requests, released: how many threads it took. */
+static int held_burst(int n) {
+    int fds[BURST];
+    gate_close();
+    for (int i = 0; i < n; i++) fds[i] = send_gated();
+    ck_assert_msg(wait_until(programs_at_least, &n, 20000), "only %d of %d requests started",
+                  running_programs(), n);
+    int grown = worker_threads();
+    ck_assert_msg(grown > n, "%d requests at once on %d threads", n, grown);
+    gate_open();
+    for (int i = 0; i < n; i++) ck_assert_int_eq(status_of(fds[i], 30000), 200);
+    return grown;
 }
 
 /*
- * After the burst's connections close, the spare threads retire within the
- * idle timeout (1 s here), down to the main thread, one listener and the
- * thread nginx's own kept connection holds; a second burst grows again.
+ * After a burst of requests the spare threads retire within the idle
+ * timeout (1 s here), down to a few; a second burst grows again.
  */
 START_TEST(spare_threads_retire_after_a_burst) {
-    int fds[BURST];
-    expect_http_hello("before the burst");
-    burst(fds);
-    close_all(fds);
-    int left = wait_threads_at_most(3, 8000);
-    ck_assert_msg(left <= 3, "%d threads 8 s after the %d connections closed", left, BURST);
-
-    burst(fds);
-    close_all(fds);
-    expect_http_hello("after two bursts");
+    held_burst(20);
+    int three = 3;
+    ck_assert_msg(wait_until(threads_at_most, &three, 8000), "%d threads 8 s after the burst",
+                  worker_threads());
+    held_burst(20);
     ck_assert_int_eq(rt_worker_pid(&R), worker);
 }
 END_TEST
 
-/*
- * A kept connection idle for longer than the idle timeout keeps its thread:
- * the next request on it is answered on the same connection. That the idle
- * timeout has passed is seen, not slept for: a second connection, closed
- * after the kept one went idle, gives back its thread only after it.
- */
-START_TEST(idle_kept_connection_keeps_its_thread) {
-    int fd = fcgi_connect(R.socket);
-    ck_assert_int_ge(fd, 0);
-    request_on(fd, 1);
-    int before = worker_threads();
-    int spare = fcgi_connect(R.socket);
-    ck_assert_int_ge(spare, 0);
-    request_on(spare, 1);
-    ck_assert_msg(worker_threads() > before, "the second connection got no thread of its own");
-    close(spare);
-    int left = wait_threads_at_most(before, 8000);
-    ck_assert_msg(left <= before, "%d threads 8 s after the second connection closed, %d before "
-                  "it", left, before);
-    request_on(fd, 2);
-    close(fd);
-    expect_http_hello("after an idle kept connection");
-}
-END_TEST
+static void up_never(void) { start("256", "0", "60"); }
 
 /* 1 while the worker has fewer threads than *arg: one has retired. */
 static int threads_below(void *arg) { return worker_threads() < *(int *)arg; }
@@ -147,29 +223,35 @@ static int threads_below(void *arg) { return worker_threads() < *(int *)arg; }
  * in 2.5 s, more than the shortest idle timeout (1 s) would take.
  */
 START_TEST(zero_keeps_every_thread) {
-    int fds[BURST];
-    int grown = burst(fds);
-    close_all(fds);
+    int grown = held_burst(20);
     int retired = wait_until(threads_below, &grown, 2500);
-    int n = worker_threads();
-    ck_assert_msg(!retired && n >= grown, "%d threads after the burst, %d within 2.5 s of it with "
-                  "thread_idle_timeout = 0", grown, n);
-    expect_http_hello("after the burst");
+    ck_assert_msg(!retired, "%d threads after the burst, %d within 2.5 s of it with "
+                  "thread_idle_timeout = 0", grown, worker_threads());
 }
 END_TEST
 
+static TCase *tcase(const char *name, void (*up)(void)) {
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, up, down);
+    tcase_set_timeout(tc, 120);
+    return tc;
+}
+
 static Suite *threads_suite(void) {
     Suite *s = suite_create("threads");
-    TCase *tc = tcase_create("idle 1 s");
-    tcase_add_checked_fixture(tc, up_idle_1s, down);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, spare_threads_retire_after_a_burst);
-    tcase_add_test(tc, idle_kept_connection_keeps_its_thread);
+    TCase *tc = tcase("kept", up_default);
+    tcase_add_test(tc, kept_connections_hold_no_thread);
     suite_add_tcase(s, tc);
-
-    tc = tcase_create("never");
-    tcase_add_checked_fixture(tc, up_never, down);
-    tcase_set_timeout(tc, 60);
+    tc = tcase("bounded", up_four);
+    tcase_add_test(tc, threads_bound_requests_served_at_once);
+    suite_add_tcase(s, tc);
+    tc = tcase("queue timeout", up_one_queue_1s);
+    tcase_add_test(tc, queue_timeout_answers_503);
+    suite_add_tcase(s, tc);
+    tc = tcase("idle 1 s", up_default);
+    tcase_add_test(tc, spare_threads_retire_after_a_burst);
+    suite_add_tcase(s, tc);
+    tc = tcase("never", up_never);
     tcase_add_test(tc, zero_keeps_every_thread);
     suite_add_tcase(s, tc);
     return s;

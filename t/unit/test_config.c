@@ -94,7 +94,7 @@ START_TEST(defaults_without_file) {
     ck_assert_ptr_null(cfg->path);
     ck_assert_str_eq(cfg->socket_path, "/tmp/fcworker/fcworker.sock");
     ck_assert_uint_eq(cfg->socket_mode, 0660);
-    ck_assert_uint_eq(cfg->threads, 512);
+    ck_assert_uint_eq(cfg->threads, 256);
     ck_assert_uint_eq(cfg->drain_timeout_s, 30);
     ck_assert_uint_eq(cfg->thread_idle_timeout_s, 60);
     ck_assert_str_eq(cfg->thread_idle_origin, "default");
@@ -121,7 +121,7 @@ END_TEST
 START_TEST(empty_file_is_defaults) {
     fcw_config *cfg = load_ok("; nothing but a comment\n\n# and another\n");
     ck_assert_str_eq(cfg->path, conf_path);
-    ck_assert_uint_eq(cfg->threads, 512);
+    ck_assert_uint_eq(cfg->threads, 256);
     ck_assert_str_eq(cfg->lifecycle[FCW_ROUTE_INVOKE].spec, "builtin:hello");
     fcw_config_free(cfg);
 }

@@ -73,7 +73,9 @@ static void feed(const unsigned char *buf, size_t len, size_t step, result *r) {
 
 START_TEST(request_records_have_the_spec_layout) {
     unsigned char b[16], h[8];
-    ck_assert_uint_eq(fcw_fcgi_begin_request(b), 16);
+    ck_assert_uint_eq(fcw_fcgi_begin_request(b, 0), 16);
+    ck_assert_int_eq(b[10], 0);
+    ck_assert_uint_eq(fcw_fcgi_begin_request(b, 1), 16);
     const unsigned char begin[16] = {1, 1, 0, 1, 0, 8, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0};
     ck_assert_int_eq(memcmp(b, begin, 16), 0);
     fcw_fcgi_header(h, FCW_FCGI_STDIN, 300);

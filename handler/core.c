@@ -1,0 +1,371 @@
+/*
+ * core.c -- one epoll set for the connections, leader/follower threads for
+ * the requests, a FIFO queue when they are all busy.
+ */
+#include "core.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "fclog.h"
+#include "request.h"
+
+/* Handlers run on these stacks; plugins get room, idle threads touch little. */
+#define THREAD_STACK (512 * 1024)
+/* Ready requests held while every thread is busy; past it they wait in the set. */
+#define QUEUE_MAX 4096
+/* While requests queue, how often a waiting thread looks at their age. */
+#define QUEUE_CHECK_MS 1000
+/* A queued request's params are read to answer it 503: nginx sent them at once. */
+#define REFUSE_READ_S 5
+
+typedef struct queued {
+    int fd;
+    long since_ms;
+} queued;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t idle;         /* busy dropped or a thread ended, while stopping */
+    int listen_fd, epfd, stop_fd;
+    int no_accept_fd;            /* what libfcgi is given to accept on: refuses at once */
+    fcw_core_settings set;
+    unsigned nthreads;           /* alive */
+    unsigned waiting;            /* in epoll_wait */
+    unsigned busy;               /* requests being served */
+    int stopping;
+    queued queue[QUEUE_MAX];
+    unsigned qhead, qlen;
+    unsigned long waited;        /* requests that queued, since the last warning */
+    long warned_ms;
+    fcw_lifecycle *lc;
+} core = {.lock = PTHREAD_MUTEX_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
+
+static long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Ready again for its next request: one thread will be told, once. */
+static int arm(int fd, int op) {
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.fd = fd};
+    return epoll_ctl(core.epfd, op, fd, &ev);
+}
+
+static void *thread_main(void *arg);
+
+/* One more thread, if the limit allows. Called with core.lock held. */
+static void spawn_locked(void) {
+    if (core.stopping || core.nthreads >= core.set.threads + 1) return;
+    pthread_attr_t attr;
+    pthread_t tid;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, THREAD_STACK);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int err = pthread_create(&tid, &attr, thread_main, NULL);
+    pthread_attr_destroy(&attr);
+    if (err == 0) core.nthreads++;
+    else fcw_log_warn("cannot start worker thread %u: %s", core.nthreads + 1, strerror(err));
+}
+
+/* EMFILE and the like: said, and a pause instead of a spin on accept. */
+static void accept_failed(int err) {
+    fcw_log_error("accepting a FastCGI connection failed: %s", strerror(err));
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+}
+
+/* Every connection waiting on the listener goes into the set. */
+static void accept_all(void) {
+    for (;;) {
+        /* Blocking, as libfcgi reads it; the listener itself is non-blocking. */
+        int fd = accept4(core.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINVAL) accept_failed(errno);
+            break;
+        }
+        if (arm(fd, EPOLL_CTL_ADD) != 0) {
+            fcw_log_error("cannot watch a FastCGI connection: %s", strerror(errno));
+            close(fd);
+        }
+    }
+    pthread_mutex_lock(&core.lock);
+    int stopping = core.stopping;
+    pthread_mutex_unlock(&core.lock);
+    if (!stopping) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.fd = core.listen_fd};
+        epoll_ctl(core.epfd, EPOLL_CTL_MOD, core.listen_fd, &ev);
+    }
+}
+
+/*
+ * nginx closed an idle kept connection (or a client hung up): nothing left
+ * to read. Data with the hang-up is a request to serve first.
+ */
+static int closed_idle(int fd, uint32_t events) {
+    if (!(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return 0;
+    char c;
+    return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+}
+
+/* Back into the set for its next request, or closed when the worker stops. */
+static void release_connection(FCGX_Request *fr) {
+    int fd = fr->ipcFd;
+    fr->ipcFd = -1;
+    if (fd < 0) return;
+    pthread_mutex_lock(&core.lock);
+    int stopping = core.stopping;
+    pthread_mutex_unlock(&core.lock);
+    /* Stopping: closed, so nginx stops using it. */
+    if (stopping || arm(fd, EPOLL_CTL_MOD) != 0) close(fd);
+}
+
+/* Serves the request on fd; counted in busy by the caller already. */
+static void serve(FCGX_Request *fr, int fd) {
+    /*
+     * Handed to libfcgi as a kept connection: it reads the request from fd.
+     * Both fields are below fcgiapp.h's "don't use" line; libfcgi 2.4.2
+     * serves kept connections exactly this way. On a failure it frees the
+     * request, closes fd and tries to accept on no_accept_fd, which fails.
+     */
+    fr->ipcFd = fd;
+    fr->keepConnection = 1;
+    int rc = FCGX_Accept_r(fr);
+    if (rc >= 0) {
+        fcw_dispatch(fr, core.lc);
+        FCGX_Finish_r(fr);
+        release_connection(fr);
+    } else {
+        fr->ipcFd = -1;
+    }
+}
+
+/*
+ * A request that waited past queue_timeout: answered 503 by the thread that
+ * noticed, outside the count of requests served (it takes no handler).
+ */
+static void refuse(FCGX_Request *fr, int fd, long waited_ms) {
+    struct timeval tv = {.tv_sec = REFUSE_READ_S};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    fr->ipcFd = fd;
+    fr->keepConnection = 1;
+    if (FCGX_Accept_r(fr) < 0) {
+        fr->ipcFd = -1;
+        return;
+    }
+    fcw_request req;
+    fcw_request_init(&req, fr);
+    req.route = FCW_ROUTE_COUNT; /* not FC's answer: no x-fc-status */
+    fcw_log(&req, "waited %ld ms for a free thread (queue_timeout %u s, every one of %u busy): "
+            "answered 503; raise [worker] threads", waited_ms, core.set.queue_timeout_s,
+            core.set.threads);
+    fcw_request_respond(&req, 503, "text/plain; charset=utf-8",
+                        "Service Unavailable: every worker thread is busy\n");
+    fcw_request_finish(&req);
+    fcw_request_free(&req);
+    FCGX_Finish_r(fr);
+    tv.tv_sec = 0;
+    if (fr->ipcFd >= 0) setsockopt(fr->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    release_connection(fr);
+}
+
+/* The first wait, and then at most one line every 10 s. Called with core.lock held. */
+static void note_wait_locked(long now) {
+    core.waited++;
+    if (core.warned_ms != 0 && now - core.warned_ms < 10000) return;
+    fcw_log_warn("all %u request threads are busy: %lu requests waited for one since the last "
+                 "warning, %u wait now; raise [worker] threads", core.set.threads,
+                 core.waited, core.qlen);
+    core.warned_ms = now;
+    core.waited = 0;
+}
+
+static queued pop_locked(void) {
+    queued q = core.queue[core.qhead];
+    core.qhead = (core.qhead + 1) % QUEUE_MAX;
+    core.qlen--;
+    return q;
+}
+
+/*
+ * Takes the oldest queued request if a thread may serve it, else -1.
+ * Called with core.lock held; counts it in busy.
+ */
+static int take_queued_locked(void) {
+    if (core.qlen == 0 || core.busy >= core.set.threads) return -1;
+    core.busy++;
+    return pop_locked().fd;
+}
+
+static void done_locked(void) {
+    core.busy--;
+    if (core.stopping) pthread_cond_broadcast(&core.idle);
+}
+
+static void *thread_main(void *arg) {
+    FCGX_Request fr;
+    (void)arg;
+
+    if (FCGX_InitRequest(&fr, core.no_accept_fd, 0) != 0) {
+        fcw_log_error("FCGX_InitRequest failed");
+        pthread_mutex_lock(&core.lock);
+        core.nthreads--;
+        pthread_mutex_unlock(&core.lock);
+        return NULL;
+    }
+    pthread_mutex_lock(&core.lock);
+    for (;;) {
+        if (core.stopping) break;
+        int fd = take_queued_locked();
+        if (fd >= 0) {
+            pthread_mutex_unlock(&core.lock);
+            serve(&fr, fd);
+            pthread_mutex_lock(&core.lock);
+            done_locked();
+            continue;
+        }
+        /* A queue's age is looked at while it holds requests. */
+        int timeout = core.qlen ? QUEUE_CHECK_MS
+                      : core.set.idle_timeout_s ? (int)core.set.idle_timeout_s * 1000 : -1;
+        core.waiting++;
+        pthread_mutex_unlock(&core.lock);
+
+        struct epoll_event ev;
+        int n = epoll_wait(core.epfd, &ev, 1, timeout);
+
+        pthread_mutex_lock(&core.lock);
+        core.waiting--;
+        if (n <= 0) {
+            if (core.qlen && now_ms() - core.queue[core.qhead].since_ms >=
+                                 (long)core.set.queue_timeout_s * 1000L) {
+                queued q = pop_locked();
+                pthread_mutex_unlock(&core.lock);
+                refuse(&fr, q.fd, now_ms() - q.since_ms);
+                pthread_mutex_lock(&core.lock);
+                continue;
+            }
+            /* Idle: a spare thread retires while another still waits. */
+            if (n == 0 && core.qlen == 0 && core.set.idle_timeout_s && core.waiting > 0 &&
+                core.nthreads > 1)
+                break;
+            continue;
+        }
+        /* Someone must go on watching the set while this thread serves. */
+        if (core.waiting == 0) spawn_locked();
+        fd = ev.data.fd;
+        if (fd == core.stop_fd) continue;
+        if (fd == core.listen_fd) {
+            pthread_mutex_unlock(&core.lock);
+            accept_all();
+            pthread_mutex_lock(&core.lock);
+            continue;
+        }
+        if (core.stopping) {
+            /* Not served any more: nginx is told by the close. */
+            pthread_mutex_unlock(&core.lock);
+            close(fd);
+            pthread_mutex_lock(&core.lock);
+            continue;
+        }
+        if (core.busy >= core.set.threads) {
+            long now = now_ms();
+            if (core.qlen < QUEUE_MAX) {
+                core.queue[(core.qhead + core.qlen) % QUEUE_MAX] = (queued){fd, now};
+                core.qlen++;
+            } else {
+                /* Never dropped: back into the set, reported again later. */
+                arm(fd, EPOLL_CTL_MOD);
+            }
+            note_wait_locked(now);
+            continue;
+        }
+        pthread_mutex_unlock(&core.lock);
+        if (closed_idle(fd, ev.events)) {
+            close(fd);
+            pthread_mutex_lock(&core.lock);
+            continue;
+        }
+        pthread_mutex_lock(&core.lock);
+        core.busy++;
+        pthread_mutex_unlock(&core.lock);
+        serve(&fr, fd);
+        pthread_mutex_lock(&core.lock);
+        done_locked();
+    }
+    core.nthreads--;
+    pthread_cond_broadcast(&core.idle);
+    pthread_mutex_unlock(&core.lock);
+    FCGX_Free(&fr, 0);
+    return NULL;
+}
+
+int fcw_core_start(int listen_fd, const fcw_core_settings *s, fcw_lifecycle *lc, char *err,
+                   size_t errlen) {
+    core.listen_fd = listen_fd;
+    core.set = *s;
+    core.lc = lc;
+    int flags = fcntl(listen_fd, F_GETFL);
+    core.epfd = epoll_create1(EPOLL_CLOEXEC);
+    core.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    /* Never listening: libfcgi's own accept, after a failed request, fails at once. */
+    core.no_accept_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) != 0 || core.epfd < 0 ||
+        core.stop_fd < 0 || core.no_accept_fd < 0) {
+        snprintf(err, errlen, "cannot set up the connection core: %s", strerror(errno));
+        return -1;
+    }
+    struct epoll_event lev = {.events = EPOLLIN | EPOLLONESHOT, .data.fd = listen_fd};
+    /* Level-triggered and never read: once written, every thread sees it. */
+    struct epoll_event sev = {.events = EPOLLIN, .data.fd = core.stop_fd};
+    if (epoll_ctl(core.epfd, EPOLL_CTL_ADD, listen_fd, &lev) != 0 ||
+        epoll_ctl(core.epfd, EPOLL_CTL_ADD, core.stop_fd, &sev) != 0) {
+        snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+        return -1;
+    }
+    pthread_mutex_lock(&core.lock);
+    spawn_locked();
+    int started = core.nthreads;
+    pthread_mutex_unlock(&core.lock);
+    if (!started) {
+        snprintf(err, errlen, "cannot start the first worker thread");
+        return -1;
+    }
+    return 0;
+}
+
+unsigned fcw_core_drain(unsigned timeout_s, unsigned *before) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_s;
+
+    pthread_mutex_lock(&core.lock);
+    core.stopping = 1;
+    /* The listener refuses from now on; every waiting thread wakes and ends. */
+    shutdown(core.listen_fd, SHUT_RDWR);
+    uint64_t one = 1;
+    if (write(core.stop_fd, &one, sizeof one) < 0) {
+        /* Non-blocking and never full: cannot happen. */
+    }
+    *before = core.busy + core.qlen;
+    /* Queued requests were never started: nginx is told by the close. */
+    while (core.qlen) close(pop_locked().fd);
+    while (core.busy > 0)
+        if (pthread_cond_timedwait(&core.idle, &core.lock, &deadline) == ETIMEDOUT) break;
+    unsigned left = core.busy;
+    pthread_mutex_unlock(&core.lock);
+    return left;
+}

@@ -1,0 +1,45 @@
+/*
+ * core.h -- the connection core: threads for requests, not for connections.
+ *
+ * Every connection nginx opens to the worker waits in one epoll set while
+ * it is idle (EPOLLONESHOT: at most one thread handles a connection at a
+ * time), so any number of kept connections costs no thread. The threads
+ * are leaders and followers on that set: the thread that sees a connection
+ * readable serves its request itself (no hand-off for a quick handler),
+ * then puts the connection back. Threads start as they are needed, up to
+ * `threads` requests served at once plus one that keeps watching the set,
+ * and retire after thread_idle_timeout.
+ *
+ * With every request thread busy, a ready request waits in a FIFO queue
+ * and is served by the next thread that finishes; the first wait is logged
+ * (at most every 10 s, with counts), and one that waits longer than
+ * queue_timeout is answered 503, never left hanging. libfcgi still reads
+ * and frames the protocol: it is handed each ready connection as a kept
+ * one, and never accepts by itself.
+ */
+#ifndef FCW_CORE_H
+#define FCW_CORE_H
+
+#include "lifecycle.h"
+
+typedef struct fcw_core_settings {
+    unsigned threads;            /* [worker] threads: requests served at once */
+    unsigned idle_timeout_s;     /* [worker] thread_idle_timeout; 0: never */
+    unsigned queue_timeout_s;    /* [worker] queue_timeout */
+} fcw_core_settings;
+
+/*
+ * Starts serving listen_fd with the first thread. Returns 0, or -1 with
+ * the reason in err.
+ */
+int fcw_core_start(int listen_fd, const fcw_core_settings *s, fcw_lifecycle *lc, char *err,
+                   size_t errlen);
+
+/*
+ * Stops taking connections and requests, and waits up to timeout_s for the
+ * requests in flight. Returns how many were still running then; *before is
+ * how many were in flight when it began.
+ */
+unsigned fcw_core_drain(unsigned timeout_s, unsigned *before);
+
+#endif
