@@ -11,8 +11,9 @@
  * the same library. dlopen() hands back the same mapping each time, so the
  * plugin's static state is shared by all of them; fcw_plugin_load() and
  * fcw_plugin_unload() must therefore pair up with that mapping, not with each
- * route or each configuration. A small registry keyed by the dlopen handle
- * counts the handlers using a library: the first one calls fcw_plugin_load,
+ * route or each configuration. A small registry keyed by path and file (a
+ * library rebuilt at the same path is loaded anew, see open_rebuilt) counts
+ * the handlers using a library: the first one calls fcw_plugin_load,
  * the last one (when the last configuration naming it has finished its last
  * request, see fcw_config_release) calls fcw_plugin_unload and dlclose.
  *
@@ -28,12 +29,15 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "fclog.h"
 #include "handler.h"
 
 typedef int (*entry_fn)(fcw_request *req);
@@ -42,6 +46,10 @@ typedef void (*unload_fn)(void);
 
 typedef struct plugin_lib {
     void *dl;                 /* the registry holds one dlopen reference */
+    char *path;               /* as the configuration names it */
+    dev_t dev;                /* the file that was loaded, to notice a rebuild */
+    ino_t ino;
+    struct timespec mtime;
     unsigned users;           /* handlers using this library */
     unload_fn unload;         /* fcw_plugin_unload, or NULL */
     struct plugin_lib *next;
@@ -78,6 +86,39 @@ static void *lookup(void *dl, const char *name) {
     return dlsym(dl, name);
 }
 
+static int same_file(const plugin_lib *l, const struct stat *st) {
+    return l->dev == st->st_dev && l->ino == st->st_ino &&
+           l->mtime.tv_sec == st->st_mtim.tv_sec && l->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+/*
+ * dlopen keys what it has loaded by path: a library rebuilt at the same
+ * path would come back as the old mapping, old code and all. The new file
+ * is opened through a private copy instead (unlinked once mapped), so a
+ * reload serves the new code while requests in flight finish on the old.
+ */
+static void *open_rebuilt(const char *path, int *copy_failed, char *err, size_t errlen) {
+    const char *dir = getenv("TMPDIR");
+    char copy[4096], buf[65536];
+    if (dir == NULL || dir[0] == '\0') dir = "/tmp";
+    snprintf(copy, sizeof copy, "%s/fcworker-plugin-XXXXXX.so", dir);
+    int out = mkostemps(copy, 3, O_CLOEXEC);
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = 0;
+    while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, (size_t)n) != n) n = -1;
+    int failed = in < 0 || out < 0 || n < 0;
+    if (in >= 0) close(in);
+    if (out >= 0) close(out);
+    void *dl = failed ? NULL : dlopen(copy, RTLD_NOW | RTLD_LOCAL);
+    if (out >= 0) unlink(copy);
+    *copy_failed = failed;
+    if (failed)
+        snprintf(err, errlen, "plugin '%s' was rebuilt, and copying it to %s to load the new "
+                 "file failed: %s", path, dir, strerror(errno));
+    return dl;
+}
+
 /*
  * Opens path or finds it already open, and finds the entry point of route;
  * fcw_plugin_load runs only for a library that has it. Called with
@@ -95,7 +136,28 @@ static plugin_lib *lib_acquire(const char *path, fcw_route route, entry_fn *entr
                  "cc -fPIC -shared", path, problem);
         return NULL;
     }
-    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* The file as it is now, loaded already (directly or through a copy): shared. */
+    int rebuilt = 0, copy_failed = 0;
+    for (plugin_lib *l = registry; l != NULL; l = l->next) {
+        if (strcmp(l->path, path) != 0) continue;
+        if (!same_file(l, &st)) {
+            rebuilt = 1;
+            continue;
+        }
+        void *sym = lookup(l->dl, name);
+        memcpy(entry, &sym, sizeof *entry);
+        if (*entry == NULL) {
+            snprintf(err, errlen, "plugin '%s' does not export %s: expected "
+                     "`int %s(fcw_request *req)` for the %s route (see fcworker.h)",
+                     path, name, name, fcw_route_name(route));
+            return NULL;
+        }
+        l->users++;
+        return l;
+    }
+    void *dl = rebuilt ? open_rebuilt(path, &copy_failed, err, errlen)
+                       : dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (copy_failed) return NULL;
     if (dl == NULL) {
         const char *why = dlerror();
         if (why == NULL) why = "dlopen failed";
@@ -131,6 +193,15 @@ static plugin_lib *lib_acquire(const char *path, fcw_route route, entry_fn *entr
         goto fail;
     }
     l->dl = dl;
+    l->path = strdup(path);
+    l->dev = st.st_dev;
+    l->ino = st.st_ino;
+    l->mtime = st.st_mtim;
+    if (l->path == NULL) {
+        snprintf(err, errlen, "plugin '%s': out of memory", path);
+        goto fail;
+    }
+    if (rebuilt) fcw_log_info("plugin %s was rebuilt: loading the new file", path);
     load_fn load;
     sym = lookup(dl, "fcw_plugin_load");
     memcpy(&load, &sym, sizeof load);
@@ -150,6 +221,7 @@ static plugin_lib *lib_acquire(const char *path, fcw_route route, entry_fn *entr
     return l;
 
 fail:
+    if (l != NULL) free(l->path);
     free(l);
     dlclose(dl);
     return NULL;
@@ -166,6 +238,7 @@ static void lib_release(plugin_lib *lib) {
     }
     if (lib->unload != NULL) lib->unload();
     dlclose(lib->dl);
+    free(lib->path);
     free(lib);
 }
 
