@@ -199,6 +199,40 @@ static int repeated(char **envp, size_t i) {
     return 0;
 }
 
+static int hex(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/*
+ * PATH_INFO is the path decoded (RFC 3875 4.1.5: "%2F" is "/"), where
+ * REQUEST_URI stays as the client sent it. A "%00", which an environment
+ * variable cannot hold, and a malformed escape leave the path undecoded.
+ */
+static int own_add_path_info(fcw_buf *own, const char *path) {
+    size_t n = strlen(path), k = 0;
+    char *d = malloc(n + 1);
+    if (d == NULL) return -1;
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (path[i] == '%' && i + 2 < n + 1 && (hi = hex((unsigned char)path[i + 1])) >= 0 &&
+            (lo = hex((unsigned char)path[i + 2])) >= 0 && (hi | lo) != 0) {
+            d[k++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else if (path[i] == '%') {
+            k = 0;
+            break;
+        } else {
+            d[k++] = path[i];
+        }
+    }
+    d[k] = '\0';
+    int rc = fcw_buf_appendf(own, "PATH_INFO=%s", k ? d : path);
+    free(d);
+    return rc != 0 ? -1 : fcw_buf_append(own, "", 1);
+}
+
 static int own_add(fcw_buf *own, const char *name, const char *value) {
     if (fcw_buf_appendf(own, "%s=%s", name, value) != 0) return -1;
     return fcw_buf_append(own, "", 1); /* keeps the terminator in the buffer */
@@ -253,7 +287,7 @@ int fcw_exec_env_build(const fcw_exec_spec *x, const fcw_request *req, fcw_exec_
      */
     if (own_add(own, "REQUEST_METHOD", fcw_method(req)) != 0 ||
         own_add(own, "QUERY_STRING", fcw_query(req)) != 0 ||
-        own_add(own, "PATH_INFO", fcw_path(req)) != 0 ||
+        own_add_path_info(own, fcw_path(req)) != 0 ||
         own_add(own, "SCRIPT_NAME", "") != 0 ||
         own_add(own, "FC_REQUEST_ID", fcw_request_id(req)) != 0 ||
         own_add(own, "HTTP_X_FC_REQUEST_ID", fcw_request_id(req)) != 0)

@@ -244,6 +244,25 @@ START_TEST(repeated_headers_are_one_variable) {
 }
 END_TEST
 
+/* PATH_INFO decoded (RFC 3875 4.1.5), REQUEST_URI as sent; "%00" or a bad escape stays raw. */
+START_TEST(path_info_is_decoded) {
+    char *params[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/a%2Fb%20c?x=%41", NULL};
+    built b;
+    build(&b, params);
+    expect_var(b.env.envp, "PATH_INFO", "/a/b c");
+    expect_var(b.env.envp, "REQUEST_URI", "/a%2Fb%20c?x=%41");
+    unbuild(&b);
+    char *nul[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/a%00b", NULL};
+    build(&b, nul);
+    expect_var(b.env.envp, "PATH_INFO", "/a%00b");
+    unbuild(&b);
+    char *bad[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/50%", NULL};
+    build(&b, bad);
+    expect_var(b.env.envp, "PATH_INFO", "/50%");
+    unbuild(&b);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("exec_env");
     TCase *tc = tcase_create("environment");
@@ -252,6 +271,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, proxy_header_never_reaches_http_proxy);
     tcase_add_test(tc, request_id_in_both_names);
     tcase_add_test(tc, repeated_headers_are_one_variable);
+    tcase_add_test(tc, path_info_is_decoded);
     suite_add_tcase(s, tc);
     return s;
 }
