@@ -38,6 +38,7 @@
 #include "app_log.h"
 #include "exec_child.h"
 #include "fclog.h"
+#include "metrics.h"
 
 /* Restart backoff: first wait, longest wait, and the uptime that resets it. */
 #define BACKOFF_FIRST_MS 100
@@ -423,6 +424,7 @@ static void on_exit_of(fcw_app *a, copy *c, long now) {
         } else {
             if (uptime >= BACKOFF_RESET_MS) c->backoff = BACKOFF_FIRST_MS;
             c->respawn_at = now + c->backoff;
+            fcw_metrics_app_restart();
             c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff * 2;
         }
     } else if (first && a->start_err[0] == '\0') {
@@ -856,6 +858,15 @@ struct fcw_app_pool *fcw_app_pool_of(fcw_app *a) { return a->pool; }
 
 static struct timespec abs_time(long ms) {
     return (struct timespec){ms / 1000, (ms % 1000) * 1000000L};
+}
+
+const char *fcw_app_state_name(const fcw_app *a) {
+    switch (__atomic_load_n(&a->state, __ATOMIC_ACQUIRE)) {
+    case APP_STARTING: return "starting";
+    case APP_READY: return "ready";
+    case APP_DOWN: return "restarting";
+    default: return "stopped";
+    }
 }
 
 int fcw_app_wait_ready(fcw_app *a, long deadline_ms) {

@@ -108,6 +108,13 @@ void fcw_app_stop_all(void);
  */
 int fcw_app_exit_code(void);
 
+/*
+ * The app's state, for the health answer: "starting", "ready" (some copy
+ * serves), "restarting" (none does: died, waiting out its backoff) or
+ * "stopped" (stopped, or died with restart = never).
+ */
+const char *fcw_app_state_name(const fcw_app *a);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 long fcw_now_ms(void);
 

@@ -29,6 +29,8 @@ extern char **environ;
  */
 #define DEFAULT_THREADS 256
 #define DEFAULT_QUEUE_TIMEOUT_S 60
+/* Answered by the worker, never by the function (health.c). */
+#define DEFAULT_HEALTH_PATH "/_fcworker/health"
 #define MAX_THREADS 1000    /* FC: processes plus threads at most 1,024 */
 #define DEFAULT_DRAIN_S 30
 /*
@@ -98,6 +100,95 @@ static int replace_str(char **dst, const char *value) {
     return 0;
 }
 
+/* The function's port as scripts/run picks it: FC_CUSTOM_LISTEN_PORT, else PORT, else 9000. */
+static unsigned function_port(void) {
+    const char *v = getenv("FC_CUSTOM_LISTEN_PORT");
+    unsigned port;
+    if (v == NULL || v[0] == '\0') v = getenv("PORT");
+    if (v == NULL || parse_uint(v, 1, 65535, 10, &port) != 0) return 9000;
+    return port;
+}
+
+/* Why v cannot be the health path, or NULL. "" turns it off. */
+static const char *health_path_problem(const char *v) {
+    static const char *const fc_paths[] = {"/initialize", "/invoke", "/pre-stop", "/pre-freeze"};
+    if (v[0] == '\0') return NULL;
+    if (v[0] != '/' || strlen(v) > 255)
+        return "expected a path starting with '/', at most 255 bytes (or nothing: off)";
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '?' || *p == '#')
+            return "expected a path without blanks, control bytes, '?' or '#'";
+    for (size_t i = 0; i < sizeof fc_paths / sizeof fc_paths[0]; i++)
+        if (strcmp(v, fc_paths[i]) == 0)
+            return "that is one of FC's own paths (/initialize, /invoke, /pre-stop, "
+                   "/pre-freeze): expected another, e.g. /_fcworker/health";
+    return NULL;
+}
+
+/*
+ * metrics_listen: off, a bare port (on 127.0.0.1), or HOST:PORT / [V6]:PORT.
+ * Never the function's port: an HTTP trigger exposes it to the internet.
+ */
+static int set_metrics_listen(fcw_config *cfg, const char *value, const char *where, char *err,
+                              size_t errlen) {
+    char addr[80];
+    unsigned port;
+    if (value[0] == '\0' || strcmp(value, "off") == 0) {
+        free(cfg->metrics_listen);
+        cfg->metrics_listen = NULL;
+        return 0;
+    }
+    if (parse_uint(value, 1, 65535, 10, &port) == 0) snprintf(addr, sizeof addr, "127.0.0.1:%s", value);
+    else snprintf(addr, sizeof addr, "%s", value);
+    if (strncmp(addr, "unix:", 5) == 0 || strlen(value) >= 64 ||
+        fcw_app_addr_parse(addr, &cfg->metrics_addr) != 0) {
+        snprintf(err, errlen, "%s: metrics_listen = '%s': expected off, a port (on 127.0.0.1), "
+                 "127.0.0.1:PORT, [::1]:PORT or 0.0.0.0:PORT (to be scraped from other hosts)",
+                 where, value);
+        return -1;
+    }
+    if (cfg->metrics_addr.port == function_port()) {
+        snprintf(err, errlen, "%s: metrics_listen = '%s': port %u is the function's port "
+                 "(FC_CUSTOM_LISTEN_PORT, PORT or 9000), which an HTTP trigger exposes to the "
+                 "internet: expected another port, e.g. 127.0.0.1:9101", where, value,
+                 cfg->metrics_addr.port);
+        return -1;
+    }
+    if (replace_str(&cfg->metrics_listen, addr) != 0) {
+        snprintf(err, errlen, "%s: out of memory", where);
+        return -1;
+    }
+    return 0;
+}
+
+/* [worker]'s health, metrics and access log keys. */
+static int set_observe_key(fcw_config *cfg, const char *key, const char *value,
+                           const char *where, char *err, size_t errlen) {
+    if (strcmp(key, "health_path") == 0) {
+        const char *why = health_path_problem(value);
+        if (why != NULL) {
+            snprintf(err, errlen, "%s: health_path = '%s': %s", where, value, why);
+            return -1;
+        }
+        if (replace_str(&cfg->health_path, value) != 0) {
+            snprintf(err, errlen, "%s: out of memory", where);
+            return -1;
+        }
+        set_origin(cfg->health_origin, "%s", where);
+    } else if (strcmp(key, "metrics_listen") == 0) {
+        if (set_metrics_listen(cfg, value, where, err, errlen) != 0) return -1;
+        set_origin(cfg->metrics_origin, "%s", where);
+    } else {
+        if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
+            snprintf(err, errlen, "%s: access_log = '%s': expected on or off", where, value);
+            return -1;
+        }
+        cfg->access_log = strcmp(value, "on") == 0;
+        set_origin(cfg->access_log_origin, "%s", where);
+    }
+    return 0;
+}
+
 /*
  * One setter for the file and the environment, so both accept exactly the
  * same values and say the same thing about a bad one. where names the source
@@ -148,10 +239,13 @@ static int set_worker_key(fcw_config *cfg, const char *key, const char *value,
             return -1;
         }
         set_origin(cfg->queue_origin, "%s", where);
+    } else if (strcmp(key, "health_path") == 0 || strcmp(key, "metrics_listen") == 0 ||
+               strcmp(key, "access_log") == 0) {
+        return set_observe_key(cfg, key, value, where, err, errlen);
     } else {
         snprintf(err, errlen, "%s: unknown key '%s' in [worker]: expected socket, "
-                 "socket_mode, threads, drain_timeout, thread_idle_timeout or queue_timeout",
-                 where, key);
+                 "socket_mode, threads, drain_timeout, thread_idle_timeout, queue_timeout, "
+                 "health_path, metrics_listen or access_log", where, key);
         return -1;
     }
     return 0;
@@ -293,6 +387,10 @@ static void set_defaults(fcw_config *cfg) {
     cfg->thread_idle_timeout_s = DEFAULT_THREAD_IDLE_S;
     cfg->queue_timeout_s = DEFAULT_QUEUE_TIMEOUT_S;
     set_origin(cfg->queue_origin, "default");
+    cfg->health_path = strdup(DEFAULT_HEALTH_PATH);
+    set_origin(cfg->health_origin, "default");
+    set_origin(cfg->metrics_origin, "default");
+    set_origin(cfg->access_log_origin, "default");
     set_origin(cfg->socket_origin, "default");
     set_origin(cfg->socket_mode_origin, "default");
     set_origin(cfg->threads_origin, "default");
@@ -314,6 +412,9 @@ static const struct { const char *env, *key; } worker_env[] = {
     {"FCWORKER_DRAIN_TIMEOUT", "drain_timeout"},
     {"FCWORKER_THREAD_IDLE_TIMEOUT", "thread_idle_timeout"},
     {"FCWORKER_QUEUE_TIMEOUT", "queue_timeout"},
+    {"FCWORKER_HEALTH_PATH", "health_path"},
+    {"FCWORKER_METRICS_LISTEN", "metrics_listen"},
+    {"FCWORKER_ACCESS_LOG", "access_log"},
 };
 
 /* FCWORKER_* variables that scripts/run, make and the tests read, not the worker. */
@@ -580,6 +681,8 @@ void fcw_config_free(fcw_config *cfg) {
     fcw_app_release(cfg->app_rt);
     fcw_app_config_free(&cfg->app);
     free(cfg->socket_path);
+    free(cfg->health_path);
+    free(cfg->metrics_listen);
     free(cfg->path);
     free(cfg);
 }
@@ -603,6 +706,10 @@ void fcw_config_dump(const fcw_config *cfg, int fd) {
     fprintf(f, "thread_idle_timeout = %-28u ; %s\n", cfg->thread_idle_timeout_s,
             cfg->thread_idle_origin);
     fprintf(f, "queue_timeout = %-34u ; %s\n", cfg->queue_timeout_s, cfg->queue_origin);
+    fprintf(f, "health_path = %-36s ; %s\n", cfg->health_path, cfg->health_origin);
+    fprintf(f, "metrics_listen = %-33s ; %s\n", cfg->metrics_listen ? cfg->metrics_listen : "off",
+            cfg->metrics_origin);
+    fprintf(f, "access_log = %-37s ; %s\n", cfg->access_log ? "on" : "off", cfg->access_log_origin);
     for (int r = 0; r < FCW_ROUTE_COUNT; r++)
         dump_route(f, fcw_route_name((fcw_route)r), &cfg->lifecycle[r]);
     for (size_t i = 0; i < cfg->nroutes; i++) {
@@ -619,7 +726,14 @@ const fcw_route_config *fcw_config_route(const fcw_config *cfg, fcw_route route,
     if (route == FCW_ROUTE_INVOKE && path != NULL) {
         for (size_t i = 0; i < cfg->nroutes; i++) {
             const char *p = cfg->routes[i].prefix;
-            if (strncmp(path, p, strlen(p)) == 0) return &cfg->routes[i];
+            size_t n = strlen(p);
+            /*
+             * On path segments: [route /api] serves /api and /api/x, never
+             * /apiary; a prefix ending in '/' matches what is below it.
+             */
+            if (strncmp(path, p, n) == 0 &&
+                (p[n - 1] == '/' || path[n] == '\0' || path[n] == '/'))
+                return &cfg->routes[i];
         }
     }
     return &cfg->lifecycle[route];

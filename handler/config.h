@@ -37,6 +37,12 @@ typedef struct fcw_config {
     unsigned queue_timeout_s; /* a request waiting for a thread longer is answered 503 */
     fcw_origin socket_origin, socket_mode_origin, threads_origin, drain_origin;
     fcw_origin thread_idle_origin, queue_origin;
+    /* Health and metrics (health.c, metrics_listen.c) and the access log (access_log.c). */
+    char *health_path;        /* answered by the worker itself; "" when off */
+    char *metrics_listen;     /* "127.0.0.1:9101" as given, NULL when off; fixed at start */
+    fcw_app_addr metrics_addr;  /* metrics_listen parsed */
+    int access_log;           /* one stderr line per request */
+    fcw_origin health_origin, metrics_origin, access_log_origin;
 
     fcw_route_config lifecycle[FCW_ROUTE_COUNT];  /* indexed by fcw_route */
     fcw_route_config *routes; /* [route PREFIX] sections, longest prefix first */

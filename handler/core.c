@@ -20,6 +20,7 @@
 
 #include "dispatch.h"
 #include "fclog.h"
+#include "metrics.h"
 #include "request.h"
 
 /* Handlers run on these stacks; plugins get room, idle threads touch little. */
@@ -175,6 +176,7 @@ static void refuse(FCGX_Request *fr, int fd, long waited_ms) {
             core.set.threads);
     fcw_request_respond(&req, 503, "text/plain; charset=utf-8",
                         "Service Unavailable: every worker thread is busy\n");
+    fcw_metrics_queue_timeout();
     fcw_request_finish(&req);
     fcw_request_free(&req);
     FCGX_Finish_r(fr);
@@ -185,6 +187,7 @@ static void refuse(FCGX_Request *fr, int fd, long waited_ms) {
 
 /* The first wait, and then at most one line every 10 s. Called with core.lock held. */
 static void note_wait_locked(long now) {
+    fcw_metrics_queue_wait();
     core.waited++;
     if (core.warned_ms != 0 && now - core.warned_ms < 10000) return;
     fcw_log_warn("all %u request threads are busy: %lu requests waited for one since the last "

@@ -6,10 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access_log.h"
 #include "config.h"
 #include "fclog.h"
 #include "handler.h"
+#include "health.h"
 #include "inflight.h"
+#include "metrics.h"
 #include "request.h"
 
 unsigned fcw_effective_timeout(unsigned route_timeout_s, const char *fc_header) {
@@ -47,35 +50,53 @@ static int run_handler(void *arg, fcw_request *req) {
     return FCW_ERROR;
 }
 
-static void answer_plain(fcw_request *req, int status, const char *body) {
-    fcw_request_respond(req, status, "text/plain; charset=utf-8", body);
+/*
+ * After the answer: counted, and logged when access_log is on. Health checks
+ * never get here: a probe every few seconds would drown the lines users read.
+ */
+static void account(const fcw_request *req, const fcw_config *cfg, fcw_route route,
+                    long started_us, int in_flight, int failed) {
+    long us = fcw_metrics_clock_us() - started_us;
+    if (in_flight) fcw_metrics_request_end(route, req->status, us, failed);
+    else fcw_metrics_request_count(route, req->status, us);
+    if (cfg != NULL && cfg->access_log) fcw_access_log(req, us);
+}
+
+/* A protocol error (400) or a lifecycle path with the wrong method (405): no handler runs. */
+static void refuse(fcw_request *req, const fcw_config *cfg, fcw_route_result rr,
+                   long started_us) {
+    /* No x-fc-status on these. */
+    req->route = FCW_ROUTE_COUNT;
+    if (rr.status == FCW_ROUTE_BAD_REQUEST) {
+        /* Not from nginx: a FastCGI client that sent no REQUEST_METHOD. */
+        fcw_request_respond(req, 400, "text/plain; charset=utf-8",
+                            "Bad Request: no REQUEST_METHOD\n");
+    } else {
+        fcw_request_respond(req, 405, "text/plain; charset=utf-8", "Method Not Allowed\n");
+        fcw_add_header(req, "Allow", rr.allow);
+    }
     fcw_request_finish(req);
+    account(req, cfg, rr.route, started_us, 0, 0);
 }
 
 void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc) {
+    long started_us = fcw_metrics_clock_us();
     fcw_request req;
     fcw_request_init(&req, fr);
+    fcw_config *cfg = fcw_config_acquire();
 
     fcw_route_result rr = fcw_route_request(req.method, req.path, req.control_path);
     req.route = rr.route;
-    if (rr.status == FCW_ROUTE_BAD_REQUEST) {
-        /* Not from nginx: a FastCGI client that sent no REQUEST_METHOD. */
-        req.route = FCW_ROUTE_COUNT; /* no x-fc-status on a protocol error */
-        answer_plain(&req, 400, "Bad Request: no REQUEST_METHOD\n");
-        fcw_request_free(&req);
-        return;
+    if (rr.status != FCW_ROUTE_OK) {
+        refuse(&req, cfg, rr, started_us);
+        goto out;
     }
-    if (rr.status == FCW_ROUTE_BAD_METHOD) {
-        req.route = FCW_ROUTE_COUNT;
-        fcw_request_respond(&req, 405, "text/plain; charset=utf-8",
-                            "Method Not Allowed\n");
-        fcw_add_header(&req, "Allow", rr.allow);
-        fcw_request_finish(&req);
-        fcw_request_free(&req);
-        return;
+    /* The worker's own answer, before any handler or FC line (health.c). */
+    if (rr.route == FCW_ROUTE_INVOKE && fcw_health_is_path(cfg, req.path)) {
+        fcw_health_answer(&req, cfg);
+        goto out;
     }
 
-    fcw_config *cfg = fcw_config_acquire();
     const fcw_route_config *rc = fcw_config_route(cfg, rr.route, req.path);
     const char *fc_timeout = rr.route == FCW_ROUTE_INITIALIZE ? req.initialization_timeout
                                                               : req.function_timeout;
@@ -84,6 +105,7 @@ void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc) {
     /* An app that writes its own FC lines (fc_lines = app) must not see them twice. */
     int fc_lines = !(rc->handler->flags & FCW_HANDLER_OWN_FC_LINES);
     fcw_inflight inflight;
+    fcw_metrics_request_begin();
     if (fc_lines) {
         fcw_log_start(rr.route, req.request_id);
         fcw_inflight_add(&inflight, rr.route, req.request_id);
@@ -100,6 +122,8 @@ void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc) {
      */
     if (fc_lines) fcw_inflight_end(&inflight, failed);
     fcw_request_finish(&req);
+    account(&req, cfg, rr.route, started_us, 1, failed);
+out:
     fcw_request_free(&req);
     fcw_config_release(cfg);
 }

@@ -14,6 +14,7 @@
 #include "app_fastcgi.h"
 #include "app_http.h"
 #include "fclog.h"
+#include "metrics.h"
 
 typedef struct app_handler {
     struct fcw_app **app;
@@ -45,8 +46,10 @@ static int run_app(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     }
     if (ready != 0) {
         fcw_log(req, "app: the function's server is still restarting");
-        if (fcw_now_ms() >= deadline)
+        if (fcw_now_ms() >= deadline) {
+            fcw_metrics_timeout(req->route);
             return fail_with(req, 504, "Gateway Timeout: the function did not finish in time\n");
+        }
         return fail_with(req, 503, "Service Unavailable: the function's server is restarting\n");
     }
 
@@ -63,6 +66,7 @@ static int run_app(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
         return x.function_error ? FCW_ERROR : FCW_OK;
     case FCW_APP_TIMEOUT:
         fcw_log(req, "app: timed out after %u s: %s", timeout_s, x.why);
+        fcw_metrics_timeout(req->route);
         return fail_with(req, 504, "Gateway Timeout: the function did not finish in time\n");
     case FCW_APP_CLIENT_GONE:
         fcw_log(req, "app: %s", x.why);

@@ -43,6 +43,7 @@
 #include "exec_env.h"
 #include "fclog.h"
 #include "handler.h"
+#include "metrics.h"
 
 /*
  * After SIGTERM on timeout the program gets this long to flush, remove its
@@ -541,6 +542,7 @@ static int verdict(exec_run *r, int st, unsigned timeout_s) {
                                                  : " (waiting for the request body)";
         fcw_log(req, "exec %s: timed out after %u s%s, stopped with SIG%s", prog, timeout_s,
                 waiting, r->killed ? "KILL" : "TERM");
+        fcw_metrics_timeout(req->route);
         return fail_with(req, 504, "Gateway Timeout: the function did not finish in time\n");
     }
     if (r->output_failed) {
@@ -608,6 +610,7 @@ static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
         rc = fail_with(req, 500, "Internal Server Error: the function could not start\n");
         goto out;
     }
+    fcw_metrics_exec_started();
     r.in_fd = io[0];
     r.out_fd = io[1];
     r.err_fd = io[2];
@@ -619,6 +622,8 @@ static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
 
     pump(&r);
     stderr_flush(&r);
+    /* Stopped by the worker while it still ran, for whatever reason. */
+    if (r.stopping || !r.exited) fcw_metrics_exec_killed();
     if (!r.exited) fcw_child_signal_group(r.pid, SIGKILL);
     if (fcw_child_reap(r.pid, &st) < 0)
         fcw_log(req, "exec %s: waitpid: %s", x->program, strerror(errno));

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "metrics.h"
+
 void fcw_lifecycle_init(fcw_lifecycle *lc) {
     memset(lc, 0, sizeof *lc);
     pthread_mutex_init(&lc->lock, NULL);
@@ -83,6 +85,9 @@ int fcw_lifecycle_initialize(fcw_lifecycle *lc, fcw_request *req,
     lc->generation++;
     pthread_cond_broadcast(&lc->changed);
     pthread_mutex_unlock(&lc->lock);
+    fcw_metrics_initializer_run(abandoned ? FCW_METRICS_INIT_ABANDONED
+                                : failed  ? FCW_METRICS_INIT_FAILED
+                                          : FCW_METRICS_INIT_OK);
     return failed || abandoned;
 }
 

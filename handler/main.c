@@ -11,6 +11,7 @@
 #include "app.h"
 #include "config.h"
 #include "fclog.h"
+#include "metrics_listen.h"
 #include "server.h"
 
 #define EXIT_CONFIG 2
@@ -87,10 +88,22 @@ int main(int argc, char **argv) {
         fcw_config_free(cfg);
         return code;
     }
+    /* Before the socket too: a port that cannot be bound stops the worker before nginx starts. */
+    if (cfg->metrics_listen != NULL) {
+        if (fcw_metrics_listen_start(&cfg->metrics_addr, cfg->metrics_listen, err,
+                                     sizeof err) != 0) {
+            fcw_log_error("cannot serve metrics: %s", err);
+            fcw_config_free(cfg);
+            fcw_app_stop_all();
+            return 1;
+        }
+        fcw_log_info("metrics on http://%s/metrics", cfg->metrics_listen);
+    }
     int fd = fcw_server_listen(cfg->socket_path, cfg->socket_mode, err, sizeof err);
     if (fd < 0) {
         fcw_log_error("cannot listen: %s", err);
         fcw_config_free(cfg);
+        fcw_metrics_listen_stop();
         fcw_app_stop_all();
         return 1;
     }
@@ -99,6 +112,8 @@ int main(int argc, char **argv) {
     fcw_log_info("listening on %s (up to %u threads)", socket_path, cfg->threads);
 
     int rc = fcw_server_run(fd, config_path);
+    /* Scrapes went on during the drain; the worker is done now. */
+    fcw_metrics_listen_stop();
     unlink(socket_path);
     free(socket_path);
     /* After the drain: the app's in-flight requests are answered, now it may go. */

@@ -465,6 +465,7 @@ static int commit(fcw_request *req, int final) {
 static int send_body(fcw_request *req) {
     int rc = 0;
     if (req->body.len && !req->head_only) rc = put(req, req->body.data, req->body.len);
+    if (rc == 0 && !req->head_only) req->body_sent += req->body.len;
     fcw_buf_reset(&req->body);
     return rc;
 }
@@ -474,7 +475,9 @@ int fcw_write(fcw_request *req, const void *buf, size_t len) {
     if (req->client_gone && !req->capture) return -1;
     if (req->committed) {
         if (req->head_only || len == 0) return 0;
-        return put(req, buf, len);
+        if (put(req, buf, len) != 0) return -1;
+        req->body_sent += len;
+        return 0;
     }
     if (req->capture && req->body.len + len > FCW_CAPTURE_MAX) return -1;
     if (fcw_buf_append(&req->body, buf, len) != 0) return -1;

@@ -56,6 +56,7 @@ struct fcw_request {
     int capture;                 /* never send: the caller replays the result */
     int function_error;          /* the handler failed (x-fc-status: 404) */
     int client_gone;             /* writing to nginx failed */
+    unsigned long long body_sent; /* body bytes handed to nginx (the access log's) */
     int body_done;               /* the request body was read to its end */
     int body_failed;             /* reading the request body from nginx failed */
     int io_timed_out;            /* a read or write outlasted the deadline (below) */

@@ -26,6 +26,7 @@
 #include "fclog.h"
 #include "inflight.h"
 #include "lifecycle.h"
+#include "metrics.h"
 
 static fcw_lifecycle lifecycle;
 
@@ -166,6 +167,7 @@ static void reload(const char *config_path) {
     fcw_config *cfg = fcw_config_load(config_path, err, sizeof err);
     if (cfg == NULL) {
         fcw_log_error("reload failed, keeping the running configuration: %s", err);
+        fcw_metrics_reload(0);
         return;
     }
     fcw_config *running = fcw_config_acquire();
@@ -175,10 +177,12 @@ static void reload(const char *config_path) {
     if (rc != 0) {
         fcw_log_error("reload failed, keeping the running configuration: %s", err);
         fcw_config_free(cfg);
+        fcw_metrics_reload(0);
         return;
     }
     /* The old app, if replaced, stops once the last request on the old snapshot ends. */
     fcw_config_publish(cfg);
+    fcw_metrics_reload(1);
     fcw_log_info("configuration reloaded%s%s", config_path ? " from " : "",
                  config_path ? config_path : "");
 }
@@ -228,6 +232,7 @@ int fcw_server_run(int listen_fd, const char *config_path) {
         cfg = fcw_config_acquire();
         unsigned drain_s = cfg->drain_timeout_s;
         fcw_config_release(cfg);
+        fcw_metrics_set_draining();
         fcw_log_info("%s received: stopping, draining for up to %us",
                      sig == SIGTERM ? "SIGTERM" : "SIGINT", drain_s);
         return drain(drain_s);

@@ -88,6 +88,29 @@ check_eq "nginx master and worker run" 2 "$(grep -c ' nginx$' <<<"$ps_out")"
 check_eq "no process runs as root" "" "$(awk '$2 == 0' <<<"$ps_out")"
 check_eq "fcworker and nginx run as uid 10001" 3 "$(awk '$2 == 10001 && ($4 == "fcworker" || $4 == "nginx")' <<<"$ps_out" | wc -l)"
 
+echo "== health path and the image's HEALTHCHECK"
+check_has "HEALTHCHECK runs fcworker-healthcheck" "/usr/local/bin/fcworker-healthcheck" \
+    "$(docker image inspect -f '{{json .Config.Healthcheck.Test}}' "$IMAGE")"
+out=$(curl -s -i --max-time 5 "http://127.0.0.1:$port/_fcworker/health" -H 'x-fc-request-id: img-health')
+check_has "health path answers 200" "HTTP/1.1 200" "$out"
+check_has "health path answers the worker's JSON" '{"state":"ready","initialized":true' "$out"
+out=$(docker exec "$c" /usr/local/bin/fcworker-healthcheck); rc=$?
+check_eq "fcworker-healthcheck passes in the container (bash /dev/tcp, no curl)" 0 "$rc"
+check_has "fcworker-healthcheck says what it saw" '"state":"ready"' "$out"
+healthy() { [[ $(state "$c" Health.Status) == healthy ]]; }
+wait_for 30 healthy
+check "docker reports the container healthy" healthy
+check_lacks "no FC line for the health check" "img-health" "$(docker logs "$c" 2>&1)"
+
+echo "== metrics listener"
+mport=$(free_port)
+start metrics --read-only --tmpfs /tmp -e FCWORKER_METRICS_LISTEN=127.0.0.1:$mport || exit 1
+curl -s -o /dev/null --max-time 5 -X POST "http://127.0.0.1:$port/invoke"
+out=$(curl -s --max-time 5 "http://127.0.0.1:$mport/metrics")
+check_has "metrics on their own port" 'fcworker_requests_total{route="invoke",code="2xx"} 1' "$out"
+check_lacks "the function's port does not serve them" "fcworker_requests_total" \
+    "$(curl -s --max-time 5 "http://127.0.0.1:$port/metrics")"
+
 echo "== read-only root filesystem, handler swapped by environment"
 start env --read-only --tmpfs /tmp -e FCWORKER_INVOKE=builtin:echo || exit 1
 out=$(curl -s --max-time 5 -X POST "http://127.0.0.1:$port/invoke" --data-binary 'ping-body')

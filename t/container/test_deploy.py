@@ -48,6 +48,16 @@ check("Dockerfile has a numeric non-root USER", image_uid not in (None, 0), "USE
 check("Dockerfile EXPOSEs 9000", re.search(r"^EXPOSE\s+9000\b", dockerfile, re.M) is not None)
 m = re.search(r"^drain_timeout\s*=\s*(\d+)", read("conf/fcworker.conf"), re.M)
 conf_drain = int(m.group(1)) if m else 30
+m = re.search(r"^health_path\s*=[ \t]*(\S*)", read("conf/fcworker.conf"), re.M)
+conf_health = m.group(1) if m else "/_fcworker/health"
+check("conf/fcworker.conf: the health path is on", conf_health.startswith("/"), conf_health)
+m = re.search(r"^HEALTHCHECK\b.*?CMD\s+(.*)$", dockerfile, re.M | re.S)
+check("Dockerfile HEALTHCHECK runs fcworker-healthcheck (the health path, bash /dev/tcp)",
+      m is not None and "/usr/local/bin/fcworker-healthcheck" in m.group(1).split("\n")[0],
+      m and m.group(0)[:200])
+check("Dockerfile installs scripts/healthcheck as fcworker-healthcheck",
+      re.search(r"^COPY\s+scripts/healthcheck\s+/usr/local/bin/fcworker-healthcheck\s*$", dockerfile, re.M)
+      is not None)
 
 
 def worker_accepts(name, env):
@@ -96,6 +106,16 @@ env = {k: str(v) for k, v in (props.get("environmentVariables") or {}).items()}
 check("s.yaml: no reserved FC_ variable", not [k for k in env if k.startswith("FC_")], list(env))
 check("s.yaml: environment under FC's 4 KB", sum(len(k) + len(v) for k, v in env.items()) < 4096)
 worker_accepts("s.yaml: fcworker accepts its environment", {k: v for k, v in env.items() if k.startswith("FCWORKER_")})
+hc = get(props, "customContainerConfig", "healthCheckConfig") or {}
+check("s.yaml: healthCheckConfig on the health path", hc.get("httpGetUrl") == env.get("FCWORKER_HEALTH_PATH", conf_health),
+      hc)
+check("s.yaml: healthCheckConfig timeoutSeconds within FC's 1..3",
+      isinstance(hc.get("timeoutSeconds", 1), int) and 1 <= hc.get("timeoutSeconds", 1) <= 3, hc)
+for key in ("periodSeconds", "failureThreshold", "successThreshold"):
+    v = hc.get(key, 1)
+    check("s.yaml: healthCheckConfig %s within FC's 1..120" % key, isinstance(v, int) and 1 <= v <= 120, v)
+check("s.yaml: healthCheckConfig initialDelaySeconds within FC's 0..120",
+      isinstance(hc.get("initialDelaySeconds", 0), int) and 0 <= hc.get("initialDelaySeconds", 0) <= 120, hc)
 methods = get(props, "triggers", 0, "triggerConfig", "methods") or []
 check("s.yaml: HTTP trigger passes every method", {"GET", "POST", "PUT", "DELETE"} <= set(methods), methods)
 
@@ -112,8 +132,24 @@ check("k8s: container port 9000", 9000 in ports.values(), ports)
 check("k8s: preStop is GET /pre-stop on 9000",
       get(c, "lifecycle", "preStop", "httpGet", "path") == "/pre-stop"
       and get(c, "lifecycle", "preStop", "httpGet", "port") == 9000, get(c, "lifecycle"))
-check("k8s: readiness is a TCP connect to 9000 (FC's start-up check)",
-      get(c, "readinessProbe", "tcpSocket", "port") == 9000, c.get("readinessProbe"))
+health = env.get("FCWORKER_HEALTH_PATH", conf_health)
+for probe in ("readinessProbe", "livenessProbe"):
+    check("k8s: %s is GET %s on 9000 (answered by the worker, never the function)" % (probe, health),
+          get(c, probe, "httpGet", "path") == health and get(c, probe, "httpGet", "port") == 9000,
+          c.get(probe))
+live = c.get("livenessProbe") or {}
+check("k8s: liveness tolerates a brief 503 (saturation) for at least 30 s",
+      live.get("periodSeconds", 10) * live.get("failureThreshold", 3) >= 30, live)
+m = re.match(r"^(?:\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)$", env.get("FCWORKER_METRICS_LISTEN", ""))
+metrics_port = int(m.group(1)) if m else None
+check("k8s: FCWORKER_METRICS_LISTEN on the pod's address, not the function's port",
+      m is not None and metrics_port != 9000 and not env["FCWORKER_METRICS_LISTEN"].startswith(("127.", "[::1]")),
+      env.get("FCWORKER_METRICS_LISTEN"))
+check("k8s: the metrics port is a container port", ports.get("metrics") == metrics_port, (ports, metrics_port))
+ann = get(dep, "spec", "template", "metadata", "annotations") or {}
+check("k8s: Prometheus scrape annotations on the pods",
+      ann.get("prometheus.io/scrape") == "true" and ann.get("prometheus.io/port") == str(metrics_port)
+      and ann.get("prometheus.io/path") == "/metrics", ann)
 check("k8s: memory and cpu limits", bool(get(c, "resources", "limits", "memory"))
       and bool(get(c, "resources", "limits", "cpu")), c.get("resources"))
 check("k8s: runAsNonRoot", get(pod, "securityContext", "runAsNonRoot") is True)
@@ -139,6 +175,17 @@ check("k8s: Deployment selector matches its pods",
       (get(dep, "spec", "selector", "matchLabels") or {}).items() <= labels.items())
 tp = get(svc, "spec", "ports", 0, "targetPort")
 check("k8s: Service targets port 9000", tp == 9000 or ports.get(tp) == 9000, tp)
+
+check("k8s: the Service does not expose the metrics port",
+      all(p.get("targetPort") not in ("metrics", metrics_port) for p in get(svc, "spec", "ports") or []),
+      get(svc, "spec", "ports"))
+
+# ---- docker-compose ----
+compose = yaml.safe_load(read("docker/docker-compose.yml"))
+for name, service in (compose.get("services") or {}).items():
+    test = get(service, "healthcheck", "test") or []
+    check("compose: %s's healthcheck runs fcworker-healthcheck" % name,
+          "/usr/local/bin/fcworker-healthcheck" in test, test)
 
 print("test-deploy: %d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)

@@ -236,6 +236,19 @@ START_TEST(route_prefixes_longest_first) {
 }
 END_TEST
 
+/* Prefixes match on path segments: [route /api] is /api and /api/..., not /apiary. */
+START_TEST(route_prefix_on_segment_boundaries) {
+    fcw_config *cfg = load_ok("[route /api]\nhandler = builtin:echo\n"
+                              "[route /v2/]\nhandler = builtin:ok\n");
+    expect_route(cfg, FCW_ROUTE_INVOKE, "/api", "/api", "builtin:echo");
+    expect_route(cfg, FCW_ROUTE_INVOKE, "/api/x", "/api", "builtin:echo");
+    expect_route(cfg, FCW_ROUTE_INVOKE, "/apiary", NULL, "builtin:hello");
+    expect_route(cfg, FCW_ROUTE_INVOKE, "/v2/x", "/v2/", "builtin:ok");
+    expect_route(cfg, FCW_ROUTE_INVOKE, "/v2", NULL, "builtin:hello");
+    fcw_config_free(cfg);
+}
+END_TEST
+
 /* A route without a timeout line follows [invoke]'s, from the file or the environment. */
 START_TEST(route_inherits_invoke_timeout) {
     fcw_config *cfg = load_ok("[route /a/]\n"
@@ -667,6 +680,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, route_prefixes_longest_first);
     tcase_add_test(tc, same_route_section_twice_merges);
     tcase_add_test(tc, route_inherits_invoke_timeout);
+    tcase_add_test(tc, route_prefix_on_segment_boundaries);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
