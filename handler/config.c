@@ -379,7 +379,9 @@ static char *read_line(char *str, int num, void *stream) {
     return s;
 }
 
-static void set_defaults(fcw_config *cfg) {
+/* Returns -1 when out of memory: every later message prints these strings. */
+static int set_defaults(fcw_config *cfg) {
+    int failed = 0;
     cfg->socket_path = strdup(DEFAULT_SOCKET);
     cfg->socket_mode = DEFAULT_SOCKET_MODE;
     cfg->threads = DEFAULT_THREADS;
@@ -398,11 +400,13 @@ static void set_defaults(fcw_config *cfg) {
     set_origin(cfg->thread_idle_origin, "default");
     for (int r = 0; r < FCW_ROUTE_COUNT; r++) {
         cfg->lifecycle[r].spec = strdup(route_defaults[r].handler);
+        failed |= cfg->lifecycle[r].spec == NULL;
         cfg->lifecycle[r].timeout_s = route_defaults[r].timeout_s;
         set_origin(cfg->lifecycle[r].spec_origin, "default");
         set_origin(cfg->lifecycle[r].timeout_origin, "default");
     }
     fcw_app_config_defaults(&cfg->app);
+    return failed || cfg->socket_path == NULL || cfg->health_path == NULL ? -1 : 0;
 }
 
 static const struct { const char *env, *key; } worker_env[] = {
@@ -612,11 +616,17 @@ fcw_config *fcw_config_load(const char *path, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    set_defaults(cfg);
+    if (set_defaults(cfg) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
 
     if (path != NULL) {
         parse_ctx ctx = {.cfg = cfg, .path = path, .err = err, .errlen = errlen};
-        cfg->path = strdup(path);
+        if ((cfg->path = strdup(path)) == NULL) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
         ctx.file = fopen(path, "r");
         if (ctx.file == NULL) {
             snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
