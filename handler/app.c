@@ -102,6 +102,7 @@ struct fcw_app {
 
     pthread_mutex_t lock;     /* state, refs, stop, copies */
     pthread_cond_t changed;
+    pthread_cond_t freed;     /* a copy given back: wakes one fcw_app_copy_take */
     int state;                /* app_state; read without the lock on the fast path */
     int refs;
     int stop;
@@ -251,6 +252,7 @@ static void app_free(fcw_app *a) {
     pthread_mutex_destroy(&a->lock);
     pthread_mutex_destroy(&a->log_lock);
     pthread_cond_destroy(&a->changed);
+    pthread_cond_destroy(&a->freed);
     free(a);
 }
 
@@ -267,6 +269,7 @@ static void wake_locked(fcw_app *a) {
 static void set_state_locked(fcw_app *a, app_state s) {
     __atomic_store_n(&a->state, (int)s, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&a->changed);
+    pthread_cond_broadcast(&a->freed);
 }
 
 /* READY while some copy serves; DOWN while none does. Called with a->lock held. */
@@ -285,6 +288,7 @@ static void report_start(fcw_app *a, int ok, int code) {
     a->start_exit_code = code;
     if (ok) set_state_locked(a, APP_READY);
     pthread_cond_broadcast(&a->changed);
+    pthread_cond_broadcast(&a->freed);
     pthread_mutex_unlock(&a->lock);
 }
 
@@ -355,6 +359,7 @@ static void start_copy(fcw_app *a, copy *c, long now) {
     c->probe_at = now;
     update_state_locked(a);
     pthread_cond_broadcast(&a->changed);
+    pthread_cond_broadcast(&a->freed);
     pthread_mutex_unlock(&a->lock);
 }
 
@@ -406,7 +411,8 @@ static void on_exit_of(fcw_app *a, copy *c, long now) {
      * its own request limit (php-cgi after PHP_FCGI_MAX_REQUESTS): replaced
      * at once, as if retired.
      */
-    int own_limit = a->fastcgi && c->served > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    int own_limit = a->fastcgi && c->served > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+                    !a->stop && !c->retire;
     int planned = c->retire || a->stop || own_limit;
     int first = !a->start_done;
     if (c->served > 0) c->backoff = BACKOFF_FIRST_MS;
@@ -433,6 +439,7 @@ static void on_exit_of(fcw_app *a, copy *c, long now) {
     long wait = c->respawn_at ? c->respawn_at - now : 0;
     update_state_locked(a);
     pthread_cond_broadcast(&a->changed);
+    pthread_cond_broadcast(&a->freed);
     pthread_mutex_unlock(&a->lock);
 
     char who[64] = "";
@@ -767,6 +774,7 @@ fcw_app *fcw_app_start(const fcw_app_config *ac, char *err, size_t errlen, int *
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&a->changed, &ca);
+    pthread_cond_init(&a->freed, &ca);
     pthread_condattr_destroy(&ca);
     if (copy_config(&a->cfg, ac) != 0 || build_env(a) != 0 ||
         (a->pool = fcw_app_pool_create(&a->cfg.addr)) == NULL) {
@@ -843,6 +851,8 @@ void fcw_app_release(fcw_app *a) {
     if (last && !free_now) {
         a->stop = 1;
         wake_locked(a);
+        pthread_cond_broadcast(&a->changed);
+        pthread_cond_broadcast(&a->freed);
     }
     pthread_mutex_unlock(&a->lock);
     if (free_now) app_free(a);
@@ -887,6 +897,7 @@ int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out) {
     pthread_mutex_lock(&a->lock);
     for (;;) {
         if (a->state == APP_GONE || a->stop) {
+            pthread_cond_signal(&a->freed);     /* pass the wake-up on */
             pthread_mutex_unlock(&a->lock);
             return FCW_APP_GONE;
         }
@@ -906,7 +917,8 @@ int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out) {
             pthread_mutex_unlock(&a->lock);
             return 0;
         }
-        if (pthread_cond_timedwait(&a->changed, &a->lock, &ts) == ETIMEDOUT) {
+        if (pthread_cond_timedwait(&a->freed, &a->lock, &ts) == ETIMEDOUT) {
+            pthread_cond_signal(&a->freed);     /* a wake-up it may have taken */
             pthread_mutex_unlock(&a->lock);
             return FCW_APP_NOT_READY;
         }
@@ -928,7 +940,12 @@ void fcw_app_copy_give(fcw_app *a, fcw_app_copy *pc, fcw_copy_verdict v) {
     /* A copy being replaced, or already gone, gets a new connection with its successor. */
     if (c->retire || c->pid <= 0) fcw_close_fd(&c->pub.conn);
     if (c->retire || c->respawn_at) wake_locked(a);
-    pthread_cond_broadcast(&a->changed);
+    if (v == FCW_COPY_DONE && !c->retire && c->pid > 0 && !a->stop) {
+        pthread_cond_signal(&a->freed);     /* one copy free: one taker */
+    } else {
+        pthread_cond_broadcast(&a->changed);
+        pthread_cond_broadcast(&a->freed);
+    }
     pthread_mutex_unlock(&a->lock);
 }
 
@@ -958,6 +975,8 @@ void fcw_app_stop_all(void) {
         pthread_mutex_lock(&a->lock);
         a->stop = 1;
         wake_locked(a);
+        pthread_cond_broadcast(&a->changed);
+        pthread_cond_broadcast(&a->freed);
         pthread_mutex_unlock(&a->lock);
     }
     struct timespec until;

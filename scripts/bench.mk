@@ -2,10 +2,14 @@
 #                   fcgiwrap, the seed Flask app under gunicorn and Werkzeug, and
 #                   the same app through fcworker's [app] handler against gunicorn
 #                   behind nginx (proxy_pass) and against one process per request
-#                   (exec): req/s, p50/p99, errors, CPU and RSS per run, cold start
-#                   (the container's too when dockerd runs and `make image` was
-#                   built) (scripts/bench; about 10 minutes on two cores)
-# make bench-quick  a 30-second smoke run of the same (1 round, c=32, fewer servers)
+#                   (exec); the libfcgi example through [app] (protocol = fastcgi)
+#                   against the same program behind nginx (fastcgi_pass) and its
+#                   CGI twin (exec), PHP hello under php-cgi through [app] against
+#                   one php-cgi per request: req/s, p50/p99, errors, CPU and RSS
+#                   per run, cold start (the container's too when dockerd runs and
+#                   `make image` was built) (scripts/bench; about 14 minutes on
+#                   two cores)
+# make bench-quick  a one-minute smoke run of the same (1 round, c=32, fewer servers)
 #
 # BENCH_ARGS passes options on: make bench BENCH_ARGS="--rounds 5 --duration 10".
 # Figures go to $(BUILD)/bench.json as well as the table on stdout.
