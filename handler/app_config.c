@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "config_value.h"
 #include "program.h"
 
 /* FC's start-up window is up to 120 s. */
@@ -22,14 +22,6 @@
 #define DEFAULT_STOP_TIMEOUT_S 10
 #define DEFAULT_ERROR_STATUSES "500-599"
 #define MAX_PROCESSES 64
-
-static void set_origin(fcw_origin o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_origin(fcw_origin o, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(o, FCW_ORIGIN_MAX, fmt, ap);
-    va_end(ap);
-}
 
 int fcw_status_set_has(const fcw_status_set *s, int status) {
     if (status < 0 || status >= 600) return 0;
@@ -112,24 +104,6 @@ int fcw_app_addr_parse(const char *s, fcw_app_addr *out) {
     return 0;
 }
 
-static int replace_str(char **dst, const char *value) {
-    char *copy = strdup(value);
-    if (copy == NULL) return -1;
-    free(*dst);
-    *dst = copy;
-    return 0;
-}
-
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out) {
-    char *end;
-    if (s == NULL || *s < '0' || *s > '9') return -1;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max) return -1;
-    *out = (unsigned)v;
-    return 0;
-}
-
 void fcw_app_config_defaults(fcw_app_config *ac) {
     memset(ac, 0, sizeof *ac);
     ac->protocol = FCW_APP_HTTP;
@@ -143,7 +117,7 @@ void fcw_app_config_defaults(fcw_app_config *ac) {
                          &ac->directory_origin, &ac->ready_origin, &ac->stop_origin,
                          &ac->restart_origin, &ac->errors_origin, &ac->fc_lines_origin,
                          &ac->processes_origin, &ac->max_requests_origin, &ac->script_origin};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) set_origin(*all[i], "default");
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) fcw_set_origin(*all[i], "default");
 }
 
 void fcw_app_config_free(fcw_app_config *ac) {
@@ -163,7 +137,7 @@ void fcw_app_config_free(fcw_app_config *ac) {
 
 int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
                        const char *where, char *err, size_t errlen) {
-    if (!ac->present) set_origin(ac->section_origin, "%s", where);
+    if (!ac->present) fcw_set_origin(ac->section_origin, "%s", where);
     ac->present = 1;
     if (strcmp(key, "command") == 0) {
         if (value[strspn(value, " \t")] == '\0') {
@@ -171,8 +145,8 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
                      "arguments, or no command line for a server started some other way", where);
             return -1;
         }
-        if (replace_str(&ac->command, value) != 0) goto oom;
-        set_origin(ac->command_origin, "%s", where);
+        if (fcw_replace_str(&ac->command, value) != 0) goto oom;
+        fcw_set_origin(ac->command_origin, "%s", where);
     } else if (strcmp(key, "protocol") == 0) {
         if (strcmp(value, "http") == 0) {
             ac->protocol = FCW_APP_HTTP;
@@ -183,7 +157,7 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
                      where, value);
             return -1;
         }
-        set_origin(ac->protocol_origin, "%s", where);
+        fcw_set_origin(ac->protocol_origin, "%s", where);
     } else if (strcmp(key, "address") == 0) {
         fcw_app_addr a;
         if (fcw_app_addr_parse(value, &a) != 0) {
@@ -191,26 +165,26 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
                      "[::1]:PORT or unix:/absolute/path", where, value);
             return -1;
         }
-        if (replace_str(&ac->address, value) != 0) goto oom;
+        if (fcw_replace_str(&ac->address, value) != 0) goto oom;
         ac->addr = a;
-        set_origin(ac->address_origin, "%s", where);
+        fcw_set_origin(ac->address_origin, "%s", where);
     } else if (strcmp(key, "directory") == 0) {
         if (value[0] != '/') {
             snprintf(err, errlen, "%s: directory = '%s' in [app]: expected an absolute path to "
                      "an existing directory", where, value);
             return -1;
         }
-        if (replace_str(&ac->directory, value) != 0) goto oom;
-        set_origin(ac->directory_origin, "%s", where);
+        if (fcw_replace_str(&ac->directory, value) != 0) goto oom;
+        fcw_set_origin(ac->directory_origin, "%s", where);
     } else if (strcmp(key, "ready_timeout") == 0 || strcmp(key, "stop_timeout") == 0) {
         int ready = key[0] == 'r';
         unsigned *v = ready ? &ac->ready_timeout_s : &ac->stop_timeout_s;
-        if (parse_uint(value, ready ? 1 : 0, ready ? 3600 : 3600, v) != 0) {
+        if (fcw_parse_uint(value, ready ? 1 : 0, ready ? 3600 : 3600, 10, v) != 0) {
             snprintf(err, errlen, "%s: %s = '%s' in [app]: expected seconds from %d to 3600",
                      where, key, value, ready ? 1 : 0);
             return -1;
         }
-        set_origin(ready ? ac->ready_origin : ac->stop_origin, "%s", where);
+        fcw_set_origin(ready ? ac->ready_origin : ac->stop_origin, "%s", where);
     } else if (strcmp(key, "restart") == 0) {
         if (strcmp(value, "always") == 0) ac->restart = FCW_APP_RESTART_ALWAYS;
         else if (strcmp(value, "never") == 0) ac->restart = FCW_APP_RESTART_NEVER;
@@ -219,15 +193,15 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
                      "with backoff) or never (the worker exits)", where, value);
             return -1;
         }
-        set_origin(ac->restart_origin, "%s", where);
+        fcw_set_origin(ac->restart_origin, "%s", where);
     } else if (strcmp(key, "error_statuses") == 0) {
         if (parse_status_set(value, &ac->error_statuses) != 0) {
             snprintf(err, errlen, "%s: error_statuses = '%s' in [app]: expected status codes "
                      "and ranges from 100 to 599, e.g. 500-599 or 404,500-503", where, value);
             return -1;
         }
-        if (replace_str(&ac->error_statuses_text, value) != 0) goto oom;
-        set_origin(ac->errors_origin, "%s", where);
+        if (fcw_replace_str(&ac->error_statuses_text, value) != 0) goto oom;
+        fcw_set_origin(ac->errors_origin, "%s", where);
     } else if (strcmp(key, "fc_lines") == 0) {
         if (strcmp(value, "worker") == 0) ac->fc_lines_app = 0;
         else if (strcmp(value, "app") == 0) ac->fc_lines_app = 1;
@@ -236,29 +210,29 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
                      "writes FC's Start/End lines) or app (the app writes its own)", where, value);
             return -1;
         }
-        set_origin(ac->fc_lines_origin, "%s", where);
+        fcw_set_origin(ac->fc_lines_origin, "%s", where);
     } else if (strcmp(key, "processes") == 0) {
-        if (parse_uint(value, 1, MAX_PROCESSES, &ac->processes) != 0) {
+        if (fcw_parse_uint(value, 1, MAX_PROCESSES, 10, &ac->processes) != 0) {
             snprintf(err, errlen, "%s: processes = '%s' in [app]: expected a whole number from "
                      "1 to %d", where, value, MAX_PROCESSES);
             return -1;
         }
-        set_origin(ac->processes_origin, "%s", where);
+        fcw_set_origin(ac->processes_origin, "%s", where);
     } else if (strcmp(key, "max_requests") == 0) {
-        if (parse_uint(value, 0, 100000000, &ac->max_requests) != 0) {
+        if (fcw_parse_uint(value, 0, 100000000, 10, &ac->max_requests) != 0) {
             snprintf(err, errlen, "%s: max_requests = '%s' in [app]: expected a whole number "
                      "(0: never replace a copy)", where, value);
             return -1;
         }
-        set_origin(ac->max_requests_origin, "%s", where);
+        fcw_set_origin(ac->max_requests_origin, "%s", where);
     } else if (strcmp(key, "script") == 0) {
         if (value[0] != '/') {
             snprintf(err, errlen, "%s: script = '%s' in [app]: expected the absolute path of an "
                      "existing file (the front controller, SCRIPT_FILENAME)", where, value);
             return -1;
         }
-        if (replace_str(&ac->script, value) != 0) goto oom;
-        set_origin(ac->script_origin, "%s", where);
+        if (fcw_replace_str(&ac->script, value) != 0) goto oom;
+        fcw_set_origin(ac->script_origin, "%s", where);
     } else {
         snprintf(err, errlen, "%s: unknown key '%s' in [app]: expected " APP_KEYS, where, key);
         return -1;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "config_value.h"
 #include "fclog.h"
 #include "handler_app.h"
 
@@ -73,39 +74,12 @@ static void fail(parse_ctx *ctx, const char *fmt, ...) {
     va_end(ap);
 }
 
-static void set_origin(fcw_origin o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_origin(fcw_origin o, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(o, FCW_ORIGIN_MAX, fmt, ap);
-    va_end(ap);
-}
-
-/* Parses a whole number in [min, max]; no sign, no trailing junk. */
-static int parse_uint(const char *s, unsigned min, unsigned max, int base, unsigned *out) {
-    char *end;
-    if (s == NULL || *s == '\0' || *s == '-' || *s == '+') return -1;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, base);
-    if (errno != 0 || *end != '\0' || v < min || v > max) return -1;
-    *out = (unsigned)v;
-    return 0;
-}
-
-static int replace_str(char **dst, const char *value) {
-    char *copy = strdup(value);
-    if (copy == NULL) return -1;
-    free(*dst);
-    *dst = copy;
-    return 0;
-}
-
 /* The function's port as scripts/run picks it: FC_CUSTOM_LISTEN_PORT, else PORT, else 9000. */
 static unsigned function_port(void) {
     const char *v = getenv("FC_CUSTOM_LISTEN_PORT");
     unsigned port;
     if (v == NULL || v[0] == '\0') v = getenv("PORT");
-    if (v == NULL || parse_uint(v, 1, 65535, 10, &port) != 0) return 9000;
+    if (v == NULL || fcw_parse_uint(v, 1, 65535, 10, &port) != 0) return 9000;
     return port;
 }
 
@@ -138,7 +112,7 @@ static int set_metrics_listen(fcw_config *cfg, const char *value, const char *wh
         cfg->metrics_listen = NULL;
         return 0;
     }
-    if (parse_uint(value, 1, 65535, 10, &port) == 0) snprintf(addr, sizeof addr, "127.0.0.1:%s", value);
+    if (fcw_parse_uint(value, 1, 65535, 10, &port) == 0) snprintf(addr, sizeof addr, "127.0.0.1:%s", value);
     else snprintf(addr, sizeof addr, "%s", value);
     if (strncmp(addr, "unix:", 5) == 0 || strlen(value) >= 64 ||
         fcw_app_addr_parse(addr, &cfg->metrics_addr) != 0) {
@@ -154,7 +128,7 @@ static int set_metrics_listen(fcw_config *cfg, const char *value, const char *wh
                  cfg->metrics_addr.port);
         return -1;
     }
-    if (replace_str(&cfg->metrics_listen, addr) != 0) {
+    if (fcw_replace_str(&cfg->metrics_listen, addr) != 0) {
         snprintf(err, errlen, "%s: out of memory", where);
         return -1;
     }
@@ -170,21 +144,21 @@ static int set_observe_key(fcw_config *cfg, const char *key, const char *value,
             snprintf(err, errlen, "%s: health_path = '%s': %s", where, value, why);
             return -1;
         }
-        if (replace_str(&cfg->health_path, value) != 0) {
+        if (fcw_replace_str(&cfg->health_path, value) != 0) {
             snprintf(err, errlen, "%s: out of memory", where);
             return -1;
         }
-        set_origin(cfg->health_origin, "%s", where);
+        fcw_set_origin(cfg->health_origin, "%s", where);
     } else if (strcmp(key, "metrics_listen") == 0) {
         if (set_metrics_listen(cfg, value, where, err, errlen) != 0) return -1;
-        set_origin(cfg->metrics_origin, "%s", where);
+        fcw_set_origin(cfg->metrics_origin, "%s", where);
     } else {
         if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
             snprintf(err, errlen, "%s: access_log = '%s': expected on or off", where, value);
             return -1;
         }
         cfg->access_log = strcmp(value, "on") == 0;
-        set_origin(cfg->access_log_origin, "%s", where);
+        fcw_set_origin(cfg->access_log_origin, "%s", where);
     }
     return 0;
 }
@@ -202,43 +176,43 @@ static int set_worker_key(fcw_config *cfg, const char *key, const char *value,
                      where, value, sizeof(((struct sockaddr_un *)0)->sun_path));
             return -1;
         }
-        if (replace_str(&cfg->socket_path, value) != 0) goto oom;
-        set_origin(cfg->socket_origin, "%s", where);
+        if (fcw_replace_str(&cfg->socket_path, value) != 0) goto oom;
+        fcw_set_origin(cfg->socket_origin, "%s", where);
     } else if (strcmp(key, "socket_mode") == 0) {
-        if (parse_uint(value, 0600, 0777, 8, &cfg->socket_mode) != 0) {
+        if (fcw_parse_uint(value, 0600, 0777, 8, &cfg->socket_mode) != 0) {
             snprintf(err, errlen, "%s: socket_mode = '%s': expected an octal mode from 0600 to 0777",
                      where, value);
             return -1;
         }
-        set_origin(cfg->socket_mode_origin, "%s", where);
+        fcw_set_origin(cfg->socket_mode_origin, "%s", where);
     } else if (strcmp(key, "threads") == 0) {
-        if (parse_uint(value, 1, MAX_THREADS, 10, &cfg->threads) != 0) {
+        if (fcw_parse_uint(value, 1, MAX_THREADS, 10, &cfg->threads) != 0) {
             snprintf(err, errlen, "%s: threads = '%s': expected a whole number from 1 to %d",
                      where, value, MAX_THREADS);
             return -1;
         }
-        set_origin(cfg->threads_origin, "%s", where);
+        fcw_set_origin(cfg->threads_origin, "%s", where);
     } else if (strcmp(key, "drain_timeout") == 0) {
-        if (parse_uint(value, 0, 3600, 10, &cfg->drain_timeout_s) != 0) {
+        if (fcw_parse_uint(value, 0, 3600, 10, &cfg->drain_timeout_s) != 0) {
             snprintf(err, errlen, "%s: drain_timeout = '%s': expected seconds from 0 to 3600",
                      where, value);
             return -1;
         }
-        set_origin(cfg->drain_origin, "%s", where);
+        fcw_set_origin(cfg->drain_origin, "%s", where);
     } else if (strcmp(key, "thread_idle_timeout") == 0) {
-        if (parse_uint(value, 0, MAX_TIMEOUT_S, 10, &cfg->thread_idle_timeout_s) != 0) {
+        if (fcw_parse_uint(value, 0, MAX_TIMEOUT_S, 10, &cfg->thread_idle_timeout_s) != 0) {
             snprintf(err, errlen, "%s: thread_idle_timeout = '%s': expected seconds from 0 "
                      "(never) to %d", where, value, MAX_TIMEOUT_S);
             return -1;
         }
-        set_origin(cfg->thread_idle_origin, "%s", where);
+        fcw_set_origin(cfg->thread_idle_origin, "%s", where);
     } else if (strcmp(key, "queue_timeout") == 0) {
-        if (parse_uint(value, 1, MAX_TIMEOUT_S, 10, &cfg->queue_timeout_s) != 0) {
+        if (fcw_parse_uint(value, 1, MAX_TIMEOUT_S, 10, &cfg->queue_timeout_s) != 0) {
             snprintf(err, errlen, "%s: queue_timeout = '%s': expected seconds from 1 to %d",
                      where, value, MAX_TIMEOUT_S);
             return -1;
         }
-        set_origin(cfg->queue_origin, "%s", where);
+        fcw_set_origin(cfg->queue_origin, "%s", where);
     } else if (strcmp(key, "health_path") == 0 || strcmp(key, "metrics_listen") == 0 ||
                strcmp(key, "access_log") == 0) {
         return set_observe_key(cfg, key, value, where, err, errlen);
@@ -263,18 +237,18 @@ static int set_route_key(fcw_route_config *rc, const char *section, const char *
                      section);
             return -1;
         }
-        if (replace_str(&rc->spec, value) != 0) {
+        if (fcw_replace_str(&rc->spec, value) != 0) {
             snprintf(err, errlen, "%s: out of memory", where);
             return -1;
         }
-        set_origin(rc->spec_origin, "%s", where);
+        fcw_set_origin(rc->spec_origin, "%s", where);
     } else if (strcmp(key, "timeout") == 0) {
-        if (parse_uint(value, 1, MAX_TIMEOUT_S, 10, &rc->timeout_s) != 0) {
+        if (fcw_parse_uint(value, 1, MAX_TIMEOUT_S, 10, &rc->timeout_s) != 0) {
             snprintf(err, errlen, "%s: timeout = '%s' in [%s]: expected seconds from 1 to %d",
                      where, value, section, MAX_TIMEOUT_S);
             return -1;
         }
-        set_origin(rc->timeout_origin, "%s", where);
+        fcw_set_origin(rc->timeout_origin, "%s", where);
     } else {
         snprintf(err, errlen, "%s: unknown key '%s' in [%s]: expected handler or timeout",
                  where, key, section);
@@ -339,7 +313,7 @@ static int on_ini_value(void *user, const char *section, const char *key, const 
             return 1;
         }
         /* Until a handler line sets it, the section's first line is where to look. */
-        if (rc->spec == NULL) set_origin(rc->spec_origin, "%s", where);
+        if (rc->spec == NULL) fcw_set_origin(rc->spec_origin, "%s", where);
         if (set_route_key(rc, section, key, value, where, msg, sizeof msg) != 0)
             fail(ctx, "%s", msg);
         return 1;
@@ -388,22 +362,22 @@ static int set_defaults(fcw_config *cfg) {
     cfg->drain_timeout_s = DEFAULT_DRAIN_S;
     cfg->thread_idle_timeout_s = DEFAULT_THREAD_IDLE_S;
     cfg->queue_timeout_s = DEFAULT_QUEUE_TIMEOUT_S;
-    set_origin(cfg->queue_origin, "default");
+    fcw_set_origin(cfg->queue_origin, "default");
     cfg->health_path = strdup(DEFAULT_HEALTH_PATH);
-    set_origin(cfg->health_origin, "default");
-    set_origin(cfg->metrics_origin, "default");
-    set_origin(cfg->access_log_origin, "default");
-    set_origin(cfg->socket_origin, "default");
-    set_origin(cfg->socket_mode_origin, "default");
-    set_origin(cfg->threads_origin, "default");
-    set_origin(cfg->drain_origin, "default");
-    set_origin(cfg->thread_idle_origin, "default");
+    fcw_set_origin(cfg->health_origin, "default");
+    fcw_set_origin(cfg->metrics_origin, "default");
+    fcw_set_origin(cfg->access_log_origin, "default");
+    fcw_set_origin(cfg->socket_origin, "default");
+    fcw_set_origin(cfg->socket_mode_origin, "default");
+    fcw_set_origin(cfg->threads_origin, "default");
+    fcw_set_origin(cfg->drain_origin, "default");
+    fcw_set_origin(cfg->thread_idle_origin, "default");
     for (int r = 0; r < FCW_ROUTE_COUNT; r++) {
         cfg->lifecycle[r].spec = strdup(route_defaults[r].handler);
         failed |= cfg->lifecycle[r].spec == NULL;
         cfg->lifecycle[r].timeout_s = route_defaults[r].timeout_s;
-        set_origin(cfg->lifecycle[r].spec_origin, "default");
-        set_origin(cfg->lifecycle[r].timeout_origin, "default");
+        fcw_set_origin(cfg->lifecycle[r].spec_origin, "default");
+        fcw_set_origin(cfg->lifecycle[r].timeout_origin, "default");
     }
     fcw_app_config_defaults(&cfg->app);
     return failed || cfg->socket_path == NULL || cfg->health_path == NULL ? -1 : 0;
@@ -556,7 +530,7 @@ static void inherit_invoke_timeout(fcw_config *cfg) {
         fcw_route_config *rc = &cfg->routes[i];
         if (rc->timeout_s != 0) continue;
         rc->timeout_s = inv->timeout_s;
-        set_origin(rc->timeout_origin, "[invoke], %s", inv->timeout_origin);
+        fcw_set_origin(rc->timeout_origin, "[invoke], %s", inv->timeout_origin);
     }
 }
 
