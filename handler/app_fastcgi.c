@@ -22,13 +22,12 @@
 #include "exec_env.h"
 #include "fcgi_record.h"
 #include "fclog.h"
+#include "stderr_lines.h"
 
 /* Request bodies up to this size go out with the params, and can be sent again. */
 #define FIRST_BODY (16 * 1024)
 /* Later STDIN records, and reads of the answer. */
 #define CHUNK (32 * 1024)
-/* One STDERR line in the log; fcw_log formats at most 1023 bytes. */
-#define STDERR_LINE_MAX 1000
 /* How long a copy whose connection broke may take to show that it ended by itself. */
 #define ENDED_WAIT_MS 1000
 /*
@@ -56,9 +55,7 @@ typedef struct call {
     const char *bad;          /* why the answer is not one (502) */
     int client_gone;
     int leftover;             /* bytes after END_REQUEST: the connection is out of step */
-    size_t line_len;
-    int line_cut;
-    char line[STDERR_LINE_MAX + 1];  /* the STDERR line being collected; last: not cleared */
+    fcw_stderr_lines err_lines;  /* STDERR, into the log; last: not cleared */
 } call;
 
 /* ---- the request's records ---- */
@@ -208,26 +205,6 @@ static void on_stdout(call *c, const unsigned char *data, size_t n) {
     fcw_buf_free(&c->head);
 }
 
-/* Each STDERR line to the worker's stderr with the request id, as for exec programs. */
-static void stderr_flush(call *c) {
-    if (c->line_len == 0 && !c->line_cut) return;
-    c->line[c->line_len] = '\0';
-    fcw_log(c->req, "%s%s", c->line, c->line_cut ? " [line cut]" : "");
-    c->line_len = 0;
-    c->line_cut = 0;
-}
-
-static void on_stderr(call *c, const unsigned char *data, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = data[i];
-        if (ch == '\n') stderr_flush(c);
-        else if (ch == '\r') continue;
-        else if (c->line_len < STDERR_LINE_MAX)
-            c->line[c->line_len++] = (ch < 0x20 && ch != '\t') || ch == 0x7f ? '?' : (char)ch;
-        else c->line_cut = 1;
-    }
-}
-
 /* Feeds what was read to the record reader; 1 once END_REQUEST came, -1 on garbage. */
 static int on_answer(call *c, const unsigned char *buf, size_t n) {
     size_t off = 0;
@@ -240,7 +217,7 @@ static int on_answer(call *c, const unsigned char *buf, size_t n) {
         off += used;
         switch (ev) {
         case FCW_FCGI_EV_STDOUT: on_stdout(c, data, dlen); break;
-        case FCW_FCGI_EV_STDERR: on_stderr(c, data, dlen); break;
+        case FCW_FCGI_EV_STDERR: fcw_stderr_lines_feed(&c->err_lines, c->req, data, dlen); break;
         case FCW_FCGI_EV_END:
             c->leftover = off < n;
             return 1;
@@ -337,7 +314,7 @@ static fcw_app_outcome verdict(call *c, int rc) {
         return FCW_APP_BROKEN;
     default: break;
     }
-    stderr_flush(c);
+    fcw_stderr_lines_flush(&c->err_lines, c->req);
     if (c->rd.protocol_status != 0) {
         static const char *const why[] = {"", "it cannot multiplex connections (CANT_MPX_CONN)",
                                           "it is overloaded (OVERLOADED)",
@@ -355,7 +332,8 @@ static fcw_app_outcome verdict(call *c, int rc) {
 
 static void call_init(call *c, fcw_request *req, fcw_app_exchange *x, int fd, long deadline,
                       unsigned long long body_left) {
-    memset(c, 0, offsetof(call, line));
+    memset(c, 0, offsetof(call, err_lines));
+    fcw_stderr_lines_init(&c->err_lines);
     c->req = req;
     c->x = x;
     c->fd = fd;

@@ -43,6 +43,7 @@
 #include "exec_env.h"
 #include "fclog.h"
 #include "handler.h"
+#include "stderr_lines.h"
 #include "metrics.h"
 
 /*
@@ -75,8 +76,6 @@
 #define EXEC_EXIT_POLL_MS 100
 /* Request body to stdin and stdout to the response move in chunks this big. */
 #define EXEC_CHUNK (64 * 1024)
-/* One stderr line in the log; fcw_log formats at most 1023 bytes. */
-#define EXEC_STDERR_LINE_MAX 1000
 
 static long now_ms(void) {
     struct timespec ts;
@@ -106,9 +105,7 @@ typedef struct exec_run {
     int sink;                 /* stdout is discarded from now on */
     const char *output_failed;  /* why the response could not take more */
 
-    char line[EXEC_STDERR_LINE_MAX + 1];  /* stderr line being collected */
-    size_t line_len;
-    int line_cut;
+    fcw_stderr_lines err_lines;  /* stderr, into the log with the request id */
 
     long deadline;            /* the route's timeout */
     long kill_at;             /* SIGTERM sent: SIGKILL then, 0 if not */
@@ -354,37 +351,12 @@ static void on_stdout(exec_run *r, const char *data, size_t n) {
     fcw_buf_free(&r->head);
 }
 
-/* One stderr line to the worker's stderr, with the request id in front. */
-static void stderr_flush(exec_run *r) {
-    if (r->line_len == 0 && !r->line_cut) return;
-    r->line[r->line_len] = '\0';
-    fcw_log(r->req, "%s%s", r->line, r->line_cut ? " [line cut]" : "");
-    r->line_len = 0;
-    r->line_cut = 0;
-}
-
-static void on_stderr(exec_run *r, const char *data, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)data[i];
-        if (c == '\n') {
-            stderr_flush(r);
-        } else if (c == '\r') {
-            continue;
-        } else if (r->line_len < EXEC_STDERR_LINE_MAX) {
-            /* Control bytes could forge or garble a log line: shown as '?'. */
-            r->line[r->line_len++] = (c < 0x20 && c != '\t') || c == 0x7f ? '?' : (char)c;
-        } else {
-            r->line_cut = 1;
-        }
-    }
-}
-
 /* Reads what is there from *fd; closes it at EOF or on an error. */
 static void drain_fd(exec_run *r, int *fd, int is_stdout) {
     ssize_t n = read(*fd, r->rd_buf, EXEC_CHUNK);
     if (n > 0) {
         if (is_stdout) on_stdout(r, r->rd_buf, (size_t)n);
-        else on_stderr(r, r->rd_buf, (size_t)n);
+        else fcw_stderr_lines_feed(&r->err_lines, r->req, r->rd_buf, (size_t)n);
         r->last_io = now_ms();
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
         fcw_close_fd(fd);
@@ -621,7 +593,7 @@ static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     if (timeout_s) fcw_request_set_deadline(req, r.deadline);
 
     pump(&r);
-    stderr_flush(&r);
+    fcw_stderr_lines_flush(&r.err_lines, req);
     /* Stopped by the worker while it still ran, for whatever reason. */
     if (r.stopping || !r.exited) fcw_metrics_exec_killed();
     if (!r.exited) fcw_child_signal_group(r.pid, SIGKILL);
