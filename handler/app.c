@@ -24,6 +24,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@
 
 #include "app_pool.h"
 #include "app_log.h"
+#include "error.h"
 #include "exec_child.h"
 #include "fclog.h"
 #include "metrics.h"
@@ -162,14 +164,14 @@ static int copy_config(fcw_app_config *dst, const fcw_app_config *src) {
         while (src->argv[n]) bytes += strlen(src->argv[n++]) + 1;
         dst->argv = calloc(n + 1, sizeof *dst->argv);
         dst->args = malloc(bytes ? bytes : 1);
-        if (dst->argv == NULL || dst->args == NULL) return -1;
+        if (dst->argv == NULL || dst->args == NULL) return -ENOMEM;
         char *p = dst->args;
         for (size_t i = 0; i < n; i++) {
             dst->argv[i] = p;
             p = stpcpy(p, src->argv[i]) + 1;
         }
     }
-    return failed ? -1 : 0;
+    return failed ? -ENOMEM : 0;
 }
 
 /*
@@ -181,14 +183,14 @@ static int build_env(fcw_app *a) {
     size_t n = 0, k = 0;
     for (char **e = environ; e && *e; e++) n++;
     a->envp = calloc(n + 2, sizeof *a->envp);
-    if (a->envp == NULL) return -1;
+    if (a->envp == NULL) return -ENOMEM;
     for (char **e = environ; e && *e; e++) {
         if (strncmp(*e, "FCWORKER_", 9) == 0 || strncmp(*e, "PORT=", 5) == 0) continue;
-        if ((a->envp[k++] = strdup(*e)) == NULL) return -1;
+        if ((a->envp[k++] = strdup(*e)) == NULL) return -ENOMEM;
     }
     if (a->cfg.addr.port != 0 && asprintf(&a->envp[k++], "PORT=%u", a->cfg.addr.port) < 0) {
         a->envp[k - 1] = NULL;
-        return -1;
+        return -ENOMEM;
     }
     return 0;
 }
@@ -207,25 +209,28 @@ static int copy_socket(fcw_app *a, copy *c, char *err, size_t errlen) {
         (int)sizeof un->sun_path) {
         snprintf(err, errlen, "[app] address %s is too long for a unix socket with a copy "
                  "number after it", a->cfg.address);
-        return -1;
+        return -ENAMETOOLONG;
     }
     c->pub.addr.len = sizeof *un;
+    int rc = 0;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) goto fail;
-    unlink(un->sun_path);
-    mode_t old = umask(0177);
-    int rc = bind(fd, (struct sockaddr *)un, sizeof *un);
-    umask(old);
-    if (rc != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
-        close(fd);
-        goto fail;
+    if (fd < 0) {
+        rc = fcw_errno();
+    } else {
+        unlink(un->sun_path);
+        mode_t old = umask(0177);
+        if (bind(fd, (struct sockaddr *)un, sizeof *un) != 0) rc = fcw_errno();
+        umask(old);
+        if (rc == 0 && listen(fd, LISTEN_BACKLOG) != 0) rc = fcw_errno();
+    }
+    if (rc < 0) {
+        if (fd >= 0) close(fd);
+        snprintf(err, errlen, "cannot listen on %s for the app: %s (does its directory exist "
+                 "and is it writable?)", un->sun_path, fcw_strerror(rc));
+        return rc;
     }
     c->listen_fd = fd;
     return 0;
-fail:
-    snprintf(err, errlen, "cannot listen on %s for the app: %s (does its directory exist and "
-             "is it writable?)", un->sun_path, strerror(errno));
-    return -1;
 }
 
 static void app_free(fcw_app *a) {
@@ -292,8 +297,8 @@ static void report_start(fcw_app *a, int ok, int code) {
     pthread_mutex_unlock(&a->lock);
 }
 
-/* 1 when a connect() to addr succeeds now. */
-static int accepts(const fcw_app_addr *addr) {
+/* Whether a connect() to addr succeeds now. */
+static bool accepts(const fcw_app_addr *addr) {
     int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return 0;
     /* Loopback and unix sockets connect or refuse at once: no timeout needed. */
@@ -332,12 +337,12 @@ static void start_copy(fcw_app *a, copy *c, long now) {
     int err = fcw_child_spawn_fds(a->cfg.program, a->cfg.argv, dir, a->envp, fds, &pid);
     pthread_mutex_lock(&a->lock);
     c->respawn_at = 0;
-    if (err != 0) {
+    if (err < 0) {
         c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff * 2;
         fcw_log_error("cannot start app %s: %s; trying again in %ld ms", a->cfg.program,
-                      strerror(err), c->backoff);
+                      fcw_strerror(err), c->backoff);
         snprintf(a->start_err, sizeof a->start_err, "cannot start app %s: %s",
-                 a->cfg.program, strerror(err));
+                 a->cfg.program, fcw_strerror(err));
         c->respawn_at = now + c->backoff;
         pthread_mutex_unlock(&a->lock);
         return;
@@ -578,19 +583,19 @@ static void turn(fcw_app *a) {
 }
 
 /* Every copy up: the first start succeeded. */
-static int all_up(fcw_app *a) {
+static bool all_up(fcw_app *a) {
     for (unsigned i = 0; i < a->ncopies; i++)
-        if (!a->copies[i].up) return 0;
-    return 1;
+        if (!a->copies[i].up) return false;
+    return true;
 }
 
 /* A copy that died, or was never started, during the first start. */
-static int start_failed(fcw_app *a) {
+static bool start_failed(fcw_app *a) {
     for (unsigned i = 0; i < a->ncopies; i++) {
         copy *c = &a->copies[i];
-        if (c->pid == 0 && !c->up) return 1;
+        if (c->pid == 0 && !c->up) return true;
     }
-    return 0;
+    return false;
 }
 
 /* SIGTERM to every copy, stop_timeout for them to exit, then SIGKILL. */
@@ -707,7 +712,7 @@ static int wait_external(fcw_app *a, char *err, size_t errlen) {
             snprintf(err, errlen, "the app's server does not accept on %s after %u s "
                      "(ready_timeout); [app] has no command, so it must be started some "
                      "other way", a->cfg.address, a->cfg.ready_timeout_s);
-            return -1;
+            return -ETIMEDOUT;
         }
         struct timespec ts = {0, probe_ms * 1000000L};
         nanosleep(&ts, NULL);
@@ -716,9 +721,9 @@ static int wait_external(fcw_app *a, char *err, size_t errlen) {
     return 0;
 }
 
-/* Pipes and sockets the supervised processes share; 0 or -1 with err. */
+/* Pipes and sockets the supervised processes share; 0 or a negative errno with err. */
 static int prepare_processes(fcw_app *a, char *err, size_t errlen) {
-    int out[2], errp[2];
+    int out[2], errp[2], rc;
     a->fastcgi = a->cfg.protocol == FCW_APP_FASTCGI;
     a->ncopies = a->fastcgi ? a->cfg.processes : 1;
     a->copies = calloc(a->ncopies, sizeof *a->copies);
@@ -730,14 +735,15 @@ static int prepare_processes(fcw_app *a, char *err, size_t errlen) {
         c->pidfd = -1;
         c->pub.conn = -1;
         c->backoff = BACKOFF_FIRST_MS;
-        if (a->fastcgi && copy_socket(a, c, err, errlen) != 0) return -1;
+        if (a->fastcgi && (rc = copy_socket(a, c, err, errlen)) < 0) return rc;
     }
     a->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (a->null_fd < 0 || pipe2(out, O_CLOEXEC) != 0) goto sys;
     if (pipe2(errp, O_CLOEXEC) != 0) {
+        rc = fcw_errno();
         close(out[0]);
         close(out[1]);
-        goto sys;
+        goto out_failed;
     }
     /*
      * The worker keeps the write ends: the pipes outlive every copy, so
@@ -751,19 +757,24 @@ static int prepare_processes(fcw_app *a, char *err, size_t errlen) {
     fcw_line_stream_init(&a->err, errp[0], STDERR_FILENO, 1);
     return 0;
 sys:
-    snprintf(err, errlen, "cannot set up the app's output: %s", strerror(errno));
-    return -1;
+    rc = fcw_errno();
+out_failed:
+    snprintf(err, errlen, "cannot set up the app's output: %s", fcw_strerror(rc));
+    return rc;
 oom:
     snprintf(err, errlen, "out of memory");
-    return -1;
+    return -ENOMEM;
 }
 
-fcw_app *fcw_app_start(const fcw_app_config *ac, char *err, size_t errlen, int *code) {
+int fcw_app_start(const fcw_app_config *ac, fcw_app **out, int *code, char *err,
+                  size_t errlen) {
+    int rc = -ENOMEM;
     fcw_app *a = calloc(1, sizeof *a);
+    *out = NULL;
     *code = 1;
     if (a == NULL) {
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        return -ENOMEM;
     }
     a->wake[0] = a->wake[1] = a->null_fd = a->out_w = a->err_w = -1;
     a->out.src = a->err.src = -1;
@@ -776,23 +787,25 @@ fcw_app *fcw_app_start(const fcw_app_config *ac, char *err, size_t errlen, int *
     pthread_cond_init(&a->changed, &ca);
     pthread_cond_init(&a->freed, &ca);
     pthread_condattr_destroy(&ca);
-    if (copy_config(&a->cfg, ac) != 0 || build_env(a) != 0 ||
+    if (copy_config(&a->cfg, ac) < 0 || build_env(a) < 0 ||
         (a->pool = fcw_app_pool_create(&a->cfg.addr)) == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
     if (pipe2(a->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
-        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        rc = fcw_errno();
+        snprintf(err, errlen, "pipe: %s", fcw_strerror(rc));
         goto fail;
     }
 
     if (a->cfg.command == NULL) {
-        if (wait_external(a, err, errlen) != 0) goto fail;
+        if ((rc = wait_external(a, err, errlen)) < 0) goto fail;
         a->state = APP_READY;
         fcw_log_info("app server accepts on %s", a->cfg.address);
-        return a;
+        *out = a;
+        return 0;
     }
-    if (prepare_processes(a, err, errlen) != 0) goto fail;
+    if ((rc = prepare_processes(a, err, errlen)) < 0) goto fail;
     a->state = APP_STARTING;
 
     pthread_mutex_lock(&apps_lock);
@@ -804,13 +817,13 @@ fcw_app *fcw_app_start(const fcw_app_config *ac, char *err, size_t errlen, int *
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&tid, &attr, supervise, a);
+    rc = -pthread_create(&tid, &attr, supervise, a);
     pthread_attr_destroy(&attr);
-    if (rc != 0) {
+    if (rc < 0) {
         pthread_mutex_lock(&apps_lock);
         apps = a->next;
         pthread_mutex_unlock(&apps_lock);
-        snprintf(err, errlen, "cannot start the app's supervisor thread: %s", strerror(rc));
+        snprintf(err, errlen, "cannot start the app's supervisor thread: %s", fcw_strerror(rc));
         goto fail;
     }
 
@@ -823,16 +836,17 @@ fcw_app *fcw_app_start(const fcw_app_config *ac, char *err, size_t errlen, int *
         snprintf(err, errlen, "%s", a->start_err);
         /* The supervisor ends by itself; the last reference frees a. */
         fcw_app_release(a);
-        return NULL;
+        return -ECHILD;
     }
     if (a->fastcgi)
         fcw_log_info("app %s: %u copies started on %s.*", a->cfg.program, a->ncopies,
                      a->cfg.address + 5);
-    return a;
+    *out = a;
+    return 0;
 
 fail:
     app_free(a);
-    return NULL;
+    return rc;
 }
 
 fcw_app *fcw_app_ref(fcw_app *a) {
@@ -858,7 +872,7 @@ void fcw_app_release(fcw_app *a) {
     if (free_now) app_free(a);
 }
 
-int fcw_app_runs(const fcw_app *a, const fcw_app_config *ac) {
+bool fcw_app_runs(const fcw_app *a, const fcw_app_config *ac) {
     return fcw_app_config_same_app(&a->cfg, ac);
 }
 
@@ -949,14 +963,14 @@ void fcw_app_copy_give(fcw_app *a, fcw_app_copy *pc, fcw_copy_verdict v) {
     pthread_mutex_unlock(&a->lock);
 }
 
-/* -1 while the start gen has not exited, else 1 if it ended cleanly. Called locked. */
+/* -1 while the start gen has not exited, else 1 if it ended cleanly, 0 if not. Locked. */
 static int exit_of(const copy *c, unsigned long gen) {
     for (unsigned i = 0; i < 4 && i < c->nexits; i++)
         if (c->exits[i].gen == gen) return c->exits[i].clean;
     return -1;
 }
 
-int fcw_app_copy_ended_cleanly(fcw_app *a, fcw_app_copy *pc, long wait_ms) {
+bool fcw_app_copy_ended_cleanly(fcw_app *a, fcw_app_copy *pc, long wait_ms) {
     copy *c = (copy *)pc;
     struct timespec ts = abs_time(fcw_now_ms() + wait_ms);
     pthread_mutex_lock(&a->lock);

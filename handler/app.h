@@ -18,6 +18,8 @@
 #ifndef FCW_APP_H
 #define FCW_APP_H
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "app_config.h"
@@ -27,22 +29,25 @@ struct fcw_app_pool;
 
 /*
  * Starts the app ac describes and waits until it is ready (at most
- * ac->ready_timeout_s). Returns the app with one reference, or NULL with the
- * reason (and the last lines of the app's stderr) in err and the status the
- * worker should exit with in *exit_code.
+ * ac->ready_timeout_s). 0 with the app, holding one reference, in *out; or a
+ * negative errno (-ETIMEDOUT: an external server never accepted, -ECHILD: the
+ * app exited or never became ready) with the reason (and the last lines of
+ * the app's stderr) in err and the status the worker should exit with in
+ * *exit_code.
  */
-fcw_app *fcw_app_start(const fcw_app_config *ac, char *err, size_t errlen, int *exit_code);
+int fcw_app_start(const fcw_app_config *ac, fcw_app **out, int *exit_code, char *err,
+                  size_t errlen);
 fcw_app *fcw_app_ref(fcw_app *a);
 /* Drops a reference; the last one stops the app, in its supervisor thread. */
 void fcw_app_release(fcw_app *a);
 
-/* 1 when a was started from a configuration that starts the same app as ac. */
-int fcw_app_runs(const fcw_app *a, const fcw_app_config *ac);
+/* Whether a was started from a configuration that starts the same app as ac. */
+bool fcw_app_runs(const fcw_app *a, const fcw_app_config *ac);
 /* The configuration a was started from. */
 const fcw_app_config *fcw_app_config_of(const fcw_app *a);
 
-#define FCW_APP_GONE (-2)      /* stopped, or died with restart = never */
-#define FCW_APP_NOT_READY (-1) /* still (re)starting at the deadline */
+#define FCW_APP_GONE (-ESRCH)          /* stopped, or died with restart = never */
+#define FCW_APP_NOT_READY (-ETIMEDOUT) /* still (re)starting at the deadline */
 /*
  * Waits until the app accepts requests: 0, or FCW_APP_NOT_READY when it is
  * still restarting at deadline_ms (CLOCK_MONOTONIC, milliseconds), or
@@ -89,12 +94,12 @@ void fcw_app_copy_give(fcw_app *a, fcw_app_copy *c, fcw_copy_verdict v);
 
 /*
  * After the copy's connection failed before any answer: waits up to wait_ms
- * for the copy's process to end and returns 1 when it ended by itself with
+ * for the copy's process to end and returns true when it ended by itself with
  * status 0 (at its own request limit, as php-cgi does after
  * PHP_FCGI_MAX_REQUESTS): it never read the request, which can go to
  * another copy.
  */
-int fcw_app_copy_ended_cleanly(fcw_app *a, fcw_app_copy *c, long wait_ms);
+bool fcw_app_copy_ended_cleanly(fcw_app *a, fcw_app_copy *c, long wait_ms);
 
 /*
  * Stops every app (SIGTERM to its group, stop_timeout, SIGKILL) and waits

@@ -23,12 +23,12 @@
 #define DEFAULT_ERROR_STATUSES "500-599"
 #define MAX_PROCESSES 64
 
-int fcw_status_set_has(const fcw_status_set *s, int status) {
+bool fcw_status_set_has(const fcw_status_set *s, int status) {
     if (status < 0 || status >= 600) return 0;
     return (s->bits[status / 8] >> (status % 8)) & 1;
 }
 
-/* "500-599", "404, 500-503", "" (none); 0 or -1. */
+/* "500-599", "404, 500-503", "" (none); 0 or -EINVAL. */
 static int parse_status_set(const char *text, fcw_status_set *out) {
     fcw_status_set s;
     memset(&s, 0, sizeof s);
@@ -38,20 +38,20 @@ static int parse_status_set(const char *text, fcw_status_set *out) {
         char *end;
         errno = 0;
         long lo = strtol(p, &end, 10), hi;
-        if (end == p || errno != 0) return -1;
+        if (end == p || errno != 0) return -EINVAL;
         p = end;
         hi = lo;
         if (*p == '-') {
             p++;
             hi = strtol(p, &end, 10);
-            if (end == p || errno != 0) return -1;
+            if (end == p || errno != 0) return -EINVAL;
             p = end;
         }
-        if (lo < 100 || hi > 599 || lo > hi) return -1;
+        if (lo < 100 || hi > 599 || lo > hi) return -EINVAL;
         for (long c = lo; c <= hi; c++) s.bits[c / 8] |= (unsigned char)(1u << (c % 8));
         p += strspn(p, " \t");
         if (*p == ',') p++;
-        else if (*p != '\0') return -1;
+        else if (*p != '\0') return -EINVAL;
     }
     *out = s;
     return 0;
@@ -62,7 +62,7 @@ int fcw_app_addr_parse(const char *s, fcw_app_addr *out) {
     if (strncmp(s, "unix:", 5) == 0) {
         struct sockaddr_un *un = (struct sockaddr_un *)&out->sa;
         const char *path = s + 5;
-        if (path[0] != '/' || strlen(path) >= sizeof un->sun_path) return -1;
+        if (path[0] != '/' || strlen(path) >= sizeof un->sun_path) return -EINVAL;
         un->sun_family = AF_UNIX;
         strcpy(un->sun_path, path);
         out->len = sizeof *un;
@@ -72,12 +72,13 @@ int fcw_app_addr_parse(const char *s, fcw_app_addr *out) {
     const char *colon;
     if (s[0] == '[') {
         const char *close = strchr(s, ']');
-        if (close == NULL || close[1] != ':' || (size_t)(close - s - 1) >= sizeof host) return -1;
+        if (close == NULL || close[1] != ':' || (size_t)(close - s - 1) >= sizeof host)
+            return -EINVAL;
         snprintf(host, sizeof host, "%.*s", (int)(close - s - 1), s + 1);
         colon = close + 1;
     } else {
         colon = strrchr(s, ':');
-        if (colon == NULL || (size_t)(colon - s) >= sizeof host) return -1;
+        if (colon == NULL || (size_t)(colon - s) >= sizeof host) return -EINVAL;
         snprintf(host, sizeof host, "%.*s", (int)(colon - s), s);
     }
     char *end;
@@ -85,7 +86,7 @@ int fcw_app_addr_parse(const char *s, fcw_app_addr *out) {
     unsigned long port = strtoul(colon + 1, &end, 10);
     if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno != 0 || port == 0 ||
         port > 65535)
-        return -1;
+        return -EINVAL;
     if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
     struct sockaddr_in *in4 = (struct sockaddr_in *)&out->sa;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&out->sa;
@@ -98,7 +99,7 @@ int fcw_app_addr_parse(const char *s, fcw_app_addr *out) {
         in6->sin6_port = htons((unsigned short)port);
         out->len = sizeof *in6;
     } else {
-        return -1;
+        return -EINVAL;
     }
     out->port = (unsigned)port;
     return 0;
@@ -143,7 +144,7 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
         if (value[strspn(value, " \t")] == '\0') {
             snprintf(err, errlen, "%s: command is empty in [app]: expected a program and its "
                      "arguments, or no command line for a server started some other way", where);
-            return -1;
+            return -EINVAL;
         }
         if (fcw_replace_str(&ac->command, value) != 0) goto oom;
         fcw_set_origin(ac->command_origin, "%s", where);
@@ -155,7 +156,7 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
         } else {
             snprintf(err, errlen, "%s: protocol = '%s' in [app]: expected http or fastcgi",
                      where, value);
-            return -1;
+            return -EINVAL;
         }
         fcw_set_origin(ac->protocol_origin, "%s", where);
     } else if (strcmp(key, "address") == 0) {
@@ -163,7 +164,7 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
         if (fcw_app_addr_parse(value, &a) != 0) {
             snprintf(err, errlen, "%s: address = '%s' in [app]: expected 127.0.0.1:PORT, "
                      "[::1]:PORT or unix:/absolute/path", where, value);
-            return -1;
+            return -EINVAL;
         }
         if (fcw_replace_str(&ac->address, value) != 0) goto oom;
         ac->addr = a;
@@ -172,17 +173,17 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
         if (value[0] != '/') {
             snprintf(err, errlen, "%s: directory = '%s' in [app]: expected an absolute path to "
                      "an existing directory", where, value);
-            return -1;
+            return -EINVAL;
         }
         if (fcw_replace_str(&ac->directory, value) != 0) goto oom;
         fcw_set_origin(ac->directory_origin, "%s", where);
     } else if (strcmp(key, "ready_timeout") == 0 || strcmp(key, "stop_timeout") == 0) {
         int ready = key[0] == 'r';
         unsigned *v = ready ? &ac->ready_timeout_s : &ac->stop_timeout_s;
-        if (fcw_parse_uint(value, ready ? 1 : 0, ready ? 3600 : 3600, 10, v) != 0) {
+        if (fcw_parse_uint(value, ready ? 1 : 0, 3600, 10, v) != 0) {
             snprintf(err, errlen, "%s: %s = '%s' in [app]: expected seconds from %d to 3600",
                      where, key, value, ready ? 1 : 0);
-            return -1;
+            return -EINVAL;
         }
         fcw_set_origin(ready ? ac->ready_origin : ac->stop_origin, "%s", where);
     } else if (strcmp(key, "restart") == 0) {
@@ -191,14 +192,14 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
         else {
             snprintf(err, errlen, "%s: restart = '%s' in [app]: expected always (restart it "
                      "with backoff) or never (the worker exits)", where, value);
-            return -1;
+            return -EINVAL;
         }
         fcw_set_origin(ac->restart_origin, "%s", where);
     } else if (strcmp(key, "error_statuses") == 0) {
         if (parse_status_set(value, &ac->error_statuses) != 0) {
             snprintf(err, errlen, "%s: error_statuses = '%s' in [app]: expected status codes "
                      "and ranges from 100 to 599, e.g. 500-599 or 404,500-503", where, value);
-            return -1;
+            return -EINVAL;
         }
         if (fcw_replace_str(&ac->error_statuses_text, value) != 0) goto oom;
         fcw_set_origin(ac->errors_origin, "%s", where);
@@ -208,39 +209,39 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
         else {
             snprintf(err, errlen, "%s: fc_lines = '%s' in [app]: expected worker (fcworker "
                      "writes FC's Start/End lines) or app (the app writes its own)", where, value);
-            return -1;
+            return -EINVAL;
         }
         fcw_set_origin(ac->fc_lines_origin, "%s", where);
     } else if (strcmp(key, "processes") == 0) {
         if (fcw_parse_uint(value, 1, MAX_PROCESSES, 10, &ac->processes) != 0) {
             snprintf(err, errlen, "%s: processes = '%s' in [app]: expected a whole number from "
                      "1 to %d", where, value, MAX_PROCESSES);
-            return -1;
+            return -EINVAL;
         }
         fcw_set_origin(ac->processes_origin, "%s", where);
     } else if (strcmp(key, "max_requests") == 0) {
         if (fcw_parse_uint(value, 0, 100000000, 10, &ac->max_requests) != 0) {
             snprintf(err, errlen, "%s: max_requests = '%s' in [app]: expected a whole number "
                      "(0: never replace a copy)", where, value);
-            return -1;
+            return -EINVAL;
         }
         fcw_set_origin(ac->max_requests_origin, "%s", where);
     } else if (strcmp(key, "script") == 0) {
         if (value[0] != '/') {
             snprintf(err, errlen, "%s: script = '%s' in [app]: expected the absolute path of an "
                      "existing file (the front controller, SCRIPT_FILENAME)", where, value);
-            return -1;
+            return -EINVAL;
         }
         if (fcw_replace_str(&ac->script, value) != 0) goto oom;
         fcw_set_origin(ac->script_origin, "%s", where);
     } else {
         snprintf(err, errlen, "%s: unknown key '%s' in [app]: expected " APP_KEYS, where, key);
-        return -1;
+        return -EINVAL;
     }
     return 0;
 oom:
     snprintf(err, errlen, "%s: out of memory", where);
-    return -1;
+    return -ENOMEM;
 }
 
 int fcw_app_config_apply_env(fcw_app_config *ac, char *err, size_t errlen) {
@@ -257,7 +258,8 @@ int fcw_app_config_apply_env(fcw_app_config *ac, char *err, size_t errlen) {
         const char *v = getenv(name);
         if (v == NULL) continue;
         snprintf(where, sizeof where, "environment %s", name);
-        if (fcw_app_config_set(ac, keys[i], v, where, err, errlen) != 0) return -1;
+        int rc = fcw_app_config_set(ac, keys[i], v, where, err, errlen);
+        if (rc < 0) return rc;
     }
     return 0;
 }
@@ -270,7 +272,7 @@ static int split_command(fcw_app_config *ac, char *err, size_t errlen) {
     ac->argv = calloc(strlen(ac->command) / 2 + 2, sizeof *ac->argv);
     if (ac->args == NULL || ac->argv == NULL) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return -ENOMEM;
     }
     for (char *t = strtok_r(ac->args, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
         ac->argv[n++] = t;
@@ -284,10 +286,14 @@ int fcw_app_config_default_address(fcw_app_config *ac, const char *dir, char *er
         ac->command == NULL)
         return 0;
     snprintf(addr, sizeof addr, "unix:%s/app.sock", dir);
-    if (fcw_app_addr_parse(addr, &ac->addr) != 0 || (ac->address = strdup(addr)) == NULL) {
+    if (fcw_app_addr_parse(addr, &ac->addr) < 0) {
         snprintf(err, errlen, "%s: [app]: no room for the app's socket in %s: give an address "
                  "= unix:/short/path", ac->section_origin, dir);
-        return -1;
+        return -EINVAL;
+    }
+    if ((ac->address = strdup(addr)) == NULL) {
+        snprintf(err, errlen, "%s: out of memory", ac->section_origin);
+        return -ENOMEM;
     }
     snprintf(ac->address_origin, FCW_ORIGIN_MAX, "default, beside the worker's socket");
     return 0;
@@ -300,48 +306,49 @@ int fcw_app_config_check(fcw_app_config *ac, char *err, size_t errlen) {
         snprintf(err, errlen, "%s: address = '%s' in [app]: a FastCGI app the worker starts "
                  "gets its socket from the worker: expected unix:/path, or no address",
                  ac->address_origin, ac->address);
-        return -1;
+        return -EINVAL;
     }
     if (ac->address == NULL) {
         snprintf(err, errlen, "%s: [app] has no address: expected address = 127.0.0.1:PORT "
                  "or unix:/path, where the app listens", ac->section_origin);
-        return -1;
+        return -EINVAL;
     }
     /* Checked once the environment had its say: an override replaces a file's value. */
     struct stat st;
     if (ac->directory && (stat(ac->directory, &st) != 0 || !S_ISDIR(st.st_mode))) {
         snprintf(err, errlen, "%s: directory = '%s' in [app]: expected an absolute path to an "
                  "existing directory", ac->directory_origin, ac->directory);
-        return -1;
+        return -EINVAL;
     }
     if (ac->script && (stat(ac->script, &st) != 0 || !S_ISREG(st.st_mode))) {
         snprintf(err, errlen, "%s: script = '%s' in [app]: expected the absolute path of an "
                  "existing file (the front controller, SCRIPT_FILENAME)", ac->script_origin,
                  ac->script);
-        return -1;
+        return -EINVAL;
     }
     if (ac->command == NULL) return 0;
-    if (split_command(ac, err, errlen) != 0) return -1;
-    ac->program = fcw_program_find(ac->argv[0], ac->directory, why, sizeof why);
-    if (ac->program == NULL || fcw_program_check(ac->program, why, sizeof why) != 0) {
+    int rc = split_command(ac, err, errlen);
+    if (rc < 0) return rc;
+    if ((rc = fcw_program_find(ac->argv[0], ac->directory, &ac->program, why, sizeof why)) < 0 ||
+        (rc = fcw_program_check(ac->program, why, sizeof why)) < 0) {
         snprintf(err, errlen, "%s: command = '%s' in [app]: %s", ac->command_origin,
                  ac->command, why);
-        return -1;
+        return rc;
     }
     ac->argv[0] = ac->program;
     return 0;
 }
 
-static int same_str(const char *a, const char *b) {
+static bool same_str(const char *a, const char *b) {
     if (a == NULL || b == NULL) return a == b;
     return strcmp(a, b) == 0;
 }
 
-int fcw_app_config_same_address(const fcw_app_config *a, const fcw_app_config *b) {
+bool fcw_app_config_same_address(const fcw_app_config *a, const fcw_app_config *b) {
     return a->addr.len == b->addr.len && memcmp(&a->addr.sa, &b->addr.sa, a->addr.len) == 0;
 }
 
-int fcw_app_config_same_app(const fcw_app_config *a, const fcw_app_config *b) {
+bool fcw_app_config_same_app(const fcw_app_config *a, const fcw_app_config *b) {
     return a->present == b->present && same_str(a->command, b->command) &&
            same_str(a->directory, b->directory) && a->protocol == b->protocol &&
            fcw_app_config_same_address(a, b) && a->restart == b->restart &&

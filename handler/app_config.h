@@ -18,6 +18,7 @@
 #ifndef FCW_APP_CONFIG_H
 #define FCW_APP_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -31,7 +32,7 @@ typedef struct fcw_status_set {
     unsigned char bits[600 / 8];
 } fcw_status_set;
 
-int fcw_status_set_has(const fcw_status_set *s, int status);
+bool fcw_status_set_has(const fcw_status_set *s, int status);
 
 typedef struct fcw_app_addr {
     struct sockaddr_storage sa;
@@ -71,7 +72,7 @@ void fcw_app_config_free(fcw_app_config *ac);
 
 /*
  * Sets one [app] key from where ("conf/fcworker.conf:7" or "environment
- * FCWORKER_APP_ADDRESS"). Returns 0, or -1 with what is wrong in err.
+ * FCWORKER_APP_ADDRESS"). 0, or -EINVAL (-ENOMEM) with what is wrong in err.
  */
 int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
                        const char *where, char *err, size_t errlen);
@@ -88,20 +89,20 @@ int fcw_app_config_default_address(fcw_app_config *ac, const char *dir, char *er
 
 /*
  * Once every value is in: the address parsed, the program found, executable
- * and its #! interpreter present. Returns 0, or -1 with err naming the
+ * and its #! interpreter present. 0, or a negative errno with err naming the
  * value and where it came from.
  */
 int fcw_app_config_check(fcw_app_config *ac, char *err, size_t errlen);
 
-/* 1 when a and b start and reach the same app (a reload keeps it running). */
-int fcw_app_config_same_app(const fcw_app_config *a, const fcw_app_config *b);
-/* 1 when a and b name the same address. */
-int fcw_app_config_same_address(const fcw_app_config *a, const fcw_app_config *b);
+/* Whether a and b start and reach the same app (a reload keeps it running). */
+bool fcw_app_config_same_app(const fcw_app_config *a, const fcw_app_config *b);
+/* Whether a and b name the same address. */
+bool fcw_app_config_same_address(const fcw_app_config *a, const fcw_app_config *b);
 
 /* The section for --check-config, each value with its origin. */
 void fcw_app_config_dump(const fcw_app_config *ac, void *file);
 
-/* Parses "127.0.0.1:9001", "[::1]:9001" or "unix:/path"; 0 or -1. */
+/* Parses "127.0.0.1:9001", "[::1]:9001" or "unix:/path"; 0 or -EINVAL. */
 int fcw_app_addr_parse(const char *s, fcw_app_addr *out);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 
 #include "app_pool.h"
 #include "cgi_response.h"
+#include "error.h"
 #include "exec_child.h"
 #include "exec_env.h"
 #include "fcgi_record.h"
@@ -63,13 +65,14 @@ typedef struct call {
 static int append_record(fcw_buf *b, int type, const void *data, size_t len) {
     unsigned char h[FCW_FCGI_HEADER_LEN];
     fcw_fcgi_header(h, type, len);
-    if (fcw_buf_append(b, h, sizeof h) != 0) return -1;
-    return len ? fcw_buf_append(b, data, len) : 0;
+    int rc = fcw_buf_append(b, h, sizeof h);
+    return rc == 0 && len ? fcw_buf_append(b, data, len) : rc;
 }
 
 static int append_pair(fcw_buf *b, const char *name, size_t nlen, const char *value) {
     size_t vlen = strlen(value);
-    if (fcw_buf_reserve(b, nlen + vlen + 8) != 0) return -1;
+    int rc = fcw_buf_reserve(b, nlen + vlen + 8);
+    if (rc < 0) return rc;
     return fcw_fcgi_pair((unsigned char *)b->data, b->cap, &b->len, name, nlen, value, vlen);
 }
 
@@ -85,20 +88,22 @@ static int build_params(fcw_request *req, const fcw_app_config *ac, int keep, fc
     fcw_exec_env env = FCW_EXEC_ENV_INIT;
     fcw_buf pairs = FCW_BUF_INIT;
     unsigned char begin[16];
-    int rc = -1;
+    int rc;
 
-    if (fcw_exec_env_build(&cgi, req, &env) != 0) goto out;
+    if ((rc = fcw_exec_env_build(&cgi, req, &env)) < 0) goto out;
     for (char **e = env.envp; *e; e++) {
         const char *eq = strchr(*e, '=');
-        if (eq != NULL && append_pair(&pairs, *e, (size_t)(eq - *e), eq + 1) != 0) goto out;
+        if (eq != NULL && (rc = append_pair(&pairs, *e, (size_t)(eq - *e), eq + 1)) < 0)
+            goto out;
     }
-    if (ac->script != NULL && (append_pair(&pairs, "SCRIPT_FILENAME", 15, ac->script) != 0 ||
-                               append_pair(&pairs, "REDIRECT_STATUS", 15, "200") != 0))
+    if (ac->script != NULL &&
+        ((rc = append_pair(&pairs, "SCRIPT_FILENAME", 15, ac->script)) < 0 ||
+         (rc = append_pair(&pairs, "REDIRECT_STATUS", 15, "200")) < 0))
         goto out;
-    if (fcw_buf_append(msg, begin, fcw_fcgi_begin_request(begin, keep)) != 0) goto out;
+    if ((rc = fcw_buf_append(msg, begin, fcw_fcgi_begin_request(begin, keep))) < 0) goto out;
     for (size_t off = 0; off < pairs.len; off += FCW_FCGI_MAX_CONTENT) {
         size_t n = pairs.len - off < FCW_FCGI_MAX_CONTENT ? pairs.len - off : FCW_FCGI_MAX_CONTENT;
-        if (append_record(msg, FCW_FCGI_PARAMS, pairs.data + off, n) != 0) goto out;
+        if ((rc = append_record(msg, FCW_FCGI_PARAMS, pairs.data + off, n)) < 0) goto out;
     }
     rc = append_record(msg, FCW_FCGI_PARAMS, NULL, 0);
 out:
@@ -107,19 +112,22 @@ out:
     return rc;
 }
 
-/* CONTENT_LENGTH as a number (RFC 3875: none, no body); -1 when it is not one. */
+/* CONTENT_LENGTH as a number (RFC 3875: none, no body); -EINVAL when it is not one. */
 static int body_length(const fcw_request *req, unsigned long long *len) {
     const char *v = fcw_header(req, "content-length");
     *len = 0;
     if (v == NULL) return 0;
     char *end;
     errno = 0;
-    if (*v < '0' || *v > '9') return -1;
+    if (*v < '0' || *v > '9') return -EINVAL;
     *len = strtoull(v, &end, 10);
-    return *end != '\0' || errno != 0 ? -1 : 0;
+    return *end != '\0' || errno != 0 ? -EINVAL : 0;
 }
 
-/* Moves up to max bytes of the body into out as one STDIN record; the empty one at the end. */
+/*
+ * Moves up to max bytes of the body into out as one STDIN record; the empty
+ * one at the end. 0, -ECONNABORTED when the body from nginx fell short, -ENOMEM.
+ */
 static int refill_stdin(call *c, size_t max) {
     char chunk[CHUNK];
     fcw_buf_reset(&c->out);
@@ -127,17 +135,17 @@ static int refill_stdin(call *c, size_t max) {
     while (c->body_left > 0 && c->out.len < max) {
         size_t want = max - c->out.len < sizeof chunk ? max - c->out.len : sizeof chunk;
         if (want > c->body_left) want = (size_t)c->body_left;
-        ssize_t n = fcw_read(c->req, chunk, want);
+        ssize_t n = fcw_request_read(c->req, chunk, want);
         if (n <= 0) {
             /* Shorter than its CONTENT_LENGTH: the application would wait for the rest. */
             c->client_gone = 1;
-            return -1;
+            return -ECONNABORTED;
         }
         c->body_left -= (unsigned long long)n;
-        if (append_record(&c->out, FCW_FCGI_STDIN, chunk, (size_t)n) != 0) return -1;
+        if (append_record(&c->out, FCW_FCGI_STDIN, chunk, (size_t)n) < 0) return -ENOMEM;
     }
     if (c->body_left == 0 && !c->stdin_done) {
-        if (append_record(&c->out, FCW_FCGI_STDIN, NULL, 0) != 0) return -1;
+        if (append_record(&c->out, FCW_FCGI_STDIN, NULL, 0) < 0) return -ENOMEM;
         c->stdin_done = 1;
     }
     return 0;
@@ -165,7 +173,8 @@ static int apply_head(call *c, const fcw_cgi_response *res) {
         }
         /* Names the runtime owns (Content-Length, x-fc-*) are dropped, not an error. */
         if (!fcw_header_name_allowed(h->name, h->name_len)) continue;
-        if (fcw_add_header(req, scratch, value) != 0) return -1;
+        int rc = fcw_request_add_header(req, scratch, value);
+        if (rc < 0) return rc;
     }
     if (c->x->function_error) req->function_error = 1;
     return 0;
@@ -175,11 +184,11 @@ static void on_stdout(call *c, const unsigned char *data, size_t n) {
     fcw_cgi_response res;
     if (c->bad || c->client_gone) return;
     if (c->head_done) {
-        if (fcw_write(c->req, data, n) != 0) c->client_gone = 1;
+        if (fcw_request_write(c->req, data, n) < 0) c->client_gone = 1;
         c->unflushed = 1;
         return;
     }
-    if (fcw_buf_append(&c->head, data, n) != 0) {
+    if (fcw_buf_append(&c->head, data, n) < 0) {
         c->bad = "out of memory";
         return;
     }
@@ -194,7 +203,7 @@ static void on_stdout(call *c, const unsigned char *data, size_t n) {
         c->bad = c->x->why;
         return;
     }
-    if (apply_head(c, &res) != 0) {
+    if (apply_head(c, &res) < 0) {
         c->bad = "its response headers are over 8 KiB once formatted";
         return;
     }
@@ -205,7 +214,7 @@ static void on_stdout(call *c, const unsigned char *data, size_t n) {
     fcw_buf_free(&c->head);
 }
 
-/* Feeds what was read to the record reader; 1 once END_REQUEST came, -1 on garbage. */
+/* Feeds what was read to the record reader: 0, 1 once END_REQUEST came, -EPROTO on garbage. */
 static int on_answer(call *c, const unsigned char *buf, size_t n) {
     size_t off = 0;
     c->received += n;
@@ -224,7 +233,7 @@ static int on_answer(call *c, const unsigned char *buf, size_t n) {
         case FCW_FCGI_EV_ERROR:
             snprintf(c->x->why, sizeof c->x->why, "the app sent %s", c->rd.error);
             c->bad = c->x->why;
-            return -1;
+            return -EPROTO;
         case FCW_FCGI_EV_NONE:
             if (used == 0) return 0;
             break;
@@ -233,18 +242,29 @@ static int on_answer(call *c, const unsigned char *buf, size_t n) {
     return 0;
 }
 
-enum { IO_DONE = 0, IO_TIMEOUT, IO_FAILED, IO_CLIENT_GONE, IO_GARBAGE, IO_OOM };
+/*
+ * Whether an exchange's rc is the connection to the app failing (it closed,
+ * or reset), as opposed to the deadline, the client, garbage or memory.
+ */
+static bool app_conn_failed(int rc) {
+    return rc < 0 && rc != -ETIMEDOUT && rc != -ECONNABORTED && rc != -EPROTO &&
+           rc != -ENOMEM;
+}
 
 /*
- * Sends what is queued and reads the answer until END_REQUEST. What the app
- * has answered is passed to nginx before each wait, so a streaming answer
- * (server-sent events) leaves as it comes and a small one in one piece.
+ * Sends what is queued and reads the answer until END_REQUEST: 0, or
+ * -ETIMEDOUT at the deadline, -ECONNABORTED when the client went away,
+ * -EPROTO for garbage records, -ENOMEM, -ECONNRESET when the app closed the
+ * connection first, or the failed system call's. What the app has answered
+ * is passed to nginx before each wait, so a streaming answer (server-sent
+ * events) leaves as it comes and a small one in one piece.
  */
 static int exchange(call *c) {
     unsigned char buf[CHUNK];
     for (;;) {
-        if (c->out_off == c->out.len && !c->stdin_done && refill_stdin(c, CHUNK) != 0)
-            return c->client_gone ? IO_CLIENT_GONE : IO_OOM;
+        int rc;
+        if (c->out_off == c->out.len && !c->stdin_done && (rc = refill_stdin(c, CHUNK)) < 0)
+            return rc;
         int sending = c->out_off < c->out.len;
         if (sending) {
             ssize_t w = write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
@@ -260,28 +280,28 @@ static int exchange(call *c) {
         }
         ssize_t n = read(c->fd, buf, sizeof buf);
         if (n > 0) {
-            int rc = on_answer(c, buf, (size_t)n);
-            if (c->client_gone) return IO_CLIENT_GONE;
-            if (rc < 0) return IO_GARBAGE;
-            if (rc > 0) return IO_DONE;
+            rc = on_answer(c, buf, (size_t)n);
+            if (c->client_gone) return -ECONNABORTED;
+            if (rc < 0) return rc;
+            if (rc > 0) return 0;
             continue;
         }
-        if (n == 0) return IO_FAILED;
+        if (n == 0) return -ECONNRESET;
         if (errno == EINTR) continue;
-        if (errno != EAGAIN) return IO_FAILED;
+        if (errno != EAGAIN) return fcw_errno();
 
         if (c->unflushed && c->head_done) {
-            if (fcw_flush(c->req) != 0) return IO_CLIENT_GONE;
+            if (fcw_request_flush(c->req) < 0) return -ECONNABORTED;
             c->unflushed = 0;
         }
         struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN | (c->out_off < c->out.len ? POLLOUT : 0)},
                               {.fd = c->nginx_fd, .events = 0}};
         int left = fcw_ms_left(c->deadline);
-        if (left == 0) return IO_TIMEOUT;
-        int rc = poll(p, c->nginx_fd >= 0 ? 2 : 1, left);
-        if (rc < 0 && errno != EINTR) return IO_FAILED;
-        if (rc == 0) return IO_TIMEOUT;
-        if (rc > 0 && c->nginx_fd >= 0 && p[1].revents) return IO_CLIENT_GONE;
+        if (left == 0) return -ETIMEDOUT;
+        rc = poll(p, c->nginx_fd >= 0 ? 2 : 1, left);
+        if (rc < 0 && errno != EINTR) return fcw_errno();
+        if (rc == 0) return -ETIMEDOUT;
+        if (rc > 0 && c->nginx_fd >= 0 && p[1].revents) return -ECONNABORTED;
     }
 }
 
@@ -302,17 +322,17 @@ static fcw_app_outcome fail(fcw_app_exchange *x, fcw_app_outcome o, const char *
 static fcw_app_outcome verdict(call *c, int rc) {
     fcw_app_exchange *x = c->x;
     switch (rc) {
-    case IO_TIMEOUT: return fail(x, FCW_APP_TIMEOUT, "no complete answer before the timeout");
-    case IO_CLIENT_GONE:
+    case 0: break;
+    case -ETIMEDOUT: return fail(x, FCW_APP_TIMEOUT, "no complete answer before the timeout");
+    case -ECONNABORTED:
         return fail(x, FCW_APP_CLIENT_GONE, "the client went away (nginx closed the connection)");
-    case IO_OOM: return fail(x, FCW_APP_BROKEN, "out of memory");
-    case IO_GARBAGE: return fail(x, FCW_APP_BAD_RESPONSE, c->bad);
-    case IO_FAILED:
+    case -ENOMEM: return fail(x, FCW_APP_BROKEN, "out of memory");
+    case -EPROTO: return fail(x, FCW_APP_BAD_RESPONSE, c->bad);
+    default:
         snprintf(x->why, sizeof x->why, "the connection to the app failed %s: %s",
                  c->received ? "in the middle of its answer" : "before it answered",
-                 errno ? strerror(errno) : "closed");
+                 rc == -ECONNRESET ? "closed" : fcw_strerror(rc));
         return FCW_APP_BROKEN;
-    default: break;
     }
     fcw_stderr_lines_flush(&c->err_lines, c->req);
     if (c->rd.protocol_status != 0) {
@@ -352,7 +372,8 @@ static void call_free(call *c) {
 /*
  * The first records (BEGIN_REQUEST, PARAMS, the start of the body) into
  * msg, with the body read from nginx up to FIRST_BODY. *whole: the body
- * fits, so msg can be sent again to another copy.
+ * fits, so msg can be sent again to another copy. 0, -ENOMEM, or
+ * -ECONNABORTED when the body from nginx fell short.
  */
 static int first_message(fcw_request *req, const fcw_app_config *ac, fcw_buf *msg,
                          unsigned long long *body_left, int *whole) {
@@ -364,24 +385,24 @@ static int first_message(fcw_request *req, const fcw_app_config *ac, fcw_buf *ms
      * processes would stall: one connection per request there. The worker's
      * own copies each get exactly one connection, kept.
      */
-    if (build_params(req, ac, ac->command != NULL, msg) != 0) return -1;
+    if (build_params(req, ac, ac->command != NULL, msg) < 0) return -ENOMEM;
     while (n < sizeof first && n < *body_left) {
         size_t want = sizeof first - n;
         if (want > *body_left - n) want = (size_t)(*body_left - n);
-        ssize_t r = fcw_read(req, first + n, want);
-        if (r <= 0) return -2;
+        ssize_t r = fcw_request_read(req, first + n, want);
+        if (r <= 0) return -ECONNABORTED;
         n += (size_t)r;
     }
     *body_left -= n;
-    if (n > 0 && append_record(msg, FCW_FCGI_STDIN, first, n) != 0) return -1;
+    if (n > 0 && append_record(msg, FCW_FCGI_STDIN, first, n) < 0) return -ENOMEM;
     *whole = *body_left == 0;
-    if (*whole && append_record(msg, FCW_FCGI_STDIN, NULL, 0) != 0) return -1;
+    if (*whole && append_record(msg, FCW_FCGI_STDIN, NULL, 0) < 0) return -ENOMEM;
     return 0;
 }
 
-/* One exchange on fd with msg queued first. */
+/* One exchange on fd with msg queued first: exchange's result. */
 static int run_on(call *c, const fcw_buf *msg) {
-    if (fcw_buf_append(&c->out, msg->data, msg->len) != 0) return IO_OOM;
+    if (fcw_buf_append(&c->out, msg->data, msg->len) < 0) return -ENOMEM;
     c->stdin_done = c->body_left == 0;
     return exchange(c);
 }
@@ -395,30 +416,31 @@ fcw_app_outcome fcw_app_fastcgi_forward(fcw_app *app, fcw_request *req, long dea
     int whole = 0;
     call c;
 
-    if (body_length(req, &body_len) != 0)
+    if (body_length(req, &body_len) < 0)
         return fail(x, FCW_APP_BAD_REQUEST, "CONTENT_LENGTH is not a number");
     unsigned long long body_left = body_len;
     int fm = first_message(req, ac, &msg, &body_left, &whole);
-    if (fm != 0) {
+    if (fm < 0) {
         fcw_buf_free(&msg);
-        return fm == -2 ? fail(x, FCW_APP_CLIENT_GONE, "reading the request body from nginx failed")
-                        : fail(x, FCW_APP_BROKEN, "out of memory");
+        return fm == -ECONNABORTED
+                   ? fail(x, FCW_APP_CLIENT_GONE, "reading the request body from nginx failed")
+                   : fail(x, FCW_APP_BROKEN, "out of memory");
     }
 
     if (ac->command == NULL) {
         /* A server started some other way (php-fpm): the pool, like an HTTP app. */
         fcw_app_pool *pool = fcw_app_pool_of(app);
-        if (fcw_app_pool_take(pool, deadline) != 0) {
+        if (fcw_app_pool_take(pool, deadline) < 0) {
             fcw_buf_free(&msg);
             return fail(x, FCW_APP_BUSY, "every connection to the app stayed busy until the timeout");
         }
         int fd = fcw_app_pool_idle(pool);
         if (fd < 0) fd = fcw_app_connect(fcw_app_pool_addr(pool), deadline);
         if (fd < 0) {
-            snprintf(x->why, sizeof x->why, "cannot connect to the app: %s", strerror(errno));
+            snprintf(x->why, sizeof x->why, "cannot connect to the app: %s", fcw_strerror(fd));
             fcw_app_pool_give(pool, -1, 0);
             fcw_buf_free(&msg);
-            return errno == ETIMEDOUT ? FCW_APP_TIMEOUT : FCW_APP_UNREACHABLE;
+            return fd == -ETIMEDOUT ? FCW_APP_TIMEOUT : FCW_APP_UNREACHABLE;
         }
         call_init(&c, req, x, fd, deadline, body_left);
         o = verdict(&c, run_on(&c, &msg));
@@ -432,7 +454,7 @@ fcw_app_outcome fcw_app_fastcgi_forward(fcw_app *app, fcw_request *req, long dea
     for (int attempt = 0;; attempt++) {
         fcw_app_copy *copy;
         int taken = fcw_app_copy_take(app, deadline, &copy);
-        if (taken != 0) {
+        if (taken < 0) {
             fcw_buf_free(&msg);
             return taken == FCW_APP_GONE
                        ? fail(x, FCW_APP_UNREACHABLE, "the app has stopped")
@@ -445,7 +467,9 @@ fcw_app_outcome fcw_app_fastcgi_forward(fcw_app *app, fcw_request *req, long dea
          */
         if (copy->conn < 0) copy->conn = fcw_app_connect(&copy->addr, deadline);
         if (copy->conn < 0) {
-            snprintf(x->why, sizeof x->why, "cannot connect to the app: %s", strerror(errno));
+            snprintf(x->why, sizeof x->why, "cannot connect to the app: %s",
+                     fcw_strerror(copy->conn));
+            copy->conn = -1;
             fcw_app_copy_give(app, copy, FCW_COPY_LOST);
             fcw_buf_free(&msg);
             return FCW_APP_UNREACHABLE;
@@ -458,7 +482,7 @@ fcw_app_outcome fcw_app_fastcgi_forward(fcw_app *app, fcw_request *req, long dea
          * stopped at its own request limit before reading this request,
          * which goes to another copy (or to its successor).
          */
-        if (rc == IO_FAILED && c.received == 0 && whole && attempt < RETRIES_MAX &&
+        if (app_conn_failed(rc) && c.received == 0 && whole && attempt < RETRIES_MAX &&
             fcw_app_copy_ended_cleanly(app, copy, ENDED_WAIT_MS)) {
             call_free(&c);
             fcw_close_fd(&copy->conn);

@@ -15,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 
 #include "app.h"
 #include "app_pool.h"
+#include "error.h"
 
 /* Request bodies up to this size are kept, so a request can be re-sent once. */
 #define BODY_FIRST_CHUNK (16 * 1024)
@@ -38,20 +40,20 @@
 static int append(fcw_buf *b, const char *s, size_t n) { return fcw_buf_append(b, s, n); }
 static int appends(fcw_buf *b, const char *s) { return fcw_buf_append(b, s, strlen(s)); }
 
-static int is_hop_by_hop(const char *name, size_t len) {
+static bool is_hop_by_hop(const char *name, size_t len) {
     static const char *const hop[] = {"CONNECTION", "KEEP_ALIVE", "PROXY_CONNECTION", "TE",
                                       "TRAILER", "TRANSFER_ENCODING", "UPGRADE",
                                       "CONTENT_LENGTH", "CONTENT_TYPE", NULL};
     for (int i = 0; hop[i]; i++)
-        if (strlen(hop[i]) == len && memcmp(hop[i], name, len) == 0) return 1;
-    return 0;
+        if (strlen(hop[i]) == len && memcmp(hop[i], name, len) == 0) return true;
+    return false;
 }
 
 /* No CR, LF or NUL may reach the app's parser from a raw FastCGI client. */
-static int value_ok(const char *v) {
+static bool value_ok(const char *v) {
     for (; *v; v++)
-        if (*v == '\r' || *v == '\n') return 0;
-    return 1;
+        if (*v == '\r' || *v == '\n') return false;
+    return true;
 }
 
 /*
@@ -64,7 +66,7 @@ static int append_header_param(fcw_buf *b, const char *entry) {
     if (eq == NULL || eq == name) return 0;
     size_t n = (size_t)(eq - name);
     if (is_hop_by_hop(name, n) || eq[1] == '\0' || !value_ok(eq + 1)) return 0;
-    if (fcw_buf_reserve(b, n + strlen(eq + 1) + 4) != 0) return -1;
+    if (fcw_buf_reserve(b, n + strlen(eq + 1) + 4) < 0) return -ENOMEM;
     char *p = b->data + b->len;
     int up = 1;
     for (size_t i = 0; i < n; i++) {
@@ -78,19 +80,19 @@ static int append_header_param(fcw_buf *b, const char *entry) {
         up = 0;
     }
     b->len = (size_t)(p - b->data);
-    return append(b, ": ", 2) || appends(b, eq + 1) || append(b, "\r\n", 2) ? -1 : 0;
+    return append(b, ": ", 2) || appends(b, eq + 1) || append(b, "\r\n", 2) ? -ENOMEM : 0;
 }
 
-static int uri_ok(const char *u) {
-    if (u[0] != '/' && u[0] != '*') return 0;
+static bool uri_ok(const char *u) {
+    if (u[0] != '/' && u[0] != '*') return false;
     for (const unsigned char *p = (const unsigned char *)u; *p; p++)
-        if (*p <= 0x20 || *p == 0x7f) return 0;
-    return 1;
+        if (*p <= 0x20 || *p == 0x7f) return false;
+    return true;
 }
 
 /*
  * The head of the request. *body_len is the CONTENT_LENGTH (RFC 3875: no
- * CONTENT_LENGTH, no body). Returns 0, -1 out of memory, -2 not sendable.
+ * CONTENT_LENGTH, no body). Returns 0, -ENOMEM, or -EINVAL: not sendable.
  */
 static int build_head(const fcw_request *req, fcw_buf *b, unsigned long long *body_len) {
     const char *uri = NULL, *ctype = NULL, *clen = NULL;
@@ -106,46 +108,46 @@ static int build_head(const fcw_request *req, fcw_buf *b, unsigned long long *bo
     if (clen != NULL && clen[0] != '\0') {
         char *end;
         errno = 0;
-        if (clen[0] < '0' || clen[0] > '9') return -2;
+        if (clen[0] < '0' || clen[0] > '9') return -EINVAL;
         *body_len = strtoull(clen, &end, 10);
-        if (*end != '\0' || errno != 0) return -2;
+        if (*end != '\0' || errno != 0) return -EINVAL;
     }
     const char *method = req->method[0] ? req->method : "GET";
     for (const char *m = method; *m; m++)
-        if (!isupper((unsigned char)*m) && *m != '-' && *m != '_') return -2;
+        if (!isupper((unsigned char)*m) && *m != '-' && *m != '_') return -EINVAL;
 
-    if (appends(b, method) || append(b, " ", 1)) return -1;
+    if (appends(b, method) || append(b, " ", 1)) return -ENOMEM;
     if (uri != NULL && uri[0] != '\0') {
-        if (!uri_ok(uri)) return -2;
-        if (appends(b, uri)) return -1;
+        if (!uri_ok(uri)) return -EINVAL;
+        if (appends(b, uri)) return -ENOMEM;
     } else {
-        if (!uri_ok(req->path)) return -2;
-        if (appends(b, req->path)) return -1;
-        if (req->query[0] && (append(b, "?", 1) || appends(b, req->query))) return -1;
+        if (!uri_ok(req->path)) return -EINVAL;
+        if (appends(b, req->path)) return -ENOMEM;
+        if (req->query[0] && (append(b, "?", 1) || appends(b, req->query))) return -ENOMEM;
     }
-    if (append(b, " HTTP/1.1\r\n", 11)) return -1;
+    if (append(b, " HTTP/1.1\r\n", 11)) return -ENOMEM;
 
     for (char **p = req->envp; p && *p; p++) {
         if (strncmp(*p, "HTTP_", 5) != 0) continue;
         if (strncmp(*p, "HTTP_HOST=", 10) == 0) has_host = 1;
         if (strncmp(*p, "HTTP_X_FC_REQUEST_ID=", 21) == 0) has_id = 1;
-        if (append_header_param(b, *p) != 0) return -1;
+        if (append_header_param(b, *p) != 0) return -ENOMEM;
     }
-    if (!has_host && appends(b, "Host: localhost\r\n")) return -1;
+    if (!has_host && appends(b, "Host: localhost\r\n")) return -ENOMEM;
     /* The generated id, where the app's code looks for it. */
     if (!has_id && (appends(b, "X-Fc-Request-Id: ") || appends(b, req->request_id) ||
                     append(b, "\r\n", 2)))
-        return -1;
+        return -ENOMEM;
     if (ctype != NULL && ctype[0] != '\0' && value_ok(ctype) &&
         (appends(b, "Content-Type: ") || appends(b, ctype) || append(b, "\r\n", 2)))
-        return -1;
+        return -ENOMEM;
     if (*body_len > 0 || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
         strcmp(method, "PATCH") == 0) {
         char line[48];
         int n = snprintf(line, sizeof line, "Content-Length: %llu\r\n", *body_len);
-        if (append(b, line, (size_t)n)) return -1;
+        if (append(b, line, (size_t)n)) return -ENOMEM;
     }
-    return append(b, "\r\n", 2) ? -1 : 0;
+    return append(b, "\r\n", 2) ? -ENOMEM : 0;
 }
 
 /* ---- the exchange on one connection ---- */
@@ -168,10 +170,14 @@ typedef struct exchange {
     char hdr[RESPONSE_HEADER_MAX];
 } exchange;
 
+/*
+ * The parser's callbacks below answer as http-parser asks: 0 to go on,
+ * non-zero to stop it (a negative errno here, for a reader of the code).
+ */
 static int hdr_add(exchange *e, const char *at, size_t n) {
     if (e->hdr_len + n + 2 > sizeof e->hdr) {
         e->headers_too_big = 1;
-        return -1;
+        return -EMSGSIZE;
     }
     memcpy(e->hdr + e->hdr_len, at, n);
     e->hdr_len += n;
@@ -222,10 +228,10 @@ static int apply_head(exchange *e) {
             if (strcmp(value, "200") != 0) e->x->function_error = 1;
             continue;
         }
-        if (fcw_header_line_append(&req->headers, name, value) == -2) return -1;
+        if (fcw_header_line_append(&req->headers, name, value) == -ENOMEM) return -ENOMEM;
         if (req->headers.len + 64 > FCW_RESPONSE_HEADERS_MAX) {
             e->headers_too_big = 1;
-            return -1;
+            return -EMSGSIZE;
         }
     }
     if (e->x->function_error) req->function_error = 1;
@@ -239,7 +245,7 @@ static int on_headers_complete(http_parser *p) {
         /* 100 Continue and the like: not the answer; 101 would leave HTTP. */
         if (status == 101) {
             e->bad = 1;
-            return -1;
+            return -EPROTO;
         }
         e->interim = 1;
         e->hdr_len = 0;
@@ -247,7 +253,8 @@ static int on_headers_complete(http_parser *p) {
         e->in_value = 0;
         return 0;
     }
-    if (apply_head(e) != 0) return -1;
+    int rc = apply_head(e);
+    if (rc < 0) return rc;
     e->head_done = 1;
     /* No length: chunked or until close, the app is streaming. */
     e->stream = !(p->flags & F_CONTENTLENGTH);
@@ -256,9 +263,9 @@ static int on_headers_complete(http_parser *p) {
 
 static int on_body(http_parser *p, const char *at, size_t n) {
     exchange *e = p->data;
-    if (fcw_write(e->req, at, n) != 0 || (e->stream && fcw_flush(e->req) != 0)) {
+    if (fcw_request_write(e->req, at, n) < 0 || (e->stream && fcw_request_flush(e->req) < 0)) {
         e->client_gone = 1;
-        return -1;
+        return -EPIPE;
     }
     return 0;
 }
@@ -284,7 +291,10 @@ static const http_parser_settings settings = {
     .on_message_complete = on_message_complete,
 };
 
-/* Feeds what was read (n = 0: end of file) to the parser; 0 or -1 (e says why). */
+/*
+ * Feeds what was read (n = 0: end of file) to the parser: 0, -ECONNABORTED
+ * when the client went away meanwhile, or -EPROTO (e says why).
+ */
 static int parse(exchange *e, const char *buf, size_t n) {
     size_t used = http_parser_execute(&e->parser, &settings, buf, n);
     enum http_errno err = HTTP_PARSER_ERRNO(&e->parser);
@@ -295,12 +305,23 @@ static int parse(exchange *e, const char *buf, size_t n) {
     }
     if (err != HPE_OK || (n > 0 && used < n)) {
         if (!e->client_gone && !e->headers_too_big) e->bad = 1;
-        return -1;
+        return e->client_gone ? -ECONNABORTED : -EPROTO;
     }
     return 0;
 }
 
-enum { IO_OK = 0, IO_TIMEOUT = -1, IO_FAILED = -2, IO_CLIENT_GONE = -3, IO_ANSWERED = -4 };
+/*
+ * The exchange's results: 0, ANSWERED_EARLY, or a negative errno: -ETIMEDOUT
+ * at the deadline, -ECONNABORTED when the client went away (nginx closed its
+ * connection), -ECONNRESET when the app closed before its answer was whole,
+ * -EPROTO for an answer that is not HTTP, or the failed system call's.
+ */
+#define ANSWERED_EARLY 1    /* the app answered before it took the whole request */
+
+/* A failure of the connection to the app itself, as opposed to time or client. */
+static bool app_conn_failed(int rc) {
+    return rc < 0 && rc != -ETIMEDOUT && rc != -ECONNABORTED;
+}
 
 /*
  * Waits for fd to be ready for events before the deadline, watching nginx's
@@ -311,26 +332,26 @@ static int wait_fd(exchange *e, short events) {
         struct pollfd p[2] = {{.fd = e->fd, .events = events},
                               {.fd = e->nginx_fd, .events = 0}};
         int left = fcw_ms_left(e->deadline);
-        if (left == 0) return IO_TIMEOUT;
+        if (left == 0) return -ETIMEDOUT;
         int rc = poll(p, e->nginx_fd >= 0 ? 2 : 1, left);
         if (rc < 0 && errno == EINTR) continue;
-        if (rc < 0) return IO_FAILED;
-        if (rc == 0) return IO_TIMEOUT;
-        if (e->nginx_fd >= 0 && p[1].revents) return IO_CLIENT_GONE;
-        if ((events & POLLOUT) && (p[0].revents & POLLIN)) return IO_ANSWERED;
-        if (p[0].revents) return IO_OK;
+        if (rc < 0) return fcw_errno();
+        if (rc == 0) return -ETIMEDOUT;
+        if (e->nginx_fd >= 0 && p[1].revents) return -ECONNABORTED;
+        if ((events & POLLOUT) && (p[0].revents & POLLIN)) return ANSWERED_EARLY;
+        if (p[0].revents) return 0;
     }
 }
 
-/* Sends all of iov; IO_ANSWERED when the app answered before taking it all. */
+/* Sends all of iov: 0, ANSWERED_EARLY, or a negative errno. */
 static int send_all(exchange *e, struct iovec *iov, int n) {
     while (n > 0) {
         ssize_t w = writev(e->fd, iov, n);
         if (w < 0) {
             if (errno == EINTR) continue;
-            if (errno != EAGAIN) return IO_FAILED;
+            if (errno != EAGAIN) return fcw_errno();
             int rc = wait_fd(e, POLLOUT);
-            if (rc != IO_OK) return rc;
+            if (rc != 0) return rc;
             continue;
         }
         while (n > 0 && (size_t)w >= iov->iov_len) {
@@ -343,9 +364,10 @@ static int send_all(exchange *e, struct iovec *iov, int n) {
             iov->iov_len -= (size_t)w;
         }
     }
-    return IO_OK;
+    return 0;
 }
 
+/* Reads and parses the answer to its end: 0 or a negative errno. */
 static int read_answer(exchange *e) {
     char buf[READ_CHUNK];
     while (!e->done) {
@@ -353,15 +375,16 @@ static int read_answer(exchange *e) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) {
             int rc = wait_fd(e, POLLIN);
-            if (rc != IO_OK) return rc;
+            if (rc < 0) return rc;
             continue;
         }
-        if (n < 0) return IO_FAILED;
+        if (n < 0) return fcw_errno();
         e->received += (size_t)n;
-        if (parse(e, buf, (size_t)n) != 0) return e->client_gone ? IO_CLIENT_GONE : IO_FAILED;
-        if (n == 0) return e->done ? IO_OK : IO_FAILED;
+        int rc = parse(e, buf, (size_t)n);
+        if (rc < 0) return rc;
+        if (n == 0) return e->done ? 0 : -ECONNRESET;
     }
-    return IO_OK;
+    return 0;
 }
 
 static void exchange_init(exchange *e, fcw_request *req, fcw_app_exchange *x, int fd,
@@ -387,8 +410,8 @@ static fcw_app_outcome fail(fcw_app_exchange *x, fcw_app_outcome o, const char *
 
 static fcw_app_outcome outcome_of(exchange *e, int rc) {
     fcw_app_exchange *x = e->x;
-    if (rc == IO_TIMEOUT) return fail(x, FCW_APP_TIMEOUT, "no complete answer before the timeout");
-    if (rc == IO_CLIENT_GONE || e->client_gone)
+    if (rc == -ETIMEDOUT) return fail(x, FCW_APP_TIMEOUT, "no complete answer before the timeout");
+    if (rc == -ECONNABORTED || e->client_gone)
         return fail(x, FCW_APP_CLIENT_GONE, "the client went away (nginx closed the connection)");
     if (e->headers_too_big)
         return fail(x, FCW_APP_BAD_RESPONSE, "the app's answer has more than 8 KiB of headers");
@@ -399,7 +422,7 @@ static fcw_app_outcome outcome_of(exchange *e, int rc) {
     }
     snprintf(x->why, sizeof x->why, "the connection to the app failed %s: %s",
              e->received ? "in the middle of its answer" : "before it answered",
-             errno ? strerror(errno) : "closed");
+             rc == -ECONNRESET ? "closed" : fcw_strerror(rc));
     return FCW_APP_BROKEN;
 }
 
@@ -413,15 +436,15 @@ fcw_app_outcome fcw_app_http_forward(fcw_app_pool *h, fcw_request *req, long dea
 
     fcw_buf_init_fixed(&head, head_inline, sizeof head_inline);
     int built = build_head(req, &head, &body_len);
-    if (built != 0) {
+    if (built < 0) {
         fcw_buf_free(&head);
-        return built == -1 ? fail(x, FCW_APP_BROKEN, "out of memory")
+        return built == -ENOMEM ? fail(x, FCW_APP_BROKEN, "out of memory")
                            : fail(x, FCW_APP_BAD_REQUEST, "the request cannot be sent as HTTP/1.1 "
                                                            "(method, URI or Content-Length)");
     }
     /* The start of the body goes out with the head, and is kept for a retry. */
     while (first_len < sizeof first && first_len < body_len) {
-        ssize_t n = fcw_read(req, first + first_len, sizeof first - first_len);
+        ssize_t n = fcw_request_read(req, first + first_len, sizeof first - first_len);
         if (n < 0) {
             fcw_buf_free(&head);
             return fail(x, FCW_APP_CLIENT_GONE, "reading the request body from nginx failed");
@@ -431,7 +454,7 @@ fcw_app_outcome fcw_app_http_forward(fcw_app_pool *h, fcw_request *req, long dea
     }
     int replayable = first_len >= body_len;
 
-    if (fcw_app_pool_take(h, deadline) != 0) {
+    if (fcw_app_pool_take(h, deadline) < 0) {
         fcw_buf_free(&head);
         return fail(x, FCW_APP_BUSY, "every connection to the app stayed busy until the timeout");
     }
@@ -445,8 +468,8 @@ fcw_app_outcome fcw_app_http_forward(fcw_app_pool *h, fcw_request *req, long dea
             fd = fcw_app_connect(fcw_app_pool_addr(h), deadline);
             if (fd < 0) {
                 char why[120];
-                snprintf(why, sizeof why, "cannot connect to the app: %s", strerror(errno));
-                out = fail(x, errno == ETIMEDOUT ? FCW_APP_TIMEOUT : FCW_APP_UNREACHABLE, why);
+                snprintf(why, sizeof why, "cannot connect to the app: %s", fcw_strerror(fd));
+                out = fail(x, fd == -ETIMEDOUT ? FCW_APP_TIMEOUT : FCW_APP_UNREACHABLE, why);
                 break;
             }
         }
@@ -455,19 +478,19 @@ fcw_app_outcome fcw_app_http_forward(fcw_app_pool *h, fcw_request *req, long dea
         int rc = send_all(&e, iov, 2);
         char chunk[READ_CHUNK];
         unsigned long long sent = first_len;
-        while (rc == IO_OK && sent < body_len) {
-            ssize_t n = fcw_read(req, chunk, sizeof chunk);
+        while (rc == 0 && sent < body_len) {
+            ssize_t n = fcw_request_read(req, chunk, sizeof chunk);
             if (n <= 0) {
                 /* Shorter than its Content-Length: the app would wait for the rest. */
-                rc = IO_CLIENT_GONE;
+                rc = -ECONNABORTED;
                 break;
             }
             sent += (unsigned long long)n;
             struct iovec one = {chunk, (size_t)n};
             rc = send_all(&e, &one, 1);
         }
-        if (rc == IO_OK || rc == IO_ANSWERED || rc == IO_FAILED) {
-            int sent_all = rc == IO_OK;
+        if (rc >= 0 || app_conn_failed(rc)) {
+            int sent_all = rc == 0;
             rc = read_answer(&e);
             if (!sent_all) e.keep = 0;
         }
@@ -475,13 +498,13 @@ fcw_app_outcome fcw_app_http_forward(fcw_app_pool *h, fcw_request *req, long dea
          * A kept connection the app closed just as it was taken: nothing of
          * the answer came, so the request can go once more on a new one.
          */
-        if (rc == IO_FAILED && reused && e.received == 0 && replayable && attempt == 0 &&
+        if (app_conn_failed(rc) && reused && e.received == 0 && replayable && attempt == 0 &&
             !e.bad) {
             close(fd);
             fd = -1;
             continue;
         }
-        out = rc == IO_OK ? FCW_APP_DONE : outcome_of(&e, rc);
+        out = rc == 0 ? FCW_APP_DONE : outcome_of(&e, rc);
         break;
     }
     fcw_app_pool_give(h, fd, out == FCW_APP_DONE && e.keep);

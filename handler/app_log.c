@@ -4,6 +4,7 @@
 #include "app_log.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -64,7 +65,7 @@ void fcw_line_stream_flush(fcw_line_stream *s) {
     if (s->len > 0) emit(s);
 }
 
-int fcw_line_stream_pump(fcw_line_stream *s) {
+bool fcw_line_stream_pump(fcw_line_stream *s) {
     char buf[16384];
     while (s->src >= 0) {
         ssize_t n = read(s->src, buf, sizeof buf);
@@ -73,14 +74,14 @@ int fcw_line_stream_pump(fcw_line_stream *s) {
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
         /* End of file, or an error that means the same: nobody writes it any more. */
         fcw_line_stream_flush(s);
         close(s->src);
         s->src = -1;
-        return 1;
+        return true;
     }
-    return 1;
+    return true;
 }
 
 void fcw_line_stream_tail(const fcw_line_stream *s, char *out, size_t outlen) {

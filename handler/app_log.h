@@ -10,6 +10,7 @@
 #ifndef FCW_APP_LOG_H
 #define FCW_APP_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* FC keeps at most 32 KB of one log line; the newline is counted in. */
@@ -35,10 +36,10 @@ void fcw_line_stream_feed(fcw_line_stream *s, const char *data, size_t n);
 
 /*
  * Reads what the pipe holds now and writes the lines it completes. Returns
- * 1 at end of file (the pipe is closed and the last partial line written),
- * 0 otherwise.
+ * true at end of file (the pipe is closed and the last partial line
+ * written).
  */
-int fcw_line_stream_pump(fcw_line_stream *s);
+bool fcw_line_stream_pump(fcw_line_stream *s);
 
 /* Writes a last line that has no newline yet (at the app's exit). */
 void fcw_line_stream_flush(fcw_line_stream *s);

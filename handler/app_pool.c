@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "error.h"
 
 struct fcw_app_pool {
     fcw_app_addr addr;
@@ -59,7 +60,7 @@ int fcw_app_pool_take(fcw_app_pool *p, long deadline) {
     while (p->active >= FCW_APP_POOL_MAX) {
         if (pthread_cond_timedwait(&p->freed, &p->lock, &ts) == ETIMEDOUT) {
             pthread_mutex_unlock(&p->lock);
-            return -1;
+            return -ETIMEDOUT;
         }
     }
     p->active++;
@@ -71,7 +72,7 @@ int fcw_app_pool_take(fcw_app_pool *p, long deadline) {
  * An idle connection the server has closed (or sent something on, which no
  * request asked for) polls ready: it cannot carry a request.
  */
-int fcw_app_conn_open(int fd) {
+bool fcw_app_conn_open(int fd) {
     struct pollfd pf = {.fd = fd, .events = POLLIN | POLLRDHUP};
     return poll(&pf, 1, 0) == 0;
 }
@@ -100,24 +101,23 @@ void fcw_app_pool_give(fcw_app_pool *p, int fd, int keep) {
 
 int fcw_app_connect(const fcw_app_addr *addr, long deadline) {
     int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
+    if (fd < 0) return fcw_errno();
     if (addr->sa.ss_family != AF_UNIX) {
         /* Head and body go out in separate writes; the answer must not wait for an ACK. */
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     if (connect(fd, (const struct sockaddr *)&addr->sa, addr->len) == 0) return fd;
-    if (errno == EINPROGRESS || errno == EAGAIN) {
+    int rc = fcw_errno();
+    if (rc == -EINPROGRESS || rc == -EAGAIN) {
         struct pollfd pf = {.fd = fd, .events = POLLOUT};
         int err = 0;
         socklen_t len = sizeof err;
-        if (poll(&pf, 1, fcw_ms_left(deadline)) == 1 &&
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
+        int ready = poll(&pf, 1, fcw_ms_left(deadline));
+        if (ready == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
             return fd;
-        errno = err ? err : ETIMEDOUT;
+        rc = ready < 0 ? fcw_errno() : err ? -err : -ETIMEDOUT;
     }
-    int saved = errno;
     close(fd);
-    errno = saved;
-    return -1;
+    return rc;
 }

@@ -8,6 +8,8 @@
 #ifndef FCW_APP_POOL_H
 #define FCW_APP_POOL_H
 
+#include <stdbool.h>
+
 #include "app_config.h"
 
 /* FC runs at most 200 requests at once on an instance. */
@@ -19,7 +21,7 @@ fcw_app_pool *fcw_app_pool_create(const fcw_app_addr *addr);
 void fcw_app_pool_destroy(fcw_app_pool *p);
 const fcw_app_addr *fcw_app_pool_addr(const fcw_app_pool *p);
 
-/* Waits for a free slot until deadline_ms; 0, or -1 when none came free. */
+/* Waits for a free slot until deadline_ms; 0, or -ETIMEDOUT when none came free. */
 int fcw_app_pool_take(fcw_app_pool *p, long deadline_ms);
 /* An idle connection that is still open, or -1: connect a new one. */
 int fcw_app_pool_idle(fcw_app_pool *p);
@@ -27,12 +29,12 @@ int fcw_app_pool_idle(fcw_app_pool *p);
 void fcw_app_pool_give(fcw_app_pool *p, int fd, int keep);
 
 /*
- * A new non-blocking connection to addr, connected before deadline_ms; -1
- * with errno (ETIMEDOUT at the deadline) when it cannot be made.
+ * A new non-blocking connection to addr, connected before deadline_ms; its
+ * descriptor, or a negative errno (-ETIMEDOUT at the deadline).
  */
 int fcw_app_connect(const fcw_app_addr *addr, long deadline_ms);
-/* 1 when an idle connection is still open (the server has not closed it). */
-int fcw_app_conn_open(int fd);
+/* Whether an idle connection is still open (the server has not closed it). */
+bool fcw_app_conn_open(int fd);
 /* Milliseconds until deadline_ms, 0 when past, at most an hour (for poll). */
 int fcw_ms_left(long deadline_ms);
 

@@ -4,6 +4,8 @@
  */
 #include "buf.h"
 
+#include "error.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +13,12 @@
 
 int fcw_buf_reserve(fcw_buf *b, size_t extra) {
     /* len + extra + 1 must not wrap: extra = SIZE_MAX would wrap to len exactly. */
-    if (extra >= (size_t)-1 - b->len) return -1;
+    if (extra >= (size_t)-1 - b->len) return -ENOMEM;
     size_t need = b->len + extra + 1;
     if (need <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need) {
-        if (cap > ((size_t)-1) / 2) return -1;
+        if (cap > ((size_t)-1) / 2) return -ENOMEM;
         cap *= 2;
     }
     char *p;
@@ -27,14 +29,15 @@ int fcw_buf_reserve(fcw_buf *b, size_t extra) {
     } else {
         p = realloc(b->data, cap);
     }
-    if (p == NULL) return -1;
+    if (p == NULL) return -ENOMEM;
     b->data = p;
     b->cap = cap;
     return 0;
 }
 
 int fcw_buf_append(fcw_buf *b, const void *data, size_t len) {
-    if (fcw_buf_reserve(b, len) != 0) return -1;
+    int rc = fcw_buf_reserve(b, len);
+    if (rc < 0) return rc;
     if (len) memcpy(b->data + b->len, data, len);
     b->len += len;
     b->data[b->len] = '\0';
@@ -47,9 +50,10 @@ int fcw_buf_appendf(fcw_buf *b, const char *fmt, ...) {
     char small[256];
     int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
-    if (n < 0) return -1;
+    if (n < 0) return -EINVAL;
     if ((size_t)n < sizeof small) return fcw_buf_append(b, small, (size_t)n);
-    if (fcw_buf_reserve(b, (size_t)n) != 0) return -1;
+    int rc = fcw_buf_reserve(b, (size_t)n);
+    if (rc < 0) return rc;
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);

@@ -22,6 +22,7 @@ typedef struct fcw_buf {
  */
 void fcw_buf_init_fixed(fcw_buf *b, char *storage, size_t size);
 
+/* Each returns 0, or -ENOMEM with b unchanged (error.h's convention). */
 int fcw_buf_append(fcw_buf *b, const void *data, size_t len);
 int fcw_buf_appendf(fcw_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -8,13 +8,15 @@
  */
 #include "cgi_response.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
 /* RFC 9110 token characters, without the locale games of isalnum(). */
-static int is_tchar(unsigned char c) {
+static bool is_tchar(unsigned char c) {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
+        return true;
     return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
@@ -32,12 +34,12 @@ static fcw_cgi_result invalid(fcw_cgi_response *res, unsigned line, const char *
  * nothing. A 1xx is not a final answer; nginx would wait for the real one.
  */
 static int parse_status(const char *v, size_t len, int *status) {
-    if (len < 3) return -1;
+    if (len < 3) return -EINVAL;
     for (int i = 0; i < 3; i++)
-        if (v[i] < '0' || v[i] > '9') return -1;
-    if (len > 3 && v[3] != ' ' && v[3] != '\t') return -1;
+        if (v[i] < '0' || v[i] > '9') return -EINVAL;
+    if (len > 3 && v[3] != ' ' && v[3] != '\t') return -EINVAL;
     int code = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
-    if (code < 200 || code > 599) return -1;
+    if (code < 200 || code > 599) return -EINVAL;
     *status = code;
     return 0;
 }
@@ -71,7 +73,7 @@ static fcw_cgi_result parse_line(const char *s, size_t len, unsigned line, int *
 
     if (name_len == 6 && strncasecmp(s, "Status", 6) == 0) {
         if (*have_status) return invalid(res, line, "a second Status header");
-        if (parse_status(v, value_len, &res->status) != 0)
+        if (parse_status(v, value_len, &res->status) < 0)
             return invalid(res, line, "invalid Status: expected a 3-digit code from 200 "
                                       "to 599 and an optional reason, e.g. 'Status: 404 "
                                       "Not Found'");

@@ -8,6 +8,7 @@
 #include <ini.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #include "app.h"
 #include "config_value.h"
+#include "error.h"
 #include "fclog.h"
 #include "handler_app.h"
 
@@ -119,18 +121,18 @@ static int set_metrics_listen(fcw_config *cfg, const char *value, const char *wh
         snprintf(err, errlen, "%s: metrics_listen = '%s': expected off, a port (on 127.0.0.1), "
                  "127.0.0.1:PORT, [::1]:PORT or 0.0.0.0:PORT (to be scraped from other hosts)",
                  where, value);
-        return -1;
+        return -EINVAL;
     }
     if (cfg->metrics_addr.port == function_port()) {
         snprintf(err, errlen, "%s: metrics_listen = '%s': port %u is the function's port "
                  "(FC_CUSTOM_LISTEN_PORT, PORT or 9000), which an HTTP trigger exposes to the "
                  "internet: expected another port, e.g. 127.0.0.1:9101", where, value,
                  cfg->metrics_addr.port);
-        return -1;
+        return -EINVAL;
     }
     if (fcw_replace_str(&cfg->metrics_listen, addr) != 0) {
         snprintf(err, errlen, "%s: out of memory", where);
-        return -1;
+        return -ENOMEM;
     }
     return 0;
 }
@@ -142,20 +144,21 @@ static int set_observe_key(fcw_config *cfg, const char *key, const char *value,
         const char *why = health_path_problem(value);
         if (why != NULL) {
             snprintf(err, errlen, "%s: health_path = '%s': %s", where, value, why);
-            return -1;
+            return -EINVAL;
         }
         if (fcw_replace_str(&cfg->health_path, value) != 0) {
             snprintf(err, errlen, "%s: out of memory", where);
-            return -1;
+            return -ENOMEM;
         }
         fcw_set_origin(cfg->health_origin, "%s", where);
     } else if (strcmp(key, "metrics_listen") == 0) {
-        if (set_metrics_listen(cfg, value, where, err, errlen) != 0) return -1;
+        int rc = set_metrics_listen(cfg, value, where, err, errlen);
+        if (rc < 0) return rc;
         fcw_set_origin(cfg->metrics_origin, "%s", where);
     } else {
         if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
             snprintf(err, errlen, "%s: access_log = '%s': expected on or off", where, value);
-            return -1;
+            return -EINVAL;
         }
         cfg->access_log = strcmp(value, "on") == 0;
         fcw_set_origin(cfg->access_log_origin, "%s", where);
@@ -174,7 +177,7 @@ static int set_worker_key(fcw_config *cfg, const char *key, const char *value,
         if (value[0] != '/' || strlen(value) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
             snprintf(err, errlen, "%s: socket = '%s': expected an absolute path shorter than %zu bytes",
                      where, value, sizeof(((struct sockaddr_un *)0)->sun_path));
-            return -1;
+            return -EINVAL;
         }
         if (fcw_replace_str(&cfg->socket_path, value) != 0) goto oom;
         fcw_set_origin(cfg->socket_origin, "%s", where);
@@ -182,35 +185,35 @@ static int set_worker_key(fcw_config *cfg, const char *key, const char *value,
         if (fcw_parse_uint(value, 0600, 0777, 8, &cfg->socket_mode) != 0) {
             snprintf(err, errlen, "%s: socket_mode = '%s': expected an octal mode from 0600 to 0777",
                      where, value);
-            return -1;
+            return -EINVAL;
         }
         fcw_set_origin(cfg->socket_mode_origin, "%s", where);
     } else if (strcmp(key, "threads") == 0) {
         if (fcw_parse_uint(value, 1, MAX_THREADS, 10, &cfg->threads) != 0) {
             snprintf(err, errlen, "%s: threads = '%s': expected a whole number from 1 to %d",
                      where, value, MAX_THREADS);
-            return -1;
+            return -EINVAL;
         }
         fcw_set_origin(cfg->threads_origin, "%s", where);
     } else if (strcmp(key, "drain_timeout") == 0) {
         if (fcw_parse_uint(value, 0, 3600, 10, &cfg->drain_timeout_s) != 0) {
             snprintf(err, errlen, "%s: drain_timeout = '%s': expected seconds from 0 to 3600",
                      where, value);
-            return -1;
+            return -EINVAL;
         }
         fcw_set_origin(cfg->drain_origin, "%s", where);
     } else if (strcmp(key, "thread_idle_timeout") == 0) {
         if (fcw_parse_uint(value, 0, MAX_TIMEOUT_S, 10, &cfg->thread_idle_timeout_s) != 0) {
             snprintf(err, errlen, "%s: thread_idle_timeout = '%s': expected seconds from 0 "
                      "(never) to %d", where, value, MAX_TIMEOUT_S);
-            return -1;
+            return -EINVAL;
         }
         fcw_set_origin(cfg->thread_idle_origin, "%s", where);
     } else if (strcmp(key, "queue_timeout") == 0) {
         if (fcw_parse_uint(value, 1, MAX_TIMEOUT_S, 10, &cfg->queue_timeout_s) != 0) {
             snprintf(err, errlen, "%s: queue_timeout = '%s': expected seconds from 1 to %d",
                      where, value, MAX_TIMEOUT_S);
-            return -1;
+            return -EINVAL;
         }
         fcw_set_origin(cfg->queue_origin, "%s", where);
     } else if (strcmp(key, "health_path") == 0 || strcmp(key, "metrics_listen") == 0 ||
@@ -220,12 +223,12 @@ static int set_worker_key(fcw_config *cfg, const char *key, const char *value,
         snprintf(err, errlen, "%s: unknown key '%s' in [worker]: expected socket, "
                  "socket_mode, threads, drain_timeout, thread_idle_timeout, queue_timeout, "
                  "health_path, metrics_listen or access_log", where, key);
-        return -1;
+        return -EINVAL;
     }
     return 0;
 oom:
     snprintf(err, errlen, "%s: out of memory", where);
-    return -1;
+    return -ENOMEM;
 }
 
 static int set_route_key(fcw_route_config *rc, const char *section, const char *key,
@@ -235,24 +238,24 @@ static int set_route_key(fcw_route_config *rc, const char *section, const char *
             snprintf(err, errlen, "%s: handler is empty in [%s]: expected builtin:NAME, "
                      "exec:/path/to/program [args...], plugin:/path/to/lib.so or app", where,
                      section);
-            return -1;
+            return -EINVAL;
         }
         if (fcw_replace_str(&rc->spec, value) != 0) {
             snprintf(err, errlen, "%s: out of memory", where);
-            return -1;
+            return -ENOMEM;
         }
         fcw_set_origin(rc->spec_origin, "%s", where);
     } else if (strcmp(key, "timeout") == 0) {
         if (fcw_parse_uint(value, 1, MAX_TIMEOUT_S, 10, &rc->timeout_s) != 0) {
             snprintf(err, errlen, "%s: timeout = '%s' in [%s]: expected seconds from 1 to %d",
                      where, value, section, MAX_TIMEOUT_S);
-            return -1;
+            return -EINVAL;
         }
         fcw_set_origin(rc->timeout_origin, "%s", where);
     } else {
         snprintf(err, errlen, "%s: unknown key '%s' in [%s]: expected handler or timeout",
                  where, key, section);
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }
@@ -353,7 +356,7 @@ static char *read_line(char *str, int num, void *stream) {
     return s;
 }
 
-/* Returns -1 when out of memory: every later message prints these strings. */
+/* 0, or -ENOMEM: every later message prints these strings, so none may be NULL. */
 static int set_defaults(fcw_config *cfg) {
     int failed = 0;
     cfg->socket_path = strdup(DEFAULT_SOCKET);
@@ -380,7 +383,7 @@ static int set_defaults(fcw_config *cfg) {
         fcw_set_origin(cfg->lifecycle[r].timeout_origin, "default");
     }
     fcw_app_config_defaults(&cfg->app);
-    return failed || cfg->socket_path == NULL || cfg->health_path == NULL ? -1 : 0;
+    return failed || cfg->socket_path == NULL || cfg->health_path == NULL ? -ENOMEM : 0;
 }
 
 static const struct { const char *env, *key; } worker_env[] = {
@@ -408,22 +411,22 @@ static const char *const app_env[] = {
     "FCWORKER_APP_PROCESSES", "FCWORKER_APP_MAX_REQUESTS", "FCWORKER_APP_SCRIPT",
 };
 
-/* Calls fn on every FCWORKER_* name the worker or its scripts read; stops when it returns 1. */
-static int each_known_env(int (*fn)(const char *name, void *arg), void *arg) {
+/* Calls fn on every FCWORKER_* name the worker or its scripts read; stops when it returns true. */
+static bool each_known_env(bool (*fn)(const char *name, void *arg), void *arg) {
     char name[64];
     for (size_t i = 0; i < sizeof worker_env / sizeof worker_env[0]; i++)
-        if (fn(worker_env[i].env, arg)) return 1;
+        if (fn(worker_env[i].env, arg)) return true;
     for (size_t i = 0; i < sizeof script_env / sizeof script_env[0]; i++)
-        if (fn(script_env[i], arg)) return 1;
+        if (fn(script_env[i], arg)) return true;
     for (size_t i = 0; i < sizeof app_env / sizeof app_env[0]; i++)
-        if (fn(app_env[i], arg)) return 1;
+        if (fn(app_env[i], arg)) return true;
     for (int r = 0; r < FCW_ROUTE_COUNT; r++) {
         snprintf(name, sizeof name, "FCWORKER_%s", route_defaults[r].env);
-        if (fn(name, arg)) return 1;
+        if (fn(name, arg)) return true;
         snprintf(name, sizeof name, "FCWORKER_%s_TIMEOUT", route_defaults[r].env);
-        if (fn(name, arg)) return 1;
+        if (fn(name, arg)) return true;
     }
-    return 0;
+    return false;
 }
 
 /* Edit distance of a and b (both shorter than 64 bytes), for "did you mean". */
@@ -449,18 +452,18 @@ typedef struct env_match {
     char closest[64];
 } env_match;
 
-static int is_name(const char *known, void *arg) {
+static bool is_name(const char *known, void *arg) {
     return strcmp(known, ((env_match *)arg)->name) == 0;
 }
 
-static int nearer(const char *known, void *arg) {
+static bool nearer(const char *known, void *arg) {
     env_match *m = arg;
     size_t d = distance(m->name, known);
     if (d < m->best) {
         m->best = d;
         snprintf(m->closest, sizeof m->closest, "%s", known);
     }
-    return 0;
+    return false;
 }
 
 /*
@@ -486,7 +489,7 @@ static int check_env_names(char *err, size_t errlen) {
         else
             snprintf(err, errlen, "environment %s: no such setting: expected one of the "
                      "FCWORKER_* names in the README's Configuration section", name);
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }
@@ -494,25 +497,26 @@ static int check_env_names(char *err, size_t errlen) {
 static int apply_env(fcw_config *cfg, char *err, size_t errlen) {
     char where[FCW_ORIGIN_MAX], name[64];
     const char *v;
+    int rc;
 
     for (size_t i = 0; i < sizeof worker_env / sizeof worker_env[0]; i++) {
         if ((v = getenv(worker_env[i].env)) == NULL) continue;
         snprintf(where, sizeof where, "environment %s", worker_env[i].env);
-        if (set_worker_key(cfg, worker_env[i].key, v, where, err, errlen) != 0) return -1;
+        if ((rc = set_worker_key(cfg, worker_env[i].key, v, where, err, errlen)) < 0) return rc;
     }
     for (int r = 0; r < FCW_ROUTE_COUNT; r++) {
         const char *section = fcw_route_name((fcw_route)r);
         snprintf(name, sizeof name, "FCWORKER_%s", route_defaults[r].env);
         if ((v = getenv(name)) != NULL) {
             snprintf(where, sizeof where, "environment %s", name);
-            if (set_route_key(&cfg->lifecycle[r], section, "handler", v, where, err, errlen) != 0)
-                return -1;
+            rc = set_route_key(&cfg->lifecycle[r], section, "handler", v, where, err, errlen);
+            if (rc < 0) return rc;
         }
         snprintf(name, sizeof name, "FCWORKER_%s_TIMEOUT", route_defaults[r].env);
         if ((v = getenv(name)) != NULL) {
             snprintf(where, sizeof where, "environment %s", name);
-            if (set_route_key(&cfg->lifecycle[r], section, "timeout", v, where, err, errlen) != 0)
-                return -1;
+            rc = set_route_key(&cfg->lifecycle[r], section, "timeout", v, where, err, errlen);
+            if (rc < 0) return rc;
         }
     }
     return fcw_app_config_apply_env(&cfg->app, err, errlen);
@@ -544,28 +548,27 @@ static int by_prefix_length(const void *a, const void *b) {
 static int create_handler(fcw_config *cfg, fcw_route_config *rc, fcw_route route, char *err,
                           size_t errlen) {
     char why[FCW_CONFIG_ERR_MAX];
+    int made;
     if (rc->spec == NULL) {
         snprintf(err, errlen, "%s: [route %s]: no handler: expected handler = builtin:NAME, "
                  "exec:/path/to/program [args...], plugin:/path/to/lib.so or app",
                  rc->spec_origin, rc->prefix);
-        return -1;
+        return -EINVAL;
     }
     if (strcmp(rc->spec, "app") == 0) {
         if (!cfg->app.present) {
             snprintf(err, errlen, "%s: handler = app, but there is no [app] section: expected "
                      "[app] with at least address = 127.0.0.1:PORT (or FCWORKER_APP_ADDRESS)",
                      rc->spec_origin);
-            return -1;
+            return -EINVAL;
         }
-        rc->handler = fcw_app_handler_create(&cfg->app_rt, &cfg->app, route, why, sizeof why);
+        made = fcw_app_handler_create(&cfg->app_rt, &cfg->app, route, &rc->handler, why,
+                                      sizeof why);
     } else {
-        rc->handler = fcw_handler_create(rc->spec, route, why, sizeof why);
+        made = fcw_handler_create(rc->spec, route, &rc->handler, why, sizeof why);
     }
-    if (rc->handler == NULL) {
-        snprintf(err, errlen, "%s: handler = '%s': %s", rc->spec_origin, rc->spec, why);
-        return -1;
-    }
-    return 0;
+    if (made < 0) snprintf(err, errlen, "%s: handler = '%s': %s", rc->spec_origin, rc->spec, why);
+    return made;
 }
 
 /*
@@ -584,71 +587,82 @@ static const char *line_text(const char *path, int n, char *out, size_t outlen) 
     return out;
 }
 
-fcw_config *fcw_config_load(const char *path, char *err, size_t errlen) {
+/* Reads path into cfg with inih: 0, or a negative errno with the reason in err. */
+static int read_file(fcw_config *cfg, const char *path, char *err, size_t errlen) {
+    parse_ctx ctx = {.cfg = cfg, .path = path, .err = err, .errlen = errlen};
+    if ((cfg->path = strdup(path)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    ctx.file = fopen(path, "r");
+    if (ctx.file == NULL) {
+        int e = fcw_errno();
+        snprintf(err, errlen, "%s: cannot open: %s", path, fcw_strerror(e));
+        return e;
+    }
+    int line = ini_parse_stream(read_line, &ctx, on_ini_value, &ctx);
+    /* A directory opens, and then reads as an empty file. */
+    int read_err = ferror(ctx.file) ? fcw_errno() : 0;
+    fclose(ctx.file);
+    if (read_err < 0) {
+        snprintf(err, errlen, "%s: cannot read: %s: expected a configuration file", path,
+                 fcw_strerror(read_err));
+        return read_err;
+    }
+    /* inih goes on after a malformed line: report whichever error came first. */
+    if (ctx.failed && (line == 0 || ctx.fail_line <= line)) return -EINVAL;
+    if (line != 0) {
+        char text[INI_MAX_LINE];
+        snprintf(err, errlen, "%s:%d: '%s' is not an INI line: expected [section], "
+                 "key = value, or a ; comment", path, line,
+                 line_text(path, line, text, sizeof text));
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int fcw_config_load(const char *path, fcw_config **out, char *err, size_t errlen) {
+    int rc;
+    *out = NULL;
     fcw_config *cfg = calloc(1, sizeof *cfg);
     if (cfg == NULL) {
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        return -ENOMEM;
     }
-    if (set_defaults(cfg) != 0) {
+    if ((rc = set_defaults(cfg)) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-
-    if (path != NULL) {
-        parse_ctx ctx = {.cfg = cfg, .path = path, .err = err, .errlen = errlen};
-        if ((cfg->path = strdup(path)) == NULL) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
-        ctx.file = fopen(path, "r");
-        if (ctx.file == NULL) {
-            snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-            goto fail;
-        }
-        int rc = ini_parse_stream(read_line, &ctx, on_ini_value, &ctx);
-        /* A directory opens, and then reads as an empty file. */
-        int read_errno = ferror(ctx.file) ? (errno ? errno : EIO) : 0;
-        fclose(ctx.file);
-        if (read_errno != 0) {
-            snprintf(err, errlen, "%s: cannot read: %s: expected a configuration file",
-                     path, strerror(read_errno));
-            goto fail;
-        }
-        /* inih goes on after a malformed line: report whichever error came first. */
-        if (ctx.failed && (rc == 0 || ctx.fail_line <= rc)) goto fail;
-        if (rc != 0) {
-            char text[INI_MAX_LINE];
-            snprintf(err, errlen, "%s:%d: '%s' is not an INI line: expected [section], "
-                     "key = value, or a ; comment", path, rc, line_text(path, rc, text, sizeof text));
-            goto fail;
-        }
-    }
-    if (check_env_names(err, errlen) != 0 || apply_env(cfg, err, errlen) != 0) goto fail;
+    if (path != NULL && (rc = read_file(cfg, path, err, errlen)) < 0) goto fail;
+    if ((rc = check_env_names(err, errlen)) < 0 || (rc = apply_env(cfg, err, errlen)) < 0)
+        goto fail;
     char *slash = strrchr(cfg->socket_path, '/');
     if (slash != NULL) {
         *slash = '\0';
-        int rc = fcw_app_config_default_address(&cfg->app, cfg->socket_path[0] ? cfg->socket_path
-                                                                               : "/", err, errlen);
+        rc = fcw_app_config_default_address(&cfg->app, cfg->socket_path[0] ? cfg->socket_path
+                                                                          : "/", err, errlen);
         *slash = '/';
-        if (rc != 0) goto fail;
+        if (rc < 0) goto fail;
     }
-    if (fcw_app_config_check(&cfg->app, err, errlen) != 0) goto fail;
+    if ((rc = fcw_app_config_check(&cfg->app, err, errlen)) < 0) goto fail;
     inherit_invoke_timeout(cfg);
 
     /* qsort(NULL, 0, ...) is undefined behaviour: routes is NULL without sections. */
     if (cfg->nroutes > 1)
         qsort(cfg->routes, cfg->nroutes, sizeof *cfg->routes, by_prefix_length);
     for (int r = 0; r < FCW_ROUTE_COUNT; r++)
-        if (create_handler(cfg, &cfg->lifecycle[r], (fcw_route)r, err, errlen) != 0) goto fail;
+        if ((rc = create_handler(cfg, &cfg->lifecycle[r], (fcw_route)r, err, errlen)) < 0)
+            goto fail;
     for (size_t i = 0; i < cfg->nroutes; i++)
-        if (create_handler(cfg, &cfg->routes[i], FCW_ROUTE_INVOKE, err, errlen) != 0) goto fail;
+        if ((rc = create_handler(cfg, &cfg->routes[i], FCW_ROUTE_INVOKE, err, errlen)) < 0)
+            goto fail;
     cfg->refs = 1;
-    return cfg;
+    *out = cfg;
+    return 0;
 
 fail:
     fcw_config_free(cfg);
-    return NULL;
+    return rc;
 }
 
 static void free_route(fcw_route_config *rc) {

@@ -60,12 +60,13 @@ typedef struct fcw_config {
 } fcw_config;
 
 /*
- * Loads path (NULL: no file, defaults and environment only), applies the
- * environment, validates every value and creates every handler. On error
- * returns NULL with a message naming the file, line, value and what was
- * expected in err.
+ * Loads path (NULL: no file, defaults and environment only) into *out, applies
+ * the environment, validates every value and creates every handler. 0, or a
+ * negative errno (-EINVAL for a wrong value, -ENOMEM, the file's open or read
+ * error) with a message naming the file, line, value and what was expected in
+ * err, and *out NULL.
  */
-fcw_config *fcw_config_load(const char *path, char *err, size_t errlen);
+int fcw_config_load(const char *path, fcw_config **out, char *err, size_t errlen);
 void fcw_config_free(fcw_config *cfg);
 
 /* Prints the effective configuration, each value with its origin. */

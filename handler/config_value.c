@@ -18,17 +18,18 @@ void fcw_set_origin(fcw_origin o, const char *fmt, ...) {
 
 int fcw_parse_uint(const char *s, unsigned min, unsigned max, int base, unsigned *out) {
     char *end;
-    if (s == NULL || *s < '0' || *s > '9') return -1;
+    if (s == NULL || *s < '0' || *s > '9') return -EINVAL;
     errno = 0;
     unsigned long v = strtoul(s, &end, base);
-    if (errno != 0 || *end != '\0' || v < min || v > max) return -1;
+    if (*end != '\0') return -EINVAL;
+    if (errno != 0 || v < min || v > max) return -ERANGE;
     *out = (unsigned)v;
     return 0;
 }
 
 int fcw_replace_str(char **dst, const char *value) {
     char *copy = strdup(value);
-    if (copy == NULL) return -1;
+    if (copy == NULL) return -ENOMEM;
     free(*dst);
     *dst = copy;
     return 0;

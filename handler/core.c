@@ -8,6 +8,7 @@
 #include <fcgiapp.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "error.h"
 #include "fclog.h"
 #include "metrics.h"
 #include "request.h"
@@ -60,10 +62,10 @@ static long now_ms(void) {
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* Ready again for its next request: one thread will be told, once. */
+/* Ready again for its next request: one thread will be told, once. 0 or -errno. */
 static int arm(int fd, int op) {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.fd = fd};
-    return epoll_ctl(core.epfd, op, fd, &ev);
+    return epoll_ctl(core.epfd, op, fd, &ev) == 0 ? 0 : fcw_errno();
 }
 
 static void *thread_main(void *arg);
@@ -76,15 +78,15 @@ static void spawn_locked(void) {
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, THREAD_STACK);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int err = pthread_create(&tid, &attr, thread_main, NULL);
+    int err = -pthread_create(&tid, &attr, thread_main, NULL);
     pthread_attr_destroy(&attr);
     if (err == 0) core.nthreads++;
-    else fcw_log_warn("cannot start worker thread %u: %s", core.nthreads + 1, strerror(err));
+    else fcw_log_warn("cannot start worker thread %u: %s", core.nthreads + 1, fcw_strerror(err));
 }
 
 /* EMFILE and the like: said, and a pause instead of a spin on accept. */
 static void accept_failed(int err) {
-    fcw_log_error("accepting a FastCGI connection failed: %s", strerror(err));
+    fcw_log_error("accepting a FastCGI connection failed: %s", fcw_strerror(err));
     struct timespec pause = {0, 50 * 1000 * 1000};
     nanosleep(&pause, NULL);
 }
@@ -96,11 +98,13 @@ static void accept_all(void) {
         int fd = accept4(core.listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINVAL) accept_failed(errno);
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINVAL)
+                accept_failed(fcw_errno());
             break;
         }
-        if (arm(fd, EPOLL_CTL_ADD) != 0) {
-            fcw_log_error("cannot watch a FastCGI connection: %s", strerror(errno));
+        int rc = arm(fd, EPOLL_CTL_ADD);
+        if (rc < 0) {
+            fcw_log_error("cannot watch a FastCGI connection: %s", fcw_strerror(rc));
             close(fd);
         }
     }
@@ -117,8 +121,8 @@ static void accept_all(void) {
  * nginx closed an idle kept connection (or a client hung up): nothing left
  * to read. Data with the hang-up is a request to serve first.
  */
-static int closed_idle(int fd, uint32_t events) {
-    if (!(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return 0;
+static bool closed_idle(int fd, uint32_t events) {
+    if (!(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return false;
     char c;
     return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
 }
@@ -132,7 +136,7 @@ static void release_connection(FCGX_Request *fr) {
     int stopping = core.stopping;
     pthread_mutex_unlock(&core.lock);
     /* Stopping: closed, so nginx stops using it. */
-    if (stopping || arm(fd, EPOLL_CTL_MOD) != 0) close(fd);
+    if (stopping || arm(fd, EPOLL_CTL_MOD) < 0) close(fd);
 }
 
 /* Serves the request on fd; counted in busy by the caller already. */
@@ -328,16 +332,18 @@ int fcw_core_start(int listen_fd, const fcw_core_settings *s, fcw_lifecycle *lc,
     core.no_accept_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) != 0 || core.epfd < 0 ||
         core.stop_fd < 0 || core.no_accept_fd < 0) {
-        snprintf(err, errlen, "cannot set up the connection core: %s", strerror(errno));
-        return -1;
+        int rc = fcw_errno();
+        snprintf(err, errlen, "cannot set up the connection core: %s", fcw_strerror(rc));
+        return rc;
     }
     struct epoll_event lev = {.events = EPOLLIN | EPOLLONESHOT, .data.fd = listen_fd};
     /* Level-triggered and never read: once written, every thread sees it. */
     struct epoll_event sev = {.events = EPOLLIN, .data.fd = core.stop_fd};
     if (epoll_ctl(core.epfd, EPOLL_CTL_ADD, listen_fd, &lev) != 0 ||
         epoll_ctl(core.epfd, EPOLL_CTL_ADD, core.stop_fd, &sev) != 0) {
-        snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
-        return -1;
+        int rc = fcw_errno();
+        snprintf(err, errlen, "epoll_ctl: %s", fcw_strerror(rc));
+        return rc;
     }
     pthread_mutex_lock(&core.lock);
     spawn_locked();
@@ -345,7 +351,7 @@ int fcw_core_start(int listen_fd, const fcw_core_settings *s, fcw_lifecycle *lc,
     pthread_mutex_unlock(&core.lock);
     if (!started) {
         snprintf(err, errlen, "cannot start the first worker thread");
-        return -1;
+        return -EAGAIN;
     }
     return 0;
 }

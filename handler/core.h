@@ -29,8 +29,8 @@ typedef struct fcw_core_settings {
 } fcw_core_settings;
 
 /*
- * Starts serving listen_fd with the first thread. Returns 0, or -1 with
- * the reason in err.
+ * Starts serving listen_fd with the first thread. Returns 0, or a negative
+ * errno with the reason in err.
  */
 int fcw_core_start(int listen_fd, const fcw_core_settings *s, fcw_lifecycle *lc, char *err,
                    size_t errlen);

@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "error.h"
+
 /*
  * posix_spawn's dup2 into 0/1/2 would clobber a pipe end that itself landed
  * on 0, 1 or 2 (a worker started with a standard descriptor closed).
@@ -30,13 +32,14 @@ static int above_stdio(int fd) {
 }
 
 static int make_pipe(int p[2]) {
-    if (pipe2(p, O_CLOEXEC) != 0) return -1;
+    if (pipe2(p, O_CLOEXEC) != 0) return fcw_errno();
     p[0] = above_stdio(p[0]);
     p[1] = above_stdio(p[1]);
     if (p[0] < 0 || p[1] < 0) {
+        int rc = fcw_errno();
         if (p[0] >= 0) close(p[0]);
         if (p[1] >= 0) close(p[1]);
-        return -1;
+        return rc;
     }
     return 0;
 }
@@ -79,7 +82,7 @@ int fcw_child_spawn_fds(const char *program, char *const argv[], const char *dir
     int rc = posix_spawn(pid, program, &fa, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    return rc;
+    return -rc; /* posix_spawn answers a positive errno */
 }
 
 /*
@@ -118,8 +121,8 @@ unsigned fcw_child_kill_all(void) {
 
 /*
  * Starts the program with stdin, stdout and stderr on new pipes; returns 0
- * and our ends in io[0] (its stdin), io[1] (stdout), io[2] (stderr), or an
- * errno value.
+ * and our ends in io[0] (its stdin), io[1] (stdout), io[2] (stderr), or a
+ * negative errno.
  */
 int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
                     char *const envp[], pid_t *pid, int io[3]) {
@@ -127,8 +130,7 @@ int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
     int rc;
 
     for (int i = 0; i < 3; i++) {
-        if (make_pipe(p[i]) != 0) {
-            rc = errno;
+        if ((rc = make_pipe(p[i])) < 0) {
             for (int j = 0; j < i; j++) {
                 fcw_close_fd(&p[j][0]);
                 fcw_close_fd(&p[j][1]);
@@ -145,7 +147,7 @@ int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
     io[0] = p[0][1];
     io[1] = p[1][0];
     io[2] = p[2][0];
-    if (rc != 0) {
+    if (rc < 0) {
         for (int i = 0; i < 3; i++) fcw_close_fd(&io[i]);
         return rc;
     }
@@ -157,10 +159,11 @@ int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
 
 int fcw_child_pidfd_open(pid_t pid) {
 #ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    return fd >= 0 ? fd : fcw_errno();
 #else
     (void)pid;
-    return -1;
+    return -ENOSYS;
 #endif
 }
 
@@ -176,6 +179,7 @@ pid_t fcw_child_reap(pid_t pid, int *st) {
     pid_t rc;
     do rc = waitpid(pid, st, 0);
     while (rc < 0 && errno == EINTR);
+    if (rc < 0) rc = fcw_errno();
     live_remove(pid);
     return rc;
 }
@@ -185,7 +189,7 @@ void fcw_child_describe_exit(int st, char *out, size_t outlen) {
         snprintf(out, outlen, "exited with status %d", WEXITSTATUS(st));
     else if (WIFSIGNALED(st))
         snprintf(out, outlen, "was killed by signal %d (%s)", WTERMSIG(st),
-                 strsignal(WTERMSIG(st)));
+                 fcw_strsignal(WTERMSIG(st)));
     else
         snprintf(out, outlen, "ended with wait status %#x", (unsigned)st);
 }

@@ -13,18 +13,18 @@
 
 /*
  * Starts program in dir; returns 0 and the worker's non-blocking ends of the
- * child's stdin, stdout and stderr pipes in io[0..2], or an errno value.
+ * child's stdin, stdout and stderr pipes in io[0..2], or a negative errno.
  */
 int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
                     char *const envp[], pid_t *pid, int io[3]);
 /*
  * Starts program in dir with fds[0..2] as its stdin, stdout and stderr (the
  * caller keeps its own descriptors), in its own process group, with default
- * signal dispositions and an empty mask. Returns 0 or an errno value.
+ * signal dispositions and an empty mask. Returns 0 or a negative errno.
  */
 int fcw_child_spawn_fds(const char *program, char *const argv[], const char *dir,
                         char *const envp[], const int fds[3], pid_t *pid);
-/* A descriptor that polls readable when the child exits (not reaped), or -1. */
+/* A descriptor that polls readable when the child exits (not reaped), or a negative errno. */
 int fcw_child_pidfd_open(pid_t pid);
 /*
  * Sends sig to the child's process group, or to the child alone when none of
@@ -37,7 +37,7 @@ void fcw_child_signal_group(pid_t pid, int sig);
  * Returns how many.
  */
 unsigned fcw_child_kill_all(void);
-/* waitpid(2) for pid, retried on EINTR. */
+/* waitpid(2) for pid, retried on EINTR: pid, or a negative errno. */
 pid_t fcw_child_reap(pid_t pid, int *st);
 /* "exited with status 3", "was killed by signal 9 (Killed)", ... for a log line. */
 void fcw_child_describe_exit(int st, char *out, size_t outlen);

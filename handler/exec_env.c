@@ -13,12 +13,14 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "program.h"
 
 extern char **environ;
@@ -35,14 +37,14 @@ static int split_args(fcw_exec_spec *x, const char *arg, char *err, size_t errle
     x->argv = calloc(strlen(arg) / 2 + 2, sizeof *x->argv);
     if (x->args == NULL || x->argv == NULL) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return -ENOMEM;
     }
     /* No shell: whitespace separates arguments, nothing is quoted or expanded. */
     for (char *t = strtok_r(x->args, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
         x->argv[n++] = t;
     if (n == 0) {
         snprintf(err, errlen, "no program: expected exec:/path/to/program [args...]");
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }
@@ -58,15 +60,16 @@ static int resolve_program(fcw_exec_spec *x, char *err, size_t errlen) {
     } else {
         char cwd[PATH_MAX];
         if (getcwd(cwd, sizeof cwd) == NULL) {
+            int e = fcw_errno();
             snprintf(err, errlen, "program '%s' is relative and the working directory "
-                     "is unknown (%s): give an absolute path", p, strerror(errno));
-            return -1;
+                     "is unknown (%s): give an absolute path", p, fcw_strerror(e));
+            return e;
         }
         if (asprintf(&x->program, "%s/%s", cwd, p) < 0) x->program = NULL;
     }
     if (x->program == NULL || (x->dir = strdup(x->program)) == NULL) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return -ENOMEM;
     }
     char *slash = strrchr(x->dir, '/');
     slash[slash == x->dir ? 1 : 0] = '\0';
@@ -74,7 +77,7 @@ static int resolve_program(fcw_exec_spec *x, char *err, size_t errlen) {
     return 0;
 }
 
-static int env_is(const char *entry, const char *name) {
+static bool env_is(const char *entry, const char *name) {
     size_t n = strlen(name);
     return strncmp(entry, name, n) == 0 && entry[n] == '=';
 }
@@ -98,11 +101,11 @@ static const char *const request_names[] = {
  * variables of the container (an HTTP_PROXY the operator set) are inherited
  * too, unless the request has a header of that name (fcw_exec_env_build).
  */
-static int inherited(const char *entry) {
-    if (strncmp(entry, "FCWORKER_", 9) == 0 || strchr(entry, '=') == NULL) return 0;
+static bool inherited(const char *entry) {
+    if (strncmp(entry, "FCWORKER_", 9) == 0 || strchr(entry, '=') == NULL) return false;
     for (int i = 0; request_names[i]; i++)
-        if (env_is(entry, request_names[i])) return 0;
-    return 1;
+        if (env_is(entry, request_names[i])) return false;
+    return true;
 }
 
 static int build_static_env(fcw_exec_spec *x) {
@@ -110,39 +113,42 @@ static int build_static_env(fcw_exec_spec *x) {
     int have_path = 0;
     for (char **e = environ; e && *e; e++) n++;
     x->static_env = calloc(n + 4, sizeof *x->static_env);
-    if (x->static_env == NULL) return -1;
+    if (x->static_env == NULL) return -ENOMEM;
     for (char **e = environ; e && *e; e++) {
         if (!inherited(*e)) continue;
         if (env_is(*e, "PATH")) have_path = 1;
-        if ((x->static_env[x->nstatic++] = strdup(*e)) == NULL) return -1;
+        if ((x->static_env[x->nstatic++] = strdup(*e)) == NULL) return -ENOMEM;
     }
     /* A shell script without PATH finds no command at all. */
-    if (!have_path && (x->static_env[x->nstatic++] = strdup(DEFAULT_PATH)) == NULL) return -1;
+    if (!have_path && (x->static_env[x->nstatic++] = strdup(DEFAULT_PATH)) == NULL) return -ENOMEM;
     /* The same for every request: made here, not sent by nginx each time. */
-    if ((x->static_env[x->nstatic++] = strdup("GATEWAY_INTERFACE=CGI/1.1")) == NULL) return -1;
-    if ((x->static_env[x->nstatic++] = strdup("SERVER_SOFTWARE=fcworker")) == NULL) return -1;
+    if ((x->static_env[x->nstatic++] = strdup("GATEWAY_INTERFACE=CGI/1.1")) == NULL) return -ENOMEM;
+    if ((x->static_env[x->nstatic++] = strdup("SERVER_SOFTWARE=fcworker")) == NULL) return -ENOMEM;
     return 0;
 }
 
-fcw_exec_spec *fcw_exec_spec_create(const char *arg, char *err, size_t errlen) {
+int fcw_exec_spec_create(const char *arg, fcw_exec_spec **out, char *err, size_t errlen) {
+    int rc;
     fcw_exec_spec *x = calloc(1, sizeof *x);
 
+    *out = NULL;
     if (x == NULL) {
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        return -ENOMEM;
     }
-    if (split_args(x, arg, err, errlen) != 0 || resolve_program(x, err, errlen) != 0 ||
-        fcw_program_check(x->program, err, errlen) != 0)
+    if ((rc = split_args(x, arg, err, errlen)) < 0 || (rc = resolve_program(x, err, errlen)) < 0 ||
+        (rc = fcw_program_check(x->program, err, errlen)) < 0)
         goto fail;
-    if (build_static_env(x) != 0) {
+    if ((rc = build_static_env(x)) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    return x;
+    *out = x;
+    return 0;
 
 fail:
     fcw_exec_spec_free(x);
-    return NULL;
+    return rc;
 }
 
 void fcw_exec_spec_free(fcw_exec_spec *x) {
@@ -164,26 +170,26 @@ static const char *const cgi_params[] = {
     "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", NULL,
 };
 
-static int passed_param(const char *entry) {
+static bool passed_param(const char *entry) {
     const char *eq = strchr(entry, '=');
-    if (eq == NULL) return 0;
+    if (eq == NULL) return false;
     /*
      * httpoxy (CVE-2016-5385): HTTP_PROXY from a "Proxy:" request header
      * would become the program's outgoing proxy. conf/nginx.conf hides the
      * header; it is never passed either way, whatever the server sends.
      */
-    if (strncmp(entry, "HTTP_PROXY=", 11) == 0) return 0;
+    if (strncmp(entry, "HTTP_PROXY=", 11) == 0) return false;
     /* The request's id, as the worker logs it, is made in own instead. */
-    if (strncmp(entry, "HTTP_X_FC_REQUEST_ID=", 21) == 0) return 0;
-    if (strncmp(entry, "HTTP_", 5) == 0) return 1;
-    if (eq[1] == '\0') return 0;
+    if (strncmp(entry, "HTTP_X_FC_REQUEST_ID=", 21) == 0) return false;
+    if (strncmp(entry, "HTTP_", 5) == 0) return true;
+    if (eq[1] == '\0') return false;
     for (int i = 0; cgi_params[i]; i++)
-        if (env_is(entry, cgi_params[i])) return 1;
-    return 0;
+        if (env_is(entry, cgi_params[i])) return true;
+    return false;
 }
 
-/* 1 if "A=..." and "B=..." name the same variable. */
-static int same_name(const char *a, const char *b) {
+/* Whether "A=..." and "B=..." name the same variable. */
+static bool same_name(const char *a, const char *b) {
     while (*a == *b && *a != '=' && *a != '\0') {
         a++;
         b++;
@@ -191,12 +197,12 @@ static int same_name(const char *a, const char *b) {
     return *a == '=' && *b == '=';
 }
 
-/* 1 if a passed HTTP_* param other than envp[i] has the name of envp[i]. */
-static int repeated(char **envp, size_t i) {
-    if (strncmp(envp[i], "HTTP_", 5) != 0 || !passed_param(envp[i])) return 0;
+/* Whether a passed HTTP_* param other than envp[i] has the name of envp[i]. */
+static bool repeated(char **envp, size_t i) {
+    if (strncmp(envp[i], "HTTP_", 5) != 0 || !passed_param(envp[i])) return false;
     for (size_t j = 0; envp[j] != NULL; j++)
-        if (j != i && same_name(envp[i], envp[j]) && passed_param(envp[j])) return 1;
-    return 0;
+        if (j != i && same_name(envp[i], envp[j]) && passed_param(envp[j])) return true;
+    return false;
 }
 
 static int hex(int c) {
@@ -213,7 +219,7 @@ static int hex(int c) {
 static int own_add_path_info(fcw_buf *own, const char *path) {
     size_t n = strlen(path), k = 0;
     char *d = malloc(n + 1);
-    if (d == NULL) return -1;
+    if (d == NULL) return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
         int hi, lo;
         if (path[i] == '%' && i + 2 < n + 1 && (hi = hex((unsigned char)path[i + 1])) >= 0 &&
@@ -230,11 +236,12 @@ static int own_add_path_info(fcw_buf *own, const char *path) {
     d[k] = '\0';
     int rc = fcw_buf_appendf(own, "PATH_INFO=%s", k ? d : path);
     free(d);
-    return rc != 0 ? -1 : fcw_buf_append(own, "", 1);
+    return rc < 0 ? rc : fcw_buf_append(own, "", 1);
 }
 
 static int own_add(fcw_buf *own, const char *name, const char *value) {
-    if (fcw_buf_appendf(own, "%s=%s", name, value) != 0) return -1;
+    int rc = fcw_buf_appendf(own, "%s=%s", name, value);
+    if (rc < 0) return rc;
     return fcw_buf_append(own, "", 1); /* keeps the terminator in the buffer */
 }
 
@@ -248,23 +255,23 @@ static int own_add(fcw_buf *own, const char *name, const char *value) {
  */
 static int own_add_combined(fcw_buf *own, char **envp, size_t first) {
     const char *sep = strncmp(envp[first], "HTTP_COOKIE=", 12) == 0 ? "; " : ", ";
-    if (fcw_buf_append(own, envp[first], strlen(envp[first])) != 0) return -1;
+    if (fcw_buf_append(own, envp[first], strlen(envp[first])) < 0) return -ENOMEM;
     for (size_t j = first + 1; envp[j] != NULL; j++) {
         if (!same_name(envp[first], envp[j]) || !passed_param(envp[j])) continue;
         const char *value = strchr(envp[j], '=') + 1;
-        if (fcw_buf_append(own, sep, 2) != 0 || fcw_buf_append(own, value, strlen(value)) != 0)
-            return -1;
+        if (fcw_buf_append(own, sep, 2) < 0 || fcw_buf_append(own, value, strlen(value)) < 0)
+            return -ENOMEM;
     }
     return fcw_buf_append(own, "", 1);
 }
 
-/* 1 if the container's HTTP_* variable entry is one the request sets itself. */
-static int set_by_request(const char *entry, char **params) {
-    if (strncmp(entry, "HTTP_", 5) != 0) return 0;
-    if (env_is(entry, "HTTP_X_FC_REQUEST_ID")) return 1;
+/* Whether the container's HTTP_* variable entry is one the request sets itself. */
+static bool set_by_request(const char *entry, char **params) {
+    if (strncmp(entry, "HTTP_", 5) != 0) return false;
+    if (env_is(entry, "HTTP_X_FC_REQUEST_ID")) return true;
     for (char **p = params; p && *p; p++)
-        if (same_name(entry, *p) && passed_param(*p)) return 1;
-    return 0;
+        if (same_name(entry, *p) && passed_param(*p)) return true;
+    return false;
 }
 
 /*
@@ -291,20 +298,20 @@ int fcw_exec_env_build(const fcw_exec_spec *x, const fcw_request *req, fcw_exec_
         own_add(own, "SCRIPT_NAME", "") != 0 ||
         own_add(own, "FC_REQUEST_ID", fcw_request_id(req)) != 0 ||
         own_add(own, "HTTP_X_FC_REQUEST_ID", fcw_request_id(req)) != 0)
-        return -1;
+        return -ENOMEM;
     for (size_t i = 0; params && params[i]; i++) {
         nparams++;
         if (!repeated(params, i)) continue;
         int first = 1;
         for (size_t j = 0; j < i && first; j++)
             if (same_name(params[i], params[j]) && passed_param(params[j])) first = 0;
-        if (first && own_add_combined(own, params, i) != 0) return -1;
+        if (first && own_add_combined(own, params, i) != 0) return -ENOMEM;
     }
 
     size_t nown = 0;
     for (size_t off = 0; off < own->len; off += strlen(own->data + off) + 1) nown++;
     env->envp = calloc(nown + nparams + x->nstatic + 1, sizeof *env->envp);
-    if (env->envp == NULL) return -1;
+    if (env->envp == NULL) return -ENOMEM;
     /* Pointers into own only now: appending may have moved it. */
     for (size_t off = 0; off < own->len; off += strlen(own->data + off) + 1)
         env->envp[n++] = own->data + off;

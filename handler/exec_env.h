@@ -27,11 +27,11 @@ typedef struct fcw_exec_spec {
 } fcw_exec_spec;
 
 /*
- * Parses arg ("/path/to/program [args...]", after "exec:"), checks that the
- * program is an executable regular file and builds the static environment.
- * On failure returns NULL and writes what is wrong into err.
+ * Parses arg ("/path/to/program [args...]", after "exec:") into *out, checks
+ * that the program is an executable regular file and builds the static
+ * environment. 0, or a negative errno with what is wrong in err.
  */
-fcw_exec_spec *fcw_exec_spec_create(const char *arg, char *err, size_t errlen);
+int fcw_exec_spec_create(const char *arg, fcw_exec_spec **out, char *err, size_t errlen);
 void fcw_exec_spec_free(fcw_exec_spec *x);
 
 /* One request's environment, for the child's start. */
@@ -44,8 +44,8 @@ typedef struct fcw_exec_env {
 
 /*
  * Fills env (FCW_EXEC_ENV_INIT) for req; env->envp points into req's params
- * and x, so both must outlive the child's start. Returns -1 when out of
- * memory; fcw_exec_env_free(env) is needed either way.
+ * and x, so both must outlive the child's start. 0, or -ENOMEM;
+ * fcw_exec_env_free(env) is needed either way.
  */
 int fcw_exec_env_build(const fcw_exec_spec *x, const fcw_request *req, fcw_exec_env *env);
 void fcw_exec_env_free(fcw_exec_env *env);

@@ -3,6 +3,7 @@
  */
 #include "fcgi_record.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define FCGI_VERSION_1 1
@@ -48,9 +49,9 @@ static size_t put_len(unsigned char *p, size_t n) {
 
 int fcw_fcgi_pair(unsigned char *out, size_t cap, size_t *len, const char *name,
                   size_t nlen, const char *value, size_t vlen) {
-    if (nlen > 0x7fffffff || vlen > 0x7fffffff) return -1;
+    if (nlen > 0x7fffffff || vlen > 0x7fffffff) return -E2BIG;
     size_t need = (nlen < 128 ? 1 : 4) + (vlen < 128 ? 1 : 4) + nlen + vlen;
-    if (*len > cap || cap - *len < need) return -1;
+    if (*len > cap || cap - *len < need) return -ENOSPC;
     unsigned char *p = out + *len;
     p += put_len(p, nlen);
     p += put_len(p, vlen);

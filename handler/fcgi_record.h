@@ -43,7 +43,8 @@ size_t fcw_fcgi_abort_request(unsigned char out[FCW_FCGI_HEADER_LEN]);
 
 /*
  * Appends one name-value pair, FastCGI-encoded, at out + *len (cap bytes in
- * all). Returns 0, or -1 when it does not fit.
+ * all). Returns 0, -ENOSPC when it does not fit, -E2BIG for a name or value
+ * longer than FastCGI can say (2^31 - 1 bytes).
  */
 int fcw_fcgi_pair(unsigned char *out, size_t cap, size_t *len, const char *name,
                   size_t nlen, const char *value, size_t vlen);

@@ -3,6 +3,8 @@
  */
 #include "fclog.h"
 
+#include "error.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -16,7 +18,7 @@ int fcw_write_all(int fd, const char *buf, size_t len) {
         if (n < 0) {
             if (errno == EINTR) continue;
             /* stdout closed or full disk: the request must still be served. */
-            return -1;
+            return fcw_errno();
         }
         buf += n;
         len -= (size_t)n;

@@ -39,7 +39,7 @@ void fcw_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 void fcw_log_write(int fd, const char *line, size_t len);
 
-/* Writes all of buf to fd with as few write(2) calls as it can. */
+/* Writes all of buf to fd with as few write(2) calls as it can: 0 or -errno. */
 int fcw_write_all(int fd, const char *buf, size_t len);
 
 #endif

@@ -36,19 +36,20 @@ struct fcw_handler {
 #define FCW_HANDLER_OWN_FC_LINES 1u
 
 /*
- * Parses spec and creates the handler for route. On failure returns NULL and
- * writes what is wrong and what was expected into err.
+ * Parses spec and creates the handler for route into *out. 0, or a negative
+ * errno (-EINVAL for a spec that is wrong, -ENOMEM) with what is wrong and
+ * what was expected in err.
  */
-fcw_handler *fcw_handler_create(const char *spec, fcw_route route, char *err,
-                                size_t errlen);
+int fcw_handler_create(const char *spec, fcw_route route, fcw_handler **out, char *err,
+                       size_t errlen);
 void fcw_handler_destroy(fcw_handler *h);
 
 /* Kind constructors; arg is the spec after "kind:". */
-fcw_handler *fcw_builtin_create(const char *arg, fcw_route route, char *err,
-                                size_t errlen);
-fcw_handler *fcw_exec_create(const char *arg, fcw_route route, char *err,
-                             size_t errlen);
-fcw_handler *fcw_plugin_create(const char *arg, fcw_route route, char *err,
-                               size_t errlen);
+int fcw_builtin_create(const char *arg, fcw_route route, fcw_handler **out, char *err,
+                       size_t errlen);
+int fcw_exec_create(const char *arg, fcw_route route, fcw_handler **out, char *err,
+                    size_t errlen);
+int fcw_plugin_create(const char *arg, fcw_route route, fcw_handler **out, char *err,
+                      size_t errlen);
 
 #endif

@@ -7,6 +7,7 @@
  */
 #include "handler_app.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -91,15 +92,15 @@ static void destroy_app(fcw_handler *h) {
     free(h);
 }
 
-fcw_handler *fcw_app_handler_create(struct fcw_app **app, const fcw_app_config *ac,
-                                    fcw_route route, char *err, size_t errlen) {
+int fcw_app_handler_create(struct fcw_app **app, const fcw_app_config *ac, fcw_route route,
+                           fcw_handler **out, char *err, size_t errlen) {
     fcw_handler *h = calloc(1, sizeof *h);
     app_handler *ah = calloc(1, sizeof *ah);
     if (h == NULL || ah == NULL) {
         free(h);
         free(ah);
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        return -ENOMEM;
     }
     ah->app = app;
     ah->ac = ac;
@@ -108,5 +109,6 @@ fcw_handler *fcw_app_handler_create(struct fcw_app **app, const fcw_app_config *
     h->run = run_app;
     h->destroy = destroy_app;
     if (ac->fc_lines_app) h->flags |= FCW_HANDLER_OWN_FC_LINES;
-    return h;
+    *out = h;
+    return 0;
 }

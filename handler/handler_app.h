@@ -13,10 +13,10 @@ struct fcw_app;
 
 /*
  * The handler for route of the configuration whose [app] is ac and whose
- * running app will be at *app once attached (config.h, app_rt). Both belong
- * to that configuration and outlive the handler.
+ * running app will be at *app once attached (config.h, app_rt), into *out.
+ * Both belong to that configuration and outlive the handler. 0 or -ENOMEM.
  */
-fcw_handler *fcw_app_handler_create(struct fcw_app **app, const fcw_app_config *ac,
-                                    fcw_route route, char *err, size_t errlen);
+int fcw_app_handler_create(struct fcw_app **app, const fcw_app_config *ac, fcw_route route,
+                           fcw_handler **out, char *err, size_t errlen);
 
 #endif

@@ -6,6 +6,7 @@
  *   echo   the request as the worker saw it, for debugging a deployment;
  *          credential headers are redacted
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@ static canned *canned_create(int with_function_name) {
     if (rc == 0 && function_name != NULL) {
         rc = fcw_header_line_append(&b, "Function-Name", function_name);
         /* A name no header can carry (a CR or LF in it) is left out, not fatal. */
-        if (rc == -1) rc = 0;
+        if (rc == -EINVAL) rc = 0;
     }
     canned *c = rc == 0 ? malloc(sizeof *c + b.len + 1) : NULL;
     if (c != NULL) {
@@ -123,8 +124,8 @@ static void destroy_builtin(fcw_handler *h) {
     free(h);
 }
 
-fcw_handler *fcw_builtin_create(const char *arg, fcw_route route, char *err,
-                                size_t errlen) {
+int fcw_builtin_create(const char *arg, fcw_route route, fcw_handler **out, char *err,
+                       size_t errlen) {
     static const struct {
         const char *name;
         int (*run)(fcw_handler *, fcw_request *, unsigned);
@@ -144,12 +145,13 @@ fcw_handler *fcw_builtin_create(const char *arg, fcw_route route, char *err,
         }
         if (h == NULL) {
             snprintf(err, errlen, "out of memory");
-            return NULL;
+            return -ENOMEM;
         }
         h->run = builtins[i].run;
         h->destroy = destroy_builtin;
-        return h;
+        *out = h;
+        return 0;
     }
     snprintf(err, errlen, "unknown built-in handler '%s': expected hello, ok or echo", arg);
-    return NULL;
+    return -EINVAL;
 }

@@ -31,6 +31,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@
 #include <unistd.h>
 
 #include "cgi_response.h"
+#include "error.h"
 #include "exec_child.h"
 #include "exec_env.h"
 #include "fclog.h"
@@ -152,12 +154,13 @@ static void check_exit(exec_run *r) {
     }
 }
 
+/* Bytes of the body, from nginx or its spool file: n, 0 at its end, or a negative errno. */
 static ssize_t body_read(exec_run *r, char *buf, size_t len) {
     ssize_t n;
-    if (r->spool_fd < 0) return fcw_read(r->req, buf, len);
+    if (r->spool_fd < 0) return fcw_request_read(r->req, buf, len);
     do n = read(r->spool_fd, buf, len);
     while (n < 0 && errno == EINTR);
-    return n;
+    return n < 0 ? fcw_errno() : n;
 }
 
 static void fail_output(exec_run *r, const char *why);
@@ -249,14 +252,14 @@ static const char *take_rest_of_body(exec_run *r) {
     ssize_t n;
 
     if (r->in_fd < 0) {
-        while ((n = fcw_read(r->req, buf, sizeof buf)) > 0)
+        while ((n = fcw_request_read(r->req, buf, sizeof buf)) > 0)
             ;
         return n < 0 ? "reading the request body from nginx failed" : NULL;
     }
     int fd = spool_open();
     if (fd < 0) return "cannot create a temporary file for the request body in $TMPDIR or /tmp";
-    while ((n = fcw_read(r->req, buf, sizeof buf)) > 0) {
-        if (fcw_write_all(fd, buf, (size_t)n) != 0) {
+    while ((n = fcw_request_read(r->req, buf, sizeof buf)) > 0) {
+        if (fcw_write_all(fd, buf, (size_t)n) < 0) {
             close(fd);
             return "cannot write the request body to a temporary file (disk full?)";
         }
@@ -285,7 +288,7 @@ static void respond_body(exec_run *r, const char *data, size_t n) {
             return;
         }
     }
-    if (fcw_write(req, data, n) == 0) return;
+    if (fcw_request_write(req, data, n) == 0) return;
     if (req->io_timed_out) time_out(r, now_ms());
     else fail_output(r, req->capture ? "its answer is larger than the 1 MiB an initializer "
                                          "may return"
@@ -309,7 +312,8 @@ static int apply_headers(exec_run *r, const fcw_cgi_response *res) {
         char *value = scratch + h->name_len + 1;
         memcpy(value, h->value, h->value_len);
         value[h->value_len] = '\0';
-        if (fcw_add_header(r->req, scratch, value) != 0) return -1;
+        int rc = fcw_request_add_header(r->req, scratch, value);
+        if (rc < 0) return rc;
     }
     return 0;
 }
@@ -331,7 +335,7 @@ static void on_stdout(exec_run *r, const char *data, size_t n) {
         respond_body(r, data, n);
         return;
     }
-    if (fcw_buf_append(&r->head, data, n) != 0) {
+    if (fcw_buf_append(&r->head, data, n) < 0) {
         fail_output(r, "out of memory");
         return;
     }
@@ -341,7 +345,7 @@ static void on_stdout(exec_run *r, const char *data, size_t n) {
         reject_output(r, res.error, res.line);
         return;
     }
-    if (apply_headers(r, &res) != 0) {
+    if (apply_headers(r, &res) < 0) {
         reject_output(r, "response headers over 8 KiB once formatted", 0);
         return;
     }
@@ -365,12 +369,12 @@ static void drain_fd(exec_run *r, int *fd, int is_stdout) {
 }
 
 /* The route timeout matters until the child is being stopped for any reason. */
-static int deadline_armed(const exec_run *r) {
+static bool deadline_armed(const exec_run *r) {
     return !r->timed_out && !r->stopping && !r->killed;
 }
 
 /* Running on with stdout closed: the grace that EXEC_OUTLIVE_GRACE_MS gives is armed. */
-static int outlive_armed(const exec_run *r) {
+static bool outlive_armed(const exec_run *r) {
     return r->out_closed_at != 0 && !r->exited && !r->stopping && !r->killed;
 }
 
@@ -412,17 +416,17 @@ static int next_wait(const exec_run *r, long now) {
  * background process holds them), then they are abandoned (a process outside
  * the group holds them).
  */
-static int quiet_after_exit(exec_run *r, long now) {
+static bool quiet_after_exit(exec_run *r, long now) {
     long grace = r->killed ? EXEC_ABANDON_MS : EXEC_EOF_GRACE_MS;
-    if (!r->exited || now - r->last_io < grace) return 0;
+    if (!r->exited || now - r->last_io < grace) return false;
     if (!r->killed) {
         fcw_child_signal_group(r->pid, SIGKILL);
         r->killed = 1;
         r->last_io = now;
-        return 0;
+        return false;
     }
     r->abandoned = 1;
-    return 1;
+    return true;
 }
 
 enum { W_STDIN, W_STDOUT, W_STDERR, W_EXIT, W_NGINX, W_COUNT };
@@ -467,7 +471,7 @@ static void pump(exec_run *r) {
         nfds_t np = watch_set(r, p, slot);
         int ready = poll(p, np, next_wait(r, now));
         if (ready < 0 && errno != EINTR) {
-            fcw_log(r->req, "exec %s: poll failed: %s", r->x->program, strerror(errno));
+            fcw_log(r->req, "exec %s: poll failed: %s", r->x->program, fcw_strerror(errno));
             r->output_failed = "poll failed";
             stop_child(r, now_ms());
             return;
@@ -571,14 +575,14 @@ static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
 
     r.in_buf = malloc(EXEC_CHUNK);
     r.rd_buf = malloc(EXEC_CHUNK);
-    if (r.in_buf == NULL || r.rd_buf == NULL || fcw_exec_env_build(x, req, &env) != 0) {
+    if (r.in_buf == NULL || r.rd_buf == NULL || fcw_exec_env_build(x, req, &env) < 0) {
         fcw_log(req, "exec %s: out of memory", x->program);
         rc = fail_with(req, 500, "Internal Server Error: out of memory\n");
         goto out;
     }
     int err = fcw_child_spawn(x->program, x->argv, x->dir, env.envp, &r.pid, io);
-    if (err != 0) {
-        fcw_log(req, "exec %s: cannot start it: %s", x->program, strerror(err));
+    if (err < 0) {
+        fcw_log(req, "exec %s: cannot start it: %s", x->program, fcw_strerror(err));
         rc = fail_with(req, 500, "Internal Server Error: the function could not start\n");
         goto out;
     }
@@ -597,8 +601,8 @@ static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     /* Stopped by the worker while it still ran, for whatever reason. */
     if (r.stopping || !r.exited) fcw_metrics_exec_killed();
     if (!r.exited) fcw_child_signal_group(r.pid, SIGKILL);
-    if (fcw_child_reap(r.pid, &st) < 0)
-        fcw_log(req, "exec %s: waitpid: %s", x->program, strerror(errno));
+    pid_t reaped = fcw_child_reap(r.pid, &st);
+    if (reaped < 0) fcw_log(req, "exec %s: waitpid: %s", x->program, fcw_strerror(reaped));
     rc = verdict(&r, st, timeout_s);
 
 out:
@@ -619,19 +623,24 @@ static void destroy_exec(fcw_handler *h) {
     free(h);
 }
 
-fcw_handler *fcw_exec_create(const char *arg, fcw_route route, char *err, size_t errlen) {
+int fcw_exec_create(const char *arg, fcw_route route, fcw_handler **out, char *err,
+                    size_t errlen) {
     (void)route;
     fcw_handler *h = calloc(1, sizeof *h);
 
     if (h == NULL) {
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        return -ENOMEM;
     }
-    if ((h->impl = fcw_exec_spec_create(arg, err, errlen)) == NULL) {
+    fcw_exec_spec *x;
+    int rc = fcw_exec_spec_create(arg, &x, err, errlen);
+    if (rc < 0) {
         free(h);
-        return NULL;
+        return rc;
     }
+    h->impl = x;
     h->run = run_exec;
     h->destroy = destroy_exec;
-    return h;
+    *out = h;
+    return 0;
 }

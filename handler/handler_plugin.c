@@ -31,12 +31,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "fclog.h"
 #include "handler.h"
 
@@ -86,7 +88,7 @@ static void *lookup(void *dl, const char *name) {
     return dlsym(dl, name);
 }
 
-static int same_file(const plugin_lib *l, const struct stat *st) {
+static bool same_file(const plugin_lib *l, const struct stat *st) {
     return l->dev == st->st_dev && l->ino == st->st_ino &&
            l->mtime.tv_sec == st->st_mtim.tv_sec && l->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
@@ -97,26 +99,34 @@ static int same_file(const plugin_lib *l, const struct stat *st) {
  * is opened through a private copy instead (unlinked once mapped), so a
  * reload serves the new code while requests in flight finish on the old.
  */
-static void *open_rebuilt(const char *path, int *copy_failed, char *err, size_t errlen) {
+static int open_rebuilt(const char *path, void **dl, char *err, size_t errlen) {
     const char *dir = getenv("TMPDIR");
     char copy[4096], buf[65536];
     if (dir == NULL || dir[0] == '\0') dir = "/tmp";
     snprintf(copy, sizeof copy, "%s/fcworker-plugin-XXXXXX.so", dir);
+    int rc = 0;
     int out = mkostemps(copy, 3, O_CLOEXEC);
-    int in = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = 0;
-    while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
-        if (write(out, buf, (size_t)n) != n) n = -1;
-    int failed = in < 0 || out < 0 || n < 0;
+    int in = out < 0 ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0) rc = fcw_errno();
+    while (rc == 0) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n == 0) break;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            rc = fcw_errno();
+        } else {
+            ssize_t w = write(out, buf, (size_t)n);
+            if (w != n) rc = w < 0 ? fcw_errno() : -ENOSPC;
+        }
+    }
     if (in >= 0) close(in);
     if (out >= 0) close(out);
-    void *dl = failed ? NULL : dlopen(copy, RTLD_NOW | RTLD_LOCAL);
+    *dl = rc < 0 ? NULL : dlopen(copy, RTLD_NOW | RTLD_LOCAL);
     if (out >= 0) unlink(copy);
-    *copy_failed = failed;
-    if (failed)
+    if (rc < 0)
         snprintf(err, errlen, "plugin '%s' was rebuilt, and copying it to %s to load the new "
-                 "file failed: %s", path, dir, strerror(errno));
-    return dl;
+                 "file failed: %s", path, dir, fcw_strerror(rc));
+    return rc;
 }
 
 /*
@@ -124,20 +134,21 @@ static void *open_rebuilt(const char *path, int *copy_failed, char *err, size_t 
  * fcw_plugin_load runs only for a library that has it. Called with
  * registry_lock held.
  */
-static plugin_lib *lib_acquire(const char *path, fcw_route route, entry_fn *entry,
-                               char *err, size_t errlen) {
+static int lib_acquire(const char *path, fcw_route route, plugin_lib **out, entry_fn *entry,
+                       char *err, size_t errlen) {
     const char *name = entry_names[route];
     struct stat st;
-    const char *problem = NULL;
-    if (stat(path, &st) != 0) problem = strerror(errno);
-    else if (!S_ISREG(st.st_mode)) problem = "not a regular file";
-    if (problem != NULL) {
+    int rc = 0;
+    if (stat(path, &st) != 0) rc = fcw_errno();
+    else if (!S_ISREG(st.st_mode)) rc = -EINVAL;
+    if (rc < 0) {
         snprintf(err, errlen, "plugin '%s': %s: expected a shared library built with "
-                 "cc -fPIC -shared", path, problem);
-        return NULL;
+                 "cc -fPIC -shared", path,
+                 rc == -EINVAL ? "not a regular file" : fcw_strerror(rc));
+        return rc;
     }
     /* The file as it is now, loaded already (directly or through a copy): shared. */
-    int rebuilt = 0, copy_failed = 0;
+    int rebuilt = 0;
     for (plugin_lib *l = registry; l != NULL; l = l->next) {
         if (strcmp(l->path, path) != 0) continue;
         if (!same_file(l, &st)) {
@@ -150,14 +161,15 @@ static plugin_lib *lib_acquire(const char *path, fcw_route route, entry_fn *entr
             snprintf(err, errlen, "plugin '%s' does not export %s: expected "
                      "`int %s(fcw_request *req)` for the %s route (see fcworker.h)",
                      path, name, name, fcw_route_name(route));
-            return NULL;
+            return -EINVAL;
         }
         l->users++;
-        return l;
+        *out = l;
+        return 0;
     }
-    void *dl = rebuilt ? open_rebuilt(path, &copy_failed, err, errlen)
-                       : dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (copy_failed) return NULL;
+    void *dl;
+    if (!rebuilt) dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    else if ((rc = open_rebuilt(path, &dl, err, errlen)) < 0) return rc;
     if (dl == NULL) {
         const char *why = dlerror();
         if (why == NULL) why = "dlopen failed";
@@ -167,7 +179,7 @@ static plugin_lib *lib_acquire(const char *path, fcw_route route, entry_fn *entr
                        "and the libraries it is linked with"
                      : "expected a shared library for this machine, built with "
                        "cc -fPIC -shared");
-        return NULL;
+        return -EINVAL;
     }
     void *sym = lookup(dl, name);
     memcpy(entry, &sym, sizeof *entry);
@@ -176,17 +188,19 @@ static plugin_lib *lib_acquire(const char *path, fcw_route route, entry_fn *entr
                  "`int %s(fcw_request *req)` for the %s route (see fcworker.h)",
                  path, name, name, fcw_route_name(route));
         dlclose(dl);
-        return NULL;
+        return -EINVAL;
     }
     for (plugin_lib *l = registry; l != NULL; l = l->next) {
         if (l->dl == dl) {
             /* Same mapping (maybe through another path): share it. */
             dlclose(dl);
             l->users++;
-            return l;
+            *out = l;
+            return 0;
         }
     }
 
+    rc = -ENOMEM;
     plugin_lib *l = calloc(1, sizeof *l);
     if (l == NULL) {
         snprintf(err, errlen, "plugin '%s': out of memory", path);
@@ -208,23 +222,25 @@ static plugin_lib *lib_acquire(const char *path, fcw_route route, entry_fn *entr
     sym = lookup(dl, "fcw_plugin_unload");
     memcpy(&l->unload, &sym, sizeof l->unload);
     if (load != NULL) {
-        int rc = load();
-        if (rc != 0) {
+        int refused = load();
+        if (refused != 0) {
             snprintf(err, errlen, "plugin '%s': fcw_plugin_load() returned %d: expected 0 "
-                     "(the plugin refused to load; its own log should say why)", path, rc);
+                     "(the plugin refused to load; its own log should say why)", path, refused);
+            rc = -ECANCELED;
             goto fail;
         }
     }
     l->users = 1;
     l->next = registry;
     registry = l;
-    return l;
+    *out = l;
+    return 0;
 
 fail:
     if (l != NULL) free(l->path);
     free(l);
     dlclose(dl);
-    return NULL;
+    return rc;
 }
 
 /* Called with registry_lock held. */
@@ -258,19 +274,20 @@ static void destroy_plugin(fcw_handler *h) {
     free(h);
 }
 
-fcw_handler *fcw_plugin_create(const char *arg, fcw_route route, char *err,
-                               size_t errlen) {
+int fcw_plugin_create(const char *arg, fcw_route route, fcw_handler **out, char *err,
+                      size_t errlen) {
     if ((unsigned)route >= FCW_ROUTE_COUNT) {
         snprintf(err, errlen, "plugin handlers serve initialize, pre-stop, pre-freeze "
                  "and invoke routes only");
-        return NULL;
+        return -EINVAL;
     }
     if (strchr(arg, '/') == NULL) {
         /* A bare name would be searched in the system's library path. */
         snprintf(err, errlen, "plugin '%s': expected a path to a shared library, "
                  "e.g. plugin:/opt/function/libfn.so", arg);
-        return NULL;
+        return -EINVAL;
     }
+    int rc = -ENOMEM;
     fcw_handler *h = calloc(1, sizeof *h);
     plugin_handler *ph = calloc(1, sizeof *ph);
     if (h == NULL || ph == NULL) {
@@ -279,17 +296,18 @@ fcw_handler *fcw_plugin_create(const char *arg, fcw_route route, char *err,
     }
 
     pthread_mutex_lock(&registry_lock);
-    ph->lib = lib_acquire(arg, route, &ph->entry, err, errlen);
+    rc = lib_acquire(arg, route, &ph->lib, &ph->entry, err, errlen);
     pthread_mutex_unlock(&registry_lock);
-    if (ph->lib == NULL) goto fail;
+    if (rc < 0) goto fail;
 
     h->run = run_plugin;
     h->destroy = destroy_plugin;
     h->impl = ph;
-    return h;
+    *out = h;
+    return 0;
 
 fail:
     free(ph);
     free(h);
-    return NULL;
+    return rc;
 }

@@ -3,6 +3,8 @@
  */
 #include "health.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -37,7 +39,7 @@ size_t fcw_health_json(const fcw_health *h, char *out, size_t outlen) {
     return (size_t)n < outlen ? (size_t)n : outlen - 1;
 }
 
-int fcw_health_is_path(const fcw_config *cfg, const char *path) {
+bool fcw_health_is_path(const fcw_config *cfg, const char *path) {
     return cfg->health_path[0] != '\0' && strcmp(path, cfg->health_path) == 0;
 }
 
@@ -69,5 +71,5 @@ int fcw_health_render_metrics(const fcw_health *h, fcw_buf *out) {
                                    "requests.\n# TYPE fcworker_app_ready gauge\n"
                                    "fcworker_app_ready %d\n",
                               strcmp(h->app, "ready") == 0);
-    return rc != 0 ? -1 : 0;
+    return rc < 0 ? -ENOMEM : 0;
 }

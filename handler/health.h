@@ -12,6 +12,7 @@
 #ifndef FCW_HEALTH_H
 #define FCW_HEALTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -35,13 +36,13 @@ void fcw_health_read(const fcw_config *cfg, fcw_health *h);
 /* The JSON body, NUL-terminated; returns its length (cut to outlen - 1). */
 size_t fcw_health_json(const fcw_health *h, char *out, size_t outlen);
 
-/* 1 when path is cfg's health path (never when it is off). */
-int fcw_health_is_path(const fcw_config *cfg, const char *path);
+/* Whether path is cfg's health path (never when it is off). */
+bool fcw_health_is_path(const fcw_config *cfg, const char *path);
 
 /* Answers req (GET or HEAD; other methods 405) and counts the check. */
 void fcw_health_answer(fcw_request *req, const fcw_config *cfg);
 
-/* fcworker_ready and, with an [app], fcworker_app_ready, for the metrics text. */
+/* fcworker_ready and, with an [app], fcworker_app_ready, for the metrics text: 0 or -ENOMEM. */
 int fcw_health_render_metrics(const fcw_health *h, fcw_buf *out);
 
 #endif

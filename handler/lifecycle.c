@@ -30,9 +30,9 @@ static void replay(fcw_lifecycle *lc, fcw_request *req) {
     fcw_buf_append(&req->body, lc->body.data ? lc->body.data : "", lc->body.len);
 }
 
-int fcw_lifecycle_initialize(fcw_lifecycle *lc, fcw_request *req,
-                             fcw_initializer_fn fn, void *ctx) {
-    int failed;
+bool fcw_lifecycle_initialize(fcw_lifecycle *lc, fcw_request *req,
+                              fcw_initializer_fn fn, void *ctx) {
+    bool failed;
 
     pthread_mutex_lock(&lc->lock);
     while (lc->state == FCW_INIT_RUNNING) {
@@ -91,9 +91,9 @@ int fcw_lifecycle_initialize(fcw_lifecycle *lc, fcw_request *req,
     return failed || abandoned;
 }
 
-int fcw_lifecycle_initialized(fcw_lifecycle *lc) {
+bool fcw_lifecycle_initialized(fcw_lifecycle *lc) {
     pthread_mutex_lock(&lc->lock);
-    int done = lc->state == FCW_INIT_DONE;
+    bool done = lc->state == FCW_INIT_DONE;
     pthread_mutex_unlock(&lc->lock);
     return done;
 }

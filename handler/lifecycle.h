@@ -13,6 +13,7 @@
 #define FCW_LIFECYCLE_H
 
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "buf.h"
 #include "request.h"
@@ -41,13 +42,13 @@ void fcw_lifecycle_destroy(fcw_lifecycle *lc);
 
 /*
  * Answers one /initialize request: runs fn unless a run is under way (then
- * waits for it) or one has succeeded. Leaves the answer in req. Returns 1
+ * waits for it) or one has succeeded. Leaves the answer in req. Returns true
  * when the answer is a failure.
  */
-int fcw_lifecycle_initialize(fcw_lifecycle *lc, fcw_request *req,
+bool fcw_lifecycle_initialize(fcw_lifecycle *lc, fcw_request *req,
                              fcw_initializer_fn fn, void *ctx);
 
-/* 1 once an initializer has succeeded. */
-int fcw_lifecycle_initialized(fcw_lifecycle *lc);
+/* Whether an initializer has succeeded. */
+bool fcw_lifecycle_initialized(fcw_lifecycle *lc);
 
 #endif

@@ -57,8 +57,8 @@ int main(int argc, char **argv) {
     /* Before a plugin's load or an app's start can start a thread. */
     if (!check_only) fcw_server_block_signals();
 
-    fcw_config *cfg = fcw_config_load(config_path, err, sizeof err);
-    if (cfg == NULL) {
+    fcw_config *cfg;
+    if (fcw_config_load(config_path, &cfg, err, sizeof err) < 0) {
         fcw_log_error("invalid configuration: %s", err);
         return EXIT_CONFIG;
     }
@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
      * answer 502.
      */
     int code;
-    if (fcw_server_attach_app(cfg, NULL, err, sizeof err, &code) != 0) {
+    if (fcw_server_attach_app(cfg, NULL, err, sizeof err, &code) < 0) {
         fcw_log_error("cannot start the app: %s", err);
         fcw_config_free(cfg);
         return code;
@@ -91,7 +91,7 @@ int main(int argc, char **argv) {
     /* Before the socket too: a port that cannot be bound stops the worker before nginx starts. */
     if (cfg->metrics_listen != NULL) {
         if (fcw_metrics_listen_start(&cfg->metrics_addr, cfg->metrics_listen, err,
-                                     sizeof err) != 0) {
+                                     sizeof err) < 0) {
             fcw_log_error("cannot serve metrics: %s", err);
             fcw_config_free(cfg);
             fcw_app_stop_all();

@@ -3,6 +3,7 @@
  */
 #include "metrics.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -299,5 +300,5 @@ int fcw_metrics_render(fcw_buf *out) {
     sum_stripes(&t);
     int rc = render_requests(out, &t);
     rc |= render_events(out);
-    return rc != 0 ? -1 : 0;
+    return rc < 0 ? -ENOMEM : 0;
 }

@@ -79,7 +79,7 @@ long fcw_metrics_last_queue_wait_ms(void);
 
 /*
  * Appends every metric in the Prometheus text exposition format (0.0.4).
- * Returns 0, or -1 when out of memory.
+ * Returns 0, or -ENOMEM.
  */
 int fcw_metrics_render(fcw_buf *out);
 

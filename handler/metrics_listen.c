@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "error.h"
 #include "fclog.h"
 #include "health.h"
 #include "metrics.h"
@@ -35,16 +36,17 @@ static long mono_ms(void) {
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* Every metric: the counters, then the gauges of the worker's health. */
+/* Every metric: the counters, then the gauges of the worker's health. 0 or -ENOMEM. */
 static int render(fcw_buf *body) {
     fcw_health h;
     fcw_config *cfg = fcw_config_acquire();
     fcw_health_read(cfg, &h);
     fcw_config_release(cfg);
-    if (fcw_metrics_render(body) != 0) return -1;
-    return fcw_health_render_metrics(&h, body);
+    int rc = fcw_metrics_render(body);
+    return rc < 0 ? rc : fcw_health_render_metrics(&h, body);
 }
 
+/* The answer into out: its status, or -ENOMEM. */
 static int respond(fcw_buf *out, int status, const char *reason, const char *extra,
                    const fcw_buf *body, int head_only) {
     size_t len = body != NULL ? body->len : 0;
@@ -56,7 +58,7 @@ static int respond(fcw_buf *out, int status, const char *reason, const char *ext
                                            : "text/plain; charset=utf-8",
                              len, extra);
     if (rc == 0 && body != NULL && !head_only) rc = fcw_buf_append(out, body->data, body->len);
-    return rc == 0 ? status : -1;
+    return rc < 0 ? rc : status;
 }
 
 int fcw_metrics_answer(const char *head, size_t len, fcw_buf *out) {
@@ -82,7 +84,7 @@ int fcw_metrics_answer(const char *head, size_t len, fcw_buf *out) {
     } else if (strcmp(target, "/metrics") != 0) {
         fcw_buf_append(&body, "Not Found: the metrics are at /metrics\n", 39);
         status = respond(out, 404, "Not Found", "", &body, head_only);
-    } else if (render(&body) != 0) {
+    } else if (render(&body) < 0) {
         fcw_buf_reset(&body);
         status = respond(out, 500, "Internal Server Error", "", &body, 0);
     } else {
@@ -95,18 +97,21 @@ out:
 
 /*
  * Reads until the blank line that ends the head, HEAD_MAX bytes or the
- * deadline. Returns the length read, or -1 when the client sent no whole
- * head in time.
+ * deadline. Returns the length read, or a negative errno (-ETIMEDOUT,
+ * -ECONNRESET when it closed first) when the client sent no whole head.
  */
 static ssize_t read_head(int fd, char *buf, size_t cap, long deadline) {
     size_t len = 0;
     while (len < cap - 1) {
         long left = deadline - mono_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0) return -1;
+        if (left <= 0) return -ETIMEDOUT;
+        int ready = poll(&p, 1, (int)left);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) return ready == 0 ? -ETIMEDOUT : fcw_errno();
         ssize_t n = recv(fd, buf + len, cap - 1 - len, MSG_DONTWAIT);
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (n <= 0) return -1;
+        if (n <= 0) return n == 0 ? -ECONNRESET : fcw_errno();
         len += (size_t)n;
         buf[len] = '\0';
         if (strstr(buf, "\r\n\r\n") != NULL || strstr(buf, "\n\n") != NULL) return (ssize_t)len;
@@ -169,7 +174,7 @@ static void *listen_thread(void *arg) {
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             /* EMFILE and the like: said, and a pause instead of a spin. */
-            fcw_log_error("metrics listener: accept: %s", strerror(errno));
+            fcw_log_error("metrics listener: accept: %s", fcw_strerror(errno));
             struct timespec pause = {0, 100 * 1000 * 1000};
             nanosleep(&pause, NULL);
             continue;
@@ -181,28 +186,31 @@ static void *listen_thread(void *arg) {
 
 int fcw_metrics_listen_start(const fcw_app_addr *addr, const char *text, char *err,
                              size_t errlen) {
-    int one = 1;
+    int one = 1, rc;
     int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        snprintf(err, errlen, "metrics_listen %s: socket: %s", text, strerror(errno));
-        return -1;
+        rc = fcw_errno();
+        snprintf(err, errlen, "metrics_listen %s: socket: %s", text, fcw_strerror(rc));
+        return rc;
     }
     /* A restarted worker rebinds at once, past the old connections' TIME_WAIT. */
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd, (const struct sockaddr *)&addr->sa, addr->len) != 0) {
-        snprintf(err, errlen, "metrics_listen %s: bind: %s", text, strerror(errno));
+        rc = fcw_errno();
+        snprintf(err, errlen, "metrics_listen %s: bind: %s", text, fcw_strerror(rc));
         goto fail;
     }
     if (listen(fd, 16) != 0) {
-        snprintf(err, errlen, "metrics_listen %s: listen: %s", text, strerror(errno));
+        rc = fcw_errno();
+        snprintf(err, errlen, "metrics_listen %s: listen: %s", text, fcw_strerror(rc));
         goto fail;
     }
     lst.fd = fd;
     lst.stopping = 0;
-    int rc = pthread_create(&lst.thread, NULL, listen_thread, NULL);
-    if (rc != 0) {
+    rc = -pthread_create(&lst.thread, NULL, listen_thread, NULL);
+    if (rc < 0) {
         snprintf(err, errlen, "metrics_listen %s: cannot start its thread: %s", text,
-                 strerror(rc));
+                 fcw_strerror(rc));
         lst.fd = -1;
         goto fail;
     }
@@ -211,7 +219,7 @@ int fcw_metrics_listen_start(const fcw_app_addr *addr, const char *text, char *e
 
 fail:
     close(fd);
-    return -1;
+    return rc;
 }
 
 void fcw_metrics_listen_stop(void) {

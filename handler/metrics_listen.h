@@ -23,8 +23,8 @@
 /*
  * Binds addr (text: how the configuration spelt it, for messages) and
  * starts the listener's thread. Call after fcw_server_block_signals, so the
- * thread never takes the worker's signals. Returns 0, or -1 with the
- * reason in err.
+ * thread never takes the worker's signals. Returns 0, or a negative errno
+ * with the reason in err.
  */
 int fcw_metrics_listen_start(const fcw_app_addr *addr, const char *text, char *err,
                              size_t errlen);
@@ -34,7 +34,7 @@ void fcw_metrics_listen_stop(void);
 
 /*
  * The whole HTTP answer to one request head (len bytes, "GET /metrics
- * HTTP/1.1\r\n..."): appended to out. Returns the status.
+ * HTTP/1.1\r\n..."): appended to out. Returns the status, or -ENOMEM.
  */
 int fcw_metrics_answer(const char *head, size_t len, fcw_buf *out);
 

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,15 +13,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "error.h"
+
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-static int executable_file(const char *path) {
+static bool executable_file(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
 }
 
-/* The first executable name in PATH's directories, malloc'd, or NULL. */
-static char *search_path(const char *name) {
+/* The first executable name in PATH's directories, malloc'd into *out: 0, -ENOENT, -ENOMEM. */
+static int search_path(const char *name, char **out) {
     const char *path = getenv("PATH");
     char buf[PATH_MAX];
     if (path == NULL || path[0] == '\0') path = DEFAULT_PATH;
@@ -29,40 +32,44 @@ static char *search_path(const char *name) {
         /* An empty PATH entry is the working directory, as for execvp. */
         int len = n == 0 ? snprintf(buf, sizeof buf, "./%s", name)
                          : snprintf(buf, sizeof buf, "%.*s/%s", (int)n, p, name);
-        if (len > 0 && (size_t)len < sizeof buf && executable_file(buf)) return strdup(buf);
+        if (len > 0 && (size_t)len < sizeof buf && executable_file(buf))
+            return (*out = strdup(buf)) != NULL ? 0 : -ENOMEM;
         p += n;
         if (*p == ':') p++;
     }
-    return NULL;
+    return -ENOENT;
 }
 
-char *fcw_program_find(const char *name, const char *dir, char *err, size_t errlen) {
-    char *path = NULL;
+int fcw_program_find(const char *name, const char *dir, char **out, char *err, size_t errlen) {
+    *out = NULL;
     if (strchr(name, '/') == NULL) {
-        path = search_path(name);
-        if (path == NULL)
+        int rc = search_path(name, out);
+        if (rc == -ENOENT)
             snprintf(err, errlen, "program '%s' is not on PATH (%s): install it or give its "
                      "absolute path", name, getenv("PATH") ? getenv("PATH") : DEFAULT_PATH);
-        return path;
+        else if (rc < 0)
+            snprintf(err, errlen, "out of memory");
+        return rc;
     }
-    if (name[0] == '/' || dir == NULL) path = strdup(name);
-    else if (asprintf(&path, "%s/%s", dir, name) < 0) path = NULL;
-    if (path == NULL) snprintf(err, errlen, "out of memory");
-    return path;
+    if (name[0] == '/' || dir == NULL) *out = strdup(name);
+    else if (asprintf(out, "%s/%s", dir, name) < 0) *out = NULL;
+    if (*out != NULL) return 0;
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
 }
 
 /*
  * The interpreter line of a script: "#!/usr/bin/env python3" gives
- * interp "/usr/bin/env" and arg "python3". Returns 1 for a script, 0 for
+ * interp "/usr/bin/env" and arg "python3". True for a script, false for
  * anything else (an ELF binary).
  */
-static int read_shebang(const char *path, char *interp, size_t ilen, char *arg, size_t alen) {
+static bool read_shebang(const char *path, char *interp, size_t ilen, char *arg, size_t alen) {
     char line[256];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
+    if (fd < 0) return false;
     ssize_t n = read(fd, line, sizeof line - 1);
     close(fd);
-    if (n < 3 || line[0] != '#' || line[1] != '!') return 0;
+    if (n < 3 || line[0] != '#' || line[1] != '!') return false;
     line[n] = '\0';
     line[strcspn(line, "\r\n")] = '\0';
     char *p = line + 2 + strspn(line + 2, " \t");
@@ -76,7 +83,7 @@ static int read_shebang(const char *path, char *interp, size_t ilen, char *arg, 
         p += strspn(p, " \t");
     }
     snprintf(arg, alen, "%.*s", (int)strcspn(p, " \t"), p);
-    return 1;
+    return true;
 }
 
 int fcw_program_check(const char *path, char *err, size_t errlen) {
@@ -84,13 +91,14 @@ int fcw_program_check(const char *path, char *err, size_t errlen) {
     char interp[256], arg[256];
 
     if (stat(path, &st) != 0) {
-        snprintf(err, errlen, "program %s: %s", path, strerror(errno));
-        return -1;
+        int e = fcw_errno();
+        snprintf(err, errlen, "program %s: %s", path, fcw_strerror(e));
+        return e;
     }
     if (!S_ISREG(st.st_mode)) {
         snprintf(err, errlen, "program %s is not a regular file (%s)", path,
                  S_ISDIR(st.st_mode) ? "a directory" : "a device, socket or pipe");
-        return -1;
+        return -EINVAL;
     }
     if (access(path, X_OK) != 0) {
         /* The mode may allow it and the user still not be one it allows. */
@@ -102,26 +110,27 @@ int fcw_program_check(const char *path, char *err, size_t errlen) {
         else
             snprintf(err, errlen, "program %s is not executable (mode %04o): chmod +x it",
                      path, (unsigned)(st.st_mode & 07777));
-        return -1;
+        return -EACCES;
     }
     if (!read_shebang(path, interp, sizeof interp, arg, sizeof arg)) return 0;
     if (interp[0] == '\0' || !executable_file(interp)) {
         snprintf(err, errlen, "program %s: its #! interpreter '%s' is missing or not "
                  "executable: install it, or change the script's first line", path, interp);
-        return -1;
+        return -ENOENT;
     }
     const char *base = strrchr(interp, '/');
     base = base ? base + 1 : interp;
     if (strcmp(base, "env") == 0 && arg[0] != '\0' && strchr(arg, '=') == NULL) {
-        char *found = strchr(arg, '/') ? (executable_file(arg) ? strdup(arg) : NULL)
-                                       : search_path(arg);
-        if (found == NULL) {
+        char *found = NULL;
+        int rc = strchr(arg, '/') ? (executable_file(arg) ? 0 : -ENOENT) : search_path(arg, &found);
+        free(found);
+        if (rc == -ENOENT)
             snprintf(err, errlen, "program %s: its #! line runs '%s', which is not on PATH: "
                      "install it (in the image too), or change the script's first line",
                      path, arg);
-            return -1;
-        }
-        free(found);
+        else if (rc < 0)
+            snprintf(err, errlen, "out of memory");
+        if (rc < 0) return rc;
     }
     return 0;
 }

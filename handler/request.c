@@ -164,10 +164,18 @@ void fcw_request_set_deadline(fcw_request *req, long deadline_ms) {
     bound_io(req, IO_RECV);
 }
 
-/* The stream failed: cut by the bound (EAGAIN) or a broken connection. */
-static void note_io_error(fcw_request *req, FCGX_Stream *stream) {
+/*
+ * The stream failed: cut by the bound (EAGAIN) or a broken connection.
+ * Returns the failure as a negative errno: -ETIMEDOUT for the bound, -EPROTO
+ * for libfcgi's own (negative) codes.
+ */
+static int note_io_error(fcw_request *req, FCGX_Stream *stream) {
     int e = FCGX_GetError(stream);
-    if (req->deadline_ms != 0 && (e == EAGAIN || e == EWOULDBLOCK)) req->io_timed_out = 1;
+    if (req->deadline_ms != 0 && (e == EAGAIN || e == EWOULDBLOCK)) {
+        req->io_timed_out = 1;
+        return -ETIMEDOUT;
+    }
+    return e > 0 ? -e : e < 0 ? -EPROTO : -EIO;
 }
 
 void fcw_request_init(fcw_request *req, FCGX_Request *fr) {
@@ -238,24 +246,23 @@ const char *fcw_header(const fcw_request *req, const char *name) {
 
 /*
  * Up to len bytes of the body from nginx (libfcgi waits for all len or the
- * end): n, 0 at the end, -1 when the connection failed, which is never
- * taken for the end of the body.
+ * end): n, 0 at the end, a negative errno when the connection failed, which
+ * is never taken for the end of the body.
  */
 static int read_nginx(fcw_request *req, void *buf, int len) {
-    if (req->body_failed) return -1;
+    if (req->body_failed) return -EPIPE;
     if (req->body_done || len <= 0) return 0;
     bound_io(req, IO_RECV);
     int n = FCGX_GetStr(buf, len, req->fcgx->in);
     if (FCGX_GetError(req->fcgx->in) != 0) {
-        note_io_error(req, req->fcgx->in);
         req->body_failed = 1;
-        return -1;
+        return note_io_error(req, req->fcgx->in);
     }
     if (n < len) req->body_done = 1;
     return n;
 }
 
-ssize_t fcw_read(fcw_request *req, void *buf, size_t len) {
+ssize_t fcw_request_read(fcw_request *req, void *buf, size_t len) {
     if (req->body_held_off < req->body_held.len) {
         size_t n = req->body_held.len - req->body_held_off;
         if (n > len) n = len;
@@ -265,6 +272,12 @@ ssize_t fcw_read(fcw_request *req, void *buf, size_t len) {
     }
     if (req->fcgx == NULL) return 0;
     return read_nginx(req, buf, len > INT_MAX ? INT_MAX : (int)len);
+}
+
+/* The plugin interface's: -1 for any failure, as fcworker.h documents. */
+ssize_t fcw_read(fcw_request *req, void *buf, size_t len) {
+    ssize_t n = fcw_request_read(req, buf, len);
+    return n < 0 ? FCW_ERROR : n;
 }
 
 const char *fcw_status_reason(int status) {
@@ -298,15 +311,15 @@ const char *fcw_status_reason(int status) {
 }
 
 int fcw_set_status(fcw_request *req, int status) {
-    if (req->committed || status < 100 || status > 599) return -1;
+    if (req->committed || status < 100 || status > 599) return FCW_ERROR;
     req->status = status;
-    return 0;
+    return FCW_OK;
 }
 
 /* RFC 9110 token characters; ASCII ranges rather than locale-aware isalnum(). */
-static int is_tchar(unsigned char c) {
+static bool is_tchar(unsigned char c) {
     unsigned char lower = c | 0x20;
-    if ((c >= '0' && c <= '9') || (lower >= 'a' && lower <= 'z')) return 1;
+    if ((c >= '0' && c <= '9') || (lower >= 'a' && lower <= 'z')) return true;
     return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
@@ -315,40 +328,40 @@ static int is_tchar(unsigned char c) {
  * x-fc-status), the framing headers are nginx's and ours to compute, and
  * X-Accel-* would let a handler make nginx serve internal files.
  */
-static int runtime_owned(const char *name, size_t len) {
+static bool runtime_owned(const char *name, size_t len) {
     static const struct {
         const char *name;
         size_t len;
     } exact[] = {{"status", 6}, {"content-length", 14}, {"transfer-encoding", 17},
                  {"connection", 10}, {"keep-alive", 10}};
-    if (len >= 5 && strncasecmp(name, "x-fc-", 5) == 0) return 1;
-    if (len >= 8 && strncasecmp(name, "x-accel-", 8) == 0) return 1;
+    if (len >= 5 && strncasecmp(name, "x-fc-", 5) == 0) return true;
+    if (len >= 8 && strncasecmp(name, "x-accel-", 8) == 0) return true;
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
-        if (exact[i].len == len && strncasecmp(name, exact[i].name, len) == 0) return 1;
-    return 0;
+        if (exact[i].len == len && strncasecmp(name, exact[i].name, len) == 0) return true;
+    return false;
 }
 
-int fcw_header_name_allowed(const char *name, size_t len) {
-    if (len == 0) return 0;
+bool fcw_header_name_allowed(const char *name, size_t len) {
+    if (len == 0) return false;
     for (size_t i = 0; i < len; i++)
-        if (!is_tchar((unsigned char)name[i])) return 0;
+        if (!is_tchar((unsigned char)name[i])) return false;
     return !runtime_owned(name, len);
 }
 
-int fcw_header_value_valid(const char *value, size_t len) {
+bool fcw_header_value_valid(const char *value, size_t len) {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)value[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f) return 0;
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
     }
-    return 1;
+    return true;
 }
 
 int fcw_header_line_append(fcw_buf *b, const char *name, const char *value) {
     size_t nlen = strlen(name), vlen = strlen(value);
     if (!fcw_header_name_allowed(name, nlen) || !fcw_header_value_valid(value, vlen))
-        return -1;
-    if (b->len + nlen + vlen + 4 > FCW_RESPONSE_HEADERS_MAX) return -1;
-    if (fcw_buf_reserve(b, nlen + vlen + 4) != 0) return -2;
+        return -EINVAL;
+    if (b->len + nlen + vlen + 4 > FCW_RESPONSE_HEADERS_MAX) return -EMSGSIZE;
+    if (fcw_buf_reserve(b, nlen + vlen + 4) < 0) return -ENOMEM;
     /* By hand, not printf: this runs for every header of every answer. */
     char *p = b->data + b->len;
     memcpy(p, name, nlen);
@@ -364,24 +377,26 @@ int fcw_header_line_append(fcw_buf *b, const char *name, const char *value) {
     return 0;
 }
 
-int fcw_add_header(fcw_request *req, const char *name, const char *value) {
-    if (req->committed || name == NULL || value == NULL) return -1;
-    return fcw_header_line_append(&req->headers, name, value) == 0 ? 0 : -1;
+int fcw_request_add_header(fcw_request *req, const char *name, const char *value) {
+    if (req->committed) return -EBUSY;
+    if (name == NULL || value == NULL) return -EINVAL;
+    return fcw_header_line_append(&req->headers, name, value);
 }
 
-static void output_failed(fcw_request *req) {
+int fcw_add_header(fcw_request *req, const char *name, const char *value) {
+    return fcw_request_add_header(req, name, value) < 0 ? FCW_ERROR : FCW_OK;
+}
+
+static int output_failed(fcw_request *req) {
     req->client_gone = 1;
-    note_io_error(req, req->fcgx->out);
+    return note_io_error(req, req->fcgx->out);
 }
 
 static int put(fcw_request *req, const char *data, size_t len) {
     bound_io(req, IO_SEND);
     while (len > 0) {
         int chunk = len > INT_MAX ? INT_MAX : (int)len;
-        if (FCGX_PutStr(data, chunk, req->fcgx->out) != chunk) {
-            output_failed(req);
-            return -1;
-        }
+        if (FCGX_PutStr(data, chunk, req->fcgx->out) != chunk) return output_failed(req);
         data += chunk;
         len -= (size_t)chunk;
     }
@@ -445,12 +460,11 @@ static int commit(fcw_request *req, int final) {
     *p++ = ' ';
     p = append_str(p, fcw_status_reason(req->status));
     p = append_str(p, "\r\n");
-    if (put(req, line, (size_t)(p - line)) != 0) return -1;
-    if (req->headers.len && put(req, req->headers.data, req->headers.len) != 0) return -1;
-    if (req->route == FCW_ROUTE_INVOKE) {
-        const char *st = req->function_error ? "x-fc-status: 404\r\n" : "x-fc-status: 200\r\n";
-        if (put(req, st, 18) != 0) return -1;
-    }
+    int rc = put(req, line, (size_t)(p - line));
+    if (rc == 0 && req->headers.len) rc = put(req, req->headers.data, req->headers.len);
+    if (rc == 0 && req->route == FCW_ROUTE_INVOKE)
+        rc = put(req, req->function_error ? "x-fc-status: 404\r\n" : "x-fc-status: 200\r\n", 18);
+    if (rc < 0) return rc;
     if (final) {
         p = append_str(line, "Content-Length: ");
         p = append_uint(p, req->head_only && req->has_head_length ? (size_t)req->head_length
@@ -470,35 +484,42 @@ static int send_body(fcw_request *req) {
     return rc;
 }
 
-int fcw_write(fcw_request *req, const void *buf, size_t len) {
+int fcw_request_write(fcw_request *req, const void *buf, size_t len) {
     /* A captured answer is the instance's (lifecycle.c): no connection needed. */
-    if (req->client_gone && !req->capture) return -1;
+    if (req->client_gone && !req->capture) return -EPIPE;
     if (req->committed) {
         if (req->head_only || len == 0) return 0;
-        if (put(req, buf, len) != 0) return -1;
+        int rc = put(req, buf, len);
+        if (rc < 0) return rc;
         req->body_sent += len;
         return 0;
     }
-    if (req->capture && req->body.len + len > FCW_CAPTURE_MAX) return -1;
-    if (fcw_buf_append(&req->body, buf, len) != 0) return -1;
+    if (req->capture && req->body.len + len > FCW_CAPTURE_MAX) return -EMSGSIZE;
+    if (fcw_buf_append(&req->body, buf, len) < 0) return -ENOMEM;
     if (req->body.len >= FCW_RESPONSE_BUFFER && !req->capture && req->fcgx != NULL) {
-        if (commit(req, 0) != 0) return -1;
-        return send_body(req);
+        int rc = commit(req, 0);
+        return rc < 0 ? rc : send_body(req);
     }
     return 0;
 }
 
-int fcw_flush(fcw_request *req) {
+int fcw_request_flush(fcw_request *req) {
     if (req->capture || req->fcgx == NULL) return 0;
-    if (req->client_gone) return -1;
-    if (!req->committed && commit(req, 0) != 0) return -1;
-    if (send_body(req) != 0) return -1;
+    if (req->client_gone) return -EPIPE;
+    int rc = req->committed ? 0 : commit(req, 0);
+    if (rc == 0) rc = send_body(req);
+    if (rc < 0) return rc;
     bound_io(req, IO_SEND);
-    if (FCGX_FFlush(req->fcgx->out) != 0) {
-        output_failed(req);
-        return -1;
-    }
+    if (FCGX_FFlush(req->fcgx->out) != 0) return output_failed(req);
     return 0;
+}
+
+int fcw_write(fcw_request *req, const void *buf, size_t len) {
+    return fcw_request_write(req, buf, len) < 0 ? FCW_ERROR : FCW_OK;
+}
+
+int fcw_flush(fcw_request *req) {
+    return fcw_request_flush(req) < 0 ? FCW_ERROR : FCW_OK;
 }
 
 void fcw_log(const fcw_request *req, const char *fmt, ...) {
@@ -511,7 +532,7 @@ void fcw_log(const fcw_request *req, const char *fmt, ...) {
 }
 
 int fcw_request_reset_response(fcw_request *req) {
-    if (req->committed) return -1;
+    if (req->committed) return -EBUSY;
     fcw_buf_reset(&req->headers);
     fcw_buf_reset(&req->body);
     req->status = 200;
@@ -520,7 +541,7 @@ int fcw_request_reset_response(fcw_request *req) {
 
 void fcw_request_respond(fcw_request *req, int status, const char *content_type,
                          const char *body) {
-    if (fcw_request_reset_response(req) != 0) return;
+    if (fcw_request_reset_response(req) < 0) return;
     req->status = status;
     if (content_type) fcw_add_header(req, "Content-Type", content_type);
     if (body) fcw_buf_append(&req->body, body, strlen(body));
@@ -533,12 +554,12 @@ int fcw_request_finish(fcw_request *req) {
     if (req->fcgx == NULL || req->capture) return 0;
     if (!req->committed) {
         /* The unread body goes first, so commit has none to hold in memory. */
-        while (fcw_read(req, sink, sizeof sink) > 0)
+        while (fcw_request_read(req, sink, sizeof sink) > 0)
             ;
         rc = commit(req, 1);
         if (rc == 0) rc = send_body(req);
     }
-    while (fcw_read(req, sink, sizeof sink) > 0)
+    while (fcw_request_read(req, sink, sizeof sink) > 0)
         ;
     return rc;
 }

@@ -9,6 +9,7 @@
 #define FCW_REQUEST_H
 
 #include <fcgiapp.h>
+#include <stdbool.h>
 
 #include "buf.h"
 #include "fcworker.h"
@@ -87,6 +88,18 @@ void fcw_request_free(fcw_request *req);
 int fcw_request_finish(fcw_request *req);
 
 /*
+ * fcw_read, fcw_add_header, fcw_write and fcw_flush with the worker's error
+ * convention: a negative errno says why (-EPIPE: nginx's connection failed,
+ * -ETIMEDOUT: the deadline's bound cut it, -EMSGSIZE: a captured answer or
+ * the headers past their limit, -EBUSY: the response is sent already,
+ * -EINVAL: a header refused, -ENOMEM) where the plugin interface says -1.
+ */
+ssize_t fcw_request_read(fcw_request *req, void *buf, size_t len);
+int fcw_request_add_header(fcw_request *req, const char *name, const char *value);
+int fcw_request_write(fcw_request *req, const void *buf, size_t len);
+int fcw_request_flush(fcw_request *req);
+
+/*
  * Bounds every read of the request body from nginx and every write of the
  * answer to it by deadline_ms (CLOCK_MONOTONIC milliseconds, the end of the
  * handler's time), through the connection's SO_RCVTIMEO and SO_SNDTIMEO: a
@@ -105,7 +118,7 @@ void fcw_request_set_deadline(fcw_request *req, long deadline_ms);
 void fcw_request_respond(fcw_request *req, int status, const char *content_type,
                          const char *body);
 
-/* Drops the handler's response if it can still be dropped. */
+/* Drops the handler's response if it can still be dropped: 0, or -EBUSY once sent. */
 int fcw_request_reset_response(fcw_request *req);
 
 /* Reason phrase for a status code ("Not Found"); "Unknown" for others. */
@@ -114,14 +127,15 @@ const char *fcw_status_reason(int status);
 /*
  * Appends "name: value\r\n" to b when a handler may set that header: name a
  * token the runtime does not own, value without CR, LF or other controls, b
- * within FCW_RESPONSE_HEADERS_MAX. Returns 0, -1 when the header is refused,
- * -2 when out of memory. fcw_add_header is this on the request's headers.
+ * within FCW_RESPONSE_HEADERS_MAX. Returns 0, -EINVAL when the header is
+ * refused, -EMSGSIZE when b would outgrow FCW_RESPONSE_HEADERS_MAX, -ENOMEM.
+ * fcw_add_header is this on the request's headers.
  */
 int fcw_header_line_append(fcw_buf *b, const char *name, const char *value);
 
-/* 1 if name is a header the handler may set (token, not runtime-owned). */
-int fcw_header_name_allowed(const char *name, size_t len);
-/* 1 if value has no CR, LF or other control byte but HTAB. */
-int fcw_header_value_valid(const char *value, size_t len);
+/* Whether name is a header the handler may set (token, not runtime-owned). */
+bool fcw_header_name_allowed(const char *name, size_t len);
+/* Whether value has no CR, LF or other control byte but HTAB. */
+bool fcw_header_value_valid(const char *value, size_t len);
 
 #endif

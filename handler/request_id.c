@@ -3,6 +3,7 @@
  */
 #include "request_id.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/random.h>
 #include <time.h>
@@ -39,7 +40,7 @@ static char *put_hex(char *p, uint64_t v, int digits) {
     return p + digits;
 }
 
-int fcw_request_id_make(const char *header, char *out) {
+bool fcw_request_id_make(const char *header, char *out) {
     if (header != NULL && header[0] != '\0') {
         size_t i;
         for (i = 0; header[i] != '\0' && i < FCW_REQUEST_ID_MAX; i++) {
@@ -47,7 +48,7 @@ int fcw_request_id_make(const char *header, char *out) {
             out[i] = (c > 0x20 && c < 0x7f) ? (char)c : '_';
         }
         out[i] = '\0';
-        return 0;
+        return false;
     }
     uint64_t a = next_random(), b = next_random();
     /* Version 4, variant 1, like the UUIDs FC uses for hooks. */
@@ -62,5 +63,5 @@ int fcw_request_id_make(const char *header, char *out) {
     *p++ = '-';
     p = put_hex(p, b & 0xffffffffffffULL, 12);
     *p = '\0';
-    return 1;
+    return true;
 }

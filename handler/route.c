@@ -3,6 +3,7 @@
  */
 #include "route.h"
 
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
@@ -37,14 +38,14 @@ static fcw_route_result result(fcw_route r, fcw_route_status s) {
  * ordinary invocation of a web function. path never holds the query (nginx
  * passes it apart), so "POST /initialize?x" is still the initializer.
  */
-static int lifecycle_path(const char *path, fcw_route *out) {
+static bool lifecycle_path(const char *path, fcw_route *out) {
     for (int r = 0; r < FCW_ROUTE_INVOKE; r++) {
         if (strcmp(path, routes[r].path) == 0) {
             *out = (fcw_route)r;
-            return 1;
+            return true;
         }
     }
-    return 0;
+    return false;
 }
 
 fcw_route_result fcw_route_request(const char *method, const char *path,

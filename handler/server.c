@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "core.h"
 #include "dispatch.h"
 #include "exec_child.h"
+#include "error.h"
 #include "fclog.h"
 #include "inflight.h"
 #include "lifecycle.h"
@@ -35,36 +37,42 @@ int fcw_server_listen(const char *path, unsigned mode, char *err, size_t errlen)
     char tmp[sizeof addr.sun_path];
     int fd = -1;
 
+    int rc;
+
     if (snprintf(tmp, sizeof tmp, "%s.%d", path, (int)getpid()) >= (int)sizeof tmp) {
         snprintf(err, errlen, "socket path %s is too long for a unix socket", path);
-        return -1;
+        return -ENAMETOOLONG;
     }
     strcpy(addr.sun_path, tmp);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        snprintf(err, errlen, "socket(AF_UNIX): %s", strerror(errno));
-        return -1;
+        rc = fcw_errno();
+        snprintf(err, errlen, "socket(AF_UNIX): %s", fcw_strerror(rc));
+        return rc;
     }
     unlink(tmp);
     /* Permissions are set before the name is public: never world-writable. */
     mode_t old = umask(0777 & ~mode);
-    int rc = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+    rc = bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 ? 0 : fcw_errno();
     umask(old);
-    if (rc != 0) {
+    if (rc < 0) {
         snprintf(err, errlen, "bind %s: %s (does its directory exist and is it writable?)",
-                 tmp, strerror(errno));
+                 tmp, fcw_strerror(rc));
         goto fail;
     }
     if (chmod(tmp, mode) != 0) {
-        snprintf(err, errlen, "chmod %s: %s", tmp, strerror(errno));
+        rc = fcw_errno();
+        snprintf(err, errlen, "chmod %s: %s", tmp, fcw_strerror(rc));
         goto fail_unlink;
     }
     if (listen(fd, SOMAXCONN) != 0) {
-        snprintf(err, errlen, "listen %s: %s", tmp, strerror(errno));
+        rc = fcw_errno();
+        snprintf(err, errlen, "listen %s: %s", tmp, fcw_strerror(rc));
         goto fail_unlink;
     }
     if (rename(tmp, path) != 0) {
-        snprintf(err, errlen, "rename %s to %s: %s", tmp, path, strerror(errno));
+        rc = fcw_errno();
+        snprintf(err, errlen, "rename %s to %s: %s", tmp, path, fcw_strerror(rc));
         goto fail_unlink;
     }
     return fd;
@@ -73,7 +81,7 @@ fail_unlink:
     unlink(tmp);
 fail:
     close(fd);
-    return -1;
+    return rc;
 }
 
 /*
@@ -81,6 +89,7 @@ fail:
  * drain timeout nothing of theirs outlives the worker (exec children would
  * be orphaned to PID 1 and run on), and FC sees every request end.
  */
+/* The worker's exit status: 0, or 1 when requests had to be cut off. */
 static int drain(unsigned timeout_s) {
     unsigned before;
     unsigned left = fcw_core_drain(timeout_s, &before);
@@ -111,20 +120,19 @@ int fcw_server_attach_app(fcw_config *cfg, const fcw_config *running, char *err,
                  "holds until its requests are done: give the new app another address to "
                  "swap without failing a request, or restart the instance",
                  cfg->app.section_origin, cfg->app.address);
-        return -1;
+        return -EADDRINUSE;
     }
-    cfg->app_rt = fcw_app_start(&cfg->app, err, errlen, exit_code);
-    return cfg->app_rt != NULL ? 0 : -1;
+    return fcw_app_start(&cfg->app, &cfg->app_rt, exit_code, err, errlen);
 }
 
-/* 1 when spec names a plugin that no route of cfg uses. */
-static int new_plugin(const fcw_config *cfg, const char *spec) {
-    if (strncmp(spec, "plugin:", 7) != 0) return 0;
+/* Whether spec names a plugin that no route of cfg uses. */
+static bool new_plugin(const fcw_config *cfg, const char *spec) {
+    if (strncmp(spec, "plugin:", 7) != 0) return false;
     for (int r = 0; r < FCW_ROUTE_COUNT; r++)
-        if (strcmp(cfg->lifecycle[r].spec, spec) == 0) return 0;
+        if (strcmp(cfg->lifecycle[r].spec, spec) == 0) return false;
     for (size_t i = 0; i < cfg->nroutes; i++)
-        if (strcmp(cfg->routes[i].spec, spec) == 0) return 0;
-    return 1;
+        if (strcmp(cfg->routes[i].spec, spec) == 0) return false;
+    return true;
 }
 
 /*
@@ -143,7 +151,7 @@ static int initialized_change(const fcw_config *cfg, const fcw_config *running, 
         snprintf(err, errlen, "%s: [initialize] handler = '%s' replaces '%s', but the instance "
                  "is initialized already and FC will not call /initialize again: restart the "
                  "instance to change its initializer", ni->spec_origin, ni->spec, oi->spec);
-        return -1;
+        return -EBUSY;
     }
     const fcw_route_config *all[FCW_ROUTE_COUNT + 64];
     size_t n = 0;
@@ -156,7 +164,7 @@ static int initialized_change(const fcw_config *cfg, const fcw_config *running, 
                  "not load, and the instance is initialized already: its initializer would "
                  "never run; restart the instance to bring it in", all[i]->spec_origin,
                  all[i]->spec);
-        return -1;
+        return -EBUSY;
     }
     return 0;
 }
@@ -164,8 +172,8 @@ static int initialized_change(const fcw_config *cfg, const fcw_config *running, 
 static void reload(const char *config_path) {
     char err[FCW_CONFIG_ERR_MAX];
     int code;
-    fcw_config *cfg = fcw_config_load(config_path, err, sizeof err);
-    if (cfg == NULL) {
+    fcw_config *cfg;
+    if (fcw_config_load(config_path, &cfg, err, sizeof err) < 0) {
         fcw_log_error("reload failed, keeping the running configuration: %s", err);
         fcw_metrics_reload(0);
         return;
@@ -217,7 +225,7 @@ int fcw_server_run(int listen_fd, const char *config_path) {
     fcw_config_release(cfg);
     fcw_lifecycle_init(&lifecycle);
     char err[256];
-    if (fcw_core_start(listen_fd, &set, &lifecycle, err, sizeof err) != 0) {
+    if (fcw_core_start(listen_fd, &set, &lifecycle, err, sizeof err) < 0) {
         fcw_log_error("%s", err);
         return 1;
     }

@@ -13,7 +13,7 @@
  * Creates the listening socket at path with mode. The socket appears at path
  * only once it accepts connections (it is bound under a temporary name and
  * renamed), so a script that waits for the file can start nginx right after.
- * Returns the descriptor, or -1 with the reason in err.
+ * Returns the descriptor, or a negative errno with the reason in err.
  */
 int fcw_server_listen(const char *path, unsigned mode, char *err, size_t errlen);
 
@@ -30,7 +30,8 @@ void fcw_server_block_signals(void);
  * Gives cfg its running app when it has an [app]: the one running already
  * keeps serving when running (the configuration in use, or NULL) starts the
  * same app; otherwise a new one is started and must be ready first. Returns
- * 0, or -1 with the reason in err (and in *exit_code the status a worker
+ * 0, or a negative errno (-EADDRINUSE: a changed app on the running one's
+ * address) with the reason in err (and in *exit_code the status a worker
  * that cannot start should exit with).
  */
 int fcw_server_attach_app(fcw_config *cfg, const fcw_config *running, char *err,

@@ -114,7 +114,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     write_input(data, size);
     memset(err, 0x01, sizeof err);
-    fcw_config *cfg = fcw_config_load(path, err, sizeof err);
+    fcw_config *cfg;
+    int rc = fcw_config_load(path, &cfg, err, sizeof err);
+    INVARIANT((rc == 0) == (cfg != NULL) && rc <= 0);
     if (cfg == NULL) {
         INVARIANT(memchr(err, '\0', sizeof err) != NULL);
         INVARIANT(err[0] != '\0' && err[0] != 0x01);

@@ -108,8 +108,10 @@ static void check_log_line(const fcw_request *req, unsigned sel) {
 
 static void run_builtin(fcw_request *req, const char *name) {
     char err[256];
-    fcw_handler *h = fcw_builtin_create(name, FCW_ROUTE_INVOKE, err, sizeof err);
-    if (h == NULL) {
+    fcw_handler *h = NULL;
+    int rc = fcw_builtin_create(name, FCW_ROUTE_INVOKE, &h, err, sizeof err);
+    INVARIANT((rc == 0) == (h != NULL) && rc <= 0);
+    if (rc < 0) {
         INVARIANT(err[0] != '\0');
         return;
     }

@@ -5,6 +5,7 @@
  * program and #! interpreter checks, addresses and status sets.
  */
 #include <check.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +62,10 @@ static const char *script(const char *name, const char *text, mode_t mode) {
 static fcw_config *load(const char *text, char *err) {
     err[0] = '\0';
     write_file(conf_path, text);
-    return fcw_config_load(conf_path, err, FCW_CONFIG_ERR_MAX);
+    fcw_config *cfg;
+    int rc = fcw_config_load(conf_path, &cfg, err, FCW_CONFIG_ERR_MAX);
+    ck_assert_msg((rc == 0) == (cfg != NULL), "rc %d with config %p", rc, (void *)cfg);
+    return cfg;
 }
 
 static void assert_refused(const char *text, const char *needle1, const char *needle2) {
@@ -187,15 +191,19 @@ START_TEST(program_checks) {
     ck_assert_int_eq(fcw_program_check(script("ok.sh", "#!/bin/sh\n", 0755), err, sizeof err), 0);
     ck_assert_int_eq(fcw_program_check(script("envok.sh", "#!/usr/bin/env -S sh -e\n", 0755),
                                        err, sizeof err), 0);
-    ck_assert_int_eq(fcw_program_check(dir, err, sizeof err), -1);
+    ck_assert_int_eq(fcw_program_check(dir, err, sizeof err), -EINVAL);
     ck_assert_msg(strstr(err, "a directory") != NULL, "%s", err);
-    char *found = fcw_program_find("sh", NULL, err, sizeof err);
-    ck_assert_ptr_nonnull(found);
+    char *found;
+    ck_assert_int_eq(fcw_program_find("sh", NULL, &found, err, sizeof err), 0);
     ck_assert_int_eq(found[0], '/');
     free(found);
-    found = fcw_program_find("bin/x", "/opt/function", err, sizeof err);
+    ck_assert_int_eq(fcw_program_find("bin/x", "/opt/function", &found, err, sizeof err), 0);
     ck_assert_str_eq(found, "/opt/function/bin/x");
     free(found);
+    ck_assert_int_eq(fcw_program_find("no-such-program-here", NULL, &found, err, sizeof err),
+                     -ENOENT);
+    ck_assert_ptr_null(found);
+    ck_assert_msg(strstr(err, "is not on PATH") != NULL, "%s", err);
 }
 END_TEST
 
@@ -209,10 +217,10 @@ START_TEST(addresses_and_sameness) {
     ck_assert_str_eq(((struct sockaddr_un *)&a.sa)->sun_path, "/run/app.sock");
     ck_assert_uint_eq(a.port, 0);
     ck_assert_int_eq(fcw_app_addr_parse("[::1]:8080", &a), 0);
-    ck_assert_int_eq(fcw_app_addr_parse("::1:8080", &a), -1);
-    ck_assert_int_eq(fcw_app_addr_parse("127.0.0.1:", &a), -1);
-    ck_assert_int_eq(fcw_app_addr_parse("127.0.0.1:0", &a), -1);
-    ck_assert_int_eq(fcw_app_addr_parse("example.com:80", &a), -1);
+    ck_assert_int_eq(fcw_app_addr_parse("::1:8080", &a), -EINVAL);
+    ck_assert_int_eq(fcw_app_addr_parse("127.0.0.1:", &a), -EINVAL);
+    ck_assert_int_eq(fcw_app_addr_parse("127.0.0.1:0", &a), -EINVAL);
+    ck_assert_int_eq(fcw_app_addr_parse("example.com:80", &a), -EINVAL);
 
     char err[FCW_CONFIG_ERR_MAX];
     fcw_config *one = load("[app]\naddress = 127.0.0.1:9001\ncommand = sh\n", err);

@@ -2,6 +2,7 @@
  * test_buf.c -- buf.c: the growable, always NUL-terminated byte buffer.
  */
 #include <check.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,8 +120,8 @@ START_TEST(reserve_then_fill) {
     ck_assert_ptr_eq(b.data, data); /* no reallocation once reserved */
     ck_assert_uint_eq(b.len, 1000);
     /* A size that cannot be represented fails instead of wrapping around. */
-    ck_assert_int_eq(fcw_buf_reserve(&b, (size_t)-1), -1);
-    ck_assert_int_eq(fcw_buf_append(&b, "z", (size_t)-1 - 10), -1);
+    ck_assert_int_eq(fcw_buf_reserve(&b, (size_t)-1), -ENOMEM);
+    ck_assert_int_eq(fcw_buf_append(&b, "z", (size_t)-1 - 10), -ENOMEM);
     ck_assert_uint_eq(b.len, 1000);
     fcw_buf_free(&b);
 }

@@ -58,8 +58,9 @@ static const char *write_conf(const char *text) {
 
 static fcw_config *load_ok_at(int line, const char *text) {
     char err[FCW_CONFIG_ERR_MAX] = "";
-    fcw_config *cfg = fcw_config_load(text ? write_conf(text) : NULL, err, sizeof err);
-    ck_assert_msg(cfg != NULL, "line %d: load failed: %s", line, err);
+    fcw_config *cfg;
+    int rc = fcw_config_load(text ? write_conf(text) : NULL, &cfg, err, sizeof err);
+    ck_assert_msg(rc == 0 && cfg != NULL, "line %d: load failed (%d): %s", line, rc, err);
     return cfg;
 }
 #define load_ok(text) load_ok_at(__LINE__, text)
@@ -77,8 +78,9 @@ static const char *at(int n) {
  */
 static void load_fails_at(int line, const char *text, ...) {
     char err[FCW_CONFIG_ERR_MAX] = "";
-    fcw_config *cfg = fcw_config_load(text ? write_conf(text) : NULL, err, sizeof err);
-    ck_assert_msg(cfg == NULL, "line %d: loaded, expected an error", line);
+    fcw_config *cfg;
+    int rc = fcw_config_load(text ? write_conf(text) : NULL, &cfg, err, sizeof err);
+    ck_assert_msg(rc < 0 && cfg == NULL, "line %d: loaded (%d), expected an error", line, rc);
     va_list ap;
     va_start(ap, text);
     for (const char *want; (want = va_arg(ap, const char *)) != NULL;)
@@ -401,7 +403,9 @@ START_TEST(error_missing_file) {
     char err[FCW_CONFIG_ERR_MAX] = "";
     char path[128];
     snprintf(path, sizeof path, "%s/absent.conf", dir);
-    ck_assert_ptr_null(fcw_config_load(path, err, sizeof err));
+    fcw_config *cfg;
+    ck_assert_int_eq(fcw_config_load(path, &cfg, err, sizeof err), -ENOENT);
+    ck_assert_ptr_null(cfg);
     ck_assert_msg(strstr(err, path) != NULL, "message '%s' lacks '%s'", err, path);
     ck_assert_msg(strstr(err, strerror(ENOENT)) != NULL, "message '%s' lacks the reason", err);
 }
@@ -409,7 +413,9 @@ END_TEST
 
 START_TEST(error_directory_as_file) {
     char err[FCW_CONFIG_ERR_MAX] = "";
-    ck_assert_ptr_null(fcw_config_load(dir, err, sizeof err));
+    fcw_config *cfg;
+    ck_assert_int_eq(fcw_config_load(dir, &cfg, err, sizeof err), -EISDIR);
+    ck_assert_ptr_null(cfg);
     ck_assert_msg(strstr(err, dir) != NULL, "message '%s' lacks '%s'", err, dir);
 }
 END_TEST

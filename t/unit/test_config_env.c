@@ -13,7 +13,8 @@
 static fcw_config *load_env(const char *name, const char *value, char *err) {
     err[0] = '\0';
     setenv(name, value, 1);
-    fcw_config *cfg = fcw_config_load(NULL, err, FCW_CONFIG_ERR_MAX);
+    fcw_config *cfg;
+    fcw_config_load(NULL, &cfg, err, FCW_CONFIG_ERR_MAX);
     unsetenv(name);
     return cfg;
 }

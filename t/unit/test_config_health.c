@@ -30,7 +30,9 @@ static void teardown(void) { unlink(conf_path); }
 static fcw_config *load(const char *text, char *err) {
     err[0] = '\0';
     if (text) write_file(conf_path, text);
-    return fcw_config_load(text ? conf_path : NULL, err, FCW_CONFIG_ERR_MAX);
+    fcw_config *cfg;
+    fcw_config_load(text ? conf_path : NULL, &cfg, err, FCW_CONFIG_ERR_MAX);
+    return cfg;
 }
 
 static void fails(const char *text, const char *want1, const char *want2) {

@@ -28,8 +28,7 @@ typedef struct built {
 /* The spec (environment read now) and one request's environment for params. */
 static void build(built *b, char **params) {
     char err[512] = "";
-    b->x = fcw_exec_spec_create(PROGRAM, err, sizeof err);
-    ck_assert_msg(b->x != NULL, "spec: %s", err);
+    ck_assert_msg(fcw_exec_spec_create(PROGRAM, &b->x, err, sizeof err) == 0, "spec: %s", err);
     fcw_request_init_params(&b->req, params);
     b->env = (fcw_exec_env)FCW_EXEC_ENV_INIT;
     ck_assert_int_eq(fcw_exec_env_build(b->x, &b->req, &b->env), 0);

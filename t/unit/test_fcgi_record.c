@@ -5,6 +5,7 @@
  * with padding, management records and every kind of garbage it refuses.
  */
 #include <check.h>
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -100,7 +101,8 @@ START_TEST(pairs_use_one_or_four_length_bytes) {
     ck_assert_int_eq(memcmp(buf + 5, want, 5), 0);
     ck_assert_uint_eq(len, 5 + 5 + 4 + 200);
     size_t before = len;
-    ck_assert_int_eq(fcw_fcgi_pair(buf, before + 10, &len, "LONG", 4, longv, sizeof longv), -1);
+    ck_assert_int_eq(fcw_fcgi_pair(buf, before + 10, &len, "LONG", 4, longv, sizeof longv),
+                     -ENOSPC);
     ck_assert_uint_eq(len, before);
 }
 END_TEST

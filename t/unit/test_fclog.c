@@ -219,12 +219,11 @@ END_TEST
 
 START_TEST(write_all_reports_failure) {
     int p[2];
-    ck_assert_int_eq(fcw_write_all(-1, "x", 1), -1);
+    ck_assert_int_eq(fcw_write_all(-1, "x", 1), -EBADF);
     ck_assert_int_eq(pipe(p), 0);
     close(p[0]);
     void (*old)(int) = signal(SIGPIPE, SIG_IGN);
-    ck_assert_int_eq(fcw_write_all(p[1], "x", 1), -1);
-    ck_assert_int_eq(errno, EPIPE);
+    ck_assert_int_eq(fcw_write_all(p[1], "x", 1), -EPIPE);
     signal(SIGPIPE, old);
     close(p[1]);
     ck_assert_int_eq(fcw_write_all(-1, "", 0), 0);

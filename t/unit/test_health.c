@@ -94,8 +94,8 @@ END_TEST
 START_TEST(path_matches_exactly_and_empty_is_off) {
     char err[FCW_CONFIG_ERR_MAX];
     unsetenv("FCWORKER_HEALTH_PATH");
-    fcw_config *cfg = fcw_config_load(NULL, err, sizeof err);
-    ck_assert_msg(cfg != NULL, "%s", err);
+    fcw_config *cfg;
+    ck_assert_msg(fcw_config_load(NULL, &cfg, err, sizeof err) == 0, "%s", err);
     ck_assert(fcw_health_is_path(cfg, "/_fcworker/health"));
     ck_assert(!fcw_health_is_path(cfg, "/_fcworker/health/"));
     ck_assert(!fcw_health_is_path(cfg, "/_fcworker"));
@@ -103,9 +103,9 @@ START_TEST(path_matches_exactly_and_empty_is_off) {
     fcw_config_free(cfg);
 
     setenv("FCWORKER_HEALTH_PATH", "", 1);
-    cfg = fcw_config_load(NULL, err, sizeof err);
+    int rc = fcw_config_load(NULL, &cfg, err, sizeof err);
     unsetenv("FCWORKER_HEALTH_PATH");
-    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_msg(rc == 0, "%s", err);
     ck_assert(!fcw_health_is_path(cfg, "/_fcworker/health"));
     ck_assert(!fcw_health_is_path(cfg, ""));
     fcw_config_free(cfg);
