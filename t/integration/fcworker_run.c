@@ -1,6 +1,7 @@
 /*
  * fcworker_run.c -- fcworker run on its own, without nginx or scripts/run:
- * its exit status and what it printed, for options and configuration checks.
+ * its exit status and what it printed, for options and configuration checks,
+ * and the verdict a refused configuration must get.
  */
 #include "fcworker_run.h"
 
@@ -76,4 +77,17 @@ int fcworker_run(const char *const *args, const char *const *env, char **out, ch
 int fcworker_check_config(const char *file, const char *const *env, char **out, char **err) {
     const char *args[] = {"--check-config", "-c", file, NULL};
     return fcworker_run(args, env, out, err);
+}
+
+void expect_config_refused(const char *file, const char *const *env, const char *where,
+                           const char *const *says) {
+    char *out, *err;
+    int rc = fcworker_check_config(file, env, &out, &err);
+    ck_assert_msg(rc == 2, "%s: exit %d, expected 2; stderr:\n%s", file, rc, err);
+    ck_assert_msg(strstr(err, "fcworker: error: invalid configuration: ") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, where) != NULL, "%s: no '%s' in:\n%s", file, where, err);
+    for (; says && *says; says++)
+        ck_assert_msg(strstr(err, *says) != NULL, "%s: no '%s' in:\n%s", file, *says, err);
+    free(out);
+    free(err);
 }

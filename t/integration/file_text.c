@@ -1,9 +1,12 @@
 /*
- * file_text.c -- the text of a file: read whole, counted in, and waited for
- * while the runtime writes it (a log that grows).
+ * file_text.c -- the text of a file: read whole, counted in, searched, and
+ * waited for while the runtime writes it (a log that grows); text matched
+ * against a pattern.
  */
 #include "file_text.h"
 
+#include <check.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,4 +53,18 @@ int wait_for_count(const char *path, const char *needle, int n, int timeout_ms) 
     int seen;
     while ((seen = count_in_file(path, needle)) < n && now_ms() < deadline) usleep(10000);
     return seen;
+}
+
+void assert_in_file(const char *path, const char *needle) {
+    char *s = slurp(path);
+    ck_assert_msg(strstr(s, needle) != NULL, "'%s' not in %s:\n%.6000s", needle, path, s);
+    free(s);
+}
+
+int matches(const char *pattern, const char *s, int cflags) {
+    regex_t re;
+    ck_assert_int_eq(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB | cflags), 0);
+    int ok = regexec(&re, s, 0, NULL, 0) == 0;
+    regfree(&re);
+    return ok;
 }

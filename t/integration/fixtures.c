@@ -55,13 +55,15 @@ const char *build_dir(void) {
     return env_or_build_path("FCWORKER_BUILD", "build", path, sizeof path);
 }
 
-const char *exec_fixture(const char *name) {
+const char *fixture_path(const char *kind, const char *name) {
     static char path[8][600];
     static int next;
     char *p = path[next++ % 8];
-    snprintf(p, sizeof path[0], "%s/t/fixtures/exec/%s", project_dir(), name);
+    snprintf(p, sizeof path[0], "%s/t/fixtures/%s/%s", project_dir(), kind, name);
     return p;
 }
+
+const char *exec_fixture(const char *name) { return fixture_path("exec", name); }
 
 int build_plugin_fixture(const char *name, const char *dir) {
     char cmd[2048];

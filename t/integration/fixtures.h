@@ -15,9 +15,12 @@ const char *worker_bin(void);
 const char *build_dir(void);
 
 /*
- * t/fixtures/exec/NAME as an absolute path, so a configuration works from any
- * directory. The last 8 results stay valid: a few fit in one call.
+ * t/fixtures/KIND/NAME (KIND: exec, app, fastcgi, ...) as an absolute path,
+ * so a configuration works from any directory. The last 8 results (of any
+ * kind) stay valid: a few fit in one call.
  */
+const char *fixture_path(const char *kind, const char *name);
+/* t/fixtures/exec/NAME: fixture_path("exec", name). */
 const char *exec_fixture(const char *name);
 /*
  * Builds the test plugin t/fixtures/plugins/NAME.c into DIR/NAME.so with the

@@ -1,16 +1,21 @@
 /*
  * procs.c -- processes seen through /proc: their state and parent, the
- * children a process has, whether one still runs.
+ * children a process has, whether one still runs, its peak memory; and a
+ * child the test started, stopped.
  */
 #include "procs.h"
 
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "file_text.h"
 #include "support/testutil.h"
 
 size_t read_proc(const char *path, char *buf, size_t len) {
@@ -73,4 +78,19 @@ int wait_process_gone(pid_t pid, int timeout_ms) {
     long deadline = now_ms() + timeout_ms;
     while (process_alive(pid) && now_ms() < deadline) usleep(10000);
     return !process_alive(pid);
+}
+
+long process_hwm_kb(pid_t pid) {
+    char path[64], *st, *p;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    st = slurp(path);
+    p = strstr(st, "VmHWM:");
+    long kb = p ? strtol(p + 6, NULL, 10) : -1;
+    free(st);
+    return kb;
+}
+
+void stop_child(pid_t pid) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
 }

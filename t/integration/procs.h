@@ -1,6 +1,7 @@
 /*
  * procs.h -- processes seen through /proc: their state and parent, the
- * children a process has, whether one still runs.
+ * children a process has, whether one still runs, its peak memory; and a
+ * child the test started, stopped.
  */
 #ifndef FCW_PROCS_H
 #define FCW_PROCS_H
@@ -21,5 +22,9 @@ void assert_no_children(pid_t parent, int timeout_ms);
 int process_alive(pid_t pid);
 /* Waits up to timeout_ms for pid to stop running; 1 once it has. */
 int wait_process_gone(pid_t pid, int timeout_ms);
+/* Peak resident set of pid in kB (VmHWM of /proc/PID/status); -1 if unknown. */
+long process_hwm_kb(pid_t pid);
+/* SIGKILL to pid, a child of the test (a server it started), and reaps it. */
+void stop_child(pid_t pid);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * runtime.c -- the real runtime (scripts/run starting nginx and fcworker) on
- * a free 127.0.0.1 port: start it, stop it, watch its processes and logs for
- * what must not be there, and the answer every runtime gives.
+ * a free 127.0.0.1 port: start it, reload it, stop it, watch its processes
+ * and logs for what must not be there, and the answer every runtime gives.
  */
 #include "runtime.h"
 
@@ -410,6 +410,24 @@ void rt_start_config(rt *r, const char *conf, const char *text, const char *cons
     }
     all[n] = NULL;
     rt_start(r, all);
+}
+
+int rt_reload(const rt *r, const char *conf, const char *text, int timeout_ms) {
+    int ok = count_in_file(r->err_path, RT_RELOADED);
+    int bad = count_in_file(r->err_path, RT_RELOAD_FAILED);
+    if (text) write_file(conf, text);
+    else unlink(conf);
+    pid_t worker = rt_worker_pid(r);
+    ck_assert_int_gt(worker, 0);
+    ck_assert_int_eq(kill(worker, SIGHUP), 0);
+    for (long deadline = now_ms() + timeout_ms; now_ms() < deadline; usleep(5000)) {
+        if (count_in_file(r->err_path, RT_RELOADED) > ok) return 1;
+        if (count_in_file(r->err_path, RT_RELOAD_FAILED) > bad) return 0;
+    }
+    char *err = slurp(r->err_path);
+    ck_abort_msg("the worker said nothing %d ms after SIGHUP; stderr:\n%.6000s", timeout_ms, err);
+    free(err);
+    return -1;
 }
 
 /* ---- answers every runtime gives ---- */

@@ -1,7 +1,8 @@
 /*
  * runtime.h -- the real runtime (scripts/run starting fcworker and nginx) on
- * a free 127.0.0.1 port: starting and stopping it, what it left behind, the
- * credentials its logs must not hold, and the answer every runtime gives.
+ * a free 127.0.0.1 port: starting, reloading and stopping it, what it left
+ * behind, the credentials its logs must not hold, and the answer every
+ * runtime gives.
  */
 #ifndef FCW_RUNTIME_H
 #define FCW_RUNTIME_H
@@ -101,6 +102,16 @@ int free_port(void);
  * FCWORKER_CONFIG=conf, then env (NULL-terminated, may be NULL).
  */
 void rt_start_config(rt *r, const char *conf, const char *text, const char *const *env);
+
+/* The worker's word on a reload, in its stderr. */
+#define RT_RELOADED "fcworker: info: configuration reloaded"
+#define RT_RELOAD_FAILED "fcworker: error: reload failed, keeping the running configuration: "
+/*
+ * Writes text to conf (NULL: removes conf), sends SIGHUP to the worker and
+ * waits up to timeout_ms for its word: 1 reloaded, 0 refused (the running
+ * configuration kept). Fails the test if the worker says nothing.
+ */
+int rt_reload(const rt *r, const char *conf, const char *text, int timeout_ms);
 
 /*
  * POST /invoke with x-fc-request-id: id (and extra header lines, may be

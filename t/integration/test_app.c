@@ -12,11 +12,9 @@
  * process group of its own, out of the harness's sight.
  */
 #include <check.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <regex.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -30,25 +28,17 @@
 
 #include "harness.h"
 
-#define FAILED_END ", Error: Unhandled function error\n"
-#define RELOADED "fcworker: info: configuration reloaded from "
-#define RELOAD_FAILED "fcworker: error: reload failed, keeping the running configuration: "
-
 static char tmp[256];      /* this run's scratch directory, removed by main */
 static char marker[300];   /* FCW_APP_TEST=tmp: in the environment of all we start */
+/* The marker, or tmp in a command line (nginx clears its environment). */
+static const proc_mark MARK = {marker, tmp, 1};
 static rt R;
 static int app_port;       /* the port of the running runtime's app */
 
 /* ---- where things are ---- */
 
-/* t/fixtures/app/NAME as an absolute path; the last 8 results stay valid. */
-static const char *app_fixture(const char *name) {
-    static char path[8][600];
-    static int next;
-    char *p = path[next++ % 8];
-    snprintf(p, sizeof path[0], "%s/t/fixtures/app/%s", project_dir(), name);
-    return p;
-}
+/* t/fixtures/app/NAME as an absolute path (fixture_path's last 8 results stay valid). */
+static const char *app_fixture(const char *name) { return fixture_path("app", name); }
 
 /* The seed's Flask app: the example in handler/examples, else the benchmark's copy. */
 static const char *seed_dir(void) {
@@ -63,72 +53,7 @@ static const char *seed_dir(void) {
 
 static int seed_has_initializer(void) { return strstr(seed_dir(), "/flask-seed") != NULL; }
 
-/* ---- processes of ours the harness cannot see: the apps ---- */
-
-/*
- * Live processes with the marker in their environment, or this run's
- * scratch directory in their command line (nginx clears its environment),
- * described into desc; sent sig unless it is 0, and so is the group of any
- * that leads one (nginx's workers). The test process itself has neither.
- */
-static int marked_processes(char *desc, size_t desclen, int sig) {
-    static char env[131072];
-    char needle[320];
-    size_t nl = (size_t)snprintf(needle, sizeof needle, "%s", marker) + 1; /* with its NUL */
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int found = 0;
-    size_t used = 0;
-    if (desc && desclen) desc[0] = '\0';
-    while (d && (e = readdir(d)) != NULL) {
-        char path[300], stat[512], cmd[512];
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        pid_t pid = atoi(e->d_name);
-        if (pid == getpid()) continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        if (read_proc(path, stat, sizeof stat) == 0) continue;
-        char *rp = strrchr(stat, ')');
-        int pgrp = 0;
-        if (rp == NULL || rp[2] == 'Z' || rp[2] == 'X' ||
-            sscanf(rp + 2, "%*c %*d %d", &pgrp) != 1)
-            continue;
-        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
-        read_proc(path, cmd, sizeof cmd);
-        snprintf(path, sizeof path, "/proc/%s/environ", e->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        size_t len = 0;
-        ssize_t n;
-        while (fd >= 0 && len < sizeof env && (n = read(fd, env + len, sizeof env - len)) > 0)
-            len += (size_t)n;
-        if (fd >= 0) close(fd);
-        if (memmem(env, len, needle, nl) == NULL && (tmp[0] == '\0' || strstr(cmd, tmp) == NULL))
-            continue;
-        found++;
-        if (sig) {
-            kill(pid, sig);
-            if (pgrp == pid) kill(-pid, sig);
-        }
-        if (desc && used + 2 < desclen) {
-            int k = snprintf(desc + used, desclen - used, "%s%d %.100s", used ? "; " : "",
-                             (int)pid, cmd);
-            if (k > 0) used += (size_t)k;
-            if (used >= desclen) used = desclen - 1;
-        }
-    }
-    if (d) closedir(d);
-    return found;
-}
-
-/* Nothing of the run is left within 5 s: nginx, worker and app alike. */
-static void expect_nothing_left(void) {
-    char desc[1024];
-    long deadline = now_ms() + 5000;
-    int n;
-    while ((n = rt_leftovers(&R, desc, sizeof desc)) > 0 && now_ms() < deadline) usleep(20000);
-    ck_assert_msg(n == 0, "%d processes of the run are left: %s", n, desc);
-    while ((n = marked_processes(desc, sizeof desc, 0)) > 0 && now_ms() < deadline) usleep(20000);
-    ck_assert_msg(n == 0, "%d processes started by the app are left: %s", n, desc);
-}
+/* ---- the apps' processes, gone when they should be ---- */
 
 /* pid is gone within timeout_ms. */
 static void expect_gone(pid_t pid, int timeout_ms, const char *what) {
@@ -150,37 +75,15 @@ static void expect_pidfile_gone(const char *pidfile, int timeout_ms) {
 
 /* ---- the runtime ---- */
 
-/*
- * Writes text to tmp/NAME.conf and starts the runtime on it with the marker
- * and env (NULL-terminated, may be NULL) in its environment.
- */
+/* tmp/NAME.conf holding text, the runtime started on it with the marker and env. */
 static void start_app_runtime(const char *name, const char *text, const char *const *env) {
-    static char conf[400];
-    const char *all[14] = {marker};
-    size_t n = 1;
-    snprintf(conf, sizeof conf, "%s/%s.conf", tmp, name);
-    for (; env && *env; env++) {
-        ck_assert_uint_lt(n, sizeof all / sizeof all[0] - 1);
-        all[n++] = *env;
-    }
-    all[n] = NULL;
-    rt_start_config(&R, conf, text, all);
+    rt_start_marked(&R, &MARK, name, text, env);
 }
 
-static void down(void) {
-    rt_stop(&R);
-    marked_processes(NULL, 0, SIGKILL);
-}
+static void down(void) { rt_stop_marked(&R, &MARK); }
 
-/*
- * A test that starts its own runtime, or none: not the last tcase's, and
- * nothing left by one that failed before it (its teardown did not run).
- */
-static void fresh(void) {
-    memset(&R, 0, sizeof R);
-    long deadline = now_ms() + 5000;
-    while (marked_processes(NULL, 0, SIGKILL) > 0 && now_ms() < deadline) usleep(20000);
-}
+/* A test that starts its own runtime, or none (rt_fresh_marked). */
+static void fresh(void) { rt_fresh_marked(&R, &MARK); }
 
 /* ---- requests and what answers must hold ---- */
 
@@ -212,60 +115,12 @@ static long timed_request(const char *method, const char *path, const char *head
     return now_ms() - t0;
 }
 
-static void assert_header(const http_resp *r, const char *name, const char *want) {
-    char v[512];
-    ck_assert_msg(http_header(r, name, v, sizeof v) != NULL, "no %s header in:\n%s", name,
-                  r->head);
-    ck_assert_msg(strcmp(v, want) == 0, "%s: '%s', expected '%s' in:\n%s", name, v, want,
-                  r->head);
-}
-
-/* How many times the answer carries header name (case-insensitive). */
-static int header_count(const http_resp *r, const char *name) {
-    int n = 0;
-    size_t nl = strlen(name);
-    for (const char *p = strstr(r->head, "\r\n"); p && p[2] != '\r' && p[2] != '\0';
-         p = strstr(p + 2, "\r\n"))
-        if (strncasecmp(p + 2, name, nl) == 0 && p[2 + nl] == ':') n++;
-    return n;
-}
-
-static void assert_in_file(const char *path, const char *needle) {
-    char *s = slurp(path);
-    ck_assert_msg(strstr(s, needle) != NULL, "'%s' not in %s:\n%.6000s", needle, path, s);
-    free(s);
-}
-
 static void assert_count_in_file(const char *path, const char *needle, int want) {
     int n = count_in_file(path, needle);
     if (n != want) {
         char *s = slurp(path);
         ck_abort_msg("%d times '%s' in %s, expected %d:\n%.6000s", n, needle, path, want, s);
     }
-}
-
-/* status, x-fc-status: 404 and the failed End line: how FC sees a function error. */
-static void assert_function_error(const http_resp *r, int status, const char *id) {
-    char line[256];
-    ck_assert_msg(r->status == status, "status %d, expected %d:\n%s%s", r->status, status,
-                  r->head, r->body);
-    ck_assert_msg(header_count(r, "x-fc-status") == 1, "x-fc-status not exactly once:\n%s",
-                  r->head);
-    assert_header(r, "x-fc-status", "404");
-    snprintf(line, sizeof line, "FC Invoke End RequestId: %s" FAILED_END, id);
-    assert_in_file(R.out_path, line);
-}
-
-/* x-fc-status: 200 (once) and a plain End line: an invocation FC counts as a success. */
-static void assert_function_success(const http_resp *r, int status, const char *id) {
-    char line[256];
-    ck_assert_msg(r->status == status, "status %d, expected %d:\n%s%s", r->status, status,
-                  r->head, r->body);
-    ck_assert_msg(header_count(r, "x-fc-status") == 1, "x-fc-status not exactly once:\n%s",
-                  r->head);
-    assert_header(r, "x-fc-status", "200");
-    snprintf(line, sizeof line, "FC Invoke End RequestId: %s\n", id);
-    assert_in_file(R.out_path, line);
 }
 
 /* The app's pid, from the echo fixture's /pid (or its child's, /child). */
@@ -284,7 +139,7 @@ static pid_t echo_pid(void) { return echo_get_pid("/pid"); }
 static void assert_still_serves(void) {
     http_resp r;
     request("POST", "/invoke", "x-fc-request-id: after-fault\r\n", "e", 1, &r);
-    assert_function_success(&r, 200, "after-fault");
+    assert_function_success(&R, &r, 200, "after-fault");
     ck_assert_msg(strstr(r.body, "method: POST\npath: /invoke\n") == r.body, "%s", r.body);
     http_resp_free(&r);
 }
@@ -356,14 +211,6 @@ static int wait_for_line_with(const char *path, const char *a, const char *b, in
     return line_with(path, a, b);
 }
 
-static int matches(const char *pattern, const char *s) {
-    regex_t re;
-    ck_assert_int_eq(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB), 0);
-    int ok = regexec(&re, s, 0, NULL, 0) == 0;
-    regfree(&re);
-    return ok;
-}
-
 /* ---- the seed's Flask app under gunicorn, writing its own FC lines ---- */
 
 static void up_seed(void) {
@@ -395,7 +242,7 @@ static int expect_one_pair_each(void) {
         ck_assert_msg(nl != NULL, "stdout ends in an unterminated line: '%s'", p);
         *nl = '\0';
         ck_assert_msg(matches("^FC (Initialize|Invoke|PreStop|PreFreeze) (Start|End) "
-                              "RequestId: [!-~]+$", p),
+                              "RequestId: [!-~]+$", p, 0),
                       "stdout line %d is not an FC line: '%s'", lineno + 1, p);
         ck_assert_int_eq(sscanf(p, "FC %15s %7s RequestId: %129s", kind, edge, id), 3);
         char key[160];
@@ -549,7 +396,7 @@ START_TEST(forwards_method_raw_path_headers) {
             "x-fc-request-id: fwd-1\r\nx-fc-function-name: app-fn\r\nx-fc-region: cn-hangzhou\r\n"
             "x-fc-control-path: /http-invoke\r\nX-Custom: v1\r\nContent-Type: text/plain\r\n",
             "abc", 3, &r);
-    assert_function_success(&r, 200, "fwd-1");
+    assert_function_success(&R, &r, 200, "fwd-1");
     ck_assert_msg(strncmp(r.body, "method: PUT\npath: /a%2Fb/c?x=1&y=%20\n", 37) == 0,
                   "the app saw:\n%s", r.body);
     static const char *const want[][2] = {
@@ -585,7 +432,7 @@ START_TEST(generated_request_id_reaches_app) {
     ck_assert_int_eq(r.status, 200);
     ck_assert_msg(described_value(r.body, "x-fc-request-id", id, sizeof id) != NULL,
                   "no x-fc-request-id reached the app:\n%s", r.body);
-    ck_assert_msg(matches("^[!-~]{8,}$", id), "generated id '%s'", id);
+    ck_assert_msg(matches("^[!-~]{8,}$", id, 0), "generated id '%s'", id);
     http_resp_free(&r);
     /* The id the app got is the one FC's lines carry. */
     snprintf(line, sizeof line, "FC Invoke Start RequestId: %s\nFC Invoke End RequestId: %s\n", id,
@@ -601,7 +448,7 @@ START_TEST(body_1mib_echoed_intact) {
     for (size_t i = 0; i < n; i++) body[i] = (unsigned char)((i * 131) ^ (i >> 11));
     http_resp r;
     request("POST", "/cat", "x-fc-request-id: cat-1\r\n", body, n, &r);
-    assert_function_success(&r, 200, "cat-1");
+    assert_function_success(&R, &r, 200, "cat-1");
     ck_assert_uint_eq(r.body_len, n);
     ck_assert_msg(memcmp(r.body, body, n) == 0, "the echoed body differs from the one sent");
     assert_header(&r, "Content-Type", "application/octet-stream");
@@ -609,16 +456,6 @@ START_TEST(body_1mib_echoed_intact) {
     free(body);
 }
 END_TEST
-
-static long worker_hwm_kb(void) {
-    char path[64], *st, *p;
-    snprintf(path, sizeof path, "/proc/%d/status", (int)rt_worker_pid(&R));
-    st = slurp(path);
-    p = strstr(st, "VmHWM:");
-    long kb = p ? strtol(p + 6, NULL, 10) : -1;
-    free(st);
-    return kb;
-}
 
 /* The body byte at offset i of /big's answer. */
 static char big_byte(uint64_t i) { return "0123456789abcde\n"[i % 16]; }
@@ -698,7 +535,7 @@ fail:
  */
 START_TEST(big_bodies_stream_with_bounded_rss) {
     char why[700];
-    long before = worker_hwm_kb();
+    long before = process_hwm_kb(rt_worker_pid(&R));
     ck_assert_int_gt(before, 0);
     ck_assert_msg(big_exchange("/big?size=104857600", 0, 104857600, why, sizeof why) == 0,
                   "100 MiB answer: %s", why);
@@ -707,7 +544,7 @@ START_TEST(big_bodies_stream_with_bounded_rss) {
     const char *b = build_dir();
     size_t n = strlen(b);
     if (n >= 9 && strcmp(b + n - 9, "/sanitize") == 0) return;
-    long after = worker_hwm_kb();
+    long after = process_hwm_kb(rt_worker_pid(&R));
     ck_assert_msg(after - before < 8 * 1024, "the worker's peak RSS grew from %ld kB to %ld kB",
                   before, after);
 }
@@ -789,12 +626,12 @@ END_TEST
 START_TEST(error_status_is_function_error) {
     http_resp r;
     request("POST", "/invoke", "x-fc-request-id: st-500\r\nX-Want-Status: 500\r\n", "e", 1, &r);
-    assert_function_error(&r, 500, "st-500");
+    assert_function_error(&R, &r, 500, "st-500");
     ck_assert_msg(strncmp(r.body, "method: POST\npath: /invoke\n", 27) == 0,
                   "the app's body did not pass: %s", r.body);
     http_resp_free(&r);
     request("POST", "/invoke", "x-fc-request-id: st-503\r\nX-Want-Status: 503\r\n", NULL, 0, &r);
-    assert_function_error(&r, 503, "st-503");
+    assert_function_error(&R, &r, 503, "st-503");
     http_resp_free(&r);
 }
 END_TEST
@@ -805,12 +642,12 @@ START_TEST(apps_own_x_fc_status_honoured_once) {
     request("POST", "/invoke",
             "x-fc-request-id: own-404\r\nX-Want-Status: 404\r\nX-Want-Fc-Status: 404\r\n", NULL, 0,
             &r);
-    assert_function_error(&r, 404, "own-404");
+    assert_function_error(&R, &r, 404, "own-404");
     http_resp_free(&r);
     /* Its own word on a 200 too: the status passes, the call is an error. */
     request("POST", "/invoke", "x-fc-request-id: own-200\r\nX-Want-Fc-Status: 404\r\n", NULL, 0,
             &r);
-    assert_function_error(&r, 200, "own-200");
+    assert_function_error(&R, &r, 200, "own-200");
     http_resp_free(&r);
 }
 END_TEST
@@ -819,19 +656,19 @@ START_TEST(success_statuses_and_dropped_fc_headers) {
     http_resp r;
     char line[128];
     request("POST", "/invoke", "x-fc-request-id: ok-200\r\n", NULL, 0, &r);
-    assert_function_success(&r, 200, "ok-200");
+    assert_function_success(&R, &r, 200, "ok-200");
     http_resp_free(&r);
     snprintf(line, sizeof line, "FC Invoke End RequestId: ok-200" FAILED_END);
     ck_assert_int_eq(count_in_file(R.out_path, line), 0);
 
     /* 404 is not in error_statuses (500-599) and the app said nothing more. */
     request("GET", "/invoke", "x-fc-request-id: ok-404\r\nX-Want-Status: 404\r\n", NULL, 0, &r);
-    assert_function_success(&r, 404, "ok-404");
+    assert_function_success(&R, &r, 404, "ok-404");
     http_resp_free(&r);
 
     /* x-fc-* answer headers other than x-fc-status never reach FC. */
     request("POST", "/invoke", "x-fc-request-id: ok-hdr\r\nX-Want-Fc-Headers: 1\r\n", NULL, 0, &r);
-    assert_function_success(&r, 200, "ok-hdr");
+    assert_function_success(&R, &r, 200, "ok-hdr");
     ck_assert_int_eq(header_count(&r, "X-Fc-Leak"), 0);
     ck_assert_msg(strstr(r.head, "forged-by-the-app") == NULL, "the app's x-fc-request-id "
                   "passed:\n%s", r.head);
@@ -908,12 +745,12 @@ END_TEST
 START_TEST(hang_past_timeout_504) {
     http_resp r;
     long ms = timed_request("POST", "/hang/x", "x-fc-request-id: hang-1\r\n", &r);
-    assert_function_error(&r, 504, "hang-1");
+    assert_function_error(&R, &r, 504, "hang-1");
     ck_assert_msg(ms >= 1500 && ms < 9000, "the 504 took %ld ms for a 2 s timeout", ms);
     http_resp_free(&r);
     ms = timed_request("POST", "/hang", "x-fc-request-id: hang-2\r\nx-fc-function-timeout: 2\r\n",
                        &r);
-    assert_function_error(&r, 504, "hang-2");
+    assert_function_error(&R, &r, 504, "hang-2");
     ck_assert_msg(ms < 9000, "the 504 took %ld ms for x-fc-function-timeout: 2", ms);
     http_resp_free(&r);
     assert_still_serves();
@@ -1011,7 +848,7 @@ static void expect_app_lines_whole(void) {
         ck_assert_msg(nl != NULL, "stdout ends in an unterminated line: '%.200s'", p);
         *nl = '\0';
         if (strncmp(p, "FC Invoke ", 10) == 0) {
-            ck_assert_msg(matches("^FC Invoke (Start|End) RequestId: log-[0-9]+$", p),
+            ck_assert_msg(matches("^FC Invoke (Start|End) RequestId: log-[0-9]+$", p, 0),
                           "line %d: '%.300s'", lineno + 1, p);
         } else {
             ck_assert_msg(sscanf(p, "applog rid=log-%d n=%d %n", &c, &i, &used) == 2 && used > 0 &&
@@ -1098,7 +935,7 @@ START_TEST(crash_mid_request_502_then_restarted) {
     http_resp r;
     pid_t before = echo_pid(), child = echo_get_pid("/child");
     request("POST", "/crash", "x-fc-request-id: crash-1\r\n", NULL, 0, &r);
-    assert_function_error(&r, 502, "crash-1");
+    assert_function_error(&R, &r, 502, "crash-1");
     http_resp_free(&r);
     ck_assert_msg(wait_for_line_with(R.err_path, "fcworker: error: app ", "exited with status 7",
                                      10000), "the death was not logged with its status:\n%s",
@@ -1182,8 +1019,8 @@ START_TEST(error_statuses_setting) {
         snprintf(hdr, sizeof hdr, "x-fc-request-id: %s\r\nX-Want-Status: %s\r\n", id,
                  cases[i].status);
         request("POST", "/invoke", hdr, NULL, 0, &r);
-        if (cases[i].error) assert_function_error(&r, atoi(cases[i].status), id);
-        else assert_function_success(&r, atoi(cases[i].status), id);
+        if (cases[i].error) assert_function_error(&R, &r, atoi(cases[i].status), id);
+        else assert_function_success(&R, &r, atoi(cases[i].status), id);
         http_resp_free(&r);
     }
 }
@@ -1210,7 +1047,7 @@ START_TEST(restart_never_ends_instance) {
     expect_gone(app, 5000, "the app");
     ck_assert_msg(line_with(R.err_path, "fcworker: error: app ", "exited with status 7"),
                   "the death was not logged with its status:\n%s", slurp(R.err_path));
-    expect_nothing_left();
+    expect_nothing_left(&R, &MARK);
 }
 END_TEST
 
@@ -1329,7 +1166,7 @@ static int run_wait(run_proc *p, int timeout_ms) {
     while (waitpid(p->pid, &st, WNOHANG) != p->pid) {
         if (now_ms() > deadline) {
             kill(-p->pid, SIGKILL);
-            marked_processes(NULL, 0, SIGKILL);
+            marked_processes(&MARK, NULL, 0, SIGKILL);
             waitpid(p->pid, &st, 0);
             return -1;
         }
@@ -1352,7 +1189,7 @@ START_TEST(run_script_propagates_exit_at_start) {
     ck_assert_msg(strstr(err, "exit-at-start: cannot open database: permission denied\n") != NULL,
                   "%s", err);
     free(err);
-    expect_nothing_left();
+    expect_nothing_left(&R, &MARK);
 }
 END_TEST
 
@@ -1377,7 +1214,7 @@ START_TEST(run_script_exits_when_app_never_ready) {
     ck_assert_msg(strstr(err, "run: listening") == NULL, "nginx was started:\n%s", err);
     free(err);
     expect_pidfile_gone(pidfile, 3000);
-    expect_nothing_left();
+    expect_nothing_left(&R, &MARK);
 }
 END_TEST
 
@@ -1419,7 +1256,7 @@ START_TEST(run_script_waits_for_slow_app) {
     http_resp_free(&r);
     kill(p.pid, SIGTERM);
     ck_assert_int_ne(run_wait(&p, 15000), -1);
-    expect_nothing_left();
+    expect_nothing_left(&R, &MARK);
 }
 END_TEST
 
@@ -1489,7 +1326,7 @@ START_TEST(sigterm_answers_all_in_flight_then_stops_app) {
     expect_gone(app, 0, "the app");
     /* The child the app never stops: the SIGTERM went to the whole group. */
     expect_gone(child, 0, "the app's child");
-    expect_nothing_left();
+    expect_nothing_left(&R, &MARK);
 }
 END_TEST
 
@@ -1512,7 +1349,7 @@ START_TEST(app_ignoring_sigterm_killed_after_stop_timeout) {
     ck_assert_msg(ms >= 900 && ms < 8000, "stopped in %ld ms with stop_timeout = 1", ms);
     expect_gone(app, 0, "the app");
     ck_assert_int_eq(count_in_file(R.err_path, "echo: SIGTERM received"), 0);
-    expect_nothing_left();
+    expect_nothing_left(&R, &MARK);
 }
 END_TEST
 
@@ -1521,19 +1358,7 @@ END_TEST
 static char reload_conf[400];
 
 /* Writes text (an [app] and the routes to it) and SIGHUPs the worker: 1 reloaded, 0 refused. */
-static int reload(const char *text) {
-    int ok = count_in_file(R.err_path, RELOADED), bad = count_in_file(R.err_path, RELOAD_FAILED);
-    write_file(reload_conf, text);
-    pid_t worker = rt_worker_pid(&R);
-    ck_assert_int_gt(worker, 0);
-    ck_assert_int_eq(kill(worker, SIGHUP), 0);
-    for (long deadline = now_ms() + 15000; now_ms() < deadline; usleep(5000)) {
-        if (count_in_file(R.err_path, RELOADED) > ok) return 1;
-        if (count_in_file(R.err_path, RELOAD_FAILED) > bad) return 0;
-    }
-    ck_abort_msg("the worker said nothing 15 s after SIGHUP");
-    return -1;
-}
+static int reload(const char *text) { return rt_reload(&R, reload_conf, text, 15000); }
 
 /* The pid in GET /whoami's answer, which must start with prefix ("node PORT "). */
 static int whoami_pid(const char *prefix) {
@@ -1653,7 +1478,7 @@ START_TEST(sighup_swaps_app_under_load) {
     ck_assert_int_eq(refused, 0);
     snprintf(want, sizeof want, "127.0.0.1:%d", pc);
     char *err = slurp(R.err_path);
-    char *failed = strstr(err, RELOAD_FAILED);
+    char *failed = strstr(err, RT_RELOAD_FAILED);
     ck_assert_msg(failed && strstr(failed, want) && strchr(failed, '\n') > strstr(failed, want),
                   "the refusal does not name %s:\n%s", want, err);
     free(err);
@@ -1691,7 +1516,7 @@ START_TEST(node_app_and_idle_connections_it_closes) {
         snprintf(id, sizeof id, "node-%d", round);
         snprintf(hdr, sizeof hdr, "x-fc-request-id: %s\r\n", id);
         request("POST", "/invoke", hdr, "ev", 2, &r);
-        assert_function_success(&r, 200, id);
+        assert_function_success(&R, &r, 200, id);
         int n = snprintf(want, sizeof want, "Hello from node\nPOST /invoke\nrequest-id: %s\n"
                                             "body-length: 2\nconnection: ", id);
         ck_assert_msg(strncmp(r.body, want, (size_t)n) == 0, "%s", r.body);
@@ -1734,11 +1559,6 @@ static pid_t start_external_echo(int port, const char *extra) {
     return pid;
 }
 
-static void stop_external(pid_t pid) {
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-}
-
 /*
  * The worker waits for a server it did not start (listening a second after
  * the worker starts); once that server is gone, requests answer 502 and the
@@ -1753,9 +1573,9 @@ START_TEST(external_server_without_command) {
     start_app_runtime("external", text, NULL);
     pid_t worker = rt_worker_pid(&R);
     ck_assert_int_eq(echo_pid(), ext);
-    stop_external(ext);
+    stop_child(ext);
     request("POST", "/invoke", "x-fc-request-id: ext-gone\r\n", NULL, 0, &r);
-    assert_function_error(&r, 502, "ext-gone");
+    assert_function_error(&R, &r, 502, "ext-gone");
     http_resp_free(&r);
     ck_assert_msg(process_alive(worker), "the worker exited when a server it did not start went");
     ext = start_external_echo(port, NULL);
@@ -1768,7 +1588,7 @@ START_TEST(external_server_without_command) {
     }
     ck_assert_msg(status == 200, "the new server on the address was never used: %d", status);
     rt_stop(&R);
-    stop_external(ext);
+    stop_child(ext);
 }
 END_TEST
 
@@ -1783,7 +1603,7 @@ START_TEST(unix_address_and_relative_command) {
              sock, sock, project_dir());
     start_app_runtime("unix", text, NULL);
     request("POST", "/invoke?u=1", "x-fc-request-id: unix-1\r\n", NULL, 0, &r);
-    assert_function_success(&r, 200, "unix-1");
+    assert_function_success(&R, &r, 200, "unix-1");
     ck_assert_msg(strncmp(r.body, "method: POST\npath: /invoke?u=1\n", 31) == 0, "%s", r.body);
     http_resp_free(&r);
     request("GET", "/env", NULL, NULL, 0, &r);
@@ -1833,20 +1653,6 @@ END_TEST
 
 /* ---- --check-config ---- */
 
-/* Exit 2 and one message naming where (file:line or the variable) and every one of says. */
-static void expect_refused(const char *file, const char *const *env, const char *where,
-                           const char *const *says) {
-    char *out, *err;
-    int rc = fcworker_check_config(file, env, &out, &err);
-    ck_assert_msg(rc == 2, "%s: exit %d, expected 2; stderr:\n%s", file, rc, err);
-    ck_assert_msg(strstr(err, "fcworker: error: invalid configuration: ") != NULL, "%s", err);
-    ck_assert_msg(strstr(err, where) != NULL, "%s: no '%s' in:\n%s", file, where, err);
-    for (; says && *says; says++)
-        ck_assert_msg(strstr(err, *says) != NULL, "%s: no '%s' in:\n%s", file, *says, err);
-    free(out);
-    free(err);
-}
-
 static const struct {
     const char *file;
     int line;
@@ -1861,7 +1667,7 @@ START_TEST(check_config_refuses_bad_app_files) {
     char file[600], where[700];
     snprintf(file, sizeof file, "%s/t/fixtures/config/%s", project_dir(), bad_app_files[_i].file);
     snprintf(where, sizeof where, "%s:%d: ", file, bad_app_files[_i].line);
-    expect_refused(file, NULL, where, bad_app_files[_i].says);
+    expect_config_refused(file, NULL, where, bad_app_files[_i].says);
 }
 END_TEST
 
@@ -1885,7 +1691,7 @@ START_TEST(check_config_refuses_bad_app_values) {
                  strncmp(lines[i], "address", 7) == 0 ? "" : "address = 127.0.0.1:9001\n");
         write_file(conf, text);
         snprintf(where, sizeof where, "%s:3: ", conf);
-        expect_refused(conf, NULL, where, says);
+        expect_config_refused(conf, NULL, where, says);
     }
 }
 END_TEST
@@ -1900,7 +1706,7 @@ START_TEST(check_config_refuses_bad_programs) {
     snprintf(where, sizeof where, "%s:3: ", conf);
     const char *interp[] = {app_fixture("bad-interpreter.sh"), "/nonexistent/fcw-test/python9",
                             NULL};
-    expect_refused(conf, NULL, where, interp);
+    expect_config_refused(conf, NULL, where, interp);
 
     /* Not executable. */
     snprintf(plain, sizeof plain, "%s/not-executable.py", tmp);
@@ -1912,7 +1718,7 @@ START_TEST(check_config_refuses_bad_programs) {
     write_file(conf, text);
     snprintf(where, sizeof where, "%s:2: ", conf);
     const char *noexec[] = {plain, NULL};
-    expect_refused(conf, NULL, where, noexec);
+    expect_config_refused(conf, NULL, where, noexec);
 
     /* Relative to directory: missing there. */
     snprintf(conf, sizeof conf, "%s/relative-missing.conf", tmp);
@@ -1922,7 +1728,7 @@ START_TEST(check_config_refuses_bad_programs) {
     write_file(conf, text);
     snprintf(where, sizeof where, "%s:3: ", conf);
     const char *relative[] = {"./nope.py", NULL};
-    expect_refused(conf, NULL, where, relative);
+    expect_config_refused(conf, NULL, where, relative);
 
     /* Not on PATH. */
     snprintf(conf, sizeof conf, "%s/not-on-path.conf", tmp);
@@ -1930,7 +1736,7 @@ START_TEST(check_config_refuses_bad_programs) {
                      "[invoke]\nhandler = app\n");
     snprintf(where, sizeof where, "%s:2: ", conf);
     const char *path[] = {"fcw-test-no-such-server", NULL};
-    expect_refused(conf, NULL, where, path);
+    expect_config_refused(conf, NULL, where, path);
 }
 END_TEST
 
@@ -1941,11 +1747,11 @@ START_TEST(check_config_app_from_environment) {
 
     const char *const no_section[] = {"FCWORKER_INVOKE=app", NULL};
     const char *const says_app[] = {"app", NULL};
-    expect_refused(conf, no_section, "environment FCWORKER_INVOKE", says_app);
+    expect_config_refused(conf, no_section, "environment FCWORKER_INVOKE", says_app);
 
     const char *const bad[] = {"FCWORKER_INVOKE=app", "FCWORKER_APP_ADDRESS=bogus", NULL};
     const char *const says_bogus[] = {"bogus", NULL};
-    expect_refused(conf, bad, "environment FCWORKER_APP_ADDRESS", says_bogus);
+    expect_config_refused(conf, bad, "environment FCWORKER_APP_ADDRESS", says_bogus);
 
     /* Any FCWORKER_APP_* makes the section. */
     const char *const good[] = {"FCWORKER_INVOKE=app", "FCWORKER_APP_ADDRESS=127.0.0.1:9001",
@@ -2059,6 +1865,6 @@ static Suite *make_suite(void) {
 int main(void) {
     int rc = run_suite_in_tmp_dir(make_suite, tmp, sizeof tmp, "/tmp/fcw-app-test-XXXXXX");
     /* Whatever a failed test left running: its app is out of the harness's sight. */
-    marked_processes(NULL, 0, SIGKILL);
+    marked_processes(&MARK, NULL, 0, SIGKILL);
     return rc;
 }

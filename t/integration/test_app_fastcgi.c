@@ -36,26 +36,17 @@
 
 #include "harness.h"
 
-#define FAILED_END ", Error: Unhandled function error\n"
-#define RELOADED "fcworker: info: configuration reloaded from "
-#define RELOAD_FAILED "fcworker: error: reload failed, keeping the running configuration: "
-
 static char tmp[256];          /* this run's scratch directory, removed by main */
 static char marker[300];       /* FCW_FCGI_TEST=tmp: in the environment of all we start */
+static const proc_mark MARK = {marker, tmp, 0};
 static char fixture_bin[400];  /* the libfcgi fixture, built into tmp */
 static int fixture_status = -1; /* system()'s status for building it */
 static rt R;
 
 /* ---- where things are ---- */
 
-/* t/fixtures/fastcgi/NAME as an absolute path; the last 8 results stay valid. */
-static const char *fastcgi_fixture(const char *name) {
-    static char path[8][600];
-    static int next;
-    char *p = path[next++ % 8];
-    snprintf(p, sizeof path[0], "%s/t/fixtures/fastcgi/%s", project_dir(), name);
-    return p;
-}
+/* t/fixtures/fastcgi/NAME as an absolute path (fixture_path's last 8 results stay valid). */
+static const char *fastcgi_fixture(const char *name) { return fixture_path("fastcgi", name); }
 
 /* Builds the libfcgi fixture as an application author would, warnings as errors. */
 static int build_fixture(void) {
@@ -74,62 +65,6 @@ static void need_fixture(void) {
 }
 
 /* ---- processes of ours the harness cannot see: the copies ---- */
-
-/*
- * Live processes with the marker in their environment, described into desc;
- * sent sig unless it is 0. The test process itself never has it.
- */
-static int marked_processes(char *desc, size_t desclen, int sig) {
-    static char env[131072];
-    char needle[320];
-    size_t nl = (size_t)snprintf(needle, sizeof needle, "%s", marker) + 1; /* with its NUL */
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int found = 0;
-    size_t used = 0;
-    if (desc && desclen) desc[0] = '\0';
-    while (d && (e = readdir(d)) != NULL) {
-        char path[300], stat[512], cmd[256];
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        pid_t pid = atoi(e->d_name);
-        if (pid == getpid()) continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        if (read_proc(path, stat, sizeof stat) == 0) continue;
-        char *rp = strrchr(stat, ')');
-        if (rp == NULL || rp[2] == 'Z' || rp[2] == 'X') continue;
-        snprintf(path, sizeof path, "/proc/%s/environ", e->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;
-        size_t len = 0;
-        ssize_t n;
-        while (len < sizeof env && (n = read(fd, env + len, sizeof env - len)) > 0) len += (size_t)n;
-        close(fd);
-        if (memmem(env, len, needle, nl) == NULL) continue;
-        found++;
-        if (sig) kill(pid, sig);
-        if (desc && used + 2 < desclen) {
-            snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
-            read_proc(path, cmd, sizeof cmd);
-            int k = snprintf(desc + used, desclen - used, "%s%d %.100s", used ? "; " : "",
-                             (int)pid, cmd);
-            if (k > 0) used += (size_t)k;
-            if (used >= desclen) used = desclen - 1;
-        }
-    }
-    if (d) closedir(d);
-    return found;
-}
-
-/* Nothing of the run is left within 5 s: nginx, worker and copies alike. */
-static void expect_nothing_left(void) {
-    char desc[1024];
-    long deadline = now_ms() + 5000;
-    int n;
-    while ((n = rt_leftovers(&R, desc, sizeof desc)) > 0 && now_ms() < deadline) usleep(20000);
-    ck_assert_msg(n == 0, "%d processes of the run are left: %s", n, desc);
-    while ((n = marked_processes(desc, sizeof desc, 0)) > 0 && now_ms() < deadline) usleep(20000);
-    ck_assert_msg(n == 0, "%d processes started for the app are left: %s", n, desc);
-}
 
 /*
  * The worker's live children (its copies), up to max, into pids; the number
@@ -198,37 +133,15 @@ static void expect_copies(int n, pid_t gone, int timeout_ms) {
 
 /* ---- the runtime ---- */
 
-/*
- * Writes text to tmp/NAME.conf and starts the runtime on it with the marker
- * and env (NULL-terminated, may be NULL) in its environment.
- */
+/* tmp/NAME.conf holding text, the runtime started on it with the marker and env. */
 static void start_fcgi_runtime(const char *name, const char *text, const char *const *env) {
-    static char conf[400];
-    const char *all[14] = {marker};
-    size_t n = 1;
-    snprintf(conf, sizeof conf, "%s/%s.conf", tmp, name);
-    for (; env && *env; env++) {
-        ck_assert_uint_lt(n, sizeof all / sizeof all[0] - 1);
-        all[n++] = *env;
-    }
-    all[n] = NULL;
-    rt_start_config(&R, conf, text, all);
+    rt_start_marked(&R, &MARK, name, text, env);
 }
 
-static void down(void) {
-    rt_stop(&R);
-    marked_processes(NULL, 0, SIGKILL);
-}
+static void down(void) { rt_stop_marked(&R, &MARK); }
 
-/*
- * A test that starts its own runtime, or none: not the last tcase's, and
- * nothing left by one that failed before it (its teardown did not run).
- */
-static void fresh(void) {
-    memset(&R, 0, sizeof R);
-    long deadline = now_ms() + 5000;
-    while (marked_processes(NULL, 0, SIGKILL) > 0 && now_ms() < deadline) usleep(20000);
-}
+/* A test that starts its own runtime, or none (rt_fresh_marked). */
+static void fresh(void) { rt_fresh_marked(&R, &MARK); }
 
 /* The fixture's [app] with n copies, and the routes every fixture runtime has. */
 static void fixture_config(char *text, size_t len, unsigned n, const char *extra) {
@@ -249,57 +162,9 @@ static void request(const char *method, const char *path, const char *headers, c
                   "%s %s: no complete answer", method, path);
 }
 
-static void assert_header(const http_resp *r, const char *name, const char *want) {
-    char v[512];
-    ck_assert_msg(http_header(r, name, v, sizeof v) != NULL, "no %s header in:\n%s", name,
-                  r->head);
-    ck_assert_msg(strcmp(v, want) == 0, "%s: '%s', expected '%s' in:\n%s", name, v, want,
-                  r->head);
-}
-
-/* How many times the answer carries header name (case-insensitive). */
-static int header_count(const http_resp *r, const char *name) {
-    int n = 0;
-    size_t nl = strlen(name);
-    for (const char *p = strstr(r->head, "\r\n"); p && p[2] != '\r' && p[2] != '\0';
-         p = strstr(p + 2, "\r\n"))
-        if (strncasecmp(p + 2, name, nl) == 0 && p[2 + nl] == ':') n++;
-    return n;
-}
-
-static void assert_in_file(const char *path, const char *needle) {
-    char *s = slurp(path);
-    ck_assert_msg(strstr(s, needle) != NULL, "'%s' not in %s:\n%.6000s", needle, path, s);
-    free(s);
-}
-
 /* Waits up to timeout_ms for needle in the file at path. */
 static void expect_in_file(const char *path, const char *needle, int timeout_ms) {
     if (wait_for_count(path, needle, 1, timeout_ms) < 1) assert_in_file(path, needle);
-}
-
-/* status, x-fc-status: 404 (once) and the failed End line: how FC sees a function error. */
-static void assert_function_error(const http_resp *r, int status, const char *id) {
-    char line[256];
-    ck_assert_msg(r->status == status, "status %d, expected %d:\n%s%s", r->status, status,
-                  r->head, r->body);
-    ck_assert_msg(header_count(r, "x-fc-status") == 1, "x-fc-status not exactly once:\n%s",
-                  r->head);
-    assert_header(r, "x-fc-status", "404");
-    snprintf(line, sizeof line, "FC Invoke End RequestId: %s" FAILED_END, id);
-    assert_in_file(R.out_path, line);
-}
-
-/* x-fc-status: 200 (once) and a plain End line: an invocation FC counts as a success. */
-static void assert_function_success(const http_resp *r, int status, const char *id) {
-    char line[256];
-    ck_assert_msg(r->status == status, "status %d, expected %d:\n%s%s", r->status, status,
-                  r->head, r->body);
-    ck_assert_msg(header_count(r, "x-fc-status") == 1, "x-fc-status not exactly once:\n%s",
-                  r->head);
-    assert_header(r, "x-fc-status", "200");
-    snprintf(line, sizeof line, "FC Invoke End RequestId: %s\n", id);
-    assert_in_file(R.out_path, line);
 }
 
 /* The pid an answer's body names ("pid N"), or 0. */
@@ -315,7 +180,7 @@ static pid_t copy_pid(const char *id) {
     http_resp r;
     snprintf(hdr, sizeof hdr, "x-fc-request-id: %s\r\n", id);
     request("GET", "/pid", hdr, NULL, 0, &r);
-    assert_function_success(&r, 200, id);
+    assert_function_success(&R, &r, 200, id);
     pid_t pid = body_pid(&r);
     ck_assert_msg(pid > 1, "no pid in: %s", r.body);
     http_resp_free(&r);
@@ -484,7 +349,7 @@ START_TEST(libfcgi_example_answers_like_seed) {
     /* An HTTP trigger: any method and path, the same answer. */
     http_resp r;
     request("DELETE", "/web/x?y=1", "x-fc-request-id: fcgi-web\r\n", NULL, 0, &r);
-    assert_function_success(&r, 200, "fcgi-web");
+    assert_function_success(&R, &r, 200, "fcgi-web");
     ck_assert_str_eq(r.body, "Hello, World!");
     http_resp_free(&r);
     /* The copies' sockets: beside the worker's, one each, for the worker only. */
@@ -514,7 +379,7 @@ START_TEST(php_example_answers_like_seed) {
     assert_answers_like_seed(&R, NULL, "php-2", "php-fn");
     http_resp r;
     request("GET", "/web/x?y=1", "x-fc-request-id: php-web\r\n", NULL, 0, &r);
-    assert_function_success(&r, 200, "php-web");
+    assert_function_success(&R, &r, 200, "php-web");
     ck_assert_str_eq(r.body, "Hello, World!");
     assert_header(&r, "Content-Type", "text/plain; charset=utf-8");
     http_resp_free(&r);
@@ -539,7 +404,7 @@ START_TEST(forwards_method_raw_path_query_headers) {
             "X-Dup: first\r\nX-Dup: second\r\nx-fc-function-name: fixture-fn\r\n"
             "Proxy: http://evil:1/\r\n",
             body, strlen(body), &r);
-    assert_function_success(&r, 200, "fwd-1");
+    assert_function_success(&R, &r, 200, "fwd-1");
     assert_env(r.body, "REQUEST_METHOD", "PUT");
     assert_env(r.body, "REQUEST_URI", "/env/a%20b/c?x=1&y=%2F&z");
     assert_env(r.body, "QUERY_STRING", "x=1&y=%2F&z");
@@ -563,7 +428,7 @@ START_TEST(forwards_method_raw_path_query_headers) {
 
     /* The path as the client sent it, percent signs and all, on another method. */
     request("OPTIONS", "/env/?q=%41", "x-fc-request-id: fwd-2\r\n", NULL, 0, &r);
-    assert_function_success(&r, 200, "fwd-2");
+    assert_function_success(&R, &r, 200, "fwd-2");
     assert_env(r.body, "REQUEST_METHOD", "OPTIONS");
     assert_env(r.body, "REQUEST_URI", "/env/?q=%41");
     assert_env(r.body, "QUERY_STRING", "q=%41");
@@ -605,7 +470,7 @@ START_TEST(body_1mib_echoed_intact) {
         snprintf(id, sizeof id, "cat-%d", round);
         snprintf(hdr, sizeof hdr, "x-fc-request-id: %s\r\n", id);
         request("POST", "/cat", hdr, body, n, &r);
-        assert_function_success(&r, 200, id);
+        assert_function_success(&R, &r, 200, id);
         ck_assert_uint_eq(r.body_len, n);
         ck_assert_msg(memcmp(r.body, body, n) == 0, "the echoed body differs from the one sent");
         http_resp_free(&r);
@@ -614,12 +479,12 @@ START_TEST(body_1mib_echoed_intact) {
     /* A small body and none at all. */
     http_resp r;
     request("POST", "/cat", "x-fc-request-id: cat-small\r\n", "abc", 3, &r);
-    assert_function_success(&r, 200, "cat-small");
+    assert_function_success(&R, &r, 200, "cat-small");
     ck_assert_uint_eq(r.body_len, 3);
     ck_assert_str_eq(r.body, "abc");
     http_resp_free(&r);
     request("GET", "/cat", "x-fc-request-id: cat-none\r\n", NULL, 0, &r);
-    assert_function_success(&r, 200, "cat-none");
+    assert_function_success(&R, &r, 200, "cat-none");
     ck_assert_uint_eq(r.body_len, 0);
     http_resp_free(&r);
 }
@@ -629,7 +494,7 @@ START_TEST(stderr_lines_logged_with_request_id) {
     http_resp r;
     char line[200];
     request("POST", "/stderr", "x-fc-request-id: err-1\r\n", NULL, 0, &r);
-    assert_function_success(&r, 200, "err-1");
+    assert_function_success(&R, &r, 200, "err-1");
     pid_t pid = body_pid(&r);
     http_resp_free(&r);
     /* Out before the answer completed: no waiting. */
@@ -654,8 +519,8 @@ START_TEST(error_status_is_function_error) {
         snprintf(hdr, sizeof hdr, "x-fc-request-id: %s\r\n", id);
         snprintf(path, sizeof path, "/status?%s", cases[i].status);
         request("POST", path, hdr, NULL, 0, &r);
-        if (cases[i].error) assert_function_error(&r, atoi(cases[i].status), id);
-        else assert_function_success(&r, atoi(cases[i].status), id);
+        if (cases[i].error) assert_function_error(&R, &r, atoi(cases[i].status), id);
+        else assert_function_success(&R, &r, atoi(cases[i].status), id);
         /* The app's status and body pass through either way. */
         snprintf(want, sizeof want, "status %s from the app", cases[i].status);
         ck_assert_str_eq(r.body, want);
@@ -668,13 +533,13 @@ END_TEST
 START_TEST(apps_own_x_fc_status_honoured_once) {
     http_resp r;
     request("POST", "/fcstatus?404", "x-fc-request-id: own-404\r\n", NULL, 0, &r);
-    assert_function_error(&r, 200, "own-404");
+    assert_function_error(&R, &r, 200, "own-404");
     assert_header(&r, "X-Ok", "yes");
     ck_assert_msg(header_count(&r, "X-Fc-Debug") == 0, "an x-fc-* header passed:\n%s", r.head);
     ck_assert_msg(strstr(r.body, "fc status 404") != NULL, "%s", r.body);
     http_resp_free(&r);
     request("POST", "/fcstatus?200", "x-fc-request-id: own-200\r\n", NULL, 0, &r);
-    assert_function_success(&r, 200, "own-200");
+    assert_function_success(&R, &r, 200, "own-200");
     ck_assert_msg(header_count(&r, "X-Fc-Debug") == 0, "an x-fc-* header passed:\n%s", r.head);
     http_resp_free(&r);
 }
@@ -748,7 +613,7 @@ START_TEST(copy_dying_mid_request_502_others_unaffected) {
     long t0 = now_ms();
     request("POST", "/die", hdr, "body", 4, &r);
     long ms = now_ms() - t0;
-    assert_function_error(&r, 502, "die-1");
+    assert_function_error(&R, &r, 502, "die-1");
     ck_assert_msg(ms < 2500, "the 502 took %ld ms: not at the copy's death", ms);
     http_resp_free(&r);
     pid_t died = read_pidfile(pidfile);
@@ -810,7 +675,7 @@ START_TEST(garbage_records_502_and_replaced) {
     unlink(pidfile);
     snprintf(hdr, sizeof hdr, "x-fc-request-id: garbage-1\r\nX-Pidfile: %s\r\n", pidfile);
     request("POST", "/garbage", hdr, NULL, 0, &r);
-    assert_function_error(&r, 502, "garbage-1");
+    assert_function_error(&R, &r, 502, "garbage-1");
     ck_assert_ptr_null(strstr(r.body, "hello"));
     http_resp_free(&r);
     pid_t bad = read_pidfile(pidfile);
@@ -821,7 +686,7 @@ START_TEST(garbage_records_502_and_replaced) {
     expect_copies(3, bad, 5000);
     http_resp ok;
     request("POST", "/invoke", "x-fc-request-id: garbage-next\r\n", NULL, 0, &ok);
-    assert_function_success(&ok, 200, "garbage-next");
+    assert_function_success(&R, &ok, 200, "garbage-next");
     http_resp_free(&ok);
     assert_still_serves("garbage");
 }
@@ -840,7 +705,7 @@ START_TEST(hang_past_timeout_504_and_replaced) {
     long t0 = now_ms();
     request("POST", "/hang/?ignore-term", hdr, NULL, 0, &r);
     long ms = now_ms() - t0;
-    assert_function_error(&r, 504, "hang-1");
+    assert_function_error(&R, &r, 504, "hang-1");
     ck_assert_msg(ms >= 1900 && ms < 8000, "the 504 came after %ld ms with a 2 s timeout", ms);
     http_resp_free(&r);
     pid_t hung = read_pidfile(pidfile);
@@ -854,7 +719,7 @@ START_TEST(hang_past_timeout_504_and_replaced) {
     unlink(pidfile);
     snprintf(hdr, sizeof hdr, "x-fc-request-id: hang-2\r\nX-Pidfile: %s\r\n", pidfile);
     request("GET", "/hang/", hdr, NULL, 0, &r);
-    assert_function_error(&r, 504, "hang-2");
+    assert_function_error(&R, &r, 504, "hang-2");
     http_resp_free(&r);
     hung = read_pidfile(pidfile);
     ck_assert_msg(wait_process_gone(hung, 8000), "the hung copy %d still runs", (int)hung);
@@ -1015,7 +880,7 @@ START_TEST(sigterm_answers_in_flight_then_nothing_left) {
     int st = rt_wait(&R, 20000);
     ck_assert_msg(st != -1, "scripts/run still running 20 s after SIGTERM:\n%s",
                   slurp(R.err_path));
-    expect_nothing_left();
+    expect_nothing_left(&R, &MARK);
     assert_in_file(R.err_path, "stopped");
 }
 END_TEST
@@ -1032,19 +897,6 @@ static int sorted_copies(pid_t *pids) {
     return n;
 }
 
-/* Writes text to conf and SIGHUPs the worker: 1 reloaded, 0 refused. */
-static int reload(const char *conf, const char *text) {
-    int ok = count_in_file(R.err_path, RELOADED), bad = count_in_file(R.err_path, RELOAD_FAILED);
-    write_file(conf, text);
-    ck_assert_int_eq(kill(rt_worker_pid(&R), SIGHUP), 0);
-    for (long deadline = now_ms() + 10000; now_ms() < deadline; usleep(10000)) {
-        if (count_in_file(R.err_path, RELOADED) > ok) return 1;
-        if (count_in_file(R.err_path, RELOAD_FAILED) > bad) return 0;
-    }
-    ck_abort_msg("no word on the reload within 10 s:\n%s", slurp(R.err_path));
-    return -1;
-}
-
 /*
  * SIGHUP with [app] unchanged keeps the copies running; a changed [app] on
  * the same address (the default socket) is refused and the copies serve on.
@@ -1057,15 +909,16 @@ START_TEST(sighup_keeps_copies_or_refuses_same_address) {
     snprintf(conf, sizeof conf, "%s/hup.conf", tmp);
     expect_copies(2, 0, 5000);
     ck_assert_int_eq(sorted_copies(before), 2);
-    ck_assert_msg(reload(conf, text) == 1, "an unchanged reload was refused:\n%s",
-                  slurp(R.err_path));
+    ck_assert_msg(rt_reload(&R, conf, text, 10000) == 1,
+                  "an unchanged reload was refused:\n%s", slurp(R.err_path));
     assert_still_serves("hup-same");
     ck_assert_int_eq(sorted_copies(after), 2);
     ck_assert_msg(before[0] == after[0] && before[1] == after[1],
                   "copies %d %d became %d %d on a reload that left [app] as it was",
                   (int)before[0], (int)before[1], (int)after[0], (int)after[1]);
     fixture_config(changed, sizeof changed, 3, NULL);
-    ck_assert_msg(reload(conf, changed) == 0, "a changed [app] on the same address was taken");
+    ck_assert_msg(rt_reload(&R, conf, changed, 10000) == 0,
+                  "a changed [app] on the same address was taken");
     assert_in_file(R.err_path, "address");
     assert_still_serves("hup-changed");
     ck_assert_int_eq(sorted_copies(after), 2);
@@ -1161,11 +1014,6 @@ static pid_t start_external(const char *path) {
     return pid;
 }
 
-static void stop_external(pid_t pid) {
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-}
-
 /*
  * Without command, address names a server started some other way: used as
  * it is (its connection kept and reused), a 502 while it is gone without
@@ -1186,7 +1034,7 @@ START_TEST(external_server_without_command) {
     ck_assert_int_eq(worker_copies(worker, NULL, 0, NULL), 0);
 
     request("POST", "/env/x?q=1", "x-fc-request-id: ext-1\r\n", "abc", 3, &r);
-    assert_function_success(&r, 200, "ext-1");
+    assert_function_success(&R, &r, 200, "ext-1");
     assert_env(r.body, "REQUEST_URI", "/env/x?q=1");
     assert_env(r.body, "HTTP_X_FC_REQUEST_ID", "ext-1");
     assert_env(r.body, "SCRIPT_FILENAME", fastcgi_fixture("pid.php"));
@@ -1198,17 +1046,17 @@ START_TEST(external_server_without_command) {
         ck_assert_int_eq(copy_pid(id), ext);
     }
     request("POST", "/status?500", "x-fc-request-id: ext-500\r\n", NULL, 0, &r);
-    assert_function_error(&r, 500, "ext-500");
+    assert_function_error(&R, &r, 500, "ext-500");
     http_resp_free(&r);
     request("POST", "/stderr", "x-fc-request-id: ext-err\r\n", NULL, 0, &r);
-    assert_function_success(&r, 200, "ext-err");
+    assert_function_success(&R, &r, 200, "ext-err");
     http_resp_free(&r);
     assert_in_file(R.err_path, "fcworker: info: [ext-err] first line from the app\n");
 
     /* Gone: 502, the worker stays. */
-    stop_external(ext);
+    stop_child(ext);
     request("POST", "/invoke", "x-fc-request-id: ext-gone\r\n", NULL, 0, &r);
-    assert_function_error(&r, 502, "ext-gone");
+    assert_function_error(&R, &r, 502, "ext-gone");
     http_resp_free(&r);
     ck_assert_msg(process_alive(worker), "the worker exited when a server it did not start went");
 
@@ -1223,7 +1071,7 @@ START_TEST(external_server_without_command) {
     }
     ck_assert_msg(status == 200, "the new server on the address was never used: %d", status);
     rt_stop(&R);
-    stop_external(ext);
+    stop_child(ext);
 }
 END_TEST
 
@@ -1262,7 +1110,7 @@ START_TEST(external_server_overlapping_requests) {
                   calls[1].status, calls[2].status, calls[3].status, ms, err);
     free(err);
     rt_stop(&R);
-    stop_external(ext);
+    stop_child(ext);
 }
 END_TEST
 
@@ -1336,7 +1184,7 @@ START_TEST(timeout_sends_abort_request_then_closes) {
                                 "[invoke]\nhandler = app\ntimeout = 2\n", sock);
     start_fcgi_runtime("raw", text, NULL);
     request("POST", "/invoke", "x-fc-request-id: raw-1\r\n", "12345", 5, &r);
-    assert_function_error(&r, 504, "raw-1");
+    assert_function_error(&R, &r, 504, "raw-1");
     http_resp_free(&r);
     pthread_join(th, NULL);
     close(srv.listen_fd);
@@ -1362,20 +1210,6 @@ END_TEST
 
 /* ---- --check-config ---- */
 
-/* Exit 2 and one message naming where (file:line or the variable) and every one of says. */
-static void expect_refused(const char *file, const char *const *env, const char *where,
-                           const char *const *says) {
-    char *out, *err;
-    int rc = fcworker_check_config(file, env, &out, &err);
-    ck_assert_msg(rc == 2, "%s: exit %d, expected 2; stderr:\n%s", file, rc, err);
-    ck_assert_msg(strstr(err, "fcworker: error: invalid configuration: ") != NULL, "%s", err);
-    ck_assert_msg(strstr(err, where) != NULL, "%s: no '%s' in:\n%s", file, where, err);
-    for (; says && *says; says++)
-        ck_assert_msg(strstr(err, *says) != NULL, "%s: no '%s' in:\n%s", file, *says, err);
-    free(out);
-    free(err);
-}
-
 START_TEST(check_config_refuses_tcp_address_with_command) {
     char conf[400], text[1000], where[500];
     need_fixture();
@@ -1386,7 +1220,7 @@ START_TEST(check_config_refuses_tcp_address_with_command) {
     write_file(conf, text);
     snprintf(where, sizeof where, "%s:4: ", conf);
     const char *says[] = {"127.0.0.1:9001", "unix:", NULL};
-    expect_refused(conf, NULL, where, says);
+    expect_config_refused(conf, NULL, where, says);
 
     /* The same from the environment names the variable. */
     snprintf(text, sizeof text, "[app]\nprotocol = fastcgi\ncommand = %s\n"
@@ -1394,7 +1228,7 @@ START_TEST(check_config_refuses_tcp_address_with_command) {
     write_file(conf, text);
     const char *const env[] = {"FCWORKER_APP_ADDRESS=[::1]:9001", NULL};
     const char *says6[] = {"[::1]:9001", NULL};
-    expect_refused(conf, env, "environment FCWORKER_APP_ADDRESS", says6);
+    expect_config_refused(conf, env, "environment FCWORKER_APP_ADDRESS", says6);
 }
 END_TEST
 
@@ -1417,7 +1251,7 @@ START_TEST(check_config_refuses_bad_fastcgi_values) {
                                     "[invoke]\nhandler = app\n", fixture_bin, lines[i]);
         write_file(conf, text);
         snprintf(where, sizeof where, "%s:4: ", conf);
-        expect_refused(conf, NULL, where, says);
+        expect_config_refused(conf, NULL, where, says);
     }
     /* From the environment. */
     char conf[400], text[1000];
@@ -1427,10 +1261,10 @@ START_TEST(check_config_refuses_bad_fastcgi_values) {
     write_file(conf, text);
     const char *const env[] = {"FCWORKER_APP_PROCESSES=0", NULL};
     const char *says[] = {"0", NULL};
-    expect_refused(conf, env, "environment FCWORKER_APP_PROCESSES", says);
+    expect_config_refused(conf, env, "environment FCWORKER_APP_PROCESSES", says);
     const char *const env2[] = {"FCWORKER_APP_MAX_REQUESTS=x", NULL};
     const char *says2[] = {"'x'", NULL};
-    expect_refused(conf, env2, "environment FCWORKER_APP_MAX_REQUESTS", says2);
+    expect_config_refused(conf, env2, "environment FCWORKER_APP_MAX_REQUESTS", says2);
 }
 END_TEST
 
@@ -1485,7 +1319,7 @@ START_TEST(copies_exiting_at_start_end_the_worker) {
     ck_assert_msg(access(sock, F_OK) != 0, "the worker made its socket for an app that never ran");
     free(out);
     free(err);
-    ck_assert_int_eq(marked_processes(NULL, 0, 0), 0);
+    ck_assert_int_eq(marked_processes(&MARK, NULL, 0, 0), 0);
 }
 END_TEST
 
@@ -1557,6 +1391,6 @@ static Suite *make_suite(void) {
 int main(void) {
     int rc = run_suite_in_tmp_dir(make_suite, tmp, sizeof tmp, "/tmp/fcw-fcgi-test-XXXXXX");
     /* Whatever a failed test left running: its copies are out of the harness's sight. */
-    marked_processes(NULL, 0, SIGKILL);
+    marked_processes(&MARK, NULL, 0, SIGKILL);
     return rc;
 }

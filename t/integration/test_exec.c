@@ -16,7 +16,6 @@
 
 #include "harness.h"
 
-#define FAILED_END ", Error: Unhandled function error\n"
 /*
  * How much the worker's peak RSS may grow while 32 MiB in and 100 MiB out
  * stream through it, relative to the peak after start-up (about 2.5 MB in
@@ -51,8 +50,6 @@ static const exec_route routes[] = {
     {"/cat-short/", "cat.sh", 2},
 };
 
-static long worker_hwm_kb(void);
-
 static void up_main(void) {
     static char config_env[200], invoke_env[700];
     /*
@@ -79,7 +76,7 @@ static void up_main(void) {
     http_resp r;
     ck_assert_int_eq(http_do(R.port, "POST", "/invoke", NULL, "warm-up", 7, &r), 0);
     http_resp_free(&r);
-    start_hwm_kb = worker_hwm_kb();
+    start_hwm_kb = process_hwm_kb(rt_worker_pid(&R));
 }
 
 static void down_main(void) {
@@ -97,33 +94,10 @@ static int request(const char *method, const char *path, const char *headers,
     return rc;
 }
 
-static void assert_header(const http_resp *r, const char *name, const char *want) {
-    char v[512];
-    ck_assert_msg(http_header(r, name, v, sizeof v) != NULL, "no %s header in:\n%s", name,
-                  r->head);
-    ck_assert_str_eq(v, want);
-}
-
 static void assert_no_header(const http_resp *r, const char *name) {
     char v[512];
     ck_assert_msg(http_header(r, name, v, sizeof v) == NULL, "unexpected %s: %s in:\n%s",
                   name, v, r->head);
-}
-
-static void assert_in_file(const char *path, const char *needle) {
-    char *s = slurp(path);
-    ck_assert_msg(strstr(s, needle) != NULL, "'%s' not in %s:\n%s", needle, path, s);
-    free(s);
-}
-
-/* status, x-fc-status: 404 and the failed End line: how FC sees a function error. */
-static void assert_function_error(const http_resp *r, int status, const char *id) {
-    char line[256];
-    ck_assert_msg(r->status == status, "status %d, expected %d; body: %s", r->status, status,
-                  r->body);
-    assert_header(r, "x-fc-status", "404");
-    snprintf(line, sizeof line, "FC Invoke End RequestId: %s" FAILED_END, id);
-    assert_in_file(R.out_path, line);
 }
 
 static void assert_success_end(const char *id) {
@@ -257,16 +231,6 @@ fail:
     return -1;
 }
 
-static long worker_hwm_kb(void) {
-    char path[64], *s, *p;
-    snprintf(path, sizeof path, "/proc/%d/status", (int)rt_worker_pid(&R));
-    s = slurp(path);
-    p = strstr(s, "VmHWM:");
-    long kb = p ? strtol(p + 6, NULL, 10) : -1;
-    free(s);
-    return kb;
-}
-
 /*
  * The worker's peak RSS stayed within RSS_GROWTH_LIMIT_KB of its start.
  * Not under SANITIZE=1 (build/sanitize): ASan keeps freed blocks in a
@@ -278,7 +242,7 @@ static void assert_rss_bounded(void) {
     const char *b = build_dir();
     size_t n = strlen(b);
     if (n >= 9 && strcmp(b + n - 9, "/sanitize") == 0) return;
-    long hwm = worker_hwm_kb();
+    long hwm = process_hwm_kb(rt_worker_pid(&R));
     ck_assert_msg(start_hwm_kb > 0 && hwm - start_hwm_kb < RSS_GROWTH_LIMIT_KB,
                   "worker peak RSS grew from %ld kB to %ld kB", start_hwm_kb, hwm);
 }
@@ -542,7 +506,7 @@ START_TEST(timeout_kills_group_504) {
     snprintf(pidfile, sizeof pidfile, "%s/hang.pid", tmp_dir);
     snprintf(hdr, sizeof hdr, "x-fc-request-id: hang-1\r\nX-Pidfile: %s\r\n", pidfile);
     ck_assert_int_eq(request("POST", "/hang/", hdr, "x", 1, &r, &ms), 0);
-    assert_function_error(&r, 504, "hang-1");
+    assert_function_error(&R, &r, 504, "hang-1");
     /* 2 s timeout + 2 s SIGTERM grace, with room for a slow machine. */
     ck_assert_msg(ms < 9000, "the 504 took %ld ms", ms);
     http_resp_free(&r);
@@ -692,7 +656,7 @@ START_TEST(exit_nonzero_500) {
     http_resp r;
     ck_assert_int_eq(request("POST", "/exit-nonzero/", "x-fc-request-id: exit-1\r\n", "x", 1,
                              &r, NULL), 0);
-    assert_function_error(&r, 500, "exit-1");
+    assert_function_error(&R, &r, 500, "exit-1");
     http_resp_free(&r);
     assert_in_file(R.err_path, "[exit-1] exit-nonzero: giving up\n");
     assert_in_file(R.err_path, "exit-nonzero.sh exited with status 3 before writing a complete "
@@ -705,7 +669,7 @@ START_TEST(death_by_signal_500) {
     http_resp r;
     ck_assert_int_eq(request("POST", "/die-by-signal/", "x-fc-request-id: sig-1\r\n", NULL, 0,
                              &r, NULL), 0);
-    assert_function_error(&r, 500, "sig-1");
+    assert_function_error(&R, &r, 500, "sig-1");
     http_resp_free(&r);
     assert_in_file(R.err_path, "die-by-signal.sh was killed by signal 9");
     assert_still_serves();
@@ -722,7 +686,7 @@ START_TEST(invalid_output_502) {
         snprintf(path, sizeof path, "/bad-output/?%s", cases[i]);
         snprintf(hdr, sizeof hdr, "x-fc-request-id: %s\r\n", id);
         ck_assert_int_eq(request("POST", path, hdr, NULL, 0, &r, NULL), 0);
-        assert_function_error(&r, 502, id);
+        assert_function_error(&R, &r, 502, id);
         assert_no_header(&r, "Set-Cookie");
         assert_no_header(&r, "X-Big");
         ck_assert_ptr_null(strstr(r.body, "body"));
@@ -766,13 +730,13 @@ START_TEST(exit_nonzero_after_response) {
     /* Not sent yet when it failed: a function error, 500. */
     ck_assert_int_eq(request("GET", "/fail-after/?small", "x-fc-request-id: fa-small\r\n", NULL,
                              0, &r, NULL), 0);
-    assert_function_error(&r, 500, "fa-small");
+    assert_function_error(&R, &r, 500, "fa-small");
     ck_assert_ptr_null(strstr(r.body, "small"));
     http_resp_free(&r);
     /* Its own error status stands, with its body. */
     ck_assert_int_eq(request("GET", "/fail-after/?503", "x-fc-request-id: fa-503\r\n", NULL, 0,
                              &r, NULL), 0);
-    assert_function_error(&r, 503, "fa-503");
+    assert_function_error(&R, &r, 503, "fa-503");
     ck_assert_str_eq(r.body, "busy");
     http_resp_free(&r);
     /* Already streamed: the response stands. */

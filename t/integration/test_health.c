@@ -23,8 +23,6 @@
 #include "harness.h"
 
 #define HEALTH "/_fcworker/health"
-#define RELOADED "fcworker: info: configuration reloaded"
-#define RELOAD_FAILED "fcworker: error: reload failed"
 
 static char tmp[256];        /* this run's scratch directory, removed by main */
 static char conf[400];       /* the running worker's configuration file */
@@ -177,23 +175,8 @@ START_TEST(health_runs_no_handler_and_writes_no_fc_line) {
 }
 END_TEST
 
-/* 1 once the worker said something new about a reload. */
-static int reload_verdict(void *arg) {
-    const int *before = arg;
-    return count_in_file(R.err_path, RELOADED) + count_in_file(R.err_path, RELOAD_FAILED) > *before;
-}
-
 /* Rewrites the configuration, sends SIGHUP, and waits for the worker's verdict: 1 applied. */
-static int reload(const char *text) {
-    int ok = count_in_file(R.err_path, RELOADED);
-    int before = ok + count_in_file(R.err_path, RELOAD_FAILED);
-    write_file(conf, text);
-    pid_t worker = rt_worker_pid(&R);
-    ck_assert_int_gt(worker, 0);
-    ck_assert_int_eq(kill(worker, SIGHUP), 0);
-    ck_assert_msg(wait_until(reload_verdict, &before, 10000), "no verdict 10 s after SIGHUP");
-    return count_in_file(R.err_path, RELOADED) > ok;
-}
+static int reload(const char *text) { return rt_reload(&R, conf, text, 10000); }
 
 /* health_path is a handler setting: a reload moves it, or turns it off. */
 START_TEST(health_path_moves_and_turns_off) {
@@ -549,14 +532,6 @@ END_TEST
 
 /* --- the access log ---------------------------------------------------------- */
 
-static int matches(const char *pattern, const char *s) {
-    regex_t re;
-    ck_assert_int_eq(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB | REG_NEWLINE), 0);
-    int ok = regexec(&re, s, 0, NULL, 0) == 0;
-    regfree(&re);
-    return ok;
-}
-
 START_TEST(access_log_line_per_request) {
     http_resp r = request(R.port, "POST", "/invoke", "x-fc-request-id: acc-1\r\n");
     http_resp_free(&r);
@@ -583,18 +558,23 @@ START_TEST(access_log_line_per_request) {
     char *err = slurp(R.err_path);
 #define LINE(id, rest) "^fcworker: access: request_id=" id " " rest "$"
 #define MS "duration_ms=[0-9]+\\.[0-9]{3}"
-    ck_assert_msg(matches(LINE("acc-1", "method=POST path=/invoke status=200 " MS " bytes=13"), err),
+    ck_assert_msg(matches(LINE("acc-1", "method=POST path=/invoke status=200 " MS " bytes=13"),
+                          err, REG_NEWLINE),
                   "%s", err);
-    ck_assert_msg(matches(LINE("acc-2", "method=GET path=/fail/p status=500 " MS " bytes=[0-9]+"), err),
+    ck_assert_msg(matches(LINE("acc-2", "method=GET path=/fail/p status=500 " MS " bytes=[0-9]+"),
+                          err, REG_NEWLINE),
                   "%s", err);
-    ck_assert_msg(matches(LINE("acc-3", "method=HEAD path=/invoke status=200 " MS " bytes=0"), err),
+    ck_assert_msg(matches(LINE("acc-3", "method=HEAD path=/invoke status=200 " MS " bytes=0"),
+                          err, REG_NEWLINE),
                   "%s", err);
     ck_assert_msg(matches(LINE("acc-4", "method=GET path=/initialize status=405 " MS " bytes=[0-9]+"),
-                          err),
+                          err, REG_NEWLINE),
                   "%s", err);
-    ck_assert_msg(matches(LINE("acc-6", "method=GET path=/last status=200 " MS " bytes=13"), err),
+    ck_assert_msg(matches(LINE("acc-6", "method=GET path=/last status=200 " MS " bytes=13"),
+                          err, REG_NEWLINE),
                   "%s", err);
-    ck_assert_msg(matches(LINE("acc-7", "method=POST path=/cat/ status=200 " MS " bytes=200000"), err),
+    ck_assert_msg(matches(LINE("acc-7", "method=POST path=/cat/ status=200 " MS " bytes=200000"),
+                          err, REG_NEWLINE),
                   "%s", err);
 #undef LINE
 #undef MS

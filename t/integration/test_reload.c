@@ -44,33 +44,11 @@ static void down(void) { rt_stop(&R); }
 #define RELOADED "fcworker: info: configuration reloaded from "
 #define FAILED "fcworker: error: reload failed, keeping the running configuration: "
 
-/* The worker's verdicts on reloads so far. */
-typedef struct verdicts {
-    int ok, bad;
-} verdicts;
-
-/* 1 once the worker has said more than *arg holds. */
-static int new_verdict(void *arg) {
-    const verdicts *before = arg;
-    return count_in_file(R.err_path, RELOADED) > before->ok ||
-           count_in_file(R.err_path, FAILED) > before->bad;
-}
-
 /*
  * Rewrites the file (NULL: removes it) and sends SIGHUP to the worker.
  * Returns 1 once the worker says it reloaded, 0 once it says it refused.
  */
-static int reload(const char *text) {
-    verdicts before = {count_in_file(R.err_path, RELOADED), count_in_file(R.err_path, FAILED)};
-    if (text) write_file(conf, text);
-    else unlink(conf);
-    pid_t worker = rt_worker_pid(&R);
-    ck_assert_int_gt(worker, 0);
-    ck_assert_int_eq(kill(worker, SIGHUP), 0);
-    ck_assert_msg(wait_until(new_verdict, &before, 10000),
-                  "the worker said nothing 10 s after SIGHUP");
-    return count_in_file(R.err_path, RELOADED) > before.ok;
-}
+static int reload(const char *text) { return rt_reload(&R, conf, text, 10000); }
 
 /* POST /invoke's body, or "<status N>" for anything but a 200. */
 static char *invoke(const char *path) {

@@ -14,9 +14,6 @@
 
 #include "harness.h"
 
-#define RELOADED "fcworker: info: configuration reloaded"
-#define REFUSED "reload failed, keeping the running configuration"
-
 static rt R;
 static char conf[128], tmp_dir[64];
 
@@ -33,18 +30,7 @@ static void down(void) {
 }
 
 /* Writes text and sends SIGHUP; 1 when the worker took it, 0 when it refused. */
-static int reload(const char *text) {
-    int ok = count_in_file(R.err_path, RELOADED), bad = count_in_file(R.err_path, REFUSED);
-    write_file(conf, text);
-    ck_assert_int_eq(kill(rt_worker_pid(&R), SIGHUP), 0);
-    long deadline = now_ms() + 10000;
-    for (;;) {
-        if (count_in_file(R.err_path, RELOADED) > ok) return 1;
-        if (count_in_file(R.err_path, REFUSED) > bad) return 0;
-        ck_assert_msg(now_ms() < deadline, "the worker said nothing 10 s after SIGHUP");
-        usleep(10000);
-    }
-}
+static int reload(const char *text) { return rt_reload(&R, conf, text, 10000); }
 
 static int post(const char *path) {
     http_resp r;

@@ -25,13 +25,6 @@ static void up_echo(void) {
 }
 static void down(void) { rt_stop(&R); }
 
-/* Nothing of the run survives it (zombies get a moment to be reaped). */
-static void expect_nothing_left(void) {
-    char desc[1024];
-    int n = rt_wait_leftovers_gone(&R, desc, sizeof desc, 5000);
-    ck_assert_msg(n == 0, "%d processes of the run are left: %s", n, desc);
-}
-
 static void expect_hello_echo(void) {
     http_resp r;
     ck_assert_int_eq(http_do(R.port, "GET", "/ping", "x-fc-request-id: ping\r\n", NULL, 0, &r), 0);
@@ -109,7 +102,7 @@ START_TEST(sigterm_to_worker_completes_requests_in_flight) {
     }
     free(err);
     free(out);
-    expect_nothing_left();
+    expect_nothing_left(&R, NULL);
 }
 END_TEST
 
@@ -152,7 +145,7 @@ START_TEST(sigterm_to_run_with_idle_keepalive_clients) {
     free(err);
     ck_assert_msg(!process_alive(worker), "worker %d still runs", (int)worker);
     expect_closed(fds);
-    expect_nothing_left();
+    expect_nothing_left(&R, NULL);
 }
 END_TEST
 
@@ -175,7 +168,7 @@ START_TEST(sigint_to_group_stops_everything) {
                   "the worker was not stopped by scripts/run after nginx; stderr:\n%s", err);
     free(err);
     expect_closed(fds);
-    expect_nothing_left();
+    expect_nothing_left(&R, NULL);
 }
 END_TEST
 
@@ -218,7 +211,7 @@ START_TEST(sigterm_to_run_lets_http_request_finish) {
     http_resp_free(&r);
     int st = rt_wait(&R, STOP_BOUND_MS);
     ck_assert_msg(st == 0, "scripts/run exited with %d", st);
-    expect_nothing_left();
+    expect_nothing_left(&R, NULL);
 }
 END_TEST
 
@@ -232,7 +225,7 @@ START_TEST(worker_death_stops_nginx) {
                   "stderr:\n%s", st, err);
     ck_assert_msg(strstr(err, "stopping nginx") != NULL, "stderr:\n%s", err);
     free(err);
-    expect_nothing_left();
+    expect_nothing_left(&R, NULL);
 }
 END_TEST
 
@@ -255,7 +248,7 @@ START_TEST(nginx_death_stops_worker) {
     free(err);
     ck_assert_msg(!process_alive(worker), "worker %d still runs", (int)worker);
     /* nginx's own workers may outlive a killed master briefly; they must go too. */
-    expect_nothing_left();
+    expect_nothing_left(&R, NULL);
 }
 END_TEST
 

@@ -1,0 +1,106 @@
+/*
+ * marked_procs.c -- the processes a suite marks (NAME=<its scratch
+ * directory> in their environment) so it can find them out of the
+ * harness's sight: found through /proc, killed, asserted gone.
+ */
+#include "marked_procs.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "procs.h"
+#include "support/testutil.h"
+
+int marked_processes(const proc_mark *m, char *desc, size_t desclen, int sig) {
+    static char env[131072];
+    char needle[320];
+    size_t nl = (size_t)snprintf(needle, sizeof needle, "%s", m->env) + 1; /* with its NUL */
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int found = 0;
+    size_t used = 0;
+    if (desc && desclen) desc[0] = '\0';
+    while (d && (e = readdir(d)) != NULL) {
+        char path[300], stat[512], cmd[512] = "";
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        pid_t pid = atoi(e->d_name);
+        if (pid == getpid()) continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        if (read_proc(path, stat, sizeof stat) == 0) continue;
+        char *rp = strrchr(stat, ')');
+        int pgrp = 0;
+        if (rp == NULL || rp[2] == 'Z' || rp[2] == 'X' ||
+            sscanf(rp + 2, "%*c %*d %d", &pgrp) != 1)
+            continue;
+        if (m->by_cmdline || desc) {
+            snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+            read_proc(path, cmd, sizeof cmd);
+        }
+        snprintf(path, sizeof path, "/proc/%s/environ", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        size_t len = 0;
+        ssize_t n;
+        while (fd >= 0 && len < sizeof env && (n = read(fd, env + len, sizeof env - len)) > 0)
+            len += (size_t)n;
+        if (fd >= 0) close(fd);
+        if (memmem(env, len, needle, nl) == NULL &&
+            !(m->by_cmdline && m->dir[0] != '\0' && strstr(cmd, m->dir) != NULL))
+            continue;
+        found++;
+        if (sig) {
+            kill(pid, sig);
+            if (pgrp == pid) kill(-pid, sig);
+        }
+        if (desc && used + 2 < desclen) {
+            int k = snprintf(desc + used, desclen - used, "%s%d %.100s", used ? "; " : "",
+                             (int)pid, cmd);
+            if (k > 0) used += (size_t)k;
+            if (used >= desclen) used = desclen - 1;
+        }
+    }
+    if (d) closedir(d);
+    return found;
+}
+
+void expect_nothing_left(const rt *r, const proc_mark *m) {
+    char desc[1024];
+    long deadline = now_ms() + 5000;
+    int n;
+    while ((n = rt_leftovers(r, desc, sizeof desc)) > 0 && now_ms() < deadline) usleep(20000);
+    ck_assert_msg(n == 0, "%d processes of the run are left: %s", n, desc);
+    if (m == NULL) return;
+    while ((n = marked_processes(m, desc, sizeof desc, 0)) > 0 && now_ms() < deadline)
+        usleep(20000);
+    ck_assert_msg(n == 0, "%d processes started for the app are left: %s", n, desc);
+}
+
+void rt_start_marked(rt *r, const proc_mark *m, const char *name, const char *text,
+                     const char *const *env) {
+    static char conf[400];
+    const char *all[14] = {m->env};
+    size_t n = 1;
+    snprintf(conf, sizeof conf, "%s/%s.conf", m->dir, name);
+    for (; env && *env; env++) {
+        ck_assert_uint_lt(n, sizeof all / sizeof all[0] - 1);
+        all[n++] = *env;
+    }
+    all[n] = NULL;
+    rt_start_config(r, conf, text, all);
+}
+
+void rt_stop_marked(rt *r, const proc_mark *m) {
+    rt_stop(r);
+    marked_processes(m, NULL, 0, SIGKILL);
+}
+
+void rt_fresh_marked(rt *r, const proc_mark *m) {
+    memset(r, 0, sizeof *r);
+    long deadline = now_ms() + 5000;
+    while (marked_processes(m, NULL, 0, SIGKILL) > 0 && now_ms() < deadline) usleep(20000);
+}
