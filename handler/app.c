@@ -39,6 +39,7 @@
 #include "app_log.h"
 #include "error.h"
 #include "exec_child.h"
+#include "fcgi_record.h"
 #include "fclog.h"
 #include "metrics.h"
 
@@ -53,12 +54,6 @@
  */
 #define PROBE_FIRST_MS 2
 #define PROBE_MAX_MS 50
-/*
- * A FastCGI copy's socket queues connections from the start, so it is
- * started once it has not died this long after its start (a missing
- * interpreter or a bad script dies at once).
- */
-#define SETTLE_MS 200
 /* Without a pidfd (kernel before 5.3), how often to look for an exit. */
 #define EXIT_POLL_MS 100
 /* After a copy exits, how long its output may take to arrive. */
@@ -80,7 +75,7 @@ typedef struct copy {
     int listen_fd;            /* FastCGI: the socket handed over as fd 0, or -1 */
     pid_t pid;                /* the running process, or 0 */
     int pidfd;
-    int up;                   /* serving: accepted a connect (HTTP), settled (FastCGI) */
+    int up;                   /* serving: accepted a connect (HTTP), answered the probe (FastCGI) */
     int busy;                 /* lent to a request */
     int retire;               /* to be stopped and replaced (max_requests, broken) */
     int signalled;            /* SIGTERM sent */
@@ -89,6 +84,8 @@ typedef struct copy {
     long respawn_at;          /* start again then; 0: not due */
     long probe_at;            /* HTTP: next connect() probe */
     long probe_ms;
+    int probe_fd;             /* FastCGI: the GET_VALUES probe's connection, or -1 */
+    int probed;               /* FastCGI: the probe went out for this start */
     long backoff;
     unsigned served;
     /* The last exits, by start: was each status 0? (fcw_app_copy_ended_cleanly) */
@@ -238,6 +235,7 @@ static void app_free(fcw_app *a) {
     for (unsigned i = 0; a->copies && i < a->ncopies; i++) {
         copy *c = &a->copies[i];
         fcw_close_fd(&c->pub.conn);
+        fcw_close_fd(&c->probe_fd);
         if (c->listen_fd >= 0) {
             close(c->listen_fd);
             unlink(((struct sockaddr_un *)&c->pub.addr.sa)->sun_path);
@@ -307,6 +305,43 @@ static bool accepts(const fcw_app_addr *addr) {
     return ok;
 }
 
+/*
+ * A FastCGI copy's readiness at its first start. Its socket is the worker's
+ * and queues connections from the start, so a connect proves nothing: the
+ * probe is a GET_VALUES record, which every FastCGI application answers, on
+ * a connection of its own, sent once and then looked at without waiting.
+ * An answer, or the copy closing the connection once it has read it, shows
+ * that it accepts and reads records. 0, or a negative errno when the probe
+ * cannot be sent (the copy is then taken as up, as it would be without it).
+ */
+static int probe_send(copy *c) {
+    unsigned char rec[FCW_FCGI_GET_VALUES_LEN];
+    size_t len = fcw_fcgi_get_values(rec);
+    c->probed = 1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return fcw_errno();
+    if (connect(fd, (const struct sockaddr *)&c->pub.addr.sa, c->pub.addr.len) != 0 ||
+        write(fd, rec, len) != (ssize_t)len) {
+        int rc = errno ? fcw_errno() : -EIO;
+        close(fd);
+        return rc;
+    }
+    /* The probe's end: a libfcgi program reads on until its stream ends. */
+    shutdown(fd, SHUT_WR);
+    c->probe_fd = fd;
+    return 0;
+}
+
+/* Whether the copy has answered the probe (its connection is closed then). */
+static bool probe_answered(copy *c) {
+    char buf[256];
+    if (c->probe_fd < 0) return false;
+    ssize_t n = recv(c->probe_fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return false;
+    fcw_close_fd(&c->probe_fd);
+    return true;
+}
+
 /* ---- logs ---- */
 
 static void pump_logs(fcw_app *a) {
@@ -362,6 +397,7 @@ static void start_copy(fcw_app *a, copy *c, long now) {
     c->up = a->fastcgi && a->start_done;
     c->probe_ms = PROBE_FIRST_MS;
     c->probe_at = now;
+    c->probed = 0;
     update_state_locked(a);
     pthread_cond_broadcast(&a->changed);
     pthread_cond_broadcast(&a->freed);
@@ -381,6 +417,7 @@ static int reap_copy(fcw_app *a, copy *c) {
     int st = 0;
     fcw_child_signal_group(c->pid, SIGKILL);
     if (fcw_child_reap(c->pid, &st) < 0) st = 0;
+    fcw_close_fd(&c->probe_fd);
     long until = fcw_now_ms() + PIPE_DRAIN_MS;
     struct pollfd p[2] = {{.fd = a->out.src, .events = POLLIN}, {.fd = a->err.src, .events = POLLIN}};
     while (poll(p, 2, 0) > 0 && fcw_now_ms() < until) pump_logs(a);
@@ -485,6 +522,8 @@ static void watch(fcw_app *a, long until) {
         if (c->pid <= 0) continue;
         if (c->pidfd >= 0) p[n++] = (struct pollfd){.fd = c->pidfd, .events = POLLIN};
         else no_pidfd = 1;
+        if (c->probe_fd >= 0 && n < sizeof p / sizeof p[0])
+            p[n++] = (struct pollfd){.fd = c->probe_fd, .events = POLLIN};
     }
     long left = until < 0 ? -1 : until - fcw_now_ms();
     if (until >= 0 && left < 0) left = 0;
@@ -504,8 +543,10 @@ static long next_timer(fcw_app *a) {
     long due = -1;
     for (unsigned i = 0; i < a->ncopies; i++) {
         copy *c = &a->copies[i];
-        long settle = c->pid > 0 && !c->up ? (a->fastcgi ? c->started_at + SETTLE_MS : c->probe_at) : 0;
-        long t[3] = {c->respawn_at, c->kill_at, settle};
+        /* A FastCGI probe's answer wakes the supervisor; its timer is the ready_timeout. */
+        long ready_by = c->started_at + (long)a->cfg.ready_timeout_s * 1000L;
+        long probe = c->pid > 0 && !c->up ? (a->fastcgi ? ready_by : c->probe_at) : 0;
+        long t[3] = {c->respawn_at, c->kill_at, probe};
         for (int k = 0; k < 3; k++)
             if (t[k] > 0 && (due < 0 || t[k] < due)) due = t[k];
     }
@@ -548,36 +589,38 @@ static void turn(fcw_app *a) {
         pthread_mutex_unlock(&a->lock);
         if (due) start_copy(a, c, now);
         if (c->pid <= 0 || c->up) continue;
+        bool ready = false, probed = true;
         if (a->fastcgi) {
-            if (now - c->started_at >= SETTLE_MS) {
-                pthread_mutex_lock(&a->lock);
-                c->up = 1;
-                update_state_locked(a);
-                pthread_mutex_unlock(&a->lock);
-            }
+            ready = (!c->probed && probe_send(c) < 0) || probe_answered(c);
         } else if (now >= c->probe_at) {
-            if (accepts(&a->cfg.addr)) {
+            ready = accepts(&a->cfg.addr);
+        } else {
+            probed = false;
+        }
+        if (ready) {
+            if (!a->fastcgi)
                 fcw_log_info("app ready on %s (pid %d, %ld ms after start)", a->cfg.address,
                              (int)c->pid, now - c->started_at);
-                pthread_mutex_lock(&a->lock);
-                c->up = 1;
-                update_state_locked(a);
-                pthread_mutex_unlock(&a->lock);
-            } else if (now - c->started_at >= (long)a->cfg.ready_timeout_s * 1000L) {
-                char tail[1200];
-                stderr_tail(a, tail, sizeof tail);
-                snprintf(a->start_err, sizeof a->start_err,
-                         "app %s (pid %d) not ready on %s after %u s (ready_timeout); its last "
-                         "lines on stderr:%s", a->cfg.program, (int)c->pid, a->cfg.address,
-                         a->cfg.ready_timeout_s, tail);
-                if (a->start_done) fcw_log_error("%s", a->start_err);
-                else a->start_exit_code = 1;
-                signal_copy(c, SIGKILL);
-                c->probe_at = 0;
-            } else {
-                c->probe_at = now + c->probe_ms;
-                if (c->probe_ms < PROBE_MAX_MS) c->probe_ms *= 2;
-            }
+            pthread_mutex_lock(&a->lock);
+            c->up = 1;
+            update_state_locked(a);
+            pthread_mutex_unlock(&a->lock);
+        } else if (probed && now - c->started_at >= (long)a->cfg.ready_timeout_s * 1000L) {
+            char tail[1200];
+            stderr_tail(a, tail, sizeof tail);
+            snprintf(a->start_err, sizeof a->start_err,
+                     "app %s (pid %d) not ready on %s after %u s (ready_timeout); its last "
+                     "lines on stderr:%s", a->cfg.program, (int)c->pid,
+                     a->fastcgi ? ((struct sockaddr_un *)&c->pub.addr.sa)->sun_path
+                                : a->cfg.address,
+                     a->cfg.ready_timeout_s, tail);
+            if (a->start_done) fcw_log_error("%s", a->start_err);
+            else a->start_exit_code = 1;
+            signal_copy(c, SIGKILL);
+            c->probe_at = 0;
+        } else if (!a->fastcgi && probed) {
+            c->probe_at = now + c->probe_ms;
+            if (c->probe_ms < PROBE_MAX_MS) c->probe_ms *= 2;
         }
     }
 }
@@ -654,12 +697,7 @@ static void *supervise(void *arg) {
             report_start(a, 0, a->start_exit_code ? a->start_exit_code : 1);
             goto done;
         }
-        long due = next_timer(a);
-        if (a->fastcgi) {
-            long settle = fcw_now_ms() + SETTLE_MS;
-            if (due < 0 || settle < due) due = settle;
-        }
-        watch(a, due);
+        watch(a, next_timer(a));
     }
 
     for (;;) {
@@ -733,6 +771,7 @@ static int prepare_processes(fcw_app *a, char *err, size_t errlen) {
         c->index = (int)i;
         c->listen_fd = -1;
         c->pidfd = -1;
+        c->probe_fd = -1;
         c->pub.conn = -1;
         c->backoff = BACKOFF_FIRST_MS;
         if (a->fastcgi && (rc = copy_socket(a, c, err, errlen)) < 0) return rc;
@@ -839,8 +878,8 @@ int fcw_app_start(const fcw_app_config *ac, fcw_app **out, int *code, char *err,
         return -ECHILD;
     }
     if (a->fastcgi)
-        fcw_log_info("app %s: %u copies started on %s.*", a->cfg.program, a->ncopies,
-                     a->cfg.address + 5);
+        fcw_log_info("app %s: %u copies ready on %s.* (%ld ms after start)", a->cfg.program,
+                     a->ncopies, a->cfg.address + 5, fcw_now_ms() - a->copies[0].started_at);
     *out = a;
     return 0;
 

@@ -300,16 +300,15 @@ static void *thread_main(void *arg) {
             note_wait_locked(now);
             continue;
         }
-        pthread_mutex_unlock(&core.lock);
-        if (closed_idle(fd, ev.events)) {
-            close(fd);
-            pthread_mutex_lock(&core.lock);
-            continue;
-        }
-        pthread_mutex_lock(&core.lock);
+        /*
+         * Counted before the lock is let go: two threads that both saw a
+         * free slot would otherwise serve one request more than threads
+         * allows, leaving nobody to watch the set or queue the rest.
+         */
         core.busy++;
         pthread_mutex_unlock(&core.lock);
-        serve(&fr, fd);
+        if (closed_idle(fd, ev.events)) close(fd);
+        else serve(&fr, fd);
         pthread_mutex_lock(&core.lock);
         done_locked();
     }

@@ -34,6 +34,14 @@ size_t fcw_fcgi_abort_request(unsigned char out[FCW_FCGI_HEADER_LEN]) {
     return FCW_FCGI_HEADER_LEN;
 }
 
+size_t fcw_fcgi_get_values(unsigned char out[FCW_FCGI_GET_VALUES_LEN]) {
+    size_t len = FCW_FCGI_HEADER_LEN;
+    fcw_fcgi_pair(out, FCW_FCGI_GET_VALUES_LEN, &len, "FCGI_MAX_CONNS", 14, "", 0);
+    fcw_fcgi_header(out, FCW_FCGI_GET_VALUES, len - FCW_FCGI_HEADER_LEN);
+    out[2] = out[3] = 0; /* request id 0: the application's, not a request's */
+    return len;
+}
+
 /* A length: one byte below 128, else four with the top bit set. */
 static size_t put_len(unsigned char *p, size_t n) {
     if (n < 128) {

@@ -25,6 +25,7 @@ enum {
     FCW_FCGI_STDIN = 5,
     FCW_FCGI_STDOUT = 6,
     FCW_FCGI_STDERR = 7,
+    FCW_FCGI_GET_VALUES = 9,
     FCW_FCGI_GET_VALUES_RESULT = 10,
     FCW_FCGI_UNKNOWN_TYPE = 11,
 };
@@ -40,6 +41,13 @@ size_t fcw_fcgi_begin_request(unsigned char out[16], int keep);
 
 /* ABORT_REQUEST: 8 bytes into out. */
 size_t fcw_fcgi_abort_request(unsigned char out[FCW_FCGI_HEADER_LEN]);
+
+/*
+ * GET_VALUES asking for FCGI_MAX_CONNS, a management record (request id 0)
+ * that every FastCGI application answers: 24 bytes into out.
+ */
+#define FCW_FCGI_GET_VALUES_LEN 24
+size_t fcw_fcgi_get_values(unsigned char out[FCW_FCGI_GET_VALUES_LEN]);
 
 /*
  * Appends one name-value pair, FastCGI-encoded, at out + *len (cap bytes in

@@ -1298,6 +1298,63 @@ START_TEST(check_config_shows_fastcgi_section) {
 END_TEST
 
 /*
+ * A copy's socket is the worker's and takes connections before the copy
+ * does: the worker is ready (makes its own socket, so nginx and FC's start-up
+ * check see it) only once every copy has answered its GET_VALUES probe, not
+ * when the copies have merely not died yet. The fixture starts accepting
+ * 1.5 s after its start, and says so in a file first.
+ */
+START_TEST(ready_only_once_copies_answer) {
+    char ready_file[400], ready_env[450], text[2000];
+    snprintf(ready_file, sizeof ready_file, "%s/slow-start.ready", tmp);
+    snprintf(ready_env, sizeof ready_env, "FCGI_FIXTURE_READY_FILE=%s", ready_file);
+    const char *const env[] = {"FCGI_FIXTURE_START_MS=1500", ready_env, NULL};
+    fixture_config(text, sizeof text, 2, NULL);
+    start_fcgi_runtime("slow-start", text, env);
+    ck_assert_msg(access(ready_file, F_OK) == 0,
+                  "the runtime was ready before its copies accepted connections");
+    char *err = slurp(R.err_path);
+    const char *line = strstr(err, "copies ready on ");
+    const char *ms = line ? strstr(line, "(") : NULL;
+    ck_assert_msg(ms != NULL, "no 'copies ready' line in:\n%s", err);
+    ck_assert_msg(atol(ms + 1) >= 1500, "ready %ld ms after the start, before the copies "
+                  "accepted (1500 ms):\n%s", atol(ms + 1), err);
+    free(err);
+    http_resp r;
+    request("GET", "/pid", NULL, NULL, 0, &r);
+    ck_assert_int_eq(r.status, 200);
+    http_resp_free(&r);
+}
+END_TEST
+
+/*
+ * A copy that does not take a connection within ready_timeout is not
+ * ready: the worker says so, with the copy's socket, stops the copies and
+ * exits 1 without making its own socket.
+ */
+START_TEST(copies_not_answering_within_ready_timeout_end_the_worker) {
+    char conf[400], dir[400], sock[500], sock_env[600], text[2000], *out, *err;
+    snprintf(conf, sizeof conf, "%s/never-answers.conf", tmp);
+    fixture_config(text, sizeof text, 2, "ready_timeout = 1\n");
+    write_file(conf, text);
+    snprintf(dir, sizeof dir, "%s/never-answers", tmp);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    snprintf(sock, sizeof sock, "%s/fcworker.sock", dir);
+    snprintf(sock_env, sizeof sock_env, "FCWORKER_SOCKET=%s", sock);
+    const char *const args[] = {"-c", conf, NULL};
+    const char *const env[] = {sock_env, marker, "FCGI_FIXTURE_START_MS=30000", NULL};
+    int rc = fcworker_run(args, env, &out, &err);
+    ck_assert_msg(rc == 1, "exit %d, expected 1; stderr:\n%s", rc, err);
+    ck_assert_msg(strstr(err, "not ready on ") != NULL &&
+                  strstr(err, "after 1 s (ready_timeout)") != NULL, "%s", err);
+    ck_assert_msg(access(sock, F_OK) != 0, "the worker made its socket for copies never ready");
+    free(out);
+    free(err);
+    ck_assert_int_eq(marked_processes(&MARK, NULL, 0, 0), 0);
+}
+END_TEST
+
+/*
  * Copies that die at once (false(1) ignores the socket and exits 1): the
  * worker exits with their status and never makes its own socket, so
  * scripts/run never starts nginx.
@@ -1376,6 +1433,13 @@ static Suite *suite(void) {
     tcase_add_test(tc, check_config_refuses_bad_fastcgi_values);
     tcase_add_test(tc, check_config_shows_fastcgi_section);
     tcase_add_test(tc, copies_exiting_at_start_end_the_worker);
+    tcase_add_test(tc, copies_not_answering_within_ready_timeout_end_the_worker);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("readiness");
+    tcase_add_checked_fixture(tc, fresh, down);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, ready_only_once_copies_answer);
     suite_add_tcase(s, tc);
     return s;
 }

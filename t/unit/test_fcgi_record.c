@@ -169,10 +169,22 @@ START_TEST(garbage_is_refused_with_a_reason) {
 }
 END_TEST
 
+/* GET_VALUES: a management record (request id 0) naming FCGI_MAX_CONNS, empty value. */
+START_TEST(get_values_layout) {
+    unsigned char out[FCW_FCGI_GET_VALUES_LEN];
+    static const unsigned char want[FCW_FCGI_GET_VALUES_LEN] = {
+        1, 9, 0, 0, 0, 16, 0, 0, 14, 0, 'F', 'C', 'G', 'I', '_', 'M', 'A', 'X', '_', 'C',
+        'O', 'N', 'N', 'S'};
+    ck_assert_uint_eq(fcw_fcgi_get_values(out), FCW_FCGI_GET_VALUES_LEN);
+    ck_assert_mem_eq(out, want, sizeof want);
+}
+END_TEST
+
 static Suite *fcgi_record_suite(void) {
     Suite *s = suite_create("fcgi_record");
     TCase *tc = tcase_create("fcgi_record");
     tcase_add_test(tc, request_records_have_the_spec_layout);
+    tcase_add_test(tc, get_values_layout);
     tcase_add_test(tc, pairs_use_one_or_four_length_bytes);
     tcase_add_test(tc, answer_read_whole_or_byte_by_byte);
     tcase_add_test(tc, garbage_is_refused_with_a_reason);
