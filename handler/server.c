@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "config_value.h"
 #include "core.h"
 #include "dispatch.h"
 #include "exec_child.h"
@@ -169,6 +170,60 @@ static int initialized_change(const fcw_config *cfg, const fcw_config *running, 
     return 0;
 }
 
+#define KEPT ", kept by a reload"
+
+/* The running value's origin, said once however many reloads kept it. */
+static void kept_origin(fcw_origin dst, const char *running) {
+    size_t n = strlen(running), k = strlen(KEPT);
+    if (n >= k && strcmp(running + n - k, KEPT) == 0) fcw_set_origin(dst, "%s", running);
+    else fcw_set_origin(dst, "%s" KEPT, running);
+}
+
+/* One [worker] value a reload cannot change: said, and the running one kept. */
+static void keep_unsigned(const char *key, unsigned *now, fcw_origin now_origin,
+                          unsigned running, const char *running_origin) {
+    if (*now == running) return;
+    fcw_log_warn("reload: %s = %u (%s) takes effect only when the worker starts again; it "
+                 "keeps %u", key, *now, now_origin, running);
+    *now = running;
+    kept_origin(now_origin, running_origin);
+}
+
+/*
+ * The socket, the threads and the metrics listener are set up once, at the
+ * start: a reload that changes them says so and keeps the running values,
+ * so the published configuration (and the health answer) stays true.
+ */
+static int keep_start_settings(fcw_config *cfg, const fcw_config *running) {
+    keep_unsigned("socket_mode", &cfg->socket_mode, cfg->socket_mode_origin,
+                  running->socket_mode, running->socket_mode_origin);
+    keep_unsigned("threads", &cfg->threads, cfg->threads_origin, running->threads,
+                  running->threads_origin);
+    keep_unsigned("thread_idle_timeout", &cfg->thread_idle_timeout_s, cfg->thread_idle_origin,
+                  running->thread_idle_timeout_s, running->thread_idle_origin);
+    keep_unsigned("queue_timeout", &cfg->queue_timeout_s, cfg->queue_origin,
+                  running->queue_timeout_s, running->queue_origin);
+    if (strcmp(cfg->socket_path, running->socket_path) != 0) {
+        fcw_log_warn("reload: socket = %s (%s) takes effect only when the worker starts "
+                     "again; it keeps %s", cfg->socket_path, cfg->socket_origin,
+                     running->socket_path);
+        if (fcw_replace_str(&cfg->socket_path, running->socket_path) < 0) return -ENOMEM;
+        kept_origin(cfg->socket_origin, running->socket_origin);
+    }
+    const char *was = running->metrics_listen, *now = cfg->metrics_listen;
+    if ((was == NULL) != (now == NULL) || (was != NULL && strcmp(was, now) != 0)) {
+        fcw_log_warn("reload: metrics_listen = %s (%s) takes effect only when the worker "
+                     "starts again; it keeps %s", now ? now : "off", cfg->metrics_origin,
+                     was ? was : "off");
+        free(cfg->metrics_listen);
+        cfg->metrics_listen = was ? strdup(was) : NULL;
+        if (was != NULL && cfg->metrics_listen == NULL) return -ENOMEM;
+        cfg->metrics_addr = running->metrics_addr;
+        kept_origin(cfg->metrics_origin, running->metrics_origin);
+    }
+    return 0;
+}
+
 static void reload(const char *config_path) {
     char err[FCW_CONFIG_ERR_MAX];
     int code;
@@ -180,6 +235,8 @@ static void reload(const char *config_path) {
     }
     fcw_config *running = fcw_config_acquire();
     int rc = initialized_change(cfg, running, err, sizeof err);
+    if (rc == 0 && (rc = keep_start_settings(cfg, running)) < 0)
+        snprintf(err, sizeof err, "out of memory");
     if (rc == 0) rc = fcw_server_attach_app(cfg, running, err, sizeof err, &code);
     fcw_config_release(running);
     if (rc != 0) {

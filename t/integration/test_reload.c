@@ -258,6 +258,36 @@ START_TEST(reload_under_load_fails_nothing) {
 }
 END_TEST
 
+/*
+ * The socket, the threads and the metrics listener are set up at the start:
+ * a reload that changes them applies the rest (the handler here), says for
+ * each that it takes effect only at the next start, and keeps the running
+ * value, so the configuration in use stays what the worker does.
+ */
+START_TEST(start_settings_changed_by_reload_are_said_and_kept) {
+    ck_assert_int_eq(reload("[worker]\nthreads = 7\nqueue_timeout = 9\n"
+                            "metrics_listen = 127.0.0.1:19099\n"
+                            "[invoke]\nhandler = builtin:ok\n"), 1);
+    assert_body("/invoke", "OK");
+    static const char *const said[] = {
+        "fcworker: warning: reload: threads = 7 (",
+        "fcworker: warning: reload: queue_timeout = 9 (",
+        "fcworker: warning: reload: metrics_listen = 127.0.0.1:19099 (",
+    };
+    for (size_t i = 0; i < sizeof said / sizeof said[0]; i++)
+        ck_assert_msg(count_in_file(R.err_path, said[i]) == 1, "'%s' not said once in:\n%s",
+                      said[i], slurp(R.err_path));
+    ck_assert_int_eq(count_in_file(R.err_path, "takes effect only when the worker starts "
+                                               "again; it keeps "), 3);
+    /* Reloaded again unchanged: said again, and still only the handler changes. */
+    ck_assert_int_eq(reload("[worker]\nthreads = 7\n[invoke]\nhandler = builtin:echo\n"), 1);
+    ck_assert_int_eq(count_in_file(R.err_path, said[0]), 2);
+    char *body = invoke("/invoke");
+    ck_assert_msg(strncmp(body, "POST /invoke\n", 13) == 0, "echo expected, got:\n%s", body);
+    free(body);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("reload");
 
@@ -265,6 +295,12 @@ static Suite *suite(void) {
     tcase_add_unchecked_fixture(tc, hello_up, down);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, new_requests_get_new_handler);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("start-settings");
+    tcase_add_unchecked_fixture(tc, hello_up, down);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, start_settings_changed_by_reload_are_said_and_kept);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("invalid");
