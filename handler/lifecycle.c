@@ -21,13 +21,21 @@ void fcw_lifecycle_destroy(fcw_lifecycle *lc) {
     fcw_buf_free(&lc->body);
 }
 
-/* Copies the stored result into req. Called with lc->lock held. */
-static void replay(fcw_lifecycle *lc, fcw_request *req) {
+/*
+ * Copies the stored result into req; out of memory, a 500 instead of a part
+ * of it (and a failure). Called with lc->lock held.
+ */
+static bool replay(fcw_lifecycle *lc, fcw_request *req) {
     fcw_request_reset_response(req);
     req->status = lc->status;
-    fcw_buf_append(&req->headers, lc->headers.data ? lc->headers.data : "",
-                   lc->headers.len);
-    fcw_buf_append(&req->body, lc->body.data ? lc->body.data : "", lc->body.len);
+    if (fcw_buf_append(&req->headers, lc->headers.data ? lc->headers.data : "",
+                       lc->headers.len) < 0 ||
+        fcw_buf_append(&req->body, lc->body.data ? lc->body.data : "", lc->body.len) < 0) {
+        fcw_request_respond(req, 500, "text/plain; charset=utf-8",
+                            "Internal Server Error: out of memory\n");
+        return false;
+    }
+    return true;
 }
 
 bool fcw_lifecycle_initialize(fcw_lifecycle *lc, fcw_request *req,
@@ -39,15 +47,14 @@ bool fcw_lifecycle_initialize(fcw_lifecycle *lc, fcw_request *req,
         unsigned long gen = lc->generation;
         while (lc->generation == gen) pthread_cond_wait(&lc->changed, &lc->lock);
         if (lc->abandoned) continue; /* no result: run it here, or wait for who does */
-        replay(lc, req);
-        failed = lc->failed;
+        failed = !replay(lc, req) || lc->failed;
         pthread_mutex_unlock(&lc->lock);
         return failed;
     }
     if (lc->state == FCW_INIT_DONE) {
-        replay(lc, req);
+        failed = !replay(lc, req);
         pthread_mutex_unlock(&lc->lock);
-        return 0;
+        return failed;
     }
     lc->state = FCW_INIT_RUNNING;
     pthread_mutex_unlock(&lc->lock);
