@@ -24,6 +24,7 @@
 #include "fclog.h"
 #include "metrics.h"
 #include "request.h"
+#include "route.h"
 
 /* Handlers run on these stacks; plugins get room, idle threads touch little. */
 #define THREAD_STACK (512 * 1024)
@@ -161,7 +162,8 @@ static void serve(FCGX_Request *fr, int fd) {
 
 /*
  * A request that waited past queue_timeout: answered 503 by the thread that
- * noticed, outside the count of requests served (it takes no handler).
+ * noticed, without a handler, and counted by its route like the worker's
+ * other answers of its own (405, 400).
  */
 static void refuse(FCGX_Request *fr, int fd, long waited_ms) {
     struct timeval tv = {.tv_sec = REFUSE_READ_S};
@@ -181,6 +183,8 @@ static void refuse(FCGX_Request *fr, int fd, long waited_ms) {
     fcw_request_respond(&req, 503, "text/plain; charset=utf-8",
                         "Service Unavailable: every worker thread is busy\n");
     fcw_metrics_queue_timeout();
+    fcw_route_result rr = fcw_route_request(req.method, req.path, req.control_path);
+    fcw_metrics_request_count(rr.route, 503, waited_ms * 1000L);
     fcw_request_finish(&req);
     fcw_request_free(&req);
     FCGX_Finish_r(fr);

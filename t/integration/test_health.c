@@ -467,6 +467,8 @@ START_TEST(queue_waits_and_timeouts_are_counted) {
     ck_assert_msg(metric(m, "fcworker_queue_waits_total") >= 1, "queue waits: %g",
                   metric(m, "fcworker_queue_waits_total"));
     expect_metric(m, "fcworker_queue_timeouts_total", 1);
+    /* The 503 is an answer to an invocation like any other. */
+    expect_metric(m, "fcworker_requests_total{route=\"invoke\",code=\"5xx\"}", 1);
     expect_metric(m, "fcworker_requests_in_flight", 1);
     free(m);
 
