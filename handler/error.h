@@ -13,7 +13,9 @@
  * callee writes the sentence there, as Redis's anet does, and still returns
  * the negative errno. A constructor that can fail for more than memory
  * returns that int too and hands the object out through a pointer
- * (fcw_config_load(path, &cfg, err, errlen)), as libuv's uv_*_init do.
+ * (fcw_config_load(path, &cfg, err, errlen)), as libuv's uv_*_init do; one
+ * that can fail only for want of memory returns the object or NULL, as
+ * malloc does (fcw_app_pool_create).
  *
  * What is not an error code: predicates return bool; the verdict of a handler
  * or a plugin's entry point is FCW_OK or FCW_ERROR (fcworker.h), the
