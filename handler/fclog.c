@@ -6,6 +6,7 @@
 #include "error.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,14 +31,18 @@ int fcw_write_all(int fd, const char *buf, size_t len) {
  * One lock for everything written to stdout and stderr: a write to a pipe is
  * atomic only up to PIPE_BUF, and an app's log line may be up to 32 KB, so
  * without it a short FC line could land inside a long line of the app's.
- * It is held for one write(2); uncontended it costs a few nanoseconds.
+ * Writes up to PIPE_BUF (every FC line) are atomic already and need only
+ * keep out of a longer one: they share the lock, and a longer write holds it
+ * alone (preferred, so a stream of short lines cannot starve it). Request
+ * threads writing their Start and End lines thus never wait for each other.
  */
-static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t out_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 
 void fcw_log_write(int fd, const char *line, size_t len) {
-    pthread_mutex_lock(&out_lock);
+    if (len > PIPE_BUF) pthread_rwlock_wrlock(&out_lock);
+    else pthread_rwlock_rdlock(&out_lock);
     fcw_write_all(fd, line, len);
-    pthread_mutex_unlock(&out_lock);
+    pthread_rwlock_unlock(&out_lock);
 }
 
 /*
