@@ -738,9 +738,11 @@ const fcw_route_config *fcw_config_route(const fcw_config *cfg, fcw_route route,
 }
 
 /*
- * The published snapshot. A mutex, not atomics: it is held for a pointer
- * copy and an increment, once per request, and keeps the free-after-last-
- * release logic obvious.
+ * The published snapshot. The lock makes "read the pointer, take a
+ * reference" one step, so a reload cannot free the snapshot in between; it
+ * is held for that alone. Letting a reference go needs no lock: the current
+ * snapshot keeps publish's own reference, so only a replaced one can reach
+ * zero, and nobody can take a new one on it any more.
  */
 static pthread_mutex_t snapshot_lock = PTHREAD_MUTEX_INITIALIZER;
 static fcw_config *snapshot;
@@ -749,23 +751,19 @@ void fcw_config_publish(fcw_config *cfg) {
     pthread_mutex_lock(&snapshot_lock);
     fcw_config *old = snapshot;
     snapshot = cfg;
-    int last = old != NULL && --old->refs == 0;
     pthread_mutex_unlock(&snapshot_lock);
-    if (last) fcw_config_free(old);
+    fcw_config_release(old);
 }
 
 fcw_config *fcw_config_acquire(void) {
     pthread_mutex_lock(&snapshot_lock);
     fcw_config *cfg = snapshot;
-    if (cfg != NULL) cfg->refs++;
+    if (cfg != NULL) __atomic_add_fetch(&cfg->refs, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&snapshot_lock);
     return cfg;
 }
 
 void fcw_config_release(fcw_config *cfg) {
-    if (cfg == NULL) return;
-    pthread_mutex_lock(&snapshot_lock);
-    int last = --cfg->refs == 0;
-    pthread_mutex_unlock(&snapshot_lock);
-    if (last) fcw_config_free(cfg);
+    if (cfg != NULL && __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        fcw_config_free(cfg);
 }

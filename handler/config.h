@@ -56,7 +56,7 @@ typedef struct fcw_config {
      */
     struct fcw_app *app_rt;
 
-    int refs;                 /* guarded by the snapshot lock in config.c */
+    int refs;                 /* atomic; taken under the snapshot lock (config.c) */
 } fcw_config;
 
 /*

@@ -49,7 +49,7 @@ static struct {
     unsigned nthreads;           /* alive */
     unsigned waiting;            /* in epoll_wait */
     unsigned busy;               /* requests being served */
-    int stopping;
+    int stopping;                /* set under lock; read without it by atomic loads */
     queued queue[QUEUE_MAX];
     unsigned qhead, qlen;
     unsigned long waited;        /* requests that queued, since the last warning */
@@ -109,10 +109,7 @@ static void accept_all(void) {
             close(fd);
         }
     }
-    pthread_mutex_lock(&core.lock);
-    int stopping = core.stopping;
-    pthread_mutex_unlock(&core.lock);
-    if (!stopping) {
+    if (!__atomic_load_n(&core.stopping, __ATOMIC_ACQUIRE)) {
         struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.fd = core.listen_fd};
         epoll_ctl(core.epfd, EPOLL_CTL_MOD, core.listen_fd, &ev);
     }
@@ -133,11 +130,12 @@ static void release_connection(FCGX_Request *fr) {
     int fd = fr->ipcFd;
     fr->ipcFd = -1;
     if (fd < 0) return;
-    pthread_mutex_lock(&core.lock);
-    int stopping = core.stopping;
-    pthread_mutex_unlock(&core.lock);
-    /* Stopping: closed, so nginx stops using it. */
-    if (stopping || arm(fd, EPOLL_CTL_MOD) < 0) close(fd);
+    /*
+     * Stopping: closed, so nginx stops using it. Read without the lock: one
+     * re-armed as the stop begins is closed by the thread it wakes.
+     */
+    if (__atomic_load_n(&core.stopping, __ATOMIC_ACQUIRE) || arm(fd, EPOLL_CTL_MOD) < 0)
+        close(fd);
 }
 
 /* Serves the request on fd; counted in busy by the caller already. */
@@ -365,7 +363,7 @@ unsigned fcw_core_drain(unsigned timeout_s, unsigned *before) {
     deadline.tv_sec += timeout_s;
 
     pthread_mutex_lock(&core.lock);
-    core.stopping = 1;
+    __atomic_store_n(&core.stopping, 1, __ATOMIC_RELEASE);
     /* The listener refuses from now on; every waiting thread wakes and ends. */
     shutdown(core.listen_fd, SHUT_RDWR);
     uint64_t one = 1;
