@@ -320,9 +320,14 @@ static int probe_send(copy *c) {
     c->probed = 1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return fcw_errno();
-    if (connect(fd, (const struct sockaddr *)&c->pub.addr.sa, c->pub.addr.len) != 0 ||
-        write(fd, rec, len) != (ssize_t)len) {
-        int rc = errno ? fcw_errno() : -EIO;
+    int rc = 0;
+    if (connect(fd, (const struct sockaddr *)&c->pub.addr.sa, c->pub.addr.len) != 0) {
+        rc = fcw_errno();
+    } else {
+        ssize_t w = write(fd, rec, len);
+        if (w != (ssize_t)len) rc = w < 0 ? fcw_errno() : -EIO;
+    }
+    if (rc < 0) {
         close(fd);
         return rc;
     }
@@ -392,7 +397,7 @@ static void start_copy(fcw_app *a, copy *c, long now) {
     c->served = 0;
     /*
      * A replacement FastCGI copy serves at once: its socket has been queueing
-     * connections all along. Only the first start waits to see it settle.
+     * connections all along. Only the first start waits for its probe's answer.
      */
     c->up = a->fastcgi && a->start_done;
     c->probe_ms = PROBE_FIRST_MS;
@@ -589,13 +594,13 @@ static void turn(fcw_app *a) {
         pthread_mutex_unlock(&a->lock);
         if (due) start_copy(a, c, now);
         if (c->pid <= 0 || c->up) continue;
-        bool ready = false, probed = true;
+        bool ready = false, checked = true;
         if (a->fastcgi) {
             ready = (!c->probed && probe_send(c) < 0) || probe_answered(c);
         } else if (now >= c->probe_at) {
             ready = accepts(&a->cfg.addr);
         } else {
-            probed = false;
+            checked = false;
         }
         if (ready) {
             if (!a->fastcgi)
@@ -605,7 +610,7 @@ static void turn(fcw_app *a) {
             c->up = 1;
             update_state_locked(a);
             pthread_mutex_unlock(&a->lock);
-        } else if (probed && now - c->started_at >= (long)a->cfg.ready_timeout_s * 1000L) {
+        } else if (checked && now - c->started_at >= (long)a->cfg.ready_timeout_s * 1000L) {
             char tail[1200];
             stderr_tail(a, tail, sizeof tail);
             snprintf(a->start_err, sizeof a->start_err,
@@ -618,7 +623,7 @@ static void turn(fcw_app *a) {
             else a->start_exit_code = 1;
             signal_copy(c, SIGKILL);
             c->probe_at = 0;
-        } else if (!a->fastcgi && probed) {
+        } else if (!a->fastcgi && checked) {
             c->probe_at = now + c->probe_ms;
             if (c->probe_ms < PROBE_MAX_MS) c->probe_ms *= 2;
         }

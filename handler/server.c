@@ -235,9 +235,10 @@ static void reload(const char *config_path) {
     }
     fcw_config *running = fcw_config_acquire();
     int rc = initialized_change(cfg, running, err, sizeof err);
+    if (rc == 0) rc = fcw_server_attach_app(cfg, running, err, sizeof err, &code);
+    /* Last: a reload refused for another reason says nothing of what it would keep. */
     if (rc == 0 && (rc = keep_start_settings(cfg, running)) < 0)
         snprintf(err, sizeof err, "out of memory");
-    if (rc == 0) rc = fcw_server_attach_app(cfg, running, err, sizeof err, &code);
     fcw_config_release(running);
     if (rc != 0) {
         fcw_log_error("reload failed, keeping the running configuration: %s", err);
