@@ -12,10 +12,12 @@
  * own that the worker creates once and hands over as fd 0 (FastCGI's
  * FCGI_LISTENSOCK_FILENO, as spawn-fcgi and php-cgi expect it). The worker
  * keeps the sockets, so a replacement copy takes over the same one and
- * nothing queued on it is lost. One socket per copy rather than one shared:
- * a libfcgi application serves one connection at a time, so the worker
- * keeps exactly one connection to each copy, knows which copy serves each
- * request, counts its requests, and knows whose exit broke one.
+ * nothing queued on it is lost: a copy that ends at its own request limit
+ * (php-cgi's PHP_FCGI_MAX_REQUESTS) never accepts the next connection, and
+ * its successor does, so no request is lost or sent twice. One socket per
+ * copy rather than one shared: a libfcgi application serves one connection
+ * at a time, so the worker knows which copy serves each request, counts its
+ * requests, and knows whose exit broke one.
  */
 #include "app.h"
 
@@ -54,11 +56,18 @@
  */
 #define PROBE_FIRST_MS 2
 #define PROBE_MAX_MS 50
+/* A FastCGI copy that closed the probe unanswered and lives this long is up. */
+#define PROBE_CLOSED_GRACE_MS 100
 /* Without a pidfd (kernel before 5.3), how often to look for an exit. */
 #define EXIT_POLL_MS 100
 /* After a copy exits, how long its output may take to arrive. */
 #define PIPE_DRAIN_MS 50
 #define LISTEN_BACKLOG 64
+/*
+ * A connect refused while the app counts as ready: it died a moment ago.
+ * How long a request waits for the supervisor to notice before trying again.
+ */
+#define RECONNECT_MS 20
 
 extern char **environ;
 
@@ -86,11 +95,9 @@ typedef struct copy {
     long probe_ms;
     int probe_fd;             /* FastCGI: the GET_VALUES probe's connection, or -1 */
     int probed;               /* FastCGI: the probe went out for this start */
+    long probe_closed_at;     /* FastCGI: the copy closed the probe unanswered then; or 0 */
     long backoff;
     unsigned served;
-    /* The last exits, by start: was each status 0? (fcw_app_copy_ended_cleanly) */
-    struct { unsigned long gen; int clean; } exits[4];
-    unsigned nexits;
 } copy;
 
 struct fcw_app {
@@ -107,6 +114,7 @@ struct fcw_app {
     int stop;
     int wake[2];              /* written to wake the supervisor */
     int fatal;                /* died with restart = never */
+    int no_probe;             /* FastCGI: a copy died of the probe; copies are up once started */
 
     int start_done, start_ok, start_exit_code;
     char start_err[1536];
@@ -118,6 +126,7 @@ struct fcw_app {
 
     copy *copies;
     unsigned ncopies;
+    struct pollfd *pfds;      /* watch()'s set: wake-up, out, err, and two per copy */
     unsigned next_copy;       /* where fcw_app_copy_take looks first */
 
     int has_thread;
@@ -129,11 +138,28 @@ static pthread_mutex_t apps_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t apps_changed = PTHREAD_COND_INITIALIZER;
 static fcw_app *apps;
 static int exit_code;
+static int stopping;          /* fcw_app_stop_starting: no start succeeds any more */
 
 long fcw_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static struct timespec abs_time(long ms) {
+    return (struct timespec){ms / 1000, (ms % 1000) * 1000000L};
+}
+
+/* Takes a off the list of supervised apps; those waiting for its address are told. */
+static void unlist(fcw_app *a) {
+    pthread_mutex_lock(&apps_lock);
+    for (fcw_app **p = &apps; *p; p = &(*p)->next)
+        if (*p == a) {
+            *p = a->next;
+            break;
+        }
+    pthread_cond_broadcast(&apps_changed);
+    pthread_mutex_unlock(&apps_lock);
 }
 
 /* ---- the app's copy of its configuration, its environment, its sockets ---- */
@@ -234,7 +260,6 @@ static void app_free(fcw_app *a) {
     fcw_app_pool_destroy(a->pool);
     for (unsigned i = 0; a->copies && i < a->ncopies; i++) {
         copy *c = &a->copies[i];
-        fcw_close_fd(&c->pub.conn);
         fcw_close_fd(&c->probe_fd);
         if (c->listen_fd >= 0) {
             close(c->listen_fd);
@@ -242,6 +267,7 @@ static void app_free(fcw_app *a) {
         }
     }
     free(a->copies);
+    free(a->pfds);
     for (char **e = a->envp; e && *e; e++) free(*e);
     free(a->envp);
     fcw_app_config_free(&a->cfg);
@@ -310,8 +336,9 @@ static bool accepts(const fcw_app_addr *addr) {
  * and queues connections from the start, so a connect proves nothing: the
  * probe is a GET_VALUES record, which every FastCGI application answers, on
  * a connection of its own, sent once and then looked at without waiting.
- * An answer, or the copy closing the connection once it has read it, shows
- * that it accepts and reads records. 0, or a negative errno when the probe
+ * An answer shows that it accepts and reads records; so does closing the
+ * connection without one, if the copy is still alive a moment later (a
+ * library that ignores GET_VALUES). 0, or a negative errno when the probe
  * cannot be sent (the copy is then taken as up, as it would be without it).
  */
 static int probe_send(copy *c) {
@@ -337,14 +364,26 @@ static int probe_send(copy *c) {
     return 0;
 }
 
-/* Whether the copy has answered the probe (its connection is closed then). */
-static bool probe_answered(copy *c) {
+/* Whether the copy has passed its probe by now. */
+static bool probe_passed(copy *c, long now) {
     char buf[256];
-    if (c->probe_fd < 0) return false;
-    ssize_t n = recv(c->probe_fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return false;
-    fcw_close_fd(&c->probe_fd);
-    return true;
+    if (c->probe_fd >= 0) {
+        ssize_t n = recv(c->probe_fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return false;
+        fcw_close_fd(&c->probe_fd);
+        if (n > 0) return true;
+        /* Closed without an answer: alive a moment later, or dead of the probe. */
+        c->probe_closed_at = now;
+        return false;
+    }
+    return c->probe_closed_at && now >= c->probe_closed_at + PROBE_CLOSED_GRACE_MS;
+}
+
+/* Whether a FastCGI copy is ready: its probe passed, or there is none to pass. */
+static bool fastcgi_ready(fcw_app *a, copy *c, long now) {
+    if (a->no_probe) return true;
+    if (!c->probed) return probe_send(c) < 0;
+    return probe_passed(c, now);
 }
 
 /* ---- logs ---- */
@@ -403,6 +442,7 @@ static void start_copy(fcw_app *a, copy *c, long now) {
     c->probe_ms = PROBE_FIRST_MS;
     c->probe_at = now;
     c->probed = 0;
+    c->probe_closed_at = 0;
     update_state_locked(a);
     pthread_cond_broadcast(&a->changed);
     pthread_cond_broadcast(&a->freed);
@@ -447,6 +487,7 @@ static int exit_code_of(int st) {
 /* A copy's exit seen by the supervisor: replaced at once, after a backoff, or fatal. */
 static void on_exit_of(fcw_app *a, copy *c, long now) {
     pid_t pid = c->pid;
+    int probe_pending = c->probed && !c->up && (c->probe_fd >= 0 || c->probe_closed_at);
     int st = reap_copy(a, c);
     char how[128];
     fcw_child_describe_exit(st, how, sizeof how);
@@ -462,13 +503,20 @@ static void on_exit_of(fcw_app *a, copy *c, long now) {
                     !a->stop && !c->retire;
     int planned = c->retire || a->stop || own_limit;
     int first = !a->start_done;
+    /*
+     * Died with the readiness probe unanswered: some FastCGI libraries
+     * (ruby-fcgi's pure-Ruby one) end on a GET_VALUES record. Not the app's
+     * fault: copies are taken as up once started from now on, as they would
+     * be without the probe, and this one starts again at once.
+     */
+    int probe_killed = a->fastcgi && first && probe_pending && !a->no_probe && !a->stop;
+    if (probe_killed) {
+        a->no_probe = 1;
+        c->respawn_at = now;
+    }
     if (c->served > 0) c->backoff = BACKOFF_FIRST_MS;
     c->pid = 0;
     c->up = 0;
-    c->exits[c->nexits % 4].gen = c->pub.gen;
-    c->exits[c->nexits % 4].clean = WIFEXITED(st) && WEXITSTATUS(st) == 0 && !c->signalled;
-    c->nexits++;
-    if (!c->busy) fcw_close_fd(&c->pub.conn);
     if (c->retire || (own_limit && !a->stop)) {
         c->respawn_at = now;
     } else if (!a->stop && !first) {
@@ -480,7 +528,7 @@ static void on_exit_of(fcw_app *a, copy *c, long now) {
             fcw_metrics_app_restart();
             c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff * 2;
         }
-    } else if (first && a->start_err[0] == '\0') {
+    } else if (first && a->start_err[0] == '\0' && !probe_killed) {
         a->start_exit_code = exit_code_of(st);
     }
     long wait = c->respawn_at ? c->respawn_at - now : 0;
@@ -491,7 +539,11 @@ static void on_exit_of(fcw_app *a, copy *c, long now) {
 
     char who[64] = "";
     if (a->ncopies > 1) snprintf(who, sizeof who, " copy %d", c->index);
-    if (first && a->start_err[0] == '\0') {
+    if (probe_killed) {
+        fcw_log_warn("app %s%s (pid %d) %s on the worker's readiness probe (a FastCGI "
+                     "GET_VALUES record): its copies count as ready once started from now on",
+                     a->cfg.program, who, (int)pid, how);
+    } else if (first && a->start_err[0] == '\0') {
         char tail[1200];
         stderr_tail(a, tail, sizeof tail);
         snprintf(a->start_err, sizeof a->start_err,
@@ -516,19 +568,19 @@ static void on_exit_of(fcw_app *a, copy *c, long now) {
  * exit, copying the app's output meanwhile.
  */
 static void watch(fcw_app *a, long until) {
-    struct pollfd p[3 + 64];
+    struct pollfd *p = a->pfds;
     nfds_t n = 0;
     int no_pidfd = 0;
     p[n++] = (struct pollfd){.fd = a->wake[0], .events = POLLIN};
     p[n++] = (struct pollfd){.fd = a->out.src, .events = POLLIN};
     p[n++] = (struct pollfd){.fd = a->err.src, .events = POLLIN};
-    for (unsigned i = 0; i < a->ncopies && n < sizeof p / sizeof p[0]; i++) {
+    /* Room for every copy's pidfd and probe: sized once, in prepare_processes. */
+    for (unsigned i = 0; i < a->ncopies; i++) {
         copy *c = &a->copies[i];
         if (c->pid <= 0) continue;
         if (c->pidfd >= 0) p[n++] = (struct pollfd){.fd = c->pidfd, .events = POLLIN};
         else no_pidfd = 1;
-        if (c->probe_fd >= 0 && n < sizeof p / sizeof p[0])
-            p[n++] = (struct pollfd){.fd = c->probe_fd, .events = POLLIN};
+        if (c->probe_fd >= 0) p[n++] = (struct pollfd){.fd = c->probe_fd, .events = POLLIN};
     }
     long left = until < 0 ? -1 : until - fcw_now_ms();
     if (until >= 0 && left < 0) left = 0;
@@ -550,7 +602,9 @@ static long next_timer(fcw_app *a) {
         copy *c = &a->copies[i];
         /* A FastCGI probe's answer wakes the supervisor; its timer is the ready_timeout. */
         long ready_by = c->started_at + (long)a->cfg.ready_timeout_s * 1000L;
-        long probe = c->pid > 0 && !c->up ? (a->fastcgi ? ready_by : c->probe_at) : 0;
+        long fastcgi_due = c->probe_closed_at ? c->probe_closed_at + PROBE_CLOSED_GRACE_MS
+                                              : ready_by;
+        long probe = c->pid > 0 && !c->up ? (a->fastcgi ? fastcgi_due : c->probe_at) : 0;
         long t[3] = {c->respawn_at, c->kill_at, probe};
         for (int k = 0; k < 3; k++)
             if (t[k] > 0 && (due < 0 || t[k] < due)) due = t[k];
@@ -596,7 +650,7 @@ static void turn(fcw_app *a) {
         if (c->pid <= 0 || c->up) continue;
         bool ready = false, checked = true;
         if (a->fastcgi) {
-            ready = (!c->probed && probe_send(c) < 0) || probe_answered(c);
+            ready = fastcgi_ready(a, c, now);
         } else if (now >= c->probe_at) {
             ready = accepts(&a->cfg.addr);
         } else {
@@ -641,7 +695,7 @@ static bool all_up(fcw_app *a) {
 static bool start_failed(fcw_app *a) {
     for (unsigned i = 0; i < a->ncopies; i++) {
         copy *c = &a->copies[i];
-        if (c->pid == 0 && !c->up) return true;
+        if (c->pid == 0 && !c->up && !c->respawn_at) return true;
     }
     return false;
 }
@@ -653,11 +707,6 @@ static void stop_copies(fcw_app *a) {
     for (unsigned i = 0; i < a->ncopies; i++) {
         copy *c = &a->copies[i];
         c->respawn_at = 0;
-        /*
-         * libfcgi and php-cgi only note a SIGTERM and exit once their read
-         * of the connection returns: it is closed first.
-         */
-        if (!c->busy) fcw_close_fd(&c->pub.conn);
         signal_copy(c, SIGTERM);
     }
     pthread_mutex_unlock(&a->lock);
@@ -727,14 +776,7 @@ done:
     pthread_mutex_lock(&a->lock);
     set_state_locked(a, APP_GONE);
     pthread_mutex_unlock(&a->lock);
-    pthread_mutex_lock(&apps_lock);
-    for (fcw_app **p = &apps; *p; p = &(*p)->next)
-        if (*p == a) {
-            *p = a->next;
-            break;
-        }
-    pthread_cond_broadcast(&apps_changed);
-    pthread_mutex_unlock(&apps_lock);
+    unlist(a);
 
     pthread_mutex_lock(&a->lock);
     a->thread_done = 1;
@@ -764,20 +806,78 @@ static int wait_external(fcw_app *a, char *err, size_t errlen) {
     return 0;
 }
 
+/* A supervised app other than a on a's address, not yet gone; apps_lock held. */
+static fcw_app *holder_locked(const fcw_app *a) {
+    for (fcw_app *o = apps; o; o = o->next)
+        if (o != a && strcmp(o->cfg.address, a->cfg.address) == 0) return o;
+    return NULL;
+}
+
+/*
+ * A new app must find its address free: an app still on it (the one a
+ * reload replaced, finishing its last requests) would answer the new one's
+ * readiness probe and serve its requests with the old code, and a FastCGI
+ * app's sockets would be taken from under it. Waits up to ready_timeout
+ * for the address to be let go; 0, or a negative errno with err.
+ */
+static int wait_address_free(fcw_app *a, char *err, size_t errlen) {
+    long until = fcw_now_ms() + (long)a->cfg.ready_timeout_s * 1000L;
+    struct timespec ts;
+    pthread_mutex_lock(&apps_lock);
+    for (;;) {
+        fcw_app *old = holder_locked(a);
+        int foreign = old == NULL && !a->fastcgi && accepts(&a->cfg.addr);
+        if (stopping) {
+            pthread_mutex_unlock(&apps_lock);
+            snprintf(err, errlen, "the worker is stopping");
+            return -ECANCELED;
+        }
+        if (old == NULL && !foreign) break;
+        if (fcw_now_ms() >= until) {
+            pthread_mutex_unlock(&apps_lock);
+            if (old != NULL)
+                snprintf(err, errlen, "[app] address %s is still held by the app it replaces "
+                         "(%s), which has not finished its requests after %u s (ready_timeout)",
+                         a->cfg.address, old->cfg.command, a->cfg.ready_timeout_s);
+            else
+                snprintf(err, errlen, "[app] address %s is in use by another process, which "
+                         "still accepts connections there after %u s (ready_timeout): give the "
+                         "app a free address", a->cfg.address, a->cfg.ready_timeout_s);
+            return -EADDRINUSE;
+        }
+        /* An app's leaving is signalled; a foreign server's only seen by looking again. */
+        long next = fcw_now_ms() + (old != NULL ? 1000 : PROBE_MAX_MS);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        long ms = (next < until ? next : until) - fcw_now_ms();
+        if (ms < 1) ms = 1;
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&apps_changed, &apps_lock, &ts);
+    }
+    /* Listed now, under the same lock: a later start on this address waits for this one. */
+    a->next = apps;
+    apps = a;
+    pthread_mutex_unlock(&apps_lock);
+    return 0;
+}
+
 /* Pipes and sockets the supervised processes share; 0 or a negative errno with err. */
 static int prepare_processes(fcw_app *a, char *err, size_t errlen) {
     int out[2], errp[2], rc;
-    a->fastcgi = a->cfg.protocol == FCW_APP_FASTCGI;
     a->ncopies = a->fastcgi ? a->cfg.processes : 1;
     a->copies = calloc(a->ncopies, sizeof *a->copies);
-    if (a->copies == NULL) goto oom;
+    a->pfds = calloc(3 + 2 * (size_t)a->ncopies, sizeof *a->pfds);
+    if (a->copies == NULL || a->pfds == NULL) goto oom;
     for (unsigned i = 0; i < a->ncopies; i++) {
         copy *c = &a->copies[i];
         c->index = (int)i;
         c->listen_fd = -1;
         c->pidfd = -1;
         c->probe_fd = -1;
-        c->pub.conn = -1;
         c->backoff = BACKOFF_FIRST_MS;
         if (a->fastcgi && (rc = copy_socket(a, c, err, errlen)) < 0) return rc;
     }
@@ -849,13 +949,13 @@ int fcw_app_start(const fcw_app_config *ac, fcw_app **out, int *code, char *err,
         *out = a;
         return 0;
     }
-    if ((rc = prepare_processes(a, err, errlen)) < 0) goto fail;
+    a->fastcgi = a->cfg.protocol == FCW_APP_FASTCGI;
+    if ((rc = wait_address_free(a, err, errlen)) < 0) goto fail;
     a->state = APP_STARTING;
-
-    pthread_mutex_lock(&apps_lock);
-    a->next = apps;
-    apps = a;
-    pthread_mutex_unlock(&apps_lock);
+    if ((rc = prepare_processes(a, err, errlen)) < 0) {
+        unlist(a);
+        goto fail;
+    }
     a->has_thread = 1;
     pthread_t tid;
     pthread_attr_t attr;
@@ -864,9 +964,7 @@ int fcw_app_start(const fcw_app_config *ac, fcw_app **out, int *code, char *err,
     rc = -pthread_create(&tid, &attr, supervise, a);
     pthread_attr_destroy(&attr);
     if (rc < 0) {
-        pthread_mutex_lock(&apps_lock);
-        apps = a->next;
-        pthread_mutex_unlock(&apps_lock);
+        unlist(a);
         snprintf(err, errlen, "cannot start the app's supervisor thread: %s", fcw_strerror(rc));
         goto fail;
     }
@@ -924,9 +1022,6 @@ const fcw_app_config *fcw_app_config_of(const fcw_app *a) { return &a->cfg; }
 
 struct fcw_app_pool *fcw_app_pool_of(fcw_app *a) { return a->pool; }
 
-static struct timespec abs_time(long ms) {
-    return (struct timespec){ms / 1000, (ms % 1000) * 1000000L};
-}
 
 const char *fcw_app_state_name(const fcw_app *a) {
     switch (__atomic_load_n(&a->state, __ATOMIC_ACQUIRE)) {
@@ -959,13 +1054,10 @@ int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out) {
             pthread_mutex_unlock(&a->lock);
             return FCW_APP_GONE;
         }
-        /* A copy with its connection open first: no connect for the request. */
         copy *pick = NULL;
-        for (unsigned k = 0; k < a->ncopies; k++) {
+        for (unsigned k = 0; k < a->ncopies && pick == NULL; k++) {
             copy *c = &a->copies[(a->next_copy + k) % a->ncopies];
-            if (!c->up || c->busy || c->retire || c->pid <= 0) continue;
-            if (pick == NULL || (c->pub.conn >= 0 && pick->pub.conn < 0)) pick = c;
-            if (pick->pub.conn >= 0) break;
+            if (c->up && !c->busy && !c->retire && c->pid > 0) pick = c;
         }
         if (pick != NULL) {
             pick->busy = 1;
@@ -992,13 +1084,9 @@ void fcw_app_copy_give(fcw_app *a, fcw_app_copy *pc, fcw_copy_verdict v) {
         if (a->cfg.max_requests && c->served >= a->cfg.max_requests) c->retire = 1;
     } else if (v == FCW_COPY_BROKEN) {
         c->retire = 1;
-    } else {
-        fcw_close_fd(&c->pub.conn);
     }
-    /* A copy being replaced, or already gone, gets a new connection with its successor. */
-    if (c->retire || c->pid <= 0) fcw_close_fd(&c->pub.conn);
     if (c->retire || c->respawn_at) wake_locked(a);
-    if (v == FCW_COPY_DONE && !c->retire && c->pid > 0 && !a->stop) {
+    if (!c->retire && c->pid > 0 && !a->stop) {
         pthread_cond_signal(&a->freed);     /* one copy free: one taker */
     } else {
         pthread_cond_broadcast(&a->changed);
@@ -1007,26 +1095,42 @@ void fcw_app_copy_give(fcw_app *a, fcw_app_copy *pc, fcw_copy_verdict v) {
     pthread_mutex_unlock(&a->lock);
 }
 
-/* -1 while the start gen has not exited, else 1 if it ended cleanly, 0 if not. Locked. */
-static int exit_of(const copy *c, unsigned long gen) {
-    for (unsigned i = 0; i < 4 && i < c->nexits; i++)
-        if (c->exits[i].gen == gen) return c->exits[i].clean;
-    return -1;
+void fcw_app_stop_starting(void) {
+    pthread_mutex_lock(&apps_lock);
+    stopping = 1;
+    for (fcw_app *a = apps; a; a = a->next) {
+        pthread_mutex_lock(&a->lock);
+        if (!a->start_done) {
+            a->stop = 1;
+            snprintf(a->start_err, sizeof a->start_err, "the worker is stopping");
+            wake_locked(a);
+            pthread_cond_broadcast(&a->changed);
+        }
+        pthread_mutex_unlock(&a->lock);
+    }
+    /* Starts waiting for an address look at stopping. */
+    pthread_cond_broadcast(&apps_changed);
+    pthread_mutex_unlock(&apps_lock);
 }
 
-bool fcw_app_copy_ended_cleanly(fcw_app *a, fcw_app_copy *pc, long wait_ms) {
-    copy *c = (copy *)pc;
-    struct timespec ts = abs_time(fcw_now_ms() + wait_ms);
+int fcw_app_await_restart(fcw_app *a, long deadline_ms) {
+    /* A server the worker does not start: nobody restarts it. */
+    if (!a->has_thread) return FCW_APP_GONE;
+    long now = fcw_now_ms();
+    if (now >= deadline_ms) return FCW_APP_NOT_READY;
+    long until = now + RECONNECT_MS < deadline_ms ? now + RECONNECT_MS : deadline_ms;
+    struct timespec ts = abs_time(until);
     pthread_mutex_lock(&a->lock);
-    int clean;
-    while ((clean = exit_of(c, pc->taken_gen)) < 0)
-        if (pthread_cond_timedwait(&a->changed, &a->lock, &ts) == ETIMEDOUT) break;
+    /* The supervisor looks for exits now, not at its next timer. */
+    wake_locked(a);
+    if (a->state == APP_READY) pthread_cond_timedwait(&a->changed, &a->lock, &ts);
     pthread_mutex_unlock(&a->lock);
-    return clean == 1;
+    return fcw_app_wait_ready(a, deadline_ms);
 }
 
 void fcw_app_stop_all(void) {
     pthread_mutex_lock(&apps_lock);
+    stopping = 1;
     unsigned longest = 0;
     for (fcw_app *a = apps; a; a = a->next) {
         if (a->cfg.stop_timeout_s > longest) longest = a->cfg.stop_timeout_s;

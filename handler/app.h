@@ -68,13 +68,13 @@ struct fcw_app_pool *fcw_app_pool_of(fcw_app *a);
 
 /*
  * The copies of a FastCGI app the worker starts. Each serves one request at
- * a time on the worker's one kept connection to its socket, so the worker
+ * a time, on a connection of its own to the copy's socket, so the worker
  * knows which copy serves a request: it counts them (max_requests) and
- * knows whose exit broke one.
+ * knows whose exit broke one. The socket is the worker's: a connection made
+ * while the copy is being replaced waits in its queue for the successor.
  */
 typedef struct fcw_app_copy {
     fcw_app_addr addr;        /* the copy's own socket */
-    int conn;                 /* the worker's connection to it, or -1 */
     unsigned long gen;        /* which start of the copy runs now */
     unsigned long taken_gen;  /* the start that was running when the request took it */
 } fcw_app_copy;
@@ -93,13 +93,19 @@ typedef enum fcw_copy_verdict {
 void fcw_app_copy_give(fcw_app *a, fcw_app_copy *c, fcw_copy_verdict v);
 
 /*
- * After the copy's connection failed before any answer: waits up to wait_ms
- * for the copy's process to end and returns true when it ended by itself with
- * status 0 (at its own request limit, as php-cgi does after
- * PHP_FCGI_MAX_REQUESTS): it never read the request, which can go to
- * another copy.
+ * After a connect to the app failed: it may have died unnoticed yet, or be
+ * restarting. Nothing of the request was sent, so it may wait for the app.
+ * 0 to connect again (the app is ready, or a moment passed), FCW_APP_GONE
+ * (stopped, or a server the worker does not supervise) or FCW_APP_NOT_READY
+ * at deadline_ms.
  */
-bool fcw_app_copy_ended_cleanly(fcw_app *a, fcw_app_copy *c, long wait_ms);
+int fcw_app_await_restart(fcw_app *a, long deadline_ms);
+
+/*
+ * Cancels every start still waiting for its app to be ready, and refuses
+ * later ones: the worker is stopping (SIGTERM during a start or a reload).
+ */
+void fcw_app_stop_starting(void);
 
 /*
  * Stops every app (SIGTERM to its group, stop_timeout, SIGKILL) and waits

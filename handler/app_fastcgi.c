@@ -30,14 +30,6 @@
 #define FIRST_BODY (16 * 1024)
 /* Later STDIN records, and reads of the answer. */
 #define CHUNK (32 * 1024)
-/* How long a copy whose connection broke may take to show that it ended by itself. */
-#define ENDED_WAIT_MS 1000
-/*
- * Requests sent again after copies that ended at their own limit: each one
- * is safe (the copy never read it), and with every copy near its limit at
- * once more than one may meet its end.
- */
-#define RETRIES_MAX 4
 
 typedef struct call {
     fcw_request *req;
@@ -243,15 +235,6 @@ static int on_answer(call *c, const unsigned char *buf, size_t n) {
 }
 
 /*
- * Whether an exchange's rc is the connection to the app failing (it closed,
- * or reset), as opposed to the deadline, the client, garbage or memory.
- */
-static bool app_conn_failed(int rc) {
-    return rc < 0 && rc != -ETIMEDOUT && rc != -ECONNABORTED && rc != -EPROTO &&
-           rc != -ENOMEM;
-}
-
-/*
  * Sends what is queued and reads the answer until END_REQUEST: 0, or
  * -ETIMEDOUT at the deadline, -ECONNABORTED when the client went away,
  * -EPROTO for garbage records, -ENOMEM, -ECONNRESET when the app closed the
@@ -380,12 +363,13 @@ static int first_message(fcw_request *req, const fcw_app_config *ac, fcw_buf *ms
     char first[FIRST_BODY];
     size_t n = 0;
     /*
-     * A server started some other way (php-fpm, a libfcgi program) serves a
+     * One connection per request, as nginx's fastcgi_pass without keepalive:
+     * a server started some other way (php-fpm, a libfcgi program) serves a
      * kept connection until it closes, so more kept connections than its
-     * processes would stall: one connection per request there. The worker's
-     * own copies each get exactly one connection, kept.
+     * processes would stall; the worker's own copies get a new connection
+     * each so that one ending between two requests loses neither.
      */
-    if (build_params(req, ac, ac->command != NULL, msg) < 0) return -ENOMEM;
+    if (build_params(req, ac, 0, msg) < 0) return -ENOMEM;
     while (n < sizeof first && n < *body_left) {
         size_t want = sizeof first - n;
         if (want > *body_left - n) want = (size_t)(*body_left - n);
@@ -451,62 +435,46 @@ fcw_app_outcome fcw_app_fastcgi_forward(fcw_app *app, fcw_request *req, long dea
         return o;
     }
 
-    for (int attempt = 0;; attempt++) {
-        fcw_app_copy *copy;
-        int taken = fcw_app_copy_take(app, deadline, &copy);
-        if (taken < 0) {
-            fcw_buf_free(&msg);
-            return taken == FCW_APP_GONE
-                       ? fail(x, FCW_APP_UNREACHABLE, "the app has stopped")
-                       : fail(x, FCW_APP_BUSY, "every copy of the app stayed busy until the timeout");
-        }
-        if (copy->conn >= 0 && !fcw_app_conn_open(copy->conn)) fcw_close_fd(&copy->conn);
-        /*
-         * The socket is the worker's: a copy that is being replaced still
-         * queues the connection for its successor.
-         */
-        if (copy->conn < 0) copy->conn = fcw_app_connect(&copy->addr, deadline);
-        if (copy->conn < 0) {
-            snprintf(x->why, sizeof x->why, "cannot connect to the app: %s",
-                     fcw_strerror(copy->conn));
-            copy->conn = -1;
-            fcw_app_copy_give(app, copy, FCW_COPY_LOST);
-            fcw_buf_free(&msg);
-            return FCW_APP_UNREACHABLE;
-        }
-        call_init(&c, req, x, copy->conn, deadline, body_left);
-        int rc = run_on(&c, &msg);
-        o = verdict(&c, rc);
-        /*
-         * Nothing came back and the copy ended by itself with status 0: it
-         * stopped at its own request limit before reading this request,
-         * which goes to another copy (or to its successor).
-         */
-        if (app_conn_failed(rc) && c.received == 0 && whole && attempt < RETRIES_MAX &&
-            fcw_app_copy_ended_cleanly(app, copy, ENDED_WAIT_MS)) {
-            call_free(&c);
-            fcw_close_fd(&copy->conn);
-            fcw_app_copy_give(app, copy, FCW_COPY_LOST);
-            continue;
-        }
-        fcw_copy_verdict v = FCW_COPY_DONE;
-        if (o == FCW_APP_TIMEOUT || o == FCW_APP_CLIENT_GONE) {
-            /*
-             * It is still busy with the request (a libfcgi program cannot be
-             * interrupted): aborted, and replaced, so that no request waits
-             * behind work nobody wants.
-             */
-            abort_request(copy->conn);
-            v = FCW_COPY_BROKEN;
-        } else if (o == FCW_APP_BAD_RESPONSE) {
-            v = FCW_COPY_BROKEN;
-        } else if (o != FCW_APP_DONE) {
-            v = FCW_COPY_LOST;
-        }
-        if (v != FCW_COPY_DONE || c.leftover) fcw_close_fd(&copy->conn);
-        fcw_app_copy_give(app, copy, v);
-        call_free(&c);
+    fcw_app_copy *copy;
+    int taken = fcw_app_copy_take(app, deadline, &copy);
+    if (taken < 0) {
         fcw_buf_free(&msg);
-        return o;
+        return taken == FCW_APP_GONE
+                   ? fail(x, FCW_APP_UNREACHABLE, "the app has stopped")
+                   : fail(x, FCW_APP_BUSY, "every copy of the app stayed busy until the timeout");
     }
+    /*
+     * A connection of its own for each request: the socket is the worker's,
+     * so a copy that has just ended (at its own request limit, or killed)
+     * leaves the connection queued for its successor, which reads the
+     * request. Nothing is ever sent twice.
+     */
+    int fd = fcw_app_connect(&copy->addr, deadline);
+    if (fd < 0) {
+        snprintf(x->why, sizeof x->why, "cannot connect to the app: %s", fcw_strerror(fd));
+        fcw_app_copy_give(app, copy, FCW_COPY_LOST);
+        fcw_buf_free(&msg);
+        return fd == -ETIMEDOUT ? FCW_APP_TIMEOUT : FCW_APP_UNREACHABLE;
+    }
+    call_init(&c, req, x, fd, deadline, body_left);
+    o = verdict(&c, run_on(&c, &msg));
+    fcw_copy_verdict v = FCW_COPY_DONE;
+    if (o == FCW_APP_TIMEOUT || o == FCW_APP_CLIENT_GONE) {
+        /*
+         * It is still busy with the request (a libfcgi program cannot be
+         * interrupted): aborted, and replaced, so that no request waits
+         * behind work nobody wants.
+         */
+        abort_request(fd);
+        v = FCW_COPY_BROKEN;
+    } else if (o == FCW_APP_BAD_RESPONSE) {
+        v = FCW_COPY_BROKEN;
+    } else if (o != FCW_APP_DONE) {
+        v = FCW_COPY_LOST;
+    }
+    close(fd);
+    fcw_app_copy_give(app, copy, v);
+    call_free(&c);
+    fcw_buf_free(&msg);
+    return o;
 }

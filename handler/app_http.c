@@ -28,6 +28,7 @@
 #include "app.h"
 #include "app_pool.h"
 #include "error.h"
+#include "metrics.h"
 
 /* Request bodies up to this size are kept, so a request can be re-sent once. */
 #define BODY_FIRST_CHUNK (16 * 1024)
@@ -162,7 +163,9 @@ typedef struct exchange {
     int interim;              /* a 1xx answer is being skipped */
     int head_done, done, keep, stream;
     int client_gone, bad, headers_too_big;
+    int bad_status;           /* a status line outside 100-599 */
     size_t received;          /* response bytes read */
+    size_t sent;              /* request bytes the socket took */
     size_t hdr_len;
     int in_value;
     size_t nheaders;
@@ -241,6 +244,11 @@ static int apply_head(exchange *e) {
 static int on_headers_complete(http_parser *p) {
     exchange *e = p->data;
     int status = (int)p->status_code;
+    /* http-parser takes any three digits; HTTP has 100-599 (RFC 9110, 15). */
+    if (!fcw_status_valid(status)) {
+        e->bad_status = status;
+        return -EPROTO;
+    }
     if (status >= 100 && status < 200) {
         /* 100 Continue and the like: not the answer; 101 would leave HTTP. */
         if (status == 101) {
@@ -304,7 +312,7 @@ static int parse(exchange *e, const char *buf, size_t n) {
         return 0;
     }
     if (err != HPE_OK || (n > 0 && used < n)) {
-        if (!e->client_gone && !e->headers_too_big) e->bad = 1;
+        if (!e->client_gone && !e->headers_too_big && !e->bad_status) e->bad = 1;
         return e->client_gone ? -ECONNABORTED : -EPROTO;
     }
     return 0;
@@ -354,6 +362,7 @@ static int send_all(exchange *e, struct iovec *iov, int n) {
             if (rc != 0) return rc;
             continue;
         }
+        e->sent += (size_t)w;
         while (n > 0 && (size_t)w >= iov->iov_len) {
             w -= (ssize_t)iov->iov_len;
             iov++;
@@ -415,6 +424,11 @@ static fcw_app_outcome outcome_of(exchange *e, int rc) {
         return fail(x, FCW_APP_CLIENT_GONE, "the client went away (nginx closed the connection)");
     if (e->headers_too_big)
         return fail(x, FCW_APP_BAD_RESPONSE, "the app's answer has more than 8 KiB of headers");
+    if (e->bad_status) {
+        snprintf(x->why, sizeof x->why, "the app answered with status %03d, which is not an "
+                 "HTTP status (100-599)", e->bad_status);
+        return FCW_APP_BAD_RESPONSE;
+    }
     if (e->bad) {
         snprintf(x->why, sizeof x->why, "the app's answer is not HTTP/1.1: %s",
                  http_errno_description(HTTP_PARSER_ERRNO(&e->parser)));
@@ -426,9 +440,58 @@ static fcw_app_outcome outcome_of(exchange *e, int rc) {
     return FCW_APP_BROKEN;
 }
 
-fcw_app_outcome fcw_app_http_forward(fcw_app_pool *h, fcw_request *req, long deadline,
+/*
+ * Reads the start of the body, never more than body_len: bytes past
+ * CONTENT_LENGTH on a raw FastCGI connection would reach the app as the
+ * start of another request.
+ */
+static int read_first(fcw_request *req, char *first, size_t cap, unsigned long long body_len,
+                      size_t *len) {
+    size_t want = body_len < cap ? (size_t)body_len : cap;
+    *len = 0;
+    while (*len < want) {
+        ssize_t n = fcw_request_read(req, first + *len, want - *len);
+        if (n < 0) return -ECONNABORTED;
+        if (n == 0) break;
+        *len += (size_t)n;
+    }
+    return 0;
+}
+
+/*
+ * The rest of the body after the first part, exactly up to body_len: 0,
+ * ANSWERED_EARLY or a negative errno (-ECONNABORTED: nginx's body fell short,
+ * and the app would wait for the rest).
+ */
+static int send_rest(exchange *e, unsigned long long sent, unsigned long long body_len) {
+    char chunk[READ_CHUNK];
+    while (sent < body_len) {
+        size_t want = body_len - sent < sizeof chunk ? (size_t)(body_len - sent) : sizeof chunk;
+        ssize_t n = fcw_request_read(e->req, chunk, want);
+        if (n <= 0) return -ECONNABORTED;
+        sent += (unsigned long long)n;
+        struct iovec one = {chunk, (size_t)n};
+        int rc = send_all(e, &one, 1);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+/*
+ * Whether a failed first write on a kept connection shows that the app had
+ * closed it before this request: nothing of the request was taken, so it
+ * goes on a new connection (nginx retries the same way on a cached
+ * keepalive connection). Once a byte is written the app may have read the
+ * request, and it is never sent again.
+ */
+static bool closed_before_sent(int rc) {
+    return rc == -EPIPE || rc == -ECONNRESET;
+}
+
+fcw_app_outcome fcw_app_http_forward(fcw_app *app, fcw_request *req, long deadline,
                                       fcw_app_exchange *x) {
     char head_inline[2048], first[BODY_FIRST_CHUNK];
+    fcw_app_pool *h = fcw_app_pool_of(app);
     fcw_buf head;
     unsigned long long body_len;
     size_t first_len = 0;
@@ -442,17 +505,11 @@ fcw_app_outcome fcw_app_http_forward(fcw_app_pool *h, fcw_request *req, long dea
                            : fail(x, FCW_APP_BAD_REQUEST, "the request cannot be sent as HTTP/1.1 "
                                                            "(method, URI or Content-Length)");
     }
-    /* The start of the body goes out with the head, and is kept for a retry. */
-    while (first_len < sizeof first && first_len < body_len) {
-        ssize_t n = fcw_request_read(req, first + first_len, sizeof first - first_len);
-        if (n < 0) {
-            fcw_buf_free(&head);
-            return fail(x, FCW_APP_CLIENT_GONE, "reading the request body from nginx failed");
-        }
-        if (n == 0) break;
-        first_len += (size_t)n;
+    /* The start of the body goes out with the head in one write. */
+    if (read_first(req, first, sizeof first, body_len, &first_len) < 0) {
+        fcw_buf_free(&head);
+        return fail(x, FCW_APP_CLIENT_GONE, "reading the request body from nginx failed");
     }
-    int replayable = first_len >= body_len;
 
     if (fcw_app_pool_take(h, deadline) < 0) {
         fcw_buf_free(&head);
@@ -461,48 +518,43 @@ fcw_app_outcome fcw_app_http_forward(fcw_app_pool *h, fcw_request *req, long dea
     int fd = -1;
     exchange e;
     e.keep = 0;
-    for (int attempt = 0;; attempt++) {
+    for (;;) {
         int reused = 1;
         if ((fd = fcw_app_pool_idle(h)) < 0) {
             reused = 0;
             fd = fcw_app_connect(fcw_app_pool_addr(h), deadline);
             if (fd < 0) {
+                /*
+                 * Refused: the app died and is restarting, or is about to be
+                 * noticed dead. Nothing was sent, so the request waits for
+                 * the app, up to its deadline.
+                 */
+                if (fd != -ETIMEDOUT && fcw_app_await_restart(app, deadline) == 0) {
+                    fcw_metrics_app_retry();
+                    continue;
+                }
                 char why[120];
                 snprintf(why, sizeof why, "cannot connect to the app: %s", fcw_strerror(fd));
-                out = fail(x, fd == -ETIMEDOUT ? FCW_APP_TIMEOUT : FCW_APP_UNREACHABLE, why);
+                out = fail(x, fd == -ETIMEDOUT || fcw_ms_left(deadline) == 0 ? FCW_APP_TIMEOUT
+                                                                            : FCW_APP_UNREACHABLE,
+                           why);
                 break;
             }
         }
         exchange_init(&e, req, x, fd, deadline);
         struct iovec iov[2] = {{head.data, head.len}, {first, first_len}};
         int rc = send_all(&e, iov, 2);
-        char chunk[READ_CHUNK];
-        unsigned long long sent = first_len;
-        while (rc == 0 && sent < body_len) {
-            ssize_t n = fcw_request_read(req, chunk, sizeof chunk);
-            if (n <= 0) {
-                /* Shorter than its Content-Length: the app would wait for the rest. */
-                rc = -ECONNABORTED;
-                break;
-            }
-            sent += (unsigned long long)n;
-            struct iovec one = {chunk, (size_t)n};
-            rc = send_all(&e, &one, 1);
+        if (reused && closed_before_sent(rc) && e.sent == 0) {
+            close(fd);
+            fd = -1;
+            fcw_metrics_app_retry();
+            continue;
         }
+        if (rc == 0) rc = send_rest(&e, first_len, body_len);
         if (rc >= 0 || app_conn_failed(rc)) {
             int sent_all = rc == 0;
             rc = read_answer(&e);
             if (!sent_all) e.keep = 0;
-        }
-        /*
-         * A kept connection the app closed just as it was taken: nothing of
-         * the answer came, so the request can go once more on a new one.
-         */
-        if (app_conn_failed(rc) && reused && e.received == 0 && replayable && attempt == 0 &&
-            !e.bad) {
-            close(fd);
-            fd = -1;
-            continue;
         }
         out = rc == 0 ? FCW_APP_DONE : outcome_of(&e, rc);
         break;

@@ -11,8 +11,8 @@
 #ifndef FCW_APP_HTTP_H
 #define FCW_APP_HTTP_H
 
+#include "app.h"
 #include "app_exchange.h"
-#include "app_pool.h"
 #include "request.h"
 
 /*
@@ -20,7 +20,7 @@
  * deadline_ms (CLOCK_MONOTONIC milliseconds). Sets req->function_error
  * before the answer's headers are sent when x says it is one.
  */
-fcw_app_outcome fcw_app_http_forward(fcw_app_pool *pool, fcw_request *req, long deadline_ms,
+fcw_app_outcome fcw_app_http_forward(fcw_app *app, fcw_request *req, long deadline_ms,
                                       fcw_app_exchange *x);
 
 #endif

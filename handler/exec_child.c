@@ -7,13 +7,17 @@
  */
 #include "exec_child.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <pthread.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -50,12 +54,72 @@ void fcw_close_fd(int *fd) {
 }
 
 /*
+ * Every child the worker started and has not reaped, so that a stop past
+ * its drain timeout can end the exec programs' process groups instead of
+ * leaving them to PID 1, and so that the orphans the worker adopts as a
+ * subreaper can be told from its own children. Spawns hold the read side
+ * of spawn_lock from posix_spawn until the child is listed, so an orphan
+ * sweep (the write side) never mistakes a child just started for one.
+ */
+#define LIVE_MAX 1024
+static pthread_rwlock_t spawn_lock = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    pid_t pid;
+    int exec;                 /* an exec: program, cut at a drain timeout */
+} live[LIVE_MAX];
+static unsigned nlive;
+
+static int live_add(pid_t pid, int exec) {
+    int rc = -EAGAIN;
+    pthread_mutex_lock(&live_lock);
+    if (nlive < LIVE_MAX) {
+        live[nlive].pid = pid;
+        live[nlive++].exec = exec;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&live_lock);
+    return rc;
+}
+
+static void live_remove(pid_t pid) {
+    pthread_mutex_lock(&live_lock);
+    for (unsigned i = 0; i < nlive; i++)
+        if (live[i].pid == pid) {
+            live[i] = live[--nlive];
+            break;
+        }
+    pthread_mutex_unlock(&live_lock);
+}
+
+static bool live_has(pid_t pid) {
+    bool found = false;
+    pthread_mutex_lock(&live_lock);
+    for (unsigned i = 0; i < nlive && !found; i++) found = live[i].pid == pid;
+    pthread_mutex_unlock(&live_lock);
+    return found;
+}
+
+unsigned fcw_child_kill_all(void) {
+    unsigned n = 0;
+    pthread_mutex_lock(&live_lock);
+    /* Unreaped, so each pid is still its group's id. */
+    for (unsigned i = 0; i < nlive; i++)
+        if (live[i].exec) {
+            fcw_child_signal_group(live[i].pid, SIGKILL);
+            n++;
+        }
+    pthread_mutex_unlock(&live_lock);
+    return n;
+}
+
+/*
  * Every descriptor of the worker is close-on-exec or closed by
  * closefrom(3): libfcgi accepts nginx connections without SOCK_CLOEXEC, so
  * close-on-exec alone would leak them into the function.
  */
-int fcw_child_spawn_fds(const char *program, char *const argv[], const char *dir,
-                        char *const envp[], const int fds[3], pid_t *pid) {
+static int spawn_listed(const char *program, char *const argv[], const char *dir,
+                        char *const envp[], const int fds[3], int exec, pid_t *pid) {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, all;
@@ -79,44 +143,23 @@ int fcw_child_spawn_fds(const char *program, char *const argv[], const char *dir
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
 
-    int rc = posix_spawn(pid, program, &fa, &attr, argv, envp);
+    pthread_rwlock_rdlock(&spawn_lock);
+    int rc = -posix_spawn(pid, program, &fa, &attr, argv, envp); /* a positive errno */
+    if (rc == 0 && (rc = live_add(*pid, exec)) < 0) {
+        /* Unlisted, it could be reaped by the orphan sweep: not started at all. */
+        kill(-*pid, SIGKILL);
+        kill(*pid, SIGKILL);
+        waitpid(*pid, NULL, 0);
+    }
+    pthread_rwlock_unlock(&spawn_lock);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    return -rc; /* posix_spawn answers a positive errno */
+    return rc;
 }
 
-/*
- * The exec children not yet reaped, so that a stop past its drain timeout
- * can end their process groups instead of leaving them to PID 1.
- */
-#define LIVE_MAX 1024
-static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
-static pid_t live[LIVE_MAX];
-static unsigned nlive;
-
-static void live_add(pid_t pid) {
-    pthread_mutex_lock(&live_lock);
-    if (nlive < LIVE_MAX) live[nlive++] = pid;
-    pthread_mutex_unlock(&live_lock);
-}
-
-static void live_remove(pid_t pid) {
-    pthread_mutex_lock(&live_lock);
-    for (unsigned i = 0; i < nlive; i++)
-        if (live[i] == pid) {
-            live[i] = live[--nlive];
-            break;
-        }
-    pthread_mutex_unlock(&live_lock);
-}
-
-unsigned fcw_child_kill_all(void) {
-    pthread_mutex_lock(&live_lock);
-    unsigned n = nlive;
-    /* Unreaped, so each pid is still its group's id. */
-    for (unsigned i = 0; i < nlive; i++) fcw_child_signal_group(live[i], SIGKILL);
-    pthread_mutex_unlock(&live_lock);
-    return n;
+int fcw_child_spawn_fds(const char *program, char *const argv[], const char *dir,
+                        char *const envp[], const int fds[3], pid_t *pid) {
+    return spawn_listed(program, argv, dir, envp, fds, 0, pid);
 }
 
 /*
@@ -139,7 +182,7 @@ int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
         }
     }
     const int child_ends[3] = {p[0][0], p[1][1], p[2][1]};
-    rc = fcw_child_spawn_fds(program, argv, dir, envp, child_ends, pid);
+    rc = spawn_listed(program, argv, dir, envp, child_ends, 1, pid);
 
     fcw_close_fd(&p[0][0]);
     fcw_close_fd(&p[1][1]);
@@ -151,7 +194,6 @@ int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
         for (int i = 0; i < 3; i++) fcw_close_fd(&io[i]);
         return rc;
     }
-    live_add(*pid);
     /* Our ends only: the program's own stdio stays blocking. */
     for (int i = 0; i < 3; i++) fcntl(io[i], F_SETFL, O_NONBLOCK);
     return 0;
@@ -192,4 +234,77 @@ void fcw_child_describe_exit(int st, char *out, size_t outlen) {
                  fcw_strsignal(WTERMSIG(st)));
     else
         snprintf(out, outlen, "ended with wait status %#x", (unsigned)st);
+}
+
+/* ---- orphans: what the worker adopts as a subreaper ---- */
+
+int fcw_child_adopt_orphans(void) {
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : fcw_errno();
+}
+
+/*
+ * Calls fn for every process whose parent is the worker, from /proc (the
+ * children file needs a kernel option; every /proc has stat). Returns how
+ * many were seen.
+ */
+static unsigned for_each_child(void (*fn)(pid_t)) {
+    char path[300], buf[512];
+    pid_t self = getpid();
+    unsigned n = 0;
+    DIR *d = opendir("/proc");
+    if (d == NULL) return 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9') continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t len = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (len <= 0) continue;
+        buf[len] = '\0';
+        /* "pid (comm) S ppid ...": comm may hold anything, so after its last ')'. */
+        char *rp = strrchr(buf, ')');
+        int ppid;
+        char state;
+        if (rp == NULL || sscanf(rp + 1, " %c %d", &state, &ppid) != 2 || ppid != self) continue;
+        n++;
+        fn((pid_t)atoi(de->d_name));
+    }
+    closedir(d);
+    return n;
+}
+
+static void reap_if_orphan(pid_t pid) {
+    siginfo_t si = {0};
+    if (!live_has(pid)) waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG);
+}
+
+void fcw_child_reap_orphans(void) {
+    pthread_rwlock_wrlock(&spawn_lock);
+    for_each_child(reap_if_orphan);
+    pthread_rwlock_unlock(&spawn_lock);
+}
+
+static void kill_and_reap(pid_t pid) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, WNOHANG);
+}
+
+unsigned fcw_child_kill_everything(long timeout_ms) {
+    struct timespec now, until;
+    unsigned total = 0, n;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    pthread_rwlock_wrlock(&spawn_lock);
+    /* Each round's dead may leave children of their own, adopted in turn. */
+    while ((n = for_each_child(kill_and_reap)) > 0) {
+        total += n;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > until.tv_sec) break;
+        struct timespec pause = {0, 5 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    pthread_rwlock_unlock(&spawn_lock);
+    return total;
 }

@@ -42,6 +42,22 @@ pid_t fcw_child_reap(pid_t pid, int *st);
 /* "exited with status 3", "was killed by signal 9 (Killed)", ... for a log line. */
 void fcw_child_describe_exit(int st, char *out, size_t outlen);
 
+/*
+ * Makes the worker the subreaper of everything it starts (prctl
+ * PR_SET_CHILD_SUBREAPER): a process an app or a program leaves behind,
+ * even one that called setsid(), becomes the worker's child instead of
+ * PID 1's, so that the stop can end it. 0 or a negative errno.
+ */
+int fcw_child_adopt_orphans(void);
+/* Reaps the adopted orphans that have exited (never a child the worker started). */
+void fcw_child_reap_orphans(void);
+/*
+ * SIGKILL to every process that is still the worker's child, adopted
+ * orphans included, and to theirs as they are adopted in turn, for up to
+ * timeout_ms: the last step of the stop. Returns how many were killed.
+ */
+unsigned fcw_child_kill_everything(long timeout_ms);
+
 /* Closes *fd unless it is -1 already, and sets it to -1. */
 void fcw_close_fd(int *fd);
 

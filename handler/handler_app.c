@@ -54,11 +54,21 @@ static int run_app(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
         return fail_with(req, 503, "Service Unavailable: the function's server is restarting\n");
     }
 
+    /*
+     * The timeout bounds the whole request, writing the answer included: a
+     * client that stops reading cannot hold a thread and a copy past it.
+     */
+    if (timeout_s) fcw_request_set_deadline(req, deadline);
     fcw_app_exchange x = {.errors = ah->route == FCW_ROUTE_INVOKE ? &ah->ac->error_statuses
                                                                    : NULL};
     fcw_app_outcome o = ah->ac->protocol == FCW_APP_FASTCGI
                             ? fcw_app_fastcgi_forward(app, req, deadline, &x)
-                            : fcw_app_http_forward(fcw_app_pool_of(app), req, deadline, &x);
+                            : fcw_app_http_forward(app, req, deadline, &x);
+    /* A write to nginx cut by the deadline is the timeout, not the client leaving. */
+    if (o == FCW_APP_CLIENT_GONE && req->io_timed_out) {
+        o = FCW_APP_TIMEOUT;
+        snprintf(x.why, sizeof x.why, "the client did not take the answer before the timeout");
+    }
     /* Before the answer's last byte: FC may freeze the instance right after it. */
     fcw_app_logs_sync(app);
 

@@ -10,11 +10,15 @@
 
 #include "app.h"
 #include "config.h"
+#include "error.h"
+#include "exec_child.h"
 #include "fclog.h"
 #include "metrics_listen.h"
 #include "server.h"
 
 #define EXIT_CONFIG 2
+/* How long the stop may spend ending what the apps left behind. */
+#define FINISH_KILL_MS 2000
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -27,6 +31,16 @@ static void usage(FILE *f) {
             "  -h, --help          this text\n"
             "\n"
             "Signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads the configuration.\n");
+}
+
+/*
+ * The stop's last steps: the apps (SIGTERM, stop_timeout, SIGKILL), then
+ * whatever any of them left behind, adopted by the worker as a subreaper.
+ */
+static void finish(void) {
+    fcw_app_stop_all();
+    unsigned left = fcw_child_kill_everything(FINISH_KILL_MS);
+    if (left > 0) fcw_log_warn("killed %u processes left behind by the app or programs", left);
 }
 
 int main(int argc, char **argv) {
@@ -78,14 +92,32 @@ int main(int argc, char **argv) {
         return 1;
     }
     /*
+     * Whatever an app or a program starts and leaves behind becomes the
+     * worker's to end at the stop, not PID 1's to keep running.
+     */
+    int rc = fcw_child_adopt_orphans();
+    if (rc < 0) fcw_log_warn("cannot become a subreaper (%s): processes that an app leaves "
+                             "behind outlive the worker", fcw_strerror(rc));
+    if ((rc = fcw_server_take_signals()) < 0) {
+        fcw_log_error("cannot start the signal thread: %s", fcw_strerror(rc));
+        fcw_config_free(cfg);
+        return 1;
+    }
+    /*
      * The app first: the socket appears only once it can answer, so nginx,
      * and FC's TCP start-up check with it, never see a worker that would
      * answer 502.
      */
     int code;
     if (fcw_server_attach_app(cfg, NULL, err, sizeof err, &code) < 0) {
-        fcw_log_error("cannot start the app: %s", err);
         fcw_config_free(cfg);
+        if (fcw_server_stop_signal() != 0) {
+            fcw_log_info("stopped while the app was starting");
+            finish();
+            return 0;
+        }
+        fcw_log_error("cannot start the app: %s", err);
+        finish();
         return code;
     }
     /* Before the socket too: a port that cannot be bound stops the worker before nginx starts. */
@@ -94,7 +126,7 @@ int main(int argc, char **argv) {
                                      sizeof err) < 0) {
             fcw_log_error("cannot serve metrics: %s", err);
             fcw_config_free(cfg);
-            fcw_app_stop_all();
+            finish();
             return 1;
         }
         fcw_log_info("metrics on http://%s/metrics", cfg->metrics_listen);
@@ -104,20 +136,20 @@ int main(int argc, char **argv) {
         fcw_log_error("cannot listen: %s", err);
         fcw_config_free(cfg);
         fcw_metrics_listen_stop();
-        fcw_app_stop_all();
+        finish();
         return 1;
     }
     char *socket_path = strdup(cfg->socket_path);
     fcw_config_publish(cfg);
     fcw_log_info("listening on %s (up to %u threads)", socket_path, cfg->threads);
 
-    int rc = fcw_server_run(fd, config_path);
+    rc = fcw_server_run(fd, config_path);
     /* Scrapes went on during the drain; the worker is done now. */
     fcw_metrics_listen_stop();
     unlink(socket_path);
     free(socket_path);
     /* After the drain: the app's in-flight requests are answered, now it may go. */
-    fcw_app_stop_all();
+    finish();
     int app_rc = fcw_app_exit_code();
     return app_rc != 0 ? app_rc : rc;
 }

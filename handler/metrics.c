@@ -39,7 +39,7 @@ static struct {
     uint64_t health[2];         /* 200, 503 */
     uint64_t timeouts[FCW_ROUTE_COUNT];
     uint64_t init_runs[FCW_METRICS_INIT_OUTCOMES];
-    uint64_t exec_started, exec_killed, app_restarts;
+    uint64_t exec_started, exec_killed, app_restarts, app_retries, app_copy_waits;
     uint64_t reloads_ok, reloads_failed;
     uint64_t queue_waits, queue_timeouts;
     long last_queue_wait_ms;
@@ -109,6 +109,8 @@ void fcw_metrics_initializer_run(fcw_metrics_init_outcome outcome) {
 void fcw_metrics_exec_started(void) { ADD(ev.exec_started, 1); }
 void fcw_metrics_exec_killed(void) { ADD(ev.exec_killed, 1); }
 void fcw_metrics_app_restart(void) { ADD(ev.app_restarts, 1); }
+void fcw_metrics_app_retry(void) { ADD(ev.app_retries, 1); }
+void fcw_metrics_app_copy_wait(void) { ADD(ev.app_copy_waits, 1); }
 
 void fcw_metrics_reload(int ok) {
     if (ok) ADD(ev.reloads_ok, 1);
@@ -268,6 +270,13 @@ static int render_events(fcw_buf *out) {
                   "after their answer).", GET(ev.exec_killed));
     rc |= counter(out, "fcworker_app_restarts_total",
                   "Restarts of the [app] after it died.", GET(ev.app_restarts));
+    rc |= counter(out, "fcworker_app_retries_total",
+                  "Requests tried again where the [app] cannot have seen them: a refused "
+                  "connect while it restarts, a kept connection found closed.",
+                  GET(ev.app_retries));
+    rc |= counter(out, "fcworker_app_copy_waits_total",
+                  "Requests that found every copy of a FastCGI [app] busy and waited.",
+                  GET(ev.app_copy_waits));
 
     rc |= head(out, "fcworker_reloads_total", "counter", "SIGHUP reloads, by outcome.");
     rc |= fcw_buf_appendf(out, "fcworker_reloads_total{outcome=\"ok\"} %llu\n",

@@ -54,6 +54,13 @@ void fcw_metrics_exec_started(void);
 void fcw_metrics_exec_killed(void);
 /* The [app] died and is being restarted. */
 void fcw_metrics_app_restart(void);
+/*
+ * A request to the [app] tried again where the app cannot have seen it: its
+ * connect was refused (restarting), or a kept connection was found closed.
+ */
+void fcw_metrics_app_retry(void);
+/* A request found every copy of a FastCGI [app] busy and waited for one. */
+void fcw_metrics_app_copy_wait(void);
 /* A SIGHUP's reload: applied (ok) or refused. */
 void fcw_metrics_reload(int ok);
 

@@ -465,7 +465,15 @@ static int commit(fcw_request *req, int final) {
     if (rc == 0 && req->route == FCW_ROUTE_INVOKE)
         rc = put(req, req->function_error ? "x-fc-status: 404\r\n" : "x-fc-status: 200\r\n", 18);
     if (rc < 0) return rc;
-    if (final) {
+    if (fcw_status_bodyless(req->status) ||
+        (final && req->head_only && !req->has_head_length && req->body.len == 0)) {
+        /*
+         * No body, so no length: a 204 or 304 with Content-Length breaks
+         * clients, and a HEAD answer's length is the one its handler said
+         * or wrote, never one made up.
+         */
+        p = append_str(line, "\r\n");
+    } else if (final) {
         p = append_str(line, "Content-Length: ");
         p = append_uint(p, req->head_only && req->has_head_length ? (size_t)req->head_length
                                                                    : req->body.len);
@@ -476,10 +484,15 @@ static int commit(fcw_request *req, int final) {
     return put(req, line, (size_t)(p - line));
 }
 
+/* Whether the body the handler writes goes to the client at all. */
+static bool sends_body(const fcw_request *req) {
+    return !req->head_only && !fcw_status_bodyless(req->status);
+}
+
 static int send_body(fcw_request *req) {
     int rc = 0;
-    if (req->body.len && !req->head_only) rc = put(req, req->body.data, req->body.len);
-    if (rc == 0 && !req->head_only) req->body_sent += req->body.len;
+    if (req->body.len && sends_body(req)) rc = put(req, req->body.data, req->body.len);
+    if (rc == 0 && sends_body(req)) req->body_sent += req->body.len;
     fcw_buf_reset(&req->body);
     return rc;
 }
@@ -488,7 +501,7 @@ int fcw_request_write(fcw_request *req, const void *buf, size_t len) {
     /* A captured answer is the instance's (lifecycle.c): no connection needed. */
     if (req->client_gone && !req->capture) return -EPIPE;
     if (req->committed) {
-        if (req->head_only || len == 0) return 0;
+        if (!sends_body(req) || len == 0) return 0;
         int rc = put(req, buf, len);
         if (rc < 0) return rc;
         req->body_sent += len;

@@ -121,6 +121,18 @@ void fcw_request_respond(fcw_request *req, int status, const char *content_type,
 /* Drops the handler's response if it can still be dropped: 0, or -EBUSY once sent. */
 int fcw_request_reset_response(fcw_request *req);
 
+/* Whether status is an HTTP status code at all: 100-599 (RFC 9110, 15). */
+static inline bool fcw_status_valid(int status) { return status >= 100 && status <= 599; }
+
+/*
+ * Whether an answer with this status has no body, whatever the handler
+ * wrote: 1xx, 204 and 304 (RFC 9110, 6.4.1). Such an answer carries no
+ * Content-Length the runtime made up either.
+ */
+static inline bool fcw_status_bodyless(int status) {
+    return status < 200 || status == 204 || status == 304;
+}
+
 /* Reason phrase for a status code ("Not Found"); "Unknown" for others. */
 const char *fcw_status_reason(int status);
 

@@ -253,11 +253,73 @@ static void reload(const char *config_path) {
                  config_path ? config_path : "");
 }
 
+/*
+ * Signals are taken by one thread of their own, never by the thread that
+ * starts an app or reloads: a SIGTERM must win at once over a start that
+ * waits for an app (ready_timeout), so it cancels the start and the main
+ * thread, back from it, stops.
+ */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int stop;                 /* SIGTERM or SIGINT taken: its number */
+    int reload;               /* a SIGHUP not yet acted on */
+} events = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+/* Adopted orphans are reaped at most this often (a /proc walk each time). */
+#define ORPHAN_SWEEP_MS 1000
+
 static void handled_signals(sigset_t *sigs) {
     sigemptyset(sigs);
     sigaddset(sigs, SIGTERM);
     sigaddset(sigs, SIGINT);
     sigaddset(sigs, SIGHUP);
+    sigaddset(sigs, SIGCHLD);
+}
+
+static void *take_signals(void *unused) {
+    (void)unused;
+    sigset_t sigs;
+    handled_signals(&sigs);
+    int orphans = 0;
+    long swept = 0;
+    for (;;) {
+        struct timespec wait = {0, ORPHAN_SWEEP_MS * 1000000L};
+        int sig = orphans ? sigtimedwait(&sigs, NULL, &wait) : sigwaitinfo(&sigs, NULL);
+        long now = fcw_now_ms();
+        if (sig == SIGCHLD) orphans = 1;
+        if (orphans && now - swept >= ORPHAN_SWEEP_MS) {
+            fcw_child_reap_orphans();
+            swept = now;
+            orphans = 0;
+        }
+        if (sig == SIGHUP || sig == SIGTERM || sig == SIGINT) {
+            pthread_mutex_lock(&events.lock);
+            if (sig == SIGHUP) events.reload = 1;
+            else if (events.stop == 0) events.stop = sig;
+            pthread_cond_broadcast(&events.cond);
+            pthread_mutex_unlock(&events.lock);
+            if (sig != SIGHUP) fcw_app_stop_starting();
+        }
+    }
+    return NULL;
+}
+
+int fcw_server_take_signals(void) {
+    pthread_t tid;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = -pthread_create(&tid, &attr, take_signals, NULL);
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
+int fcw_server_stop_signal(void) {
+    pthread_mutex_lock(&events.lock);
+    int sig = events.stop;
+    pthread_mutex_unlock(&events.lock);
+    return sig;
 }
 
 void fcw_server_block_signals(void) {
@@ -272,9 +334,6 @@ void fcw_server_block_signals(void) {
 }
 
 int fcw_server_run(int listen_fd, const char *config_path) {
-    sigset_t sigs;
-    handled_signals(&sigs);
-
     /* Socket and thread settings are fixed at start; a reload changes handlers. */
     fcw_config *cfg = fcw_config_acquire();
     fcw_core_settings set = {.threads = cfg->threads,
@@ -289,9 +348,12 @@ int fcw_server_run(int listen_fd, const char *config_path) {
     }
 
     for (;;) {
-        int sig;
-        if (sigwait(&sigs, &sig) != 0) continue;
-        if (sig == SIGHUP) {
+        pthread_mutex_lock(&events.lock);
+        while (!events.stop && !events.reload) pthread_cond_wait(&events.cond, &events.lock);
+        int sig = events.stop, reloading = !sig && events.reload;
+        events.reload = 0;
+        pthread_mutex_unlock(&events.lock);
+        if (reloading) {
             reload(config_path);
             continue;
         }

@@ -18,13 +18,24 @@
 int fcw_server_listen(const char *path, unsigned mode, char *err, size_t errlen);
 
 /*
- * Blocks the signals the worker handles (SIGTERM, SIGINT, SIGHUP) in the
- * calling thread, so every thread started after it inherits the mask and
- * only fcw_server_run's sigwait sees them: a SIGHUP that arrives while the
- * worker is still starting waits for it instead of killing it. Call it
- * first thing in main.
+ * Blocks the signals the worker handles (SIGTERM, SIGINT, SIGHUP, SIGCHLD)
+ * in the calling thread, so every thread started after it inherits the
+ * mask and only the signal thread (fcw_server_take_signals) sees them: a
+ * SIGHUP that arrives while the worker is still starting waits for it
+ * instead of killing it. Call it first thing in main.
  */
 void fcw_server_block_signals(void);
+
+/*
+ * Starts the thread that takes the worker's signals: SIGTERM and SIGINT
+ * cancel any app start in progress (fcw_app_stop_starting) and make
+ * fcw_server_run drain; SIGHUP asks it to reload; SIGCHLD has adopted
+ * orphans reaped. 0 or a negative errno.
+ */
+int fcw_server_take_signals(void);
+
+/* The SIGTERM or SIGINT taken so far, or 0. */
+int fcw_server_stop_signal(void);
 
 /*
  * Gives cfg its running app when it has an [app]: the one running already
