@@ -258,6 +258,36 @@ static void handled_signals(sigset_t *sigs) {
     sigaddset(sigs, SIGTERM);
     sigaddset(sigs, SIGINT);
     sigaddset(sigs, SIGHUP);
+    sigaddset(sigs, SIGUSR1);
+}
+
+static long mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/*
+ * The stop is announced before it begins (of-watchdog's write_timeout
+ * grace): for shutdown_delay seconds the worker still accepts and serves
+ * while the health path answers 503 draining, so a load balancer or a
+ * readiness probe takes the instance out of rotation before anything is
+ * refused. SIGUSR1 announces alone: scripts/run sends it, waits the delay,
+ * stops nginx, and only then sends SIGTERM, so the worker never stops
+ * accepting while nginx still forwards. The delay counts from the first
+ * announcement; a second SIGTERM or SIGINT cuts it short.
+ */
+typedef struct stop_notice {
+    long since_ms;           /* when the stop was announced; 0: not yet */
+    long until_ms;           /* the end of the delay, once SIGTERM or SIGINT came; 0: none */
+} stop_notice;
+
+static void announce(stop_notice *n, const char *why) {
+    if (n->since_ms != 0) return;
+    n->since_ms = mono_ms();
+    fcw_metrics_set_draining();
+    fcw_log_info("%s received: the health path answers 503 draining; requests are still "
+                 "served", why);
 }
 
 void fcw_server_block_signals(void) {
@@ -288,19 +318,52 @@ int fcw_server_run(int listen_fd, const char *config_path) {
         return 1;
     }
 
+    stop_notice notice = {0, 0};
+    const char *stop_by = NULL;  /* the signal that stops at once; NULL: the delay's end */
     for (;;) {
         int sig;
-        if (sigwait(&sigs, &sig) != 0) continue;
+        if (notice.until_ms != 0) {
+            long left = notice.until_ms - mono_ms();
+            if (left <= 0) break;
+            struct timespec ts = {left / 1000, (left % 1000) * 1000000L};
+            sig = sigtimedwait(&sigs, NULL, &ts);
+            if (sig < 0) continue; /* the delay is over (EAGAIN) or EINTR: looked at again */
+        } else if (sigwait(&sigs, &sig) != 0) {
+            continue;
+        }
         if (sig == SIGHUP) {
             reload(config_path);
             continue;
         }
+        if (sig == SIGUSR1) {
+            announce(&notice, "SIGUSR1");
+            continue;
+        }
+        const char *name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+        if (notice.until_ms != 0) {
+            stop_by = name;
+            break;
+        }
         cfg = fcw_config_acquire();
-        unsigned drain_s = cfg->drain_timeout_s;
+        unsigned delay_s = cfg->shutdown_delay_s;
         fcw_config_release(cfg);
-        fcw_metrics_set_draining();
-        fcw_log_info("%s received: stopping, draining for up to %us",
-                     sig == SIGTERM ? "SIGTERM" : "SIGINT", drain_s);
-        return drain(drain_s);
+        long announced = notice.since_ms;
+        if (delay_s == 0) {
+            fcw_metrics_set_draining();
+            stop_by = name;
+            break;
+        }
+        announce(&notice, name);
+        notice.until_ms = notice.since_ms + (long)delay_s * 1000L;
+        if (announced == 0)
+            fcw_log_info("stopping in %us (shutdown_delay), then draining", delay_s);
     }
+    cfg = fcw_config_acquire();
+    unsigned drain_s = cfg->drain_timeout_s;
+    fcw_config_release(cfg);
+    if (stop_by != NULL)
+        fcw_log_info("%s received: stopping, draining for up to %us", stop_by, drain_s);
+    else
+        fcw_log_info("shutdown_delay over: stopping, draining for up to %us", drain_s);
+    return drain(drain_s);
 }
