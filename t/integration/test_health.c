@@ -411,6 +411,42 @@ START_TEST(stalled_scraper_is_dropped) {
 }
 END_TEST
 
+#define NIDLE 10
+
+/*
+ * 10 connections that send nothing, or a request head a few bytes at a
+ * time, each held the one-thread listener for its 2 s deadline and a linger:
+ * a scrape behind 4 of them took 10 s. A scrape is answered within a second
+ * while they are all open, and they are still dropped by their deadline.
+ */
+START_TEST(scrape_answered_beside_idle_and_slow_connections) {
+    int fds[NIDLE];
+    for (int i = 0; i < NIDLE; i++) {
+        fds[i] = http_connect(metrics_port);
+        ck_assert_int_ge(fds[i], 0);
+        if (i % 2) ck_assert_int_eq(http_send(fds[i], "GET /met", 8), 0);
+    }
+    for (int k = 0; k < 3; k++) {
+        long t0 = now_ms();
+        char *m = scrape();
+        long waited = now_ms() - t0;
+        ck_assert_msg(waited < 1000, "scrape %d waited %ld ms beside %d idle or slow connections",
+                      k + 1, waited, NIDLE);
+        ck_assert_ptr_nonnull(strstr(m, "fcworker_requests_total"));
+        free(m);
+    }
+    for (int i = 0; i < NIDLE; i++) {
+        char *rest;
+        size_t len;
+        ck_assert_msg(http_read_all(fds[i], &rest, &len, 5000) == 0, "connection %d is still "
+                      "open past its deadline", i);
+        ck_assert_msg(len == 0, "connection %d got %zu bytes", i, len);
+        free(rest);
+        close(fds[i]);
+    }
+}
+END_TEST
+
 /* --- the queue ---------------------------------------------------------------- */
 
 static void queue_up(void) {
@@ -612,6 +648,7 @@ static Suite *suite(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, function_port_does_not_serve_metrics);
     tcase_add_test(tc, stalled_scraper_is_dropped);
+    tcase_add_test(tc, scrape_answered_beside_idle_and_slow_connections);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("queue");
