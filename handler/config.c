@@ -202,6 +202,13 @@ static int set_worker_key(fcw_config *cfg, const char *key, const char *value,
             return -EINVAL;
         }
         fcw_set_origin(cfg->drain_origin, "%s", where);
+    } else if (strcmp(key, "shutdown_delay") == 0) {
+        if (fcw_parse_uint(value, 0, 3600, 10, &cfg->shutdown_delay_s) != 0) {
+            snprintf(err, errlen, "%s: shutdown_delay = '%s': expected seconds from 0 to 3600",
+                     where, value);
+            return -EINVAL;
+        }
+        fcw_set_origin(cfg->shutdown_delay_origin, "%s", where);
     } else if (strcmp(key, "thread_idle_timeout") == 0) {
         if (fcw_parse_uint(value, 0, MAX_TIMEOUT_S, 10, &cfg->thread_idle_timeout_s) != 0) {
             snprintf(err, errlen, "%s: thread_idle_timeout = '%s': expected seconds from 0 "
@@ -221,8 +228,8 @@ static int set_worker_key(fcw_config *cfg, const char *key, const char *value,
         return set_observe_key(cfg, key, value, where, err, errlen);
     } else {
         snprintf(err, errlen, "%s: unknown key '%s' in [worker]: expected socket, "
-                 "socket_mode, threads, drain_timeout, thread_idle_timeout, queue_timeout, "
-                 "health_path, metrics_listen or access_log", where, key);
+                 "socket_mode, threads, drain_timeout, shutdown_delay, thread_idle_timeout, "
+                 "queue_timeout, health_path, metrics_listen or access_log", where, key);
         return -EINVAL;
     }
     return 0;
@@ -374,6 +381,7 @@ static int set_defaults(fcw_config *cfg) {
     fcw_set_origin(cfg->socket_mode_origin, "default");
     fcw_set_origin(cfg->threads_origin, "default");
     fcw_set_origin(cfg->drain_origin, "default");
+    fcw_set_origin(cfg->shutdown_delay_origin, "default");
     fcw_set_origin(cfg->thread_idle_origin, "default");
     for (int r = 0; r < FCW_ROUTE_COUNT; r++) {
         cfg->lifecycle[r].spec = strdup(route_defaults[r].handler);
@@ -391,6 +399,7 @@ static const struct { const char *env, *key; } worker_env[] = {
     {"FCWORKER_SOCKET_MODE", "socket_mode"},
     {"FCWORKER_THREADS", "threads"},
     {"FCWORKER_DRAIN_TIMEOUT", "drain_timeout"},
+    {"FCWORKER_SHUTDOWN_DELAY", "shutdown_delay"},
     {"FCWORKER_THREAD_IDLE_TIMEOUT", "thread_idle_timeout"},
     {"FCWORKER_QUEUE_TIMEOUT", "queue_timeout"},
     {"FCWORKER_HEALTH_PATH", "health_path"},
@@ -701,6 +710,8 @@ void fcw_config_dump(const fcw_config *cfg, int fd) {
     fprintf(f, "socket_mode = %04o%-32s ; %s\n", cfg->socket_mode, "", cfg->socket_mode_origin);
     fprintf(f, "threads = %-40u ; %s\n", cfg->threads, cfg->threads_origin);
     fprintf(f, "drain_timeout = %-34u ; %s\n", cfg->drain_timeout_s, cfg->drain_origin);
+    fprintf(f, "shutdown_delay = %-33u ; %s\n", cfg->shutdown_delay_s,
+            cfg->shutdown_delay_origin);
     fprintf(f, "thread_idle_timeout = %-28u ; %s\n", cfg->thread_idle_timeout_s,
             cfg->thread_idle_origin);
     fprintf(f, "queue_timeout = %-34u ; %s\n", cfg->queue_timeout_s, cfg->queue_origin);

@@ -33,10 +33,12 @@ typedef struct fcw_config {
     unsigned socket_mode;
     unsigned threads;         /* most requests served at once (idle connections cost none) */
     unsigned drain_timeout_s;
+    /* After SIGTERM: seconds still accepting, health 503 draining, before the drain. */
+    unsigned shutdown_delay_s;
     unsigned thread_idle_timeout_s; /* a spare thread exits after this idle; 0: never */
     unsigned queue_timeout_s; /* a request waiting for a thread longer is answered 503 */
     fcw_origin socket_origin, socket_mode_origin, threads_origin, drain_origin;
-    fcw_origin thread_idle_origin, queue_origin;
+    fcw_origin thread_idle_origin, queue_origin, shutdown_delay_origin;
     /* Health and metrics (health.c, metrics_listen.c) and the access log (access_log.c). */
     char *health_path;        /* answered by the worker itself; "" when off */
     char *metrics_listen;     /* "127.0.0.1:9101" as given, NULL when off; fixed at start */

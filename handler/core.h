@@ -10,12 +10,19 @@
  * `threads` requests served at once plus one that keeps watching the set,
  * and retire after thread_idle_timeout.
  *
+ * A request is ready once its head (BEGIN_REQUEST and every PARAMS record)
+ * is whole and sound, looked at without reading it (fcgi_record.h): a head
+ * still arriving waits in a set of its own, watched by one thread, for 10 s
+ * at most, so a client stalling in its params holds no request thread; one
+ * nginx could not have sent is dropped before libfcgi reads it.
+ *
  * With every request thread busy, a ready request waits in a FIFO queue
  * and is served by the next thread that finishes; the first wait is logged
- * (at most every 10 s, with counts), and one that waits longer than
- * queue_timeout is answered 503, never left hanging. libfcgi still reads
- * and frames the protocol: it is handed each ready connection as a kept
- * one, and never accepts by itself.
+ * (at most every 10 s, with counts), and each that waits longer than
+ * queue_timeout is answered 503 then, never left hanging. A request for
+ * the health path never queues: the thread watching the set answers it.
+ * libfcgi still reads and frames the protocol: it is handed each ready
+ * connection as a kept one, and never accepts by itself.
  */
 #ifndef FCW_CORE_H
 #define FCW_CORE_H

@@ -4,6 +4,7 @@
 #include "fcgi_record.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #define FCGI_VERSION_1 1
@@ -172,4 +173,141 @@ fcw_fcgi_event fcw_fcgi_read(fcw_fcgi_reader *r, const unsigned char *buf, size_
     }
     *used = i;
     return FCW_FCGI_EV_NONE;
+}
+
+/* The name-value pairs of PARAMS, read across record boundaries. */
+typedef struct pairs {
+    int in_value;            /* reading the value's length (else the name's) */
+    unsigned char lb[4];
+    int lbn;                 /* length bytes collected */
+    uint32_t name_len;
+    size_t skip;             /* name and value bytes still to pass */
+} pairs;
+
+/* The pair starting at p, wholly inside this record: what the caller needs of it. */
+static void note_pair(fcw_fcgi_head *head, const unsigned char *p, uint32_t nlen,
+                      uint32_t vlen) {
+    if (nlen == 11 && memcmp(p, "REQUEST_URI", 11) == 0) {
+        const unsigned char *q = memchr(p + nlen, '?', vlen);
+        size_t plen = q != NULL ? (size_t)(q - (p + nlen)) : vlen;
+        if (plen < sizeof head->path) {
+            memcpy(head->path, p + nlen, plen);
+            head->path[plen] = '\0';
+        }
+    } else if (nlen == 22 && memcmp(p, "HTTP_X_FC_CONTROL_PATH", 22) == 0) {
+        head->control_path = 1;
+    }
+}
+
+/* Feeds one record's content; 0 or -EPROTO. */
+static int pairs_feed(pairs *pp, fcw_fcgi_head *head, const unsigned char *p, size_t n,
+                      char *err, size_t errlen) {
+    while (n > 0) {
+        if (pp->skip > 0) {
+            size_t k = pp->skip < n ? pp->skip : n;
+            pp->skip -= k;
+            p += k;
+            n -= k;
+            continue;
+        }
+        uint32_t l;
+        if (pp->lbn == 0 && !(*p & 0x80)) {
+            l = *p++;
+            n--;
+        } else {
+            pp->lb[pp->lbn++] = *p++;
+            n--;
+            if (pp->lbn < 4) continue;
+            l = ((uint32_t)(pp->lb[0] & 0x7f) << 24) | ((uint32_t)pp->lb[1] << 16) |
+                ((uint32_t)pp->lb[2] << 8) | pp->lb[3];
+            pp->lbn = 0;
+        }
+        if (l > FCW_FCGI_HEAD_MAX) {
+            snprintf(err, errlen, "a param %s of %lu bytes, more than a whole request head "
+                     "(%d bytes)", pp->in_value ? "value" : "name", (unsigned long)l,
+                     FCW_FCGI_HEAD_MAX);
+            return -EPROTO;
+        }
+        if (!pp->in_value) {
+            pp->name_len = l;
+            pp->in_value = 1;
+            continue;
+        }
+        pp->in_value = 0;
+        pp->skip = (size_t)pp->name_len + l;
+        /* A pair split across records is not looked into: "maybe routed elsewhere". */
+        if (pp->skip <= n) note_pair(head, p, pp->name_len, l);
+        else head->control_path = 1;
+    }
+    return 0;
+}
+
+/* A GET_VALUES record's pairs, which libfcgi reads and answers wherever it comes. */
+static int management_check(const unsigned char *h, size_t clen, char *err, size_t errlen) {
+    if (h[1] != FCW_FCGI_GET_VALUES) return 0;
+    pairs mp = {0};
+    fcw_fcgi_head ignored;
+    int rc = pairs_feed(&mp, &ignored, h + FCW_FCGI_HEADER_LEN, clen, err, errlen);
+    if (rc == 0 && (mp.skip > 0 || mp.lbn > 0 || mp.in_value)) {
+        snprintf(err, errlen, "GET_VALUES ends inside a name-value pair");
+        rc = -EPROTO;
+    }
+    return rc;
+}
+
+int fcw_fcgi_head_check(const unsigned char *buf, size_t len, fcw_fcgi_head *head, char *err,
+                        size_t errlen) {
+    pairs pp = {0};
+    size_t pos = 0;
+    unsigned id = 0;         /* BEGIN_REQUEST's, once seen */
+
+    head->path[0] = '\0';
+    head->control_path = 0;
+    for (;;) {
+        if (len - pos < FCW_FCGI_HEADER_LEN) return FCW_FCGI_HEAD_PARTIAL;
+        const unsigned char *h = buf + pos;
+        int type = h[1];
+        unsigned rid = (unsigned)h[2] << 8 | h[3];
+        size_t clen = (size_t)h[4] << 8 | h[5], total = FCW_FCGI_HEADER_LEN + clen + h[6];
+        if (h[0] != FCGI_VERSION_1) {
+            snprintf(err, errlen, "FastCGI version %d, expected 1", h[0]);
+            return -EPROTO;
+        }
+        /* Management records (request id 0) may come anywhere; libfcgi answers them. */
+        if (rid != 0 && id == 0 && (type != FCW_FCGI_BEGIN_REQUEST || clen != 8)) {
+            snprintf(err, errlen, "a record of type %d, request id %u, %zu bytes where "
+                     "BEGIN_REQUEST (type 1, 8 bytes) begins a request", type, rid, clen);
+            return -EPROTO;
+        }
+        if (rid != 0 && id != 0 && (type != FCW_FCGI_PARAMS || rid != id)) {
+            snprintf(err, errlen, "a record of type %d, request id %u among the PARAMS of "
+                     "request %u", type, rid, id);
+            return -EPROTO;
+        }
+        if (pos + total > FCW_FCGI_HEAD_MAX) {
+            snprintf(err, errlen, "a request head of more than %d bytes", FCW_FCGI_HEAD_MAX);
+            return -EPROTO;
+        }
+        if (len - pos < total) return FCW_FCGI_HEAD_PARTIAL;
+        pos += total;
+        if (rid == 0) {
+            int rc = management_check(h, clen, err, errlen);
+            if (rc < 0) return rc;
+            continue;
+        }
+        if (type == FCW_FCGI_BEGIN_REQUEST) {
+            id = rid;
+            continue;
+        }
+        if (clen == 0) break;
+        int rc = pairs_feed(&pp, head, h + FCW_FCGI_HEADER_LEN, clen, err, errlen);
+        if (rc < 0) return rc;
+    }
+    if (pp.skip > 0 || pp.lbn > 0 || pp.in_value) {
+        snprintf(err, errlen, "PARAMS end inside a name-value pair");
+        return -EPROTO;
+    }
+    head->len = pos;
+    head->request_id = id;
+    return FCW_FCGI_HEAD_COMPLETE;
 }

@@ -4,6 +4,9 @@
  * ABORT_REQUEST) and an incremental reader for what it answers (STDOUT,
  * STDERR, END_REQUEST).
  *
+ * And, for the worker's own socket, a check of a request's head (its
+ * BEGIN_REQUEST and PARAMS) before libfcgi reads it.
+ *
  * Pure: no I/O, no allocation, only libc, so it is unit-tested and fuzzed
  * alone (t/fuzz/fuzz_fcgi_record.c). No packaged C library does the client
  * side of FastCGI; the record format is FastCGI 1.0, section 3.
@@ -91,5 +94,44 @@ void fcw_fcgi_reader_init(fcw_fcgi_reader *r);
  */
 fcw_fcgi_event fcw_fcgi_read(fcw_fcgi_reader *r, const unsigned char *buf, size_t len,
                              size_t *used, const unsigned char **data, size_t *dlen);
+
+/*
+ * The head of a request on the worker's socket: BEGIN_REQUEST, then PARAMS
+ * records up to the empty one, all of one request id -- what nginx sends
+ * in one write. libfcgi trusts what follows blindly: a name or value
+ * length near 2^31 overflows its allocation and it abort()s the process,
+ * whether in PARAMS or in a management record (request id 0). So the
+ * worker looks at the whole head before libfcgi reads a byte of it, and
+ * drops a connection whose head nginx could not have sent.
+ *
+ * A head is at most FCW_FCGI_HEAD_MAX bytes: nginx's own limits
+ * (large_client_header_buffers 4 16k in conf/nginx.conf) keep its params
+ * well below, and a longer one could not wait whole in a unix socket's
+ * buffer anyway.
+ */
+#define FCW_FCGI_HEAD_MAX (256 * 1024)
+/* The request path of a head, when it is short enough to be a health path. */
+#define FCW_FCGI_HEAD_PATH_MAX 256
+
+typedef struct fcw_fcgi_head {
+    size_t len;              /* bytes up to and with the empty PARAMS record */
+    unsigned request_id;
+    /*
+     * REQUEST_URI up to its '?', NUL-terminated; empty when absent, longer
+     * than FCW_FCGI_HEAD_PATH_MAX - 1 or split across records.
+     */
+    char path[FCW_FCGI_HEAD_PATH_MAX];
+    int control_path;        /* HTTP_X_FC_CONTROL_PATH present, or a pair was split */
+} fcw_fcgi_head;
+
+enum { FCW_FCGI_HEAD_PARTIAL = 0, FCW_FCGI_HEAD_COMPLETE = 1 };
+
+/*
+ * Checks the head at buf[0..len): FCW_FCGI_HEAD_COMPLETE (and *head filled)
+ * once it is whole, FCW_FCGI_HEAD_PARTIAL while what is there is a valid
+ * beginning, or -EPROTO with the reason in err (a sentence for the log).
+ */
+int fcw_fcgi_head_check(const unsigned char *buf, size_t len, fcw_fcgi_head *head, char *err,
+                        size_t errlen);
 
 #endif

@@ -60,10 +60,17 @@ static int run_ok(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     return answer_canned(h, req, "OK", 2);
 }
 
-/* Secrets never leave the worker, not even to the caller who sent them. */
+/*
+ * Secrets never leave the worker, not even to the caller who sent them: an
+ * echo answer is pasted into tickets and chats, and a proxy or a browser
+ * adds credentials (Authorization, Cookie) the person pasting never saw.
+ */
 static int is_secret(const char *header) {
     return strcasecmp(header, "x-fc-access-key-secret") == 0 ||
            strcasecmp(header, "x-fc-security-token") == 0 ||
+           strcasecmp(header, "authorization") == 0 ||
+           strcasecmp(header, "proxy-authorization") == 0 ||
+           strcasecmp(header, "cookie") == 0 ||
            strncasecmp(header, "alibaba-cloud-", 14) == 0;
 }
 

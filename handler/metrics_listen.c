@@ -1,9 +1,11 @@
 /*
- * metrics_listen.c -- the metrics listener: accept, read a request head, answer, close.
+ * metrics_listen.c -- the metrics listener: one poll loop that accepts, reads
+ * request heads, answers and closes, for every connection at once.
  */
 #include "metrics_listen.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -96,40 +98,30 @@ out:
 }
 
 /*
- * Reads until the blank line that ends the head, HEAD_MAX bytes or the
- * deadline. Returns the length read, or a negative errno (-ETIMEDOUT,
- * -ECONNRESET when it closed first) when the client sent no whole head.
+ * The connections being served, all in one poll loop: an idle or slow
+ * client costs a slot, not the listener's time, so a scrape is answered
+ * beside any number of them. Past MAX_CLIENTS new ones wait in the backlog.
  */
-static ssize_t read_head(int fd, char *buf, size_t cap, long deadline) {
-    size_t len = 0;
-    while (len < cap - 1) {
-        long left = deadline - mono_ms();
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (left <= 0) return -ETIMEDOUT;
-        int ready = poll(&p, 1, (int)left);
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready <= 0) return ready == 0 ? -ETIMEDOUT : fcw_errno();
-        ssize_t n = recv(fd, buf + len, cap - 1 - len, MSG_DONTWAIT);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (n <= 0) return n == 0 ? -ECONNRESET : fcw_errno();
-        len += (size_t)n;
-        buf[len] = '\0';
-        if (strstr(buf, "\r\n\r\n") != NULL || strstr(buf, "\n\n") != NULL) return (ssize_t)len;
-    }
-    return (ssize_t)len;
-}
+#define MAX_CLIENTS 64
 
-static void send_all(int fd, const char *p, size_t len, long deadline) {
-    while (len > 0) {
-        long left = deadline - mono_ms();
-        struct pollfd pf = {.fd = fd, .events = POLLOUT};
-        if (left <= 0 || poll(&pf, 1, (int)left) <= 0) return;
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (n <= 0) return;
-        p += n;
-        len -= (size_t)n;
-    }
+typedef enum { C_READ, C_WRITE, C_LINGER } client_stage;
+
+typedef struct client {
+    int fd;                  /* -1: a free slot */
+    client_stage stage;
+    long deadline_ms;        /* of the stage */
+    char head[HEAD_MAX];
+    size_t len;
+    fcw_buf out;
+    size_t sent;
+} client;
+
+static client clients[MAX_CLIENTS];
+
+static void client_close(client *c) {
+    close(c->fd);
+    c->fd = -1;
+    fcw_buf_free(&c->out);
 }
 
 /*
@@ -137,50 +129,106 @@ static void send_all(int fd, const char *p, size_t len, long deadline) {
  * could destroy the answer before the client read it: the write side is
  * shut first and what the client still sends is read until it closes.
  */
-static void linger_close(int fd) {
-    char sink[1024];
-    long deadline = mono_ms() + LINGER_MS;
-    shutdown(fd, SHUT_WR);
-    for (;;) {
-        long left = deadline - mono_ms();
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0) break;
-        if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0) break;
-    }
-    close(fd);
+static void client_linger(client *c) {
+    shutdown(c->fd, SHUT_WR);
+    c->stage = C_LINGER;
+    c->deadline_ms = mono_ms() + LINGER_MS;
 }
 
-static void serve_client(int fd) {
-    char head[HEAD_MAX];
-    long deadline = mono_ms() + FCW_METRICS_CLIENT_MS;
-    ssize_t n = read_head(fd, head, sizeof head, deadline);
-    if (n > 0) {
-        fcw_buf out = FCW_BUF_INIT;
-        if (fcw_metrics_answer(head, (size_t)n, &out) > 0)
-            send_all(fd, out.data, out.len, mono_ms() + FCW_METRICS_CLIENT_MS);
-        fcw_buf_free(&out);
+/* Reads what the client sent; once its head is whole, the answer is made. */
+static void client_read(client *c) {
+    if (c->stage == C_LINGER) {
+        char sink[1024];
+        ssize_t n = recv(c->fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) client_close(c);
+        return;
     }
-    linger_close(fd);
+    ssize_t n = recv(c->fd, c->head + c->len, sizeof c->head - 1 - c->len, MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    if (n <= 0) {
+        client_close(c);
+        return;
+    }
+    c->len += (size_t)n;
+    c->head[c->len] = '\0';
+    if (strstr(c->head, "\r\n\r\n") == NULL && strstr(c->head, "\n\n") == NULL &&
+        c->len < sizeof c->head - 1)
+        return;
+    if (fcw_metrics_answer(c->head, c->len, &c->out) <= 0) {
+        client_linger(c);
+        return;
+    }
+    c->stage = C_WRITE;
+    c->sent = 0;
+    c->deadline_ms = mono_ms() + FCW_METRICS_CLIENT_MS;
 }
 
-static void *listen_thread(void *arg) {
-    (void)arg;
+static void client_write(client *c) {
+    ssize_t n = send(c->fd, c->out.data + c->sent, c->out.len - c->sent,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    if (n <= 0) {
+        client_close(c);
+        return;
+    }
+    c->sent += (size_t)n;
+    if (c->sent == c->out.len) client_linger(c);
+}
+
+static void accept_clients(void) {
     for (;;) {
-        int fd = accept4(lst.fd, NULL, NULL, SOCK_CLOEXEC);
-        if (__atomic_load_n(&lst.stopping, __ATOMIC_ACQUIRE)) {
-            if (fd >= 0) close(fd);
-            break;
-        }
+        client *c = NULL;
+        for (size_t i = 0; i < MAX_CLIENTS && c == NULL; i++)
+            if (clients[i].fd < 0) c = &clients[i];
+        if (c == NULL) return;
+        int fd = accept4(lst.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EAGAIN || errno == EINVAL) return;
             /* EMFILE and the like: said, and a pause instead of a spin. */
             fcw_log_error("metrics listener: accept: %s", fcw_strerror(errno));
             struct timespec pause = {0, 100 * 1000 * 1000};
             nanosleep(&pause, NULL);
-            continue;
+            return;
         }
-        serve_client(fd);
+        *c = (client){.fd = fd, .stage = C_READ, .deadline_ms = mono_ms() + FCW_METRICS_CLIENT_MS,
+                      .out = FCW_BUF_INIT};
     }
+}
+
+static void *listen_thread(void *arg) {
+    (void)arg;
+    struct pollfd p[MAX_CLIENTS + 1];
+    client *of[MAX_CLIENTS + 1];
+    for (size_t i = 0; i < MAX_CLIENTS; i++) clients[i].fd = -1;
+    while (!__atomic_load_n(&lst.stopping, __ATOMIC_ACQUIRE)) {
+        long now = mono_ms(), next = -1;
+        nfds_t n = 0;
+        p[n++] = (struct pollfd){.fd = lst.fd, .events = POLLIN};
+        for (size_t i = 0; i < MAX_CLIENTS; i++) {
+            client *c = &clients[i];
+            if (c->fd < 0) continue;
+            /* Past its stage's deadline: a stalled client, or a linger that is over. */
+            if (c->deadline_ms <= now) {
+                client_close(c);
+                continue;
+            }
+            if (next < 0 || c->deadline_ms < next) next = c->deadline_ms;
+            of[n] = c;
+            p[n++] = (struct pollfd){.fd = c->fd,
+                                     .events = c->stage == C_WRITE ? POLLOUT : POLLIN};
+        }
+        int ready = poll(p, n, next < 0 ? -1 : (int)(next - now));
+        if (ready <= 0) continue;
+        for (nfds_t i = 1; i < n; i++) {
+            if (p[i].revents == 0) continue;
+            if (of[i]->stage == C_WRITE) client_write(of[i]);
+            else client_read(of[i]);
+        }
+        if (p[0].revents) accept_clients();
+    }
+    for (size_t i = 0; i < MAX_CLIENTS; i++)
+        if (clients[i].fd >= 0) client_close(&clients[i]);
     return NULL;
 }
 
@@ -205,6 +253,13 @@ int fcw_metrics_listen_start(const fcw_app_addr *addr, const char *text, char *e
         snprintf(err, errlen, "metrics_listen %s: listen: %s", text, fcw_strerror(rc));
         goto fail;
     }
+    /* Accepted from the poll loop, which must never block in accept. */
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+        rc = fcw_errno();
+        snprintf(err, errlen, "metrics_listen %s: fcntl: %s", text, fcw_strerror(rc));
+        goto fail;
+    }
     lst.fd = fd;
     lst.stopping = 0;
     rc = -pthread_create(&lst.thread, NULL, listen_thread, NULL);
@@ -225,7 +280,7 @@ fail:
 void fcw_metrics_listen_stop(void) {
     if (!lst.running) return;
     __atomic_store_n(&lst.stopping, 1, __ATOMIC_RELEASE);
-    /* Wakes the thread in accept (EINVAL); a scrape being served ends by its deadline. */
+    /* Wakes the thread's poll; the connections it serves are closed. */
     shutdown(lst.fd, SHUT_RDWR);
     pthread_join(lst.thread, NULL);
     close(lst.fd);

@@ -7,8 +7,9 @@
  * costs the requests nothing but the sums. Each connection gets one
  * answer and is closed, HTTP/1.0 style: GET /metrics is 200 and the text,
  * HEAD the same without the body, another path 404, another method 405.
- * A client has FCW_METRICS_CLIENT_MS to send its request head, so one that
- * stalls holds the listener no longer than that.
+ * The thread serves every connection at once in one poll loop, so an idle
+ * or slow client delays no scrape; each has FCW_METRICS_CLIENT_MS to send
+ * its request head (and to take the answer), then it is dropped.
  */
 #ifndef FCW_METRICS_LISTEN_H
 #define FCW_METRICS_LISTEN_H
@@ -29,7 +30,7 @@
 int fcw_metrics_listen_start(const fcw_app_addr *addr, const char *text, char *err,
                              size_t errlen);
 
-/* Stops the thread (a scrape being answered finishes first) and closes the socket. */
+/* Stops the thread, closing the connections it serves, and closes the socket. */
 void fcw_metrics_listen_stop(void);
 
 /*

@@ -262,9 +262,11 @@ static void reload(const char *config_path) {
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int stop;                 /* SIGTERM or SIGINT taken: its number */
+    int stop;                 /* the first SIGTERM or SIGINT taken: its number */
+    unsigned stops;           /* SIGTERMs and SIGINTs taken */
     int reload;               /* a SIGHUP not yet acted on */
-} events = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    int announce;             /* a SIGUSR1 not yet acted on: the stop is coming */
+} events = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
 
 /* Adopted orphans are reaped at most this often (a /proc walk each time). */
 #define ORPHAN_SWEEP_MS 1000
@@ -275,6 +277,7 @@ static void handled_signals(sigset_t *sigs) {
     sigaddset(sigs, SIGINT);
     sigaddset(sigs, SIGHUP);
     sigaddset(sigs, SIGCHLD);
+    sigaddset(sigs, SIGUSR1);
 }
 
 static void *take_signals(void *unused) {
@@ -293,13 +296,17 @@ static void *take_signals(void *unused) {
             swept = now;
             orphans = 0;
         }
-        if (sig == SIGHUP || sig == SIGTERM || sig == SIGINT) {
+        if (sig == SIGHUP || sig == SIGUSR1 || sig == SIGTERM || sig == SIGINT) {
             pthread_mutex_lock(&events.lock);
             if (sig == SIGHUP) events.reload = 1;
-            else if (events.stop == 0) events.stop = sig;
+            else if (sig == SIGUSR1) events.announce = 1;
+            else {
+                events.stops++;
+                if (events.stop == 0) events.stop = sig;
+            }
             pthread_cond_broadcast(&events.cond);
             pthread_mutex_unlock(&events.lock);
-            if (sig != SIGHUP) fcw_app_stop_starting();
+            if (sig == SIGTERM || sig == SIGINT) fcw_app_stop_starting();
         }
     }
     return NULL;
@@ -308,6 +315,11 @@ static void *take_signals(void *unused) {
 int fcw_server_take_signals(void) {
     pthread_t tid;
     pthread_attr_t attr;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&events.cond, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     int rc = -pthread_create(&tid, &attr, take_signals, NULL);
@@ -320,6 +332,29 @@ int fcw_server_stop_signal(void) {
     int sig = events.stop;
     pthread_mutex_unlock(&events.lock);
     return sig;
+}
+
+/*
+ * The stop is announced before it begins (of-watchdog's write_timeout
+ * grace): for shutdown_delay seconds the worker still accepts and serves
+ * while the health path answers 503 draining, so a load balancer or a
+ * readiness probe takes the instance out of rotation before anything is
+ * refused. SIGUSR1 announces alone: scripts/run sends it, waits the delay,
+ * stops nginx, and only then sends SIGTERM, so the worker never stops
+ * accepting while nginx still forwards. The delay counts from the first
+ * announcement; a second SIGTERM or SIGINT cuts it short.
+ */
+typedef struct stop_notice {
+    long since_ms;           /* when the stop was announced; 0: not yet */
+    long until_ms;           /* the end of the delay, once SIGTERM or SIGINT came; 0: none */
+} stop_notice;
+
+static void announce(stop_notice *n, const char *why) {
+    if (n->since_ms != 0) return;
+    n->since_ms = fcw_now_ms();
+    fcw_metrics_set_draining();
+    fcw_log_info("%s received: the health path answers 503 draining; requests are still "
+                 "served", why);
 }
 
 void fcw_server_block_signals(void) {
@@ -347,22 +382,65 @@ int fcw_server_run(int listen_fd, const char *config_path) {
         return 1;
     }
 
+    stop_notice notice = {0, 0};
+    const char *stop_by = NULL;  /* the signal that stops at once; NULL: the delay's end */
+    unsigned stops_seen = 0;     /* SIGTERMs and SIGINTs acted on */
     for (;;) {
+        int sig = 0, reloading = 0, announced_now = 0, timed_out = 0;
         pthread_mutex_lock(&events.lock);
-        while (!events.stop && !events.reload) pthread_cond_wait(&events.cond, &events.lock);
-        int sig = events.stop, reloading = !sig && events.reload;
-        events.reload = 0;
+        for (;;) {
+            if (events.reload || events.announce || events.stops > stops_seen) break;
+            if (notice.until_ms == 0) {
+                pthread_cond_wait(&events.cond, &events.lock);
+            } else {
+                struct timespec ts = {notice.until_ms / 1000, (notice.until_ms % 1000) * 1000000L};
+                if (fcw_now_ms() >= notice.until_ms ||
+                    pthread_cond_timedwait(&events.cond, &events.lock, &ts) == ETIMEDOUT) {
+                    timed_out = fcw_now_ms() >= notice.until_ms;
+                    if (timed_out) break;
+                }
+            }
+        }
+        reloading = events.reload;
+        announced_now = events.announce;
+        events.reload = events.announce = 0;
+        if (!reloading && !announced_now && events.stops > stops_seen) {
+            sig = events.stop;
+            stops_seen = events.stops;
+        }
         pthread_mutex_unlock(&events.lock);
+        if (timed_out && !reloading && !announced_now && sig == 0) break;
+        if (announced_now) announce(&notice, "SIGUSR1");
         if (reloading) {
             reload(config_path);
             continue;
         }
+        if (sig == 0) continue;
+        const char *name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+        if (notice.until_ms != 0) {
+            stop_by = name;
+            break;
+        }
         cfg = fcw_config_acquire();
-        unsigned drain_s = cfg->drain_timeout_s;
+        unsigned delay_s = cfg->shutdown_delay_s;
         fcw_config_release(cfg);
-        fcw_metrics_set_draining();
-        fcw_log_info("%s received: stopping, draining for up to %us",
-                     sig == SIGTERM ? "SIGTERM" : "SIGINT", drain_s);
-        return drain(drain_s);
+        long announced = notice.since_ms;
+        if (delay_s == 0) {
+            fcw_metrics_set_draining();
+            stop_by = name;
+            break;
+        }
+        announce(&notice, name);
+        notice.until_ms = notice.since_ms + (long)delay_s * 1000L;
+        if (announced == 0)
+            fcw_log_info("stopping in %us (shutdown_delay), then draining", delay_s);
     }
+    cfg = fcw_config_acquire();
+    unsigned drain_s = cfg->drain_timeout_s;
+    fcw_config_release(cfg);
+    if (stop_by != NULL)
+        fcw_log_info("%s received: stopping, draining for up to %us", stop_by, drain_s);
+    else
+        fcw_log_info("shutdown_delay over: stopping, draining for up to %us", drain_s);
+    return drain(drain_s);
 }

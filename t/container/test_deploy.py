@@ -161,9 +161,9 @@ mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts") or []}
 vols = {v["name"]: v for v in pod.get("volumes") or []}
 check("k8s: an emptyDir at /tmp", "/tmp" in mounts and "emptyDir" in vols.get(mounts["/tmp"], {}),
       (mounts, vols))
-drain = int(env.get("FCWORKER_DRAIN_TIMEOUT", conf_drain))
+drain = int(env.get("FCWORKER_DRAIN_TIMEOUT", conf_drain)) + int(env.get("FCWORKER_SHUTDOWN_DELAY", "0"))
 grace = pod.get("terminationGracePeriodSeconds")
-check("k8s: terminationGracePeriodSeconds above the drain time (%d s)" % drain,
+check("k8s: terminationGracePeriodSeconds above the shutdown delay and drain time (%d s)" % drain,
       isinstance(grace, int) and grace > drain, grace)
 worker_accepts("k8s: fcworker accepts its environment", {k: v for k, v in env.items() if k.startswith("FCWORKER_")})
 svc = kinds.get("Service", {})

@@ -9,6 +9,10 @@
  * reading the input in one piece or one byte at a time gives the same
  * stdout, stderr, END_REQUEST and error: the worker reads whatever the
  * socket hands it.
+ *
+ * The same bytes as a request head on the worker's socket: a complete
+ * head lies inside the input and its path is a string; no prefix of it is
+ * refused, and none but the whole is complete.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -77,6 +81,19 @@ static void read_all(const uint8_t *buf, size_t size, size_t step, seen *s) {
     }
 }
 
+static void check_head(const uint8_t *buf, size_t size) {
+    fcw_fcgi_head h;
+    char err[256];
+    int rc = fcw_fcgi_head_check(buf, size, &h, err, sizeof err);
+    if (rc != FCW_FCGI_HEAD_COMPLETE) return;
+    INVARIANT(h.len <= size && h.len >= 24 && memchr(h.path, '\0', sizeof h.path) != NULL);
+    /* Every prefix of a short head (a long one would make each run quadratic). */
+    for (size_t n = 0; n < h.len && h.len <= 1024; n++) {
+        fcw_fcgi_head p;
+        INVARIANT(fcw_fcgi_head_check(buf, n, &p, err, sizeof err) == FCW_FCGI_HEAD_PARTIAL);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t *buf = malloc(size ? size : 1);
     if (buf == NULL) return 0;
@@ -89,6 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     INVARIANT(whole.ended == bytewise.ended && whole.failed == bytewise.failed);
     INVARIANT(whole.app_status == bytewise.app_status);
     INVARIANT(whole.protocol_status == bytewise.protocol_status);
+    check_head(buf, size);
     free(buf);
     return 0;
 }

@@ -5,9 +5,12 @@
  * still answers 200 and the worker is the same process (no crash, no restart).
  */
 #include <check.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -393,6 +396,49 @@ START_TEST(multiplexed_ids_refused) {
 END_TEST
 
 /* What nginx does with fastcgi_keep_conn: one request after another on one connection. */
+/* The worker closes fd (an end of file or a reset) within timeout_ms: 1, else 0. */
+static int closed_by_worker(int fd, int timeout_ms) {
+    char sink[4096];
+    for (int waited = 0; waited < timeout_ms; waited += 100) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0) continue;
+        ssize_t n = recv(fd, sink, sizeof sink, 0);
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) return 1;
+    }
+    return 0;
+}
+
+/*
+ * One record with a name and a value length of 1 GiB each, in a GET_VALUES
+ * (request id 0) or in PARAMS, made libfcgi's allocation fail and abort the
+ * worker. Now only that connection is dropped; the worker serves on.
+ */
+START_TEST(gib_lengths_drop_only_that_connection) {
+    static const unsigned char pair[16] = {0xc0, 0, 0, 0, 0xc0, 0, 0, 0, 'x', 'x', 'x', 'x',
+                                           'x', 'x', 'x', 'x'};
+    unsigned char buf[64];
+    for (int kind = 0; kind < 2; kind++) {
+        size_t n = 0;
+        if (kind == 1) {
+            n += record_bytes(buf, 1, BEGIN_REQUEST, 1, 8, 0);
+            memcpy(buf + n, "\0\1\0\0\0\0\0\0", 8);
+            n += 8;
+        }
+        n += record_bytes(buf + n, 1, kind == 0 ? GET_VALUES : PARAMS, kind, sizeof pair, 0);
+        memcpy(buf + n, pair, sizeof pair);
+        n += sizeof pair;
+        int fd = fcgi_connect(R.socket);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(fcgi_write_raw(fd, buf, n), 0);
+        ck_assert_msg(closed_by_worker(fd, 5000), "%s with 1 GiB lengths: connection not "
+                      "closed", kind == 0 ? "GET_VALUES" : "PARAMS");
+        close(fd);
+        expect_healthy(kind == 0 ? "GET_VALUES with 1 GiB lengths" : "PARAMS with 1 GiB lengths");
+    }
+    expect_raw_hello("1 GiB lengths");
+}
+END_TEST
+
 START_TEST(kept_connection_serves_in_sequence) {
     int fd = fcgi_connect(R.socket);
     ck_assert_int_ge(fd, 0);
@@ -403,6 +449,57 @@ START_TEST(kept_connection_serves_in_sequence) {
     }
     close(fd);
     expect_healthy("kept connection");
+}
+END_TEST
+
+/* ---- clients that stall in their params, with few threads ---- */
+
+static void up_few_threads(void) {
+    static const char *const env[] = {"FC_FUNCTION_NAME=fcgi-fn", "FCWORKER_THREADS=4",
+                                      "FCWORKER_QUEUE_TIMEOUT=2", NULL};
+    rt_start(&R, env);
+    worker = rt_worker_pid(&R);
+    ck_assert_int_gt(worker, 0);
+}
+
+#define NSTALLED 20
+
+/*
+ * Clients of the socket that send BEGIN_REQUEST and one byte of PARAMS,
+ * then nothing, held a thread each: 4 of them with threads = 4 made every
+ * request through nginx wait queue_timeout (2 s) and get 503. A head that
+ * is not whole costs no thread, so with 4 and with 20 such clients nginx's
+ * requests are answered, and a head sent in two pieces is served.
+ */
+START_TEST(stalled_params_hold_no_thread) {
+    static int fds[NSTALLED];
+    unsigned char part[9];
+    record_bytes(part, 1, PARAMS, 1, 100, 0);
+    part[8] = 0x0e;
+    for (int i = 0; i < NSTALLED; i++) {
+        fds[i] = fcgi_connect(R.socket);
+        ck_assert_int_ge(fds[i], 0);
+        ck_assert_int_eq(fcgi_begin(fds[i], 1, 0), 0);
+        ck_assert_int_eq(fcgi_write_raw(fds[i], part, sizeof part), 0);
+        if (i == 3 || i == NSTALLED - 1)
+            for (int k = 0; k < 6; k++) expect_healthy(i == 3 ? "4 stalled clients"
+                                                              : "20 stalled clients");
+    }
+
+    /* A head in two pieces: parked without a thread, served once whole. */
+    int fd = fcgi_connect(R.socket);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(fcgi_begin(fd, 1, 0), 0);
+    expect_healthy("a head's first piece");
+    ck_assert_int_eq(fcgi_params(fd, 1, hello_params), 0);
+    ck_assert_int_eq(fcgi_stdin(fd, 1, NULL, 0), 0);
+    char *out;
+    ck_assert_msg(fcgi_read_response(fd, 1, &out, NULL) == 0, "the head sent in two pieces got "
+                  "no answer: '%s'", out);
+    ck_assert_msg(strstr(out, "Hello, World!") != NULL, "head in two pieces:\n%s", out);
+    free(out);
+    close(fd);
+    for (int i = 0; i < NSTALLED; i++) close(fds[i]);
 }
 END_TEST
 
@@ -419,7 +516,14 @@ static Suite *suite(void) {
     tcase_add_test(tc, get_values_answered);
     tcase_add_test(tc, multiplexed_ids_refused);
     tcase_add_test(tc, kept_connection_serves_in_sequence);
+    tcase_add_test(tc, gib_lengths_drop_only_that_connection);
     suite_add_tcase(s, tc);
+
+    TCase *st = tcase_create("stalls");
+    tcase_add_checked_fixture(st, up_few_threads, down);
+    tcase_set_timeout(st, 60);
+    tcase_add_test(st, stalled_params_hold_no_thread);
+    suite_add_tcase(s, st);
     return s;
 }
 

@@ -349,6 +349,30 @@ START_TEST(secrets_never_logged) {
 END_TEST
 
 /*
+ * builtin:echo shows a request's headers, but not the credentials a caller
+ * sends with it: Authorization, Proxy-Authorization and Cookie are redacted
+ * like FC's own secrets, whatever their case.
+ */
+START_TEST(echo_redacts_credential_headers) {
+    char headers[512];
+    snprintf(headers, sizeof headers,
+             "x-fc-request-id: sec-2\r\nAuthorization: Bearer %s\r\n"
+             "proxy-authorization: Basic %s\r\nCookie: session=%s\r\nX-Plain: shown\r\n",
+             secret, token, env_secret);
+    http_resp r = send_with_headers("POST", "/invoke", headers);
+    ck_assert_int_eq(r.status, 200);
+    expect_absent(r.body, "the echo answer");
+    static const char *const redacted[] = {"authorization: [redacted]\n",
+                                           "proxy-authorization: [redacted]\n",
+                                           "cookie: [redacted]\n", "x-plain: shown\n"};
+    for (size_t i = 0; i < sizeof redacted / sizeof redacted[0]; i++)
+        ck_assert_msg(strstr(r.body, redacted[i]) != NULL, "no '%.*s' in the echo answer:\n%s",
+                      (int)strlen(redacted[i]) - 1, redacted[i], r.body);
+    http_resp_free(&r);
+}
+END_TEST
+
+/*
  * stdout is FC's: the worker's start-up, reload and stop messages go to
  * stderr, and stdout holds nothing but well-formed FC lines.
  */
@@ -390,6 +414,7 @@ static Suite *suite(void) {
     tcase_add_checked_fixture(sec, up_secrets, down);
     tcase_set_timeout(sec, 30);
     tcase_add_test(sec, secrets_never_logged);
+    tcase_add_test(sec, echo_redacts_credential_headers);
     suite_add_tcase(s, sec);
     return s;
 }

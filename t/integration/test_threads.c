@@ -184,6 +184,69 @@ START_TEST(queue_timeout_answers_503) {
 }
 END_TEST
 
+#define NQUEUED 10
+
+/*
+ * With the one thread busy, 10 requests queue at once: each is refused
+ * within a fraction of a second of its own queue_timeout (1 s), not one a
+ * second (the last after 10 s) as when the queue was looked at once a second.
+ */
+START_TEST(each_queued_request_refused_at_its_own_timeout) {
+    int one = 1, fds[NQUEUED];
+    long sent[NQUEUED];
+    gate_close();
+    int held = send_gated();
+    ck_assert(wait_until(programs_at_least, &one, 10000));
+    for (int i = 0; i < NQUEUED; i++) {
+        sent[i] = now_ms();
+        fds[i] = send_gated();
+    }
+    for (int i = 0; i < NQUEUED; i++) {
+        int st = status_of(fds[i], 15000);
+        long took = now_ms() - sent[i];
+        ck_assert_msg(st == 503 && took < 1900, "queued request %d: %d after %ld ms (queue_timeout "
+                      "1 s)", i + 1, st, took);
+    }
+    gate_open();
+    ck_assert_int_eq(status_of(held, 15000), 200);
+}
+END_TEST
+
+static void up_one_queue_60s(void) { start("1", "1", "60"); }
+
+/*
+ * The health path is answered at once while every thread is busy and
+ * requests queue: 503 saturated from the worker itself, not a wait in the
+ * queue behind the invocations.
+ */
+START_TEST(health_answered_while_every_thread_is_busy) {
+    int one = 1;
+    gate_close();
+    int held = send_gated();
+    ck_assert(wait_until(programs_at_least, &one, 10000));
+    int queued = send_gated();
+    for (int i = 0; i < 5; i++) {
+        http_resp r;
+        long t0 = now_ms();
+        int fd = http_connect(R.port);
+        ck_assert_int_ge(fd, 0);
+        static const char get[] = "GET /_fcworker/health HTTP/1.1\r\nHost: x\r\n\r\n";
+        ck_assert_int_eq(http_send(fd, get, sizeof get - 1), 0);
+        int rc = http_read_timeout(fd, &r, 0, 3000);
+        close(fd);
+        ck_assert_msg(rc == 0, "probe %d: no answer within 3 s while every thread is busy", i + 1);
+        long took = now_ms() - t0;
+        ck_assert_msg(took < 1000 && (r.status == 503 || r.status == 200) &&
+                      strstr(r.body, "\"state\"") != NULL,
+                      "probe %d: %d '%s' after %ld ms", i + 1, r.status, r.body, took);
+        http_resp_free(&r);
+    }
+    gate_open();
+    ck_assert_int_eq(status_of(held, 15000), 200);
+    ck_assert_int_eq(status_of(queued, 15000), 200);
+}
+END_TEST
+
 /* A burst of n held requests, released: how many threads it took. */
 static int held_burst(int n) {
     int fds[BURST];
@@ -247,6 +310,10 @@ static Suite *threads_suite(void) {
     suite_add_tcase(s, tc);
     tc = tcase("queue timeout", up_one_queue_1s);
     tcase_add_test(tc, queue_timeout_answers_503);
+    tcase_add_test(tc, each_queued_request_refused_at_its_own_timeout);
+    suite_add_tcase(s, tc);
+    tc = tcase("saturated", up_one_queue_60s);
+    tcase_add_test(tc, health_answered_while_every_thread_is_busy);
     suite_add_tcase(s, tc);
     tc = tcase("idle 1 s", up_default);
     tcase_add_test(tc, spare_threads_retire_after_a_burst);

@@ -180,6 +180,127 @@ START_TEST(get_values_layout) {
 }
 END_TEST
 
+/* ---- the head of a request on the worker's socket ---- */
+
+/* A head as nginx writes it: BEGIN_REQUEST, params in records of at most rec_max bytes. */
+static size_t nginx_head(unsigned char *out, const char *const *kv, size_t rec_max) {
+    unsigned char params[8192];
+    size_t plen = 0, len = 0;
+    for (size_t i = 0; kv[i] != NULL; i += 2)
+        ck_assert_int_eq(fcw_fcgi_pair(params, sizeof params, &plen, kv[i], strlen(kv[i]),
+                                       kv[i + 1], strlen(kv[i + 1])), 0);
+    static const char begin[8] = {0, 1, 1, 0, 0, 0, 0, 0};
+    len += rec(out + len, FCW_FCGI_BEGIN_REQUEST, 1, begin, 8, 0);
+    for (size_t off = 0; off < plen; off += rec_max) {
+        size_t n = plen - off < rec_max ? plen - off : rec_max;
+        len += rec(out + len, FCW_FCGI_PARAMS, 1, (const char *)params + off, n, (8 - n % 8) % 8);
+    }
+    len += rec(out + len, FCW_FCGI_PARAMS, 1, "", 0, 0);
+    return len;
+}
+
+/*
+ * A head is complete only once its empty PARAMS record is there; every
+ * shorter prefix is a valid beginning; the request path and a control path
+ * are seen, bytes after the head (STDIN) are not part of it.
+ */
+START_TEST(head_complete_only_when_whole) {
+    char longv[300];
+    memset(longv, 'v', sizeof longv - 1);
+    longv[sizeof longv - 1] = '\0';
+    const char *const kv[] = {"REQUEST_METHOD", "GET", "REQUEST_URI", "/_fcworker/health?x=1",
+                              "HTTP_LONG", longv, NULL};
+    unsigned char buf[16384];
+    fcw_fcgi_head h;
+    char err[256];
+    static const size_t rec_maxes[] = {7, 56, 4096};
+    for (size_t i = 0; i < 3; i++) {
+        size_t rec_max = rec_maxes[i], len = nginx_head(buf, kv, rec_max);
+        len += rec(buf + len, FCW_FCGI_STDIN, 1, "body", 4, 0);
+        size_t head_len = len - 12;
+        for (size_t n = 0; n < head_len; n++)
+            ck_assert_msg(fcw_fcgi_head_check(buf, n, &h, err, sizeof err) ==
+                              FCW_FCGI_HEAD_PARTIAL, "prefix of %zu bytes: %s", n, err);
+        ck_assert_int_eq(fcw_fcgi_head_check(buf, len, &h, err, sizeof err),
+                         FCW_FCGI_HEAD_COMPLETE);
+        ck_assert_uint_eq(h.len, head_len);
+        ck_assert_uint_eq(h.request_id, 1);
+        /* Records of 7 bytes split every pair: nothing is claimed of them. */
+        if (rec_max == 7) {
+            ck_assert_int_eq(h.control_path, 1);
+        } else if (rec_max == 4096) {
+            ck_assert_str_eq(h.path, "/_fcworker/health");
+            ck_assert_int_eq(h.control_path, 0);
+        }
+    }
+    const char *const cp[] = {"REQUEST_URI", "/p", "HTTP_X_FC_CONTROL_PATH", "/invoke", NULL};
+    size_t len = nginx_head(buf, cp, 4096);
+    ck_assert_int_eq(fcw_fcgi_head_check(buf, len, &h, err, sizeof err), FCW_FCGI_HEAD_COMPLETE);
+    ck_assert_str_eq(h.path, "/p");
+    ck_assert_int_eq(h.control_path, 1);
+}
+END_TEST
+
+/*
+ * What libfcgi would abort on (name and value lengths of 1 GiB, in PARAMS
+ * or in a GET_VALUES record), and what nginx never sends, is refused with a
+ * reason before any of it is read.
+ */
+START_TEST(head_refuses_what_nginx_never_sends) {
+    static const unsigned char huge[] = {0xc0, 0, 0, 0, 0xc0, 0, 0, 0, 'x', 'x', 'x', 'x',
+                                         'x', 'x', 'x', 'x'};
+    static const char begin[8] = {0, 1, 1, 0, 0, 0, 0, 0};
+    unsigned char buf[256];
+    fcw_fcgi_head h;
+    char err[256];
+    size_t len;
+
+    len = rec(buf, FCW_FCGI_GET_VALUES, 0, (const char *)huge, sizeof huge, 0);
+    ck_assert_int_eq(fcw_fcgi_head_check(buf, len, &h, err, sizeof err), -EPROTO);
+    ck_assert_msg(strstr(err, "param name of 1073741824 bytes") != NULL, "%s", err);
+
+    /* A sound GET_VALUES before the request is libfcgi's to answer. */
+    len = rec(buf, FCW_FCGI_GET_VALUES, 0, "\16\0FCGI_MAX_CONNS", 16, 0);
+    len += rec(buf + len, FCW_FCGI_BEGIN_REQUEST, 1, begin, 8, 0);
+    len += rec(buf + len, FCW_FCGI_PARAMS, 1, "", 0, 0);
+    ck_assert_int_eq(fcw_fcgi_head_check(buf, len, &h, err, sizeof err), FCW_FCGI_HEAD_COMPLETE);
+
+    /* Anything else before BEGIN_REQUEST. */
+    len = rec(buf, FCW_FCGI_STDIN, 1, "ab", 2, 0);
+    ck_assert_int_eq(fcw_fcgi_head_check(buf, len, &h, err, sizeof err), -EPROTO);
+    ck_assert_msg(strstr(err, "type 5, request id 1") != NULL, "%s", err);
+
+    len = rec(buf, FCW_FCGI_BEGIN_REQUEST, 1, begin, 8, 0);
+    len += rec(buf + len, FCW_FCGI_PARAMS, 1, (const char *)huge, sizeof huge, 0);
+    ck_assert_int_eq(fcw_fcgi_head_check(buf, len, &h, err, sizeof err), -EPROTO);
+    ck_assert_msg(strstr(err, "param name of 1073741824 bytes") != NULL, "%s", err);
+
+    /* A management record among the params. */
+    len = rec(buf, FCW_FCGI_BEGIN_REQUEST, 1, begin, 8, 0);
+    len += rec(buf + len, FCW_FCGI_GET_VALUES, 0, (const char *)huge, sizeof huge, 0);
+    ck_assert_int_eq(fcw_fcgi_head_check(buf, len, &h, err, sizeof err), -EPROTO);
+
+    /* Another request id, another version, a head past the limit. */
+    len = rec(buf, FCW_FCGI_BEGIN_REQUEST, 1, begin, 8, 0);
+    len += rec(buf + len, FCW_FCGI_PARAMS, 2, "\1\1ab", 4, 0);
+    ck_assert_int_eq(fcw_fcgi_head_check(buf, len, &h, err, sizeof err), -EPROTO);
+    len = rec(buf, FCW_FCGI_BEGIN_REQUEST, 1, begin, 8, 0);
+    buf[0] = 2;
+    ck_assert_int_eq(fcw_fcgi_head_check(buf, len, &h, err, sizeof err), -EPROTO);
+    static const unsigned char big[] = {0x80, 0x04, 0, 1, 1};
+    len = rec(buf, FCW_FCGI_BEGIN_REQUEST, 1, begin, 8, 0);
+    len += rec(buf + len, FCW_FCGI_PARAMS, 1, (const char *)big, sizeof big, 0);
+    ck_assert_int_eq(fcw_fcgi_head_check(buf, len, &h, err, sizeof err), -EPROTO);
+
+    /* The params end inside a pair. */
+    len = rec(buf, FCW_FCGI_BEGIN_REQUEST, 1, begin, 8, 0);
+    len += rec(buf + len, FCW_FCGI_PARAMS, 1, "\3\3ab", 4, 0);
+    len += rec(buf + len, FCW_FCGI_PARAMS, 1, "", 0, 0);
+    ck_assert_int_eq(fcw_fcgi_head_check(buf, len, &h, err, sizeof err), -EPROTO);
+    ck_assert_msg(strstr(err, "inside a name-value pair") != NULL, "%s", err);
+}
+END_TEST
+
 static Suite *fcgi_record_suite(void) {
     Suite *s = suite_create("fcgi_record");
     TCase *tc = tcase_create("fcgi_record");
@@ -188,6 +309,8 @@ static Suite *fcgi_record_suite(void) {
     tcase_add_test(tc, pairs_use_one_or_four_length_bytes);
     tcase_add_test(tc, answer_read_whole_or_byte_by_byte);
     tcase_add_test(tc, garbage_is_refused_with_a_reason);
+    tcase_add_test(tc, head_complete_only_when_whole);
+    tcase_add_test(tc, head_refuses_what_nginx_never_sends);
     suite_add_tcase(s, tc);
     return s;
 }
