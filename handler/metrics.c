@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "app_copy_state.h"
+
 /* Upper bounds of the duration buckets, in microseconds; +Inf follows. */
 static const long bucket_us[] = {
     500,     1000,     2500,     5000,     10000,    25000,     50000,     100000,   250000,
@@ -111,6 +113,14 @@ void fcw_metrics_exec_killed(void) { ADD(ev.exec_killed, 1); }
 void fcw_metrics_app_restart(void) { ADD(ev.app_restarts, 1); }
 void fcw_metrics_app_retry(void) { ADD(ev.app_retries, 1); }
 void fcw_metrics_app_copy_wait(void) { ADD(ev.app_copy_waits, 1); }
+
+/* Copies by state: moved under their app's lock, but several apps may move at once. */
+static long copies_by_state[FCW_COPY_STATES];
+
+void fcw_metrics_app_copy_moved(int from, int to) {
+    if (from >= 0 && from < FCW_COPY_STATES) __atomic_sub_fetch(&copies_by_state[from], 1, __ATOMIC_RELAXED);
+    if (to >= 0 && to < FCW_COPY_STATES) __atomic_add_fetch(&copies_by_state[to], 1, __ATOMIC_RELAXED);
+}
 
 void fcw_metrics_reload(int ok) {
     if (ok) ADD(ev.reloads_ok, 1);
@@ -270,6 +280,12 @@ static int render_events(fcw_buf *out) {
                   "after their answer).", GET(ev.exec_killed));
     rc |= counter(out, "fcworker_app_restarts_total",
                   "Restarts of the [app] after it died.", GET(ev.app_restarts));
+    rc |= head(out, "fcworker_app_copies", "gauge",
+               "Processes of the [app] (FastCGI copies; an HTTP app is one), by state.");
+    for (int st = 0; st < FCW_COPY_STATES; st++)
+        rc |= fcw_buf_appendf(out, "fcworker_app_copies{state=\"%s\"} %ld\n",
+                              fcw_copy_state_name(st),
+                              __atomic_load_n(&copies_by_state[st], __ATOMIC_RELAXED));
     rc |= counter(out, "fcworker_app_retries_total",
                   "Requests tried again where the [app] cannot have seen them: a refused "
                   "connect while it restarts, a kept connection found closed.",

@@ -59,6 +59,11 @@ void fcw_metrics_app_restart(void);
  * connect was refused (restarting), or a kept connection was found closed.
  */
 void fcw_metrics_app_retry(void);
+/*
+ * A copy of an [app] moved between states (app_copy_state.h's numbers; -1:
+ * it came into being, or went), for fcworker_app_copies{state}.
+ */
+void fcw_metrics_app_copy_moved(int from, int to);
 /* A request found every copy of a FastCGI [app] busy and waited for one. */
 void fcw_metrics_app_copy_wait(void);
 /* A SIGHUP's reload: applied (ok) or refused. */

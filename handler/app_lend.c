@@ -1,0 +1,88 @@
+/*
+ * app_lend.c -- lending the copies of a FastCGI app to requests, one
+ * request per copy at a time (php-fpm's fpm_request.c: each child's
+ * request stage). A copy is lent only while IDLE; what its request came to
+ * decides whether it serves again or is replaced.
+ */
+#include "app_internal.h"
+
+#include <errno.h>
+#include <time.h>
+
+#include "metrics.h"
+
+static struct timespec abs_time(long ms) {
+    return (struct timespec){ms / 1000, (ms % 1000) * 1000000L};
+}
+
+/* An IDLE copy, starting from where the last one was taken; with a->lock held. */
+static copy *idle_copy(fcw_app *a) {
+    for (unsigned k = 0; k < a->ncopies; k++) {
+        copy *c = &a->copies[(a->next_copy + k) % a->ncopies];
+        if (c->state == FCW_COPY_IDLE && !c->lent) return c;
+    }
+    return NULL;
+}
+
+
+int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out) {
+    struct timespec ts = abs_time(deadline_ms);
+    int waited = 0;
+    pthread_mutex_lock(&a->lock);
+    for (;;) {
+        if (a->state == APP_GONE || a->stop) {
+            pthread_cond_signal(&a->freed);     /* pass the wake-up on */
+            pthread_mutex_unlock(&a->lock);
+            return FCW_APP_GONE;
+        }
+        copy *c = idle_copy(a);
+        if (c != NULL) {
+            fcw_app_copy_move(a, c, FCW_COPY_EV_TAKEN);
+            c->lent = 1;
+            c->pub.taken_gen = c->pub.gen;
+            a->next_copy = (unsigned)c->index + 1;
+            /* Its successor starts now, to be ready when the copy is retired. */
+            if (fcw_app_successor_soon(a, c)) fcw_app_wake_locked(a);
+            *out = &c->pub;
+            pthread_mutex_unlock(&a->lock);
+            return 0;
+        }
+        if (!waited) {
+            waited = 1;
+            fcw_metrics_app_copy_wait();
+        }
+        if (pthread_cond_timedwait(&a->freed, &a->lock, &ts) == ETIMEDOUT) {
+            pthread_cond_signal(&a->freed);     /* a wake-up it may have taken */
+            pthread_mutex_unlock(&a->lock);
+            return FCW_APP_NOT_READY;
+        }
+    }
+}
+
+void fcw_app_copy_give(fcw_app *a, fcw_app_copy *pc, fcw_copy_verdict v) {
+    copy *c = (copy *)pc;
+    pthread_mutex_lock(&a->lock);
+    c->lent = 0;
+    /*
+     * Still the process that took the request: it served it, or is spent.
+     * Otherwise the process ended under the request and the copy moved on
+     * without it (a successor may even have served the request from the
+     * socket's queue): nothing to count.
+     */
+    if (c->state == FCW_COPY_BUSY && c->pub.gen == c->pub.taken_gen) {
+        if (v == FCW_COPY_DONE) c->served++;
+        /* Broken: replaced. Lost (its process ended, or closed): its exit decides. */
+        int spent = v == FCW_COPY_BROKEN ||
+                    (v == FCW_COPY_DONE && a->recycle_after && c->served >= a->recycle_after);
+        fcw_app_copy_move(a, c, spent ? FCW_COPY_EV_SPENT : FCW_COPY_EV_GIVEN);
+    }
+    if (c->state == FCW_COPY_IDLE && !a->stop) {
+        pthread_cond_signal(&a->freed);     /* one copy free: one taker */
+    } else {
+        /* The supervisor stops and replaces it; takers may be told the app stops. */
+        fcw_app_wake_locked(a);
+        pthread_cond_broadcast(&a->changed);
+        pthread_cond_broadcast(&a->freed);
+    }
+    pthread_mutex_unlock(&a->lock);
+}

@@ -1,0 +1,533 @@
+/*
+ * app_supervisor.c -- the supervisor thread of one [app]: it starts the
+ * copies, watches them, reaps them, restarts them with backoff, replaces
+ * them at their request limit, and stops them (php-fpm's fpm_children.c
+ * and fpm_process_ctl.c in one thread).
+ *
+ * Everything about the processes happens here, in one poll() loop over the
+ * app's stdout and stderr, each process's pidfd, the FastCGI probes and a
+ * wake-up pipe. Every change of a copy's state goes through
+ * fcw_app_copy_move, and every stop through stop_copy: SIGTERM, then
+ * SIGKILL after stop_timeout, the one escalation.
+ */
+#include "app_internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "exec_child.h"
+#include "fclog.h"
+#include "metrics.h"
+
+/* Restart backoff: first wait, longest wait, and the uptime that resets it. */
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 10000
+#define BACKOFF_RESET_MS 30000
+/*
+ * Readiness probes of an HTTP app: a connect() every few milliseconds at
+ * first (cold start is on FC's bill), slowing down for an app that takes
+ * seconds.
+ */
+#define PROBE_FIRST_MS 2
+#define PROBE_MAX_MS 50
+/* Without a pidfd (kernel before 5.3), how often to look for an exit. */
+#define EXIT_POLL_MS 100
+/* After a process exits, how long its output may take to arrive. */
+#define PIPE_DRAIN_MS 50
+/* After SIGKILL, how often it is sent again to a process still there. */
+#define KILL_AGAIN_MS 1000
+
+static const app_proc no_proc = {0, -1, 0};
+
+void fcw_app_copy_move(fcw_app *a, copy *c, fcw_copy_event ev) {
+    int to = fcw_copy_next(c->state, ev);
+    if (to == FCW_COPY_INVALID) {
+        fcw_log_error("app %s copy %d: event '%s' cannot happen in state '%s' (ignored; a "
+                      "bug of the worker)", a->cfg.program, c->index, fcw_copy_event_name(ev),
+                      fcw_copy_state_name(c->state));
+        return;
+    }
+    if (to != (int)c->state) fcw_metrics_app_copy_moved((int)c->state, to);
+    c->state = (fcw_copy_state)to;
+    fcw_app_update_state_locked(a);
+}
+
+/* ---- processes ---- */
+
+/* Starts a process of the copy, on its socket k (FastCGI). */
+static int proc_start(fcw_app *a, copy *c, int k, app_proc *p, long now) {
+    const char *dir = a->cfg.directory ? a->cfg.directory : ".";
+    const int fds[3] = {a->fastcgi ? c->listen_fds[k] : a->null_fd, a->out_w, a->err_w};
+    pid_t pid;
+    int rc = fcw_child_spawn_fds(a->cfg.program, a->cfg.argv, dir, a->envp, fds, &pid);
+    if (rc < 0) return rc;
+    p->pid = pid;
+    p->pidfd = fcw_child_pidfd_open(pid);
+    p->started_at = now;
+    return 0;
+}
+
+static bool proc_exited(const app_proc *p) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    return p->pid > 0 && waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           si.si_pid == p->pid;
+}
+
+/* Only while unreaped: the pid, which is its group's id, cannot have been reused. */
+static void proc_signal(const app_proc *p, int sig) {
+    if (p->pid > 0) fcw_child_signal_group(p->pid, sig);
+}
+
+/*
+ * The process has exited (not yet reaped): what it left in its group
+ * (gunicorn's workers) is killed so that its replacement finds the address
+ * free, its last output is copied, and it is reaped. Returns its status.
+ */
+static int proc_reap(fcw_app *a, app_proc *p) {
+    int st = 0;
+    fcw_child_signal_group(p->pid, SIGKILL);
+    if (fcw_child_reap(p->pid, &st) < 0) st = 0;
+    long until = fcw_now_ms() + PIPE_DRAIN_MS;
+    struct pollfd pf[2] = {{.fd = a->out.src, .events = POLLIN},
+                           {.fd = a->err.src, .events = POLLIN}};
+    while (poll(pf, 2, 0) > 0 && fcw_now_ms() < until) fcw_app_pump_logs(a);
+    fcw_close_fd(&p->pidfd);
+    *p = no_proc;
+    return st;
+}
+
+/* The exit status a worker reports for an app's: its own, or 128+signal, never 0. */
+static int exit_code_of(int st) {
+    if (WIFEXITED(st) && WEXITSTATUS(st) != 0) return WEXITSTATUS(st);
+    if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+    return 1;
+}
+
+static void copy_name(const fcw_app *a, const copy *c, char *out, size_t outlen) {
+    out[0] = '\0';
+    if (a->ncopies > 1) snprintf(out, outlen, " copy %d", c->index);
+}
+
+/* ---- transitions that start and stop processes ---- */
+
+/* A new start of the copy: DOWN to STARTING, or straight to IDLE for a FastCGI replacement. */
+static void start_copy(fcw_app *a, copy *c, long now) {
+    app_proc p = no_proc;
+    int rc = proc_start(a, c, c->active, &p, now);
+    pthread_mutex_lock(&a->lock);
+    c->respawn_at = 0;
+    if (rc < 0) {
+        c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff * 2;
+        fcw_log_error("cannot start app %s: %s; trying again in %ld ms", a->cfg.program,
+                      fcw_strerror(rc), c->backoff);
+        snprintf(a->start_err, sizeof a->start_err, "cannot start app %s: %s",
+                 a->cfg.program, fcw_strerror(rc));
+        c->respawn_at = now + c->backoff;
+        pthread_mutex_unlock(&a->lock);
+        return;
+    }
+    c->run = p;
+    c->pub.gen++;
+    c->kill_at = 0;
+    c->served = 0;
+    c->probe_ms = PROBE_FIRST_MS;
+    c->ready_timed_out = 0;
+    fcw_app_probe_reset(c, now);
+    fcw_app_copy_move(a, c, FCW_COPY_EV_SPAWNED);
+    /*
+     * A replacement FastCGI copy serves at once: its socket has been queueing
+     * connections all along. Only the first start waits for its probe.
+     */
+    if (a->fastcgi && a->start_done) fcw_app_copy_move(a, c, FCW_COPY_EV_READY);
+    pthread_cond_broadcast(&a->changed);
+    pthread_cond_broadcast(&a->freed);
+    pthread_mutex_unlock(&a->lock);
+}
+
+/*
+ * Whether the copy's successor should start now: the copy nears the limit
+ * after which the worker replaces it, or is being replaced. With a->lock
+ * held.
+ */
+static bool successor_due(const fcw_app *a, const copy *c) {
+    if (!a->recycle_after || a->stop || a->fatal || c->successor.pid > 0) return false;
+    return (fcw_copy_serving(c->state) && fcw_app_successor_soon(a, c)) ||
+           c->state == FCW_COPY_RETIRING || c->state == FCW_COPY_STOPPING;
+}
+
+static void start_successor(fcw_app *a, copy *c, long now) {
+    app_proc p = no_proc;
+    /* On the other socket: the copy's own may still be in use by its request. */
+    int rc = proc_start(a, c, 1 - c->active, &p, now);
+    pthread_mutex_lock(&a->lock);
+    if (rc < 0)
+        fcw_log_error("cannot start a successor for app %s copy %d: %s; it is replaced "
+                      "after it ends", a->cfg.program, c->index, fcw_strerror(rc));
+    else
+        c->successor = p;
+    pthread_mutex_unlock(&a->lock);
+}
+
+/*
+ * The successor takes over the copy whose process was retired, with its
+ * socket: nothing is queued on the old one, since a retired copy is lent to
+ * no request. With a->lock held.
+ */
+static void promote_successor(fcw_app *a, copy *c) {
+    c->run = c->successor;
+    c->successor = no_proc;
+    c->active = 1 - c->active;
+    c->pub.addr = c->addrs[c->active];
+    c->pub.gen++;
+    c->kill_at = 0;
+    c->served = 0;
+    fcw_app_copy_move(a, c, FCW_COPY_EV_SPAWNED);
+    fcw_app_copy_move(a, c, FCW_COPY_EV_READY);
+}
+
+/* SIGTERM, and SIGKILL at kill_at if it is still there; with a->lock held. */
+static void stop_copy(fcw_app *a, copy *c, long now) {
+    c->respawn_at = 0;
+    if (c->state != FCW_COPY_DOWN && c->state != FCW_COPY_STOPPING) {
+        fcw_app_copy_move(a, c, FCW_COPY_EV_STOPPED);
+        c->kill_at = now + (long)a->cfg.stop_timeout_s * 1000L + 1;
+        proc_signal(&c->run, SIGTERM);
+    }
+    /* A successor still waiting for its turn only goes with the app. */
+    if (a->stop) proc_signal(&c->successor, SIGTERM);
+}
+
+/* Past stop_timeout after SIGTERM: SIGKILL. With a->lock held. */
+static void escalate(fcw_app *a, copy *c, long now) {
+    if (c->state != FCW_COPY_STOPPING || !c->kill_at || now < c->kill_at) return;
+    fcw_log_warn("app %s (pid %d) still running %u s after SIGTERM: SIGKILL", a->cfg.program,
+                 (int)c->run.pid, a->cfg.stop_timeout_s);
+    proc_signal(&c->run, SIGKILL);
+    if (a->stop) proc_signal(&c->successor, SIGKILL);
+    c->kill_at = now + KILL_AGAIN_MS;
+}
+
+/* ---- exits ---- */
+
+static void on_exit_successor(fcw_app *a, copy *c) {
+    int pid = (int)c->successor.pid;
+    int st = proc_reap(a, &c->successor);
+    if (a->stop) return;
+    char how[128];
+    fcw_child_describe_exit(st, how, sizeof how);
+    fcw_log_error("app %s copy %d: its successor (pid %d) %s before taking over; the copy is "
+                  "replaced after it ends", a->cfg.program, c->index, pid, how);
+}
+
+/* The copy's serving process exited: replaced at once, after a backoff, or fatal. */
+static void on_exit(fcw_app *a, copy *c, long now) {
+    pid_t pid = c->run.pid;
+    long uptime = now - c->run.started_at;
+    int probe_taken = c->state == FCW_COPY_STARTING && !c->ready_timed_out &&
+                      fcw_app_probe_taken(c);
+    fcw_close_fd(&c->probe_fd);
+    int st = proc_reap(a, &c->run);
+    char how[128], who[32];
+    fcw_child_describe_exit(st, how, sizeof how);
+    copy_name(a, c, who, sizeof who);
+
+    pthread_mutex_lock(&a->lock);
+    fcw_copy_state was = c->state;
+    int first = !a->start_done;
+    /*
+     * A FastCGI copy that served and then ended with status 0 stopped at
+     * its own request limit (php-cgi after PHP_FCGI_MAX_REQUESTS): replaced
+     * at once, as if retired.
+     */
+    int own_limit = a->fastcgi && c->served > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+                    was != FCW_COPY_STOPPING && was != FCW_COPY_RETIRING;
+    int planned = was == FCW_COPY_STOPPING || was == FCW_COPY_RETIRING || own_limit;
+    /*
+     * Died with the readiness probe unanswered: some FastCGI libraries
+     * (ruby-fcgi's pure-Ruby one) end on a GET_VALUES record. Not the app's
+     * fault: copies count as ready once started from now on, as they would
+     * without the probe, and this one starts again at once.
+     */
+    int probe_killed = a->fastcgi && first && probe_taken && !a->no_probe && !a->stop;
+    fcw_app_copy_move(a, c, FCW_COPY_EV_EXITED);
+    if (c->served > 0) c->backoff = BACKOFF_FIRST_MS;
+    int promoted = 0;
+    if (a->stop) {
+        /* Stopping: nothing starts again. */
+    } else if (planned && !own_limit && c->successor.pid > 0) {
+        promote_successor(a, c);
+        promoted = 1;
+    } else if (probe_killed) {
+        a->no_probe = 1;
+        c->respawn_at = now;
+    } else if (planned) {
+        c->respawn_at = now;
+    } else if (first) {
+        if (a->start_err[0] == '\0') a->start_exit_code = exit_code_of(st);
+    } else if (a->cfg.restart == FCW_APP_RESTART_NEVER) {
+        a->fatal = exit_code_of(st);
+    } else {
+        if (uptime >= BACKOFF_RESET_MS) c->backoff = BACKOFF_FIRST_MS;
+        c->respawn_at = now + c->backoff;
+        fcw_metrics_app_restart();
+        c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff * 2;
+    }
+    long wait = c->respawn_at ? c->respawn_at - now : 0;
+    pthread_cond_broadcast(&a->changed);
+    pthread_cond_broadcast(&a->freed);
+    pthread_mutex_unlock(&a->lock);
+
+    if (probe_killed) {
+        fcw_log_warn("app %s%s (pid %d) %s on the worker's readiness probe (a FastCGI "
+                     "GET_VALUES record): its copies count as ready once started from now on",
+                     a->cfg.program, who, (int)pid, how);
+    } else if (first && !a->stop) {
+        if (a->start_err[0] == '\0') {
+            char tail[1200];
+            fcw_app_stderr_tail(a, tail, sizeof tail);
+            snprintf(a->start_err, sizeof a->start_err,
+                     "app %s%s (pid %d) %s before it was ready on %s; its last lines on "
+                     "stderr:%s", a->cfg.program, who, (int)pid, how, a->cfg.address, tail);
+        }
+    } else if (planned || a->stop) {
+        fcw_log_info("app %s%s (pid %d) %s%s", a->cfg.program, who, (int)pid, how,
+                     promoted ? ": its successor (started before) serves now"
+                     : own_limit ? " after its requests: replaced" : "");
+    } else if (a->cfg.restart == FCW_APP_RESTART_NEVER) {
+        fcw_log_error("app %s%s (pid %d) %s after %ld ms; restart = never: the worker stops",
+                      a->cfg.program, who, (int)pid, how, uptime);
+    } else {
+        fcw_log_error("app %s%s (pid %d) %s after %ld ms; restarting it in %ld ms",
+                      a->cfg.program, who, (int)pid, how, uptime, wait);
+    }
+}
+
+static void reap_exits(fcw_app *a, long now) {
+    for (unsigned i = 0; i < a->ncopies; i++) {
+        copy *c = &a->copies[i];
+        if (proc_exited(&c->run)) on_exit(a, c, now);
+        if (proc_exited(&c->successor)) on_exit_successor(a, c);
+    }
+}
+
+/* ---- the loop ---- */
+
+/*
+ * Sleeps until until (CLOCK_MONOTONIC ms; -1 none), a wake-up, or a
+ * process's exit, copying the app's output meanwhile.
+ */
+static void watch(fcw_app *a, long until) {
+    struct pollfd *p = a->pfds;
+    nfds_t n = 0;
+    int no_pidfd = 0;
+    p[n++] = (struct pollfd){.fd = a->wake[0], .events = POLLIN};
+    p[n++] = (struct pollfd){.fd = a->out.src, .events = POLLIN};
+    p[n++] = (struct pollfd){.fd = a->err.src, .events = POLLIN};
+    /* Room for every copy's two processes and probe: sized once, in app.c. */
+    for (unsigned i = 0; i < a->ncopies; i++) {
+        copy *c = &a->copies[i];
+        const app_proc *procs[2] = {&c->run, &c->successor};
+        for (int k = 0; k < 2; k++) {
+            if (procs[k]->pid <= 0) continue;
+            if (procs[k]->pidfd >= 0)
+                p[n++] = (struct pollfd){.fd = procs[k]->pidfd, .events = POLLIN};
+            else
+                no_pidfd = 1;
+        }
+        if (c->probe_fd >= 0) p[n++] = (struct pollfd){.fd = c->probe_fd, .events = POLLIN};
+    }
+    long left = until < 0 ? -1 : until - fcw_now_ms();
+    if (until >= 0 && left < 0) left = 0;
+    if (no_pidfd && (left < 0 || left > EXIT_POLL_MS)) left = EXIT_POLL_MS;
+    if (left > 3600000) left = 3600000;
+    if (poll(p, n, (int)left) <= 0) return;
+    if (p[1].revents || p[2].revents) fcw_app_pump_logs(a);
+    if (p[0].revents) {
+        char buf[64];
+        while (read(a->wake[0], buf, sizeof buf) > 0)
+            ;
+    }
+}
+
+/* The earliest timer of any copy, or -1. */
+static long next_timer(fcw_app *a) {
+    long due = -1;
+    pthread_mutex_lock(&a->lock);
+    for (unsigned i = 0; i < a->ncopies; i++) {
+        copy *c = &a->copies[i];
+        long probe = 0;
+        if (c->state == FCW_COPY_STARTING) {
+            /* A FastCGI probe's answer wakes the supervisor; its timer is the ready_timeout. */
+            long ready_by = c->run.started_at + (long)a->cfg.ready_timeout_s * 1000L;
+            long closed = fcw_app_probe_due(a, c);
+            probe = a->fastcgi ? (closed ? closed : ready_by) : c->probe_at;
+        }
+        long kill = c->state == FCW_COPY_STOPPING ? c->kill_at : 0;
+        long respawn = c->state == FCW_COPY_DOWN ? c->respawn_at : 0;
+        long t[3] = {respawn, kill, probe};
+        for (int k = 0; k < 3; k++)
+            if (t[k] > 0 && (due < 0 || t[k] < due)) due = t[k];
+    }
+    pthread_mutex_unlock(&a->lock);
+    return due;
+}
+
+/* A STARTING copy: ready, still starting, or past its ready_timeout. */
+static void check_ready(fcw_app *a, copy *c, long now) {
+    bool ready = false, checked = true;
+    if (a->fastcgi) {
+        ready = fcw_app_probe_fastcgi(a, c, now);
+    } else if (now >= c->probe_at) {
+        ready = fcw_app_accepts(&a->cfg.addr);
+    } else {
+        checked = false;
+    }
+    if (ready) {
+        if (!a->fastcgi)
+            fcw_log_info("app ready on %s (pid %d, %ld ms after start)", a->cfg.address,
+                         (int)c->run.pid, now - c->run.started_at);
+        pthread_mutex_lock(&a->lock);
+        fcw_app_copy_move(a, c, FCW_COPY_EV_READY);
+        pthread_cond_broadcast(&a->freed);
+        pthread_mutex_unlock(&a->lock);
+    } else if (checked && now - c->run.started_at >= (long)a->cfg.ready_timeout_s * 1000L) {
+        char tail[1200];
+        fcw_app_stderr_tail(a, tail, sizeof tail);
+        snprintf(a->start_err, sizeof a->start_err,
+                 "app %s (pid %d) not ready on %s after %u s (ready_timeout); its last "
+                 "lines on stderr:%s", a->cfg.program, (int)c->run.pid,
+                 fcw_app_copy_where(a, c), a->cfg.ready_timeout_s, tail);
+        if (a->start_done) fcw_log_error("%s", a->start_err);
+        else a->start_exit_code = 1;
+        /* Not a stop: its exit is a failure, restarted after the backoff. */
+        c->ready_timed_out = 1;
+        proc_signal(&c->run, SIGKILL);
+        c->probe_at = 0;
+    } else if (!a->fastcgi && checked) {
+        c->probe_at = now + c->probe_ms;
+        if (c->probe_ms < PROBE_MAX_MS) c->probe_ms *= 2;
+    }
+}
+
+/* One turn of the supervisor: exits, retirements, escalations, starts, probes. */
+static void turn(fcw_app *a) {
+    long now = fcw_now_ms();
+    reap_exits(a, now);
+    pthread_mutex_lock(&a->lock);
+    for (unsigned i = 0; i < a->ncopies; i++) {
+        copy *c = &a->copies[i];
+        /* Retired once its last request is given back, so no request is cut. */
+        if (c->state == FCW_COPY_RETIRING) stop_copy(a, c, now);
+        escalate(a, c, now);
+    }
+    pthread_mutex_unlock(&a->lock);
+
+    for (unsigned i = 0; i < a->ncopies; i++) {
+        copy *c = &a->copies[i];
+        pthread_mutex_lock(&a->lock);
+        int due = c->state == FCW_COPY_DOWN && c->respawn_at && now >= c->respawn_at &&
+                  !a->stop && !a->fatal;
+        int successor = successor_due(a, c);
+        pthread_mutex_unlock(&a->lock);
+        if (due) start_copy(a, c, now);
+        if (successor) start_successor(a, c, now);
+        if (c->state == FCW_COPY_STARTING) check_ready(a, c, now);
+    }
+}
+
+/* Every copy serves: the first start succeeded. */
+static bool all_serving(fcw_app *a) {
+    for (unsigned i = 0; i < a->ncopies; i++)
+        if (!fcw_copy_serving(a->copies[i].state)) return false;
+    return true;
+}
+
+/* A copy that died, or could not be started, during the first start and is not retried. */
+static bool start_failed(fcw_app *a) {
+    for (unsigned i = 0; i < a->ncopies; i++) {
+        copy *c = &a->copies[i];
+        if (c->state == FCW_COPY_DOWN && !c->respawn_at) return true;
+    }
+    return false;
+}
+
+/* Every copy and successor: SIGTERM, stop_timeout for them to exit, then SIGKILL. */
+static void stop_copies(fcw_app *a) {
+    long now = fcw_now_ms();
+    pthread_mutex_lock(&a->lock);
+    for (unsigned i = 0; i < a->ncopies; i++) stop_copy(a, &a->copies[i], now);
+    pthread_mutex_unlock(&a->lock);
+    for (;;) {
+        now = fcw_now_ms();
+        reap_exits(a, now);
+        int left = 0;
+        long until = -1;
+        pthread_mutex_lock(&a->lock);
+        for (unsigned i = 0; i < a->ncopies; i++) {
+            copy *c = &a->copies[i];
+            escalate(a, c, now);
+            left += (c->run.pid > 0) + (c->successor.pid > 0);
+            if (c->kill_at && (until < 0 || c->kill_at < until)) until = c->kill_at;
+        }
+        pthread_mutex_unlock(&a->lock);
+        if (left == 0) break;
+        watch(a, until);
+    }
+    fcw_log_info("app %s stopped", a->cfg.program);
+}
+
+static bool stopping(fcw_app *a) {
+    pthread_mutex_lock(&a->lock);
+    bool stop = a->stop;
+    pthread_mutex_unlock(&a->lock);
+    return stop;
+}
+
+void *fcw_app_supervise(void *arg) {
+    fcw_app *a = arg;
+    long now = fcw_now_ms();
+
+    for (unsigned i = 0; i < a->ncopies; i++) start_copy(a, &a->copies[i], now);
+    /* The first start: every copy serving, or the start fails. */
+    for (;;) {
+        turn(a);
+        if (all_serving(a)) {
+            fcw_app_report_start(a, 1, 0);
+            break;
+        }
+        if (stopping(a) || start_failed(a) || (!a->fastcgi && a->copies[0].probe_at == 0)) {
+            /* fcw_app_start's caller reports start_err. */
+            stop_copies(a);
+            fcw_app_report_start(a, 0, a->start_exit_code ? a->start_exit_code : 1);
+            fcw_app_supervisor_done(a);
+            return NULL;
+        }
+        watch(a, next_timer(a));
+    }
+
+    for (;;) {
+        pthread_mutex_lock(&a->lock);
+        int stop = a->stop, fatal = a->fatal;
+        pthread_mutex_unlock(&a->lock);
+        if (stop) break;
+        if (fatal) {
+            /* The worker drains and exits with the app's status. */
+            fcw_app_fatal(fatal);
+            break;
+        }
+        watch(a, next_timer(a));
+        turn(a);
+    }
+    pthread_mutex_lock(&a->lock);
+    a->stop = 1;
+    pthread_mutex_unlock(&a->lock);
+    stop_copies(a);
+    fcw_app_supervisor_done(a);
+    return NULL;
+}
