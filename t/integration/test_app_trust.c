@@ -724,6 +724,15 @@ START_TEST(requests_right_after_http_app_died_wait_for_restart) {
         for (long i = 0; i < AFTER_KILL; i++)
             ck_assert_int_eq(pthread_create(&th[i], NULL, after_kill_client, (void *)i), 0);
         ck_assert_int_eq(kill(app, SIGKILL), 0);
+        /*
+         * Released once the app no longer runs (its sockets are closed then),
+         * polled tightly: the supervisor, a thread of the worker, may not
+         * have noticed yet. A request the dying app could still have read
+         * is not this test's business.
+         */
+        for (long until = now_ms() + 2000; process_alive(app) && now_ms() < until;)
+            usleep(100);
+        ck_assert_msg(!process_alive(app), "the app (pid %d) survived SIGKILL", (int)app);
         pthread_mutex_lock(&K.lock);
         K.go = 1;
         pthread_cond_broadcast(&K.cond);
@@ -807,17 +816,21 @@ static int copy_replaced(void *arg) {
 }
 
 /*
- * processes = 40: copy 39 (the last, past the 32 a fixed poll set held)
- * killed with SIGKILL is replaced on its socket, and requests keep working.
+ * processes = 40, and copies 32-39 take 300 ms longer to accept (so their
+ * probes are answered after every other copy's): the start is over in a
+ * few seconds, not at ready_timeout (30 s), since the supervisor watches
+ * every copy, not the first 32. Then copy 39, killed with SIGKILL, is
+ * replaced on its socket, and requests keep working.
  */
 START_TEST(fortieth_fastcgi_copy_killed_is_restarted) {
+    static const char *const env[] = {"FIXTURE_SLOW_FROM=32", "FIXTURE_SLOW_MS=300", NULL};
     char text[2000];
     http_resp r;
     need_fcgi_fixture();
     snprintf(text, sizeof text, "[app]\nprotocol = fastcgi\ncommand = %s\nprocesses = 40\n"
-                                "stop_timeout = 1\n[invoke]\nhandler = app\ntimeout = 10\n",
-             fcgi_bin);
-    start_trust("forty", text, NULL);
+                                "ready_timeout = 30\nstop_timeout = 1\n"
+                                "[invoke]\nhandler = app\ntimeout = 10\n", fcgi_bin);
+    start_trust("forty", text, env);
     copy_watch w = {.worker = rt_worker_pid(&R), .n = 40};
     ck_assert_int_gt(w.worker, 0);
     w.inode = unix_inode(R.dir, ".39");
