@@ -818,9 +818,10 @@ static int copy_replaced(void *arg) {
 /*
  * processes = 40, and copies 32-39 take 300 ms longer to accept (so their
  * probes are answered after every other copy's): the start is over in a
- * few seconds, not at ready_timeout (30 s), since the supervisor watches
- * every copy, not the first 32. Then copy 39, killed with SIGKILL, is
- * replaced on its socket, and requests keep working.
+ * few seconds, not at ready_timeout (30 s). Then copy 39, killed with
+ * SIGKILL, is replaced on its socket, and requests keep working: the
+ * supervisor watches every copy, not only those that fit a fixed poll set
+ * (3 + 64 entries, a pidfd and a probe per copy while starting).
  */
 START_TEST(fortieth_fastcgi_copy_killed_is_restarted) {
     static const char *const env[] = {"FIXTURE_SLOW_FROM=32", "FIXTURE_SLOW_MS=300", NULL};
