@@ -480,12 +480,26 @@ static int send_rest(exchange *e, unsigned long long sent, unsigned long long bo
 /*
  * Whether a failed first write on a kept connection shows that the app had
  * closed it before this request: nothing of the request was taken, so it
- * goes on a new connection (nginx retries the same way on a cached
- * keepalive connection). Once a byte is written the app may have read the
- * request, and it is never sent again.
+ * goes on a new connection.
  */
 static bool closed_before_sent(int rc) {
     return rc == -EPIPE || rc == -ECONNRESET;
+}
+
+/*
+ * Whether a request whose connection broke before any byte of the answer
+ * came may go again, as nginx's proxy_next_upstream does: only an
+ * idempotent method, since the app may have read the request and acted on
+ * it before the connection broke (it died, or closed a kept connection just
+ * as it was taken), and only with its whole body still in hand.
+ */
+static bool may_resend(const fcw_request *req, const exchange *e, bool whole_body) {
+    static const char *const non_idempotent[] = {"POST", "LOCK", "PATCH"};
+    if (e->received > 0 || e->bad || e->bad_status || !whole_body) return false;
+    const char *method = req->method[0] ? req->method : "GET";
+    for (size_t i = 0; i < sizeof non_idempotent / sizeof non_idempotent[0]; i++)
+        if (strcmp(method, non_idempotent[i]) == 0) return false;
+    return true;
 }
 
 fcw_app_outcome fcw_app_http_forward(fcw_app *app, fcw_request *req, long deadline,
@@ -516,6 +530,12 @@ fcw_app_outcome fcw_app_http_forward(fcw_app *app, fcw_request *req, long deadli
         return fail(x, FCW_APP_BUSY, "every connection to the app stayed busy until the timeout");
     }
     int fd = -1;
+    /*
+     * A new connection that breaks may have met an app dying with it in its
+     * queue: sent once more after the restart, never more, so that a
+     * request that kills the app does so at most twice.
+     */
+    int fresh_resends = 1;
     exchange e;
     e.keep = 0;
     for (;;) {
@@ -555,6 +575,18 @@ fcw_app_outcome fcw_app_http_forward(fcw_app *app, fcw_request *req, long deadli
             int sent_all = rc == 0;
             rc = read_answer(&e);
             if (!sent_all) e.keep = 0;
+        }
+        if (app_conn_failed(rc) && may_resend(req, &e, first_len == body_len) &&
+            (reused || fresh_resends-- > 0)) {
+            close(fd);
+            fd = -1;
+            fcw_metrics_app_retry();
+            if (!reused && fcw_app_await_restart(app, deadline) != 0) {
+                out = fail(x, FCW_APP_BROKEN, "the app closed the connection before it "
+                                              "answered, and did not come back");
+                break;
+            }
+            continue;
         }
         out = rc == 0 ? FCW_APP_DONE : outcome_of(&e, rc);
         break;

@@ -241,12 +241,13 @@ static void on_exit(fcw_app *a, copy *c, long now) {
     fcw_copy_state was = c->state;
     int first = !a->start_done;
     /*
-     * A FastCGI copy that served and then ended with status 0 stopped at
-     * its own request limit (php-cgi after PHP_FCGI_MAX_REQUESTS): replaced
-     * at once, as if retired.
+     * A FastCGI copy that served (or is serving: its request may not be given
+     * back yet) and then ended with status 0 stopped at its own request
+     * limit (php-cgi after PHP_FCGI_MAX_REQUESTS): replaced at once, as if
+     * retired, not after a crash's backoff.
      */
-    int own_limit = a->fastcgi && c->served > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
-                    was != FCW_COPY_STOPPING && was != FCW_COPY_RETIRING;
+    int own_limit = a->fastcgi && (c->served > 0 || was == FCW_COPY_BUSY) && WIFEXITED(st) &&
+                    WEXITSTATUS(st) == 0 && was != FCW_COPY_STOPPING && was != FCW_COPY_RETIRING;
     int planned = was == FCW_COPY_STOPPING || was == FCW_COPY_RETIRING || own_limit;
     /*
      * Died with the readiness probe unanswered: some FastCGI libraries

@@ -268,8 +268,11 @@ static struct {
     int announce;             /* a SIGUSR1 not yet acted on: the stop is coming */
 } events = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
 
-/* Adopted orphans are reaped at most this often (a /proc walk each time). */
-#define ORPHAN_SWEEP_MS 1000
+/*
+ * Adopted orphans are reaped at most this often: a /proc walk each time,
+ * and exec programs make a SIGCHLD per request.
+ */
+#define ORPHAN_SWEEP_MS 100
 
 static void handled_signals(sigset_t *sigs) {
     sigemptyset(sigs);

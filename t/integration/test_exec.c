@@ -106,11 +106,15 @@ static void assert_success_end(const char *id) {
     assert_in_file(R.out_path, line);
 }
 
-/* Every child was reaped before its response ended; nothing is left behind. */
+/*
+ * Nothing is left behind: every child was reaped, and what a program left
+ * running (adopted by the worker, its subreaper) was killed and reaped too,
+ * within the signal thread's orphan sweep.
+ */
 static void assert_worker_has_no_children(void) {
     pid_t worker = rt_worker_pid(&R);
     ck_assert_int_gt(worker, 0);
-    assert_no_children(worker, 0);
+    assert_no_children(worker, 2000);
 }
 
 static void assert_still_serves(void) {
