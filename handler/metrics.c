@@ -39,7 +39,7 @@ static struct {
     uint64_t health[2];         /* 200, 503 */
     uint64_t timeouts[FCW_ROUTE_COUNT];
     uint64_t init_runs[FCW_METRICS_INIT_OUTCOMES];
-    uint64_t exec_started, exec_killed, app_restarts;
+    uint64_t exec_started, exec_killed, app_restarts, app_fc_lines_dropped;
     uint64_t reloads_ok, reloads_failed;
     uint64_t queue_waits, queue_timeouts;
     long last_queue_wait_ms;
@@ -109,6 +109,7 @@ void fcw_metrics_initializer_run(fcw_metrics_init_outcome outcome) {
 void fcw_metrics_exec_started(void) { ADD(ev.exec_started, 1); }
 void fcw_metrics_exec_killed(void) { ADD(ev.exec_killed, 1); }
 void fcw_metrics_app_restart(void) { ADD(ev.app_restarts, 1); }
+void fcw_metrics_app_fc_line_dropped(void) { ADD(ev.app_fc_lines_dropped, 1); }
 
 void fcw_metrics_reload(int ok) {
     if (ok) ADD(ev.reloads_ok, 1);
@@ -268,6 +269,9 @@ static int render_events(fcw_buf *out) {
                   "after their answer).", GET(ev.exec_killed));
     rc |= counter(out, "fcworker_app_restarts_total",
                   "Restarts of the [app] after it died.", GET(ev.app_restarts));
+    rc |= counter(out, "fcworker_app_fc_lines_dropped_total",
+                  "FC Start/End lines the [app] printed, dropped: the worker writes them "
+                  "(fc_lines = worker).", GET(ev.app_fc_lines_dropped));
 
     rc |= head(out, "fcworker_reloads_total", "counter", "SIGHUP reloads, by outcome.");
     rc |= fcw_buf_appendf(out, "fcworker_reloads_total{outcome=\"ok\"} %llu\n",

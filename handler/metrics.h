@@ -54,6 +54,8 @@ void fcw_metrics_exec_started(void);
 void fcw_metrics_exec_killed(void);
 /* The [app] died and is being restarted. */
 void fcw_metrics_app_restart(void);
+/* A line the [app] printed in FC's Start/End form, dropped (fc_lines = worker). */
+void fcw_metrics_app_fc_line_dropped(void);
 /* A SIGHUP's reload: applied (ok) or refused. */
 void fcw_metrics_reload(int ok);
 
