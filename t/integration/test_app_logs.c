@@ -321,6 +321,51 @@ START_TEST(concurrent_every_id_one_pair) {
 }
 END_TEST
 
+/* ---- fc_lines changed by a reload that keeps the app ---- */
+
+/* The Node app under a config file with fc_lines as given; writes it to conf. */
+static void node_config(char *text, size_t len, int port, const char *fc_lines) {
+    snprintf(text, len, "[worker]\nmetrics_listen = 127.0.0.1:%d\n[app]\n"
+             "command = node cluster-pieces.js\naddress = 127.0.0.1:%d\ndirectory = %s/t/fixtures/app\n"
+             "fc_lines = %s\n[invoke]\nhandler = app\n",
+             metrics_port, port, project_dir(), fc_lines);
+}
+
+/* One request; its Start and End lines on stdout, and how many the worker dropped. */
+static void expect_pair(const char *id, long dropped_then) {
+    int fd = -1;
+    http_resp r;
+    ck_assert_int_eq(kept_request(&fd, "POST", "/invoke", id, &r), 0);
+    expect_answer(&r, id, "Hello, World!");
+    http_resp_free(&r);
+    if (fd >= 0) close(fd);
+    expect_lines_out(NODE_CLUSTER, id);
+    ck_assert_int_eq(dropped(), dropped_then);
+}
+
+START_TEST(reload_changes_fc_lines_of_the_running_app) {
+    static const char *const env[] = {"FC_FUNCTION_NAME=logs-fn", NULL};
+    char text[1200], conf[300];
+    int port = free_port();
+    metrics_port = free_port();
+    snprintf(conf, sizeof conf, "%s/reload.conf", tmp);
+    node_config(text, sizeof text, port, "app");
+    rt_fresh_marked(&R, &MARK);
+    rt_start_marked(&R, &MARK, "reload", text, env);
+    /* The app's own pair, whole although written in pieces; the worker's none. */
+    expect_pair("as-app-1", 0);
+    node_config(text, sizeof text, port, "worker");
+    ck_assert_int_eq(rt_reload(&R, conf, text, 15000), 1);
+    /* Kept, not started again. */
+    ck_assert_int_eq(count_in_file(R.err_path, "fcworker: info: app ready on "), 1);
+    /* The same app, its pair now dropped and the worker's written. */
+    expect_pair("as-worker-1", 2);
+    node_config(text, sizeof text, port, "app");
+    ck_assert_int_eq(rt_reload(&R, conf, text, 15000), 1);
+    expect_pair("as-app-2", 2);
+}
+END_TEST
+
 /* The test's copy, the example's and the seed are the same bytes. */
 START_TEST(example_is_the_seed_byte_for_byte) {
     char a[700], b[700];
@@ -344,6 +389,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, example_is_the_seed_byte_for_byte);
     tcase_add_loop_test(tc, sequential_end_line_out_before_answer, 0, APPS);
     tcase_add_loop_test(tc, concurrent_every_id_one_pair, 0, APPS);
+    tcase_add_test(tc, reload_changes_fc_lines_of_the_running_app);
     suite_add_tcase(s, tc);
     return s;
 }
