@@ -264,9 +264,9 @@ int fcw_app_log_socket(int *our_end, int *app_end) {
     }
     /*
      * Each write takes a buffer of its own here, where a pipe packs short
-     * writes into pages: as much room as the system allows (it caps the
-     * value at net.core.wmem_max), so a burst of short lines blocks the app
-     * no sooner than a pipe would. Failing that, the default is still right.
+     * writes into pages, so at the default size a burst of short lines
+     * would block the app much sooner than on a pipe: more room, as much as
+     * net.core.wmem_max allows. Failing that, the default still works.
      */
     (void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
     /* SHUT_WR above: an app that reads its stdout gets end of file, as from /dev/null. */
