@@ -326,8 +326,8 @@ END_TEST
 /* The Node app under a config file with fc_lines as given; writes it to conf. */
 static void node_config(char *text, size_t len, int port, const char *fc_lines) {
     snprintf(text, len, "[worker]\nmetrics_listen = 127.0.0.1:%d\n[app]\n"
-             "command = node cluster-pieces.js\naddress = 127.0.0.1:%d\ndirectory = %s/t/fixtures/app\n"
-             "fc_lines = %s\n[invoke]\nhandler = app\n",
+             "command = node cluster-pieces.js\naddress = 127.0.0.1:%d\n"
+             "directory = %s/t/fixtures/app\nfc_lines = %s\n[invoke]\nhandler = app\n",
              metrics_port, port, project_dir(), fc_lines);
 }
 
