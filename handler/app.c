@@ -121,13 +121,23 @@ static int copy_config(fcw_app_config *dst, const fcw_app_config *src) {
  */
 static int build_env(fcw_app *a) {
     size_t n = 0, k = 0;
+    bool python_set = false;
     for (char **e = environ; e && *e; e++) n++;
-    a->envp = calloc(n + 2, sizeof *a->envp);
+    a->envp = calloc(n + 3, sizeof *a->envp);
     if (a->envp == NULL) return -ENOMEM;
     for (char **e = environ; e && *e; e++) {
         if (strncmp(*e, "FCWORKER_", 9) == 0 || strncmp(*e, "PORT=", 5) == 0) continue;
+        python_set |= strncmp(*e, "PYTHONUNBUFFERED=", 17) == 0;
         if ((a->envp[k++] = strdup(*e)) == NULL) return -ENOMEM;
     }
+    /*
+     * CPython block-buffers stdout that is not a terminal: a Python app's
+     * lines would leave requests late, or be lost when FC freezes the
+     * instance after the answer. Unbuffered, each line is out before the
+     * answer; the pieces print then writes are joined again per process
+     * (app_log.h). A value the user set is theirs.
+     */
+    if (!python_set && (a->envp[k++] = strdup("PYTHONUNBUFFERED=1")) == NULL) return -ENOMEM;
     if (a->cfg.addr.port != 0 && asprintf(&a->envp[k++], "PORT=%u", a->cfg.addr.port) < 0) {
         a->envp[k - 1] = NULL;
         return -ENOMEM;
@@ -237,8 +247,8 @@ void fcw_app_free(fcw_app *a) {
     fcw_close_fd(&a->null_fd);
     fcw_close_fd(&a->out_w);
     fcw_close_fd(&a->err_w);
-    fcw_close_fd(&a->out.src);
-    fcw_close_fd(&a->err.src);
+    fcw_line_stream_free(&a->out);
+    fcw_line_stream_free(&a->err);
     pthread_mutex_destroy(&a->lock);
     pthread_mutex_destroy(&a->log_lock);
     pthread_cond_destroy(&a->changed);
@@ -295,6 +305,11 @@ void fcw_app_pump_logs(fcw_app *a) {
 void fcw_app_logs_sync(fcw_app *a) {
     if (a == NULL || !a->has_thread) return;
     fcw_app_pump_logs(a);
+}
+
+void fcw_app_logs_fc_lines(fcw_app *a, bool app_writes) {
+    fcw_line_stream_drop_fc_lines(&a->out, !app_writes);
+    fcw_line_stream_drop_fc_lines(&a->err, !app_writes);
 }
 
 void fcw_app_stderr_tail(fcw_app *a, char *out, size_t outlen) {
@@ -402,26 +417,28 @@ static int prepare_processes(fcw_app *a, char *err, size_t errlen) {
         if (a->recycle_after && (rc = copy_socket(a, c, 1, err, errlen)) < 0) return rc;
     }
     a->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (a->null_fd < 0 || pipe2(out, O_CLOEXEC) != 0) goto sys;
-    if (pipe2(errp, O_CLOEXEC) != 0) {
+    if (a->null_fd < 0) {
         rc = fcw_errno();
+        goto out_failed;
+    }
+    /*
+     * Sockets rather than pipes, so that lines of the app's processes are
+     * put together process by process (app_log.h). The worker keeps the
+     * app's ends: they outlive every copy, so nothing a dying copy wrote is
+     * lost and a restart needs no new ones.
+     */
+    if ((rc = fcw_app_log_socket(&out[0], &out[1])) < 0) goto out_failed;
+    if ((rc = fcw_app_log_socket(&errp[0], &errp[1])) < 0) {
         close(out[0]);
         close(out[1]);
         goto out_failed;
     }
-    /*
-     * The worker keeps the write ends: the pipes outlive every copy, so
-     * nothing a dying copy wrote is lost and a restart needs no new pipes.
-     */
     a->out_w = out[1];
     a->err_w = errp[1];
-    fcntl(out[0], F_SETFL, O_NONBLOCK);
-    fcntl(errp[0], F_SETFL, O_NONBLOCK);
     fcw_line_stream_init(&a->out, out[0], STDOUT_FILENO, 0);
     fcw_line_stream_init(&a->err, errp[0], STDERR_FILENO, 1);
+    fcw_app_logs_fc_lines(a, a->cfg.fc_lines_app);
     return 0;
-sys:
-    rc = fcw_errno();
 out_failed:
     snprintf(err, errlen, "cannot set up the app's output: %s", fcw_strerror(rc));
     return rc;

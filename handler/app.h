@@ -58,10 +58,18 @@ int fcw_app_wait_ready(fcw_app *a, long deadline_ms);
 /*
  * Copies to the worker's stdout and stderr every whole line the app has
  * written so far. Called before a request's answer completes: FC freezes
- * the instance right after, and lines still in the pipe would be lost or
+ * the instance right after, and lines still in the socket would be lost or
  * come out under a later request.
  */
 void fcw_app_logs_sync(fcw_app *a);
+
+/*
+ * Who writes FC's Start/End lines for the app's routes: the app itself
+ * (fc_lines = app), or the worker, and then the app's own are dropped from
+ * its output. Set at the start and by each configuration published, since
+ * a reload may change fc_lines and keep the app running.
+ */
+void fcw_app_logs_fc_lines(fcw_app *a, bool app_writes);
 
 /* The app's connection pool (app_pool.c). */
 struct fcw_app_pool *fcw_app_pool_of(fcw_app *a);

@@ -759,6 +759,9 @@ static pthread_mutex_t snapshot_lock = PTHREAD_MUTEX_INITIALIZER;
 static fcw_config *snapshot;
 
 void fcw_config_publish(fcw_config *cfg) {
+    /* The app a reload kept running follows the new fc_lines. */
+    if (cfg != NULL && cfg->app_rt != NULL)
+        fcw_app_logs_fc_lines(cfg->app_rt, cfg->app.fc_lines_app);
     pthread_mutex_lock(&snapshot_lock);
     fcw_config *old = snapshot;
     snapshot = cfg;

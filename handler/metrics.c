@@ -42,6 +42,7 @@ static struct {
     uint64_t timeouts[FCW_ROUTE_COUNT];
     uint64_t init_runs[FCW_METRICS_INIT_OUTCOMES];
     uint64_t exec_started, exec_killed, app_restarts, app_retries, app_copy_waits;
+    uint64_t app_fc_lines_dropped;
     uint64_t reloads_ok, reloads_failed;
     uint64_t queue_waits, queue_timeouts;
     long last_queue_wait_ms;
@@ -121,6 +122,7 @@ void fcw_metrics_app_copy_moved(int from, int to) {
     if (from >= 0 && from < FCW_COPY_STATES) __atomic_sub_fetch(&copies_by_state[from], 1, __ATOMIC_RELAXED);
     if (to >= 0 && to < FCW_COPY_STATES) __atomic_add_fetch(&copies_by_state[to], 1, __ATOMIC_RELAXED);
 }
+void fcw_metrics_app_fc_line_dropped(void) { ADD(ev.app_fc_lines_dropped, 1); }
 
 void fcw_metrics_reload(int ok) {
     if (ok) ADD(ev.reloads_ok, 1);
@@ -293,6 +295,9 @@ static int render_events(fcw_buf *out) {
     rc |= counter(out, "fcworker_app_copy_waits_total",
                   "Requests that found every copy of a FastCGI [app] busy and waited.",
                   GET(ev.app_copy_waits));
+    rc |= counter(out, "fcworker_app_fc_lines_dropped_total",
+                  "FC Start/End lines the [app] printed, dropped: the worker writes them "
+                  "(fc_lines = worker).", GET(ev.app_fc_lines_dropped));
 
     rc |= head(out, "fcworker_reloads_total", "counter", "SIGHUP reloads, by outcome.");
     rc |= fcw_buf_appendf(out, "fcworker_reloads_total{outcome=\"ok\"} %llu\n",

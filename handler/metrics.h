@@ -66,6 +66,8 @@ void fcw_metrics_app_retry(void);
 void fcw_metrics_app_copy_moved(int from, int to);
 /* A request found every copy of a FastCGI [app] busy and waited for one. */
 void fcw_metrics_app_copy_wait(void);
+/* A line the [app] printed in FC's Start/End form, dropped (fc_lines = worker). */
+void fcw_metrics_app_fc_line_dropped(void);
 /* A SIGHUP's reload: applied (ok) or refused. */
 void fcw_metrics_reload(int ok);
 

@@ -235,7 +235,7 @@ if ((python_built)); then
         check_has "seed app: Function-Name from the container's environment" "Function-Name: seed" "$out"
         out=$(curl -s --max-time 10 "http://127.0.0.1:$port/any/path?x=1" -H 'x-fc-control-path: /http-invoke')
         check_eq "seed app: HTTP invoke on any path" "Hello, World!" "$out"
-        # fc_lines = app: the app's own lines, one pair per request, none added by the worker.
+        # The app prints its own FC lines; the worker's pair is kept and the app's dropped.
         # docker's log copier may lag the answer a little: wait for the End line first.
         py_end() { docker logs "$c" 2>/dev/null | grep -qx 'FC Invoke End RequestId: py-1'; }
         wait_for 5 py_end

@@ -211,7 +211,7 @@ static int wait_for_line_with(const char *path, const char *a, const char *b, in
     return line_with(path, a, b);
 }
 
-/* ---- the seed's Flask app under gunicorn, writing its own FC lines ---- */
+/* ---- the seed's Flask app under gunicorn: it prints FC lines, the worker's are kept ---- */
 
 static void up_seed(void) {
     static const char *const env[] = {"FC_FUNCTION_NAME=seed-fn", NULL};
@@ -219,7 +219,7 @@ static void up_seed(void) {
     app_port = free_port();
     snprintf(text, sizeof text,
              "[app]\ncommand = gunicorn -w 2 -b 127.0.0.1:%d app:app\naddress = 127.0.0.1:%d\n"
-             "directory = %s\nfc_lines = app\n%s[invoke]\nhandler = app\n",
+             "directory = %s\n%s[invoke]\nhandler = app\n",
              app_port, app_port, seed_dir(),
              seed_has_initializer() ? "[initialize]\nhandler = app\n" : "");
     start_app_runtime("seed", text, env);
@@ -227,9 +227,9 @@ static void up_seed(void) {
 
 /*
  * stdout holds FC lines only, and for every kind and request id exactly one
- * Start and one End, Start first: the app's, since the worker writes none
- * when fc_lines = app (a second pair would count twice). Returns the number
- * of pairs.
+ * Start and one End, Start first: the worker's, since it drops the app's own
+ * when fc_lines = worker (a second pair would count twice). Returns the
+ * number of pairs.
  */
 static int expect_one_pair_each(void) {
     enum { MAX = 256 };
@@ -315,7 +315,7 @@ START_TEST(seed_concurrent_one_pair_per_request) {
     }
     ck_assert_msg(bad == 0, "%ld of %d requests did not answer like the seed", bad,
                   SEED_THREADS * SEED_EACH);
-    /* Without an id the app prints the one the worker generated and passed on. */
+    /* Without an id: the one the worker generated. */
     int before = count_in_file(R.out_path, "FC Invoke Start RequestId: ");
     request("GET", "/no-id", NULL, NULL, 0, &r);
     ck_assert_int_eq(r.status, 200);
@@ -335,7 +335,7 @@ START_TEST(seed_concurrent_one_pair_per_request) {
 }
 END_TEST
 
-START_TEST(seed_initialize_lines_are_the_apps) {
+START_TEST(seed_initialize_one_pair) {
     http_resp r;
     if (!seed_has_initializer()) return; /* the benchmark's copy has no /initialize */
     request("POST", "/initialize", "x-fc-request-id: seed-init\r\n", NULL, 0, &r);
@@ -1787,7 +1787,7 @@ static Suite *suite(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, seed_answers_like_builtin_hello);
     tcase_add_test(tc, seed_concurrent_one_pair_per_request);
-    tcase_add_test(tc, seed_initialize_lines_are_the_apps);
+    tcase_add_test(tc, seed_initialize_one_pair);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("forward");

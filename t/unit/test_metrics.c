@@ -95,7 +95,7 @@ START_TEST(every_metric_the_issue_names_is_there) {
         "fcworker_app_restarts_total",       "fcworker_reloads_total",
         "fcworker_queue_waits_total",        "fcworker_queue_timeouts_total",
         "fcworker_health_checks_total",      "fcworker_draining",
-        "fcworker_initialized",
+        "fcworker_initialized",              "fcworker_app_fc_lines_dropped_total",
     };
     char *text = render();
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
