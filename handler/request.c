@@ -16,6 +16,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "fcgi_record.h"
 #include "fclog.h"
 
 /*
@@ -440,9 +441,38 @@ static char *append_uint(char *p, size_t v) {
 }
 
 /*
+ * Whether the handler's declared length is the answer's: HEAD, 204 and 304
+ * send no body, and only HEAD keeps the length of the one it would have had.
+ */
+static bool length_declared(const fcw_request *req) {
+    return req->has_length && (req->head_only || (req->status != 204 && req->status != 304));
+}
+
+/* Whether the body sent must match the declared length. */
+static bool length_binds(const fcw_request *req) {
+    return length_declared(req) && !req->head_only;
+}
+
+/*
+ * How many of len more body bytes fit in the declared length. The rest is
+ * dropped, as nginx would drop it, but said once: the handler is wrong.
+ */
+static size_t within_length(fcw_request *req, size_t len) {
+    if (!length_binds(req)) return len;
+    unsigned long long room = req->length > req->body_sent ? req->length - req->body_sent : 0;
+    if (len <= room) return len;
+    if (!req->length_overrun)
+        fcw_log(req, "the handler wrote more than the Content-Length it declared (%llu); "
+                "the bytes past it were dropped", req->length);
+    req->length_overrun = 1;
+    return (size_t)room;
+}
+
+/*
  * Sends status and headers. final means the whole body is in req->body, so
  * its length is known; otherwise the response streams and nginx is told not
- * to buffer it (server-sent events must reach the client as written).
+ * to buffer it (server-sent events must reach the client as written). A
+ * length the handler declared is sent either way.
  */
 static int commit(fcw_request *req, int final) {
     /*
@@ -465,21 +495,21 @@ static int commit(fcw_request *req, int final) {
     if (rc == 0 && req->route == FCW_ROUTE_INVOKE)
         rc = put(req, req->function_error ? "x-fc-status: 404\r\n" : "x-fc-status: 200\r\n", 18);
     if (rc < 0) return rc;
-    if (final) {
+    if (final || length_declared(req)) {
         p = append_str(line, "Content-Length: ");
-        p = append_uint(p, req->head_only && req->has_head_length ? (size_t)req->head_length
-                                                                   : req->body.len);
-        p = append_str(p, "\r\n\r\n");
-    } else {
-        p = append_str(line, "X-Accel-Buffering: no\r\n\r\n");
+        p = append_uint(p, length_declared(req) ? (size_t)req->length : req->body.len);
+        p = append_str(p, "\r\n");
+        rc = put(req, line, (size_t)(p - line));
+        if (rc < 0) return rc;
     }
-    return put(req, line, (size_t)(p - line));
+    return final ? put(req, "\r\n", 2) : put(req, "X-Accel-Buffering: no\r\n\r\n", 25);
 }
 
 static int send_body(fcw_request *req) {
     int rc = 0;
-    if (req->body.len && !req->head_only) rc = put(req, req->body.data, req->body.len);
-    if (rc == 0 && !req->head_only) req->body_sent += req->body.len;
+    size_t n = within_length(req, req->body.len);
+    if (n && !req->head_only) rc = put(req, req->body.data, n);
+    if (rc == 0 && !req->head_only) req->body_sent += n;
     fcw_buf_reset(&req->body);
     return rc;
 }
@@ -488,6 +518,7 @@ int fcw_request_write(fcw_request *req, const void *buf, size_t len) {
     /* A captured answer is the instance's (lifecycle.c): no connection needed. */
     if (req->client_gone && !req->capture) return -EPIPE;
     if (req->committed) {
+        len = within_length(req, len);
         if (req->head_only || len == 0) return 0;
         int rc = put(req, buf, len);
         if (rc < 0) return rc;
@@ -547,6 +578,43 @@ void fcw_request_respond(fcw_request *req, int status, const char *content_type,
     if (body) fcw_buf_append(&req->body, body, strlen(body));
 }
 
+int fcw_request_set_length(fcw_request *req, unsigned long long length) {
+    if (req->committed) return -EBUSY;
+    /* A captured answer is held whole and replayed with the length it has. */
+    if (req->capture) return 0;
+    req->has_length = 1;
+    req->length = length;
+    return 0;
+}
+
+void fcw_request_cut(fcw_request *req) { req->cut = 1; }
+
+/*
+ * Ends the request without END_REQUEST. The end of the connection alone would
+ * not do: nginx streams an unbuffered answer (X-Accel-Buffering: no) with no
+ * length of its own and takes the end of its FastCGI connection for the end
+ * of the answer, finishing it as whole. A record no FastCGI server sends
+ * (ABORT_REQUEST, a web server's record) is an upstream error to nginx
+ * ("upstream sent invalid FastCGI record type: 2"), buffered or not: it
+ * closes the client's connection where the answer stands, without the last
+ * chunk or short of the Content-Length. The connection is then shut for
+ * writing, so the closing records libfcgi writes in FCGX_Finish_r fail and
+ * it closes the connection instead of keeping it.
+ */
+static int cut_connection(fcw_request *req) {
+    int rc = 0, fd = req->fcgx->ipcFd;
+    if (!req->client_gone && fd >= 0) {
+        unsigned char rec[FCW_FCGI_HEADER_LEN];
+        size_t n = fcw_fcgi_abort_request(rec);
+        bound_io(req, IO_SEND);
+        if (FCGX_FFlush(req->fcgx->out) != 0) rc = output_failed(req);
+        else if (fcw_write_all(fd, (const char *)rec, n) < 0) rc = -EPIPE;
+    }
+    if (fd >= 0) (void)shutdown(fd, SHUT_WR);
+    req->client_gone = 1;
+    return rc;
+}
+
 int fcw_request_finish(fcw_request *req) {
     int rc = 0;
     char sink[16384];
@@ -558,6 +626,16 @@ int fcw_request_finish(fcw_request *req) {
             ;
         rc = commit(req, 1);
         if (rc == 0) rc = send_body(req);
+    }
+    if (!req->cut && rc == 0 && length_binds(req) && req->body_sent < req->length) {
+        fcw_log(req, "the answer ended after %llu of the %llu bytes its Content-Length "
+                "declared; the client's connection is closed so it cannot take it as whole",
+                req->body_sent, req->length);
+        req->cut = 1;
+    }
+    if (req->cut) {
+        int cut = cut_connection(req);
+        return rc < 0 ? rc : cut;
     }
     while (fcw_request_read(req, sink, sizeof sink) > 0)
         ;

@@ -44,11 +44,14 @@ struct fcw_request {
     fcw_route route;
     int head_only;               /* HEAD: headers and Content-Length, no body */
     /*
-     * HEAD answered by a server that sent no body: the Content-Length it
-     * announced (an [app]'s), used instead of the empty body's 0.
+     * The Content-Length the handler declared (fcw_request_set_length): the
+     * answer's, also when it streams, so a client can tell an answer that
+     * falls short of it. For HEAD, the length of the body not sent.
      */
-    int has_head_length;
-    unsigned long long head_length;
+    int has_length;
+    unsigned long long length;
+    int length_overrun;          /* the handler wrote past its declared length */
+    int cut;                     /* fcw_request_cut: ends without END_REQUEST */
 
     int status;
     fcw_buf headers;             /* "Name: value\r\n" lines set by the handler */
@@ -113,6 +116,26 @@ int fcw_request_flush(fcw_request *req);
  */
 #define FCW_IO_GRACE_MS 1000
 void fcw_request_set_deadline(fcw_request *req, long deadline_ms);
+
+/*
+ * The body's length as the handler declared it (a CGI program's or an app's
+ * Content-Length): sent as the answer's Content-Length, even when the answer
+ * streams. Bytes past it are dropped; an answer that ends short of it is cut
+ * (fcw_request_cut). Not for HEAD, 204 and 304, whose length is not that of
+ * a body sent. 0, or -EBUSY once the headers are sent.
+ */
+int fcw_request_set_length(fcw_request *req, unsigned long long length);
+
+/*
+ * The answer broke off after it started (a program that failed or timed out
+ * mid-stream, an app whose connection broke): fcw_request_finish ends the
+ * request without FastCGI's END_REQUEST and closes nginx's connection, so
+ * nginx closes the client's connection without ending the answer (no last
+ * chunk, or fewer bytes than its Content-Length), instead of ending it as a
+ * whole answer. For an answer not yet committed an error status says more:
+ * fcw_request_respond instead.
+ */
+void fcw_request_cut(fcw_request *req);
 
 /* Replaces the response with a runtime-made one (errors, 405, replays). */
 void fcw_request_respond(fcw_request *req, int status, const char *content_type,
