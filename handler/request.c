@@ -18,6 +18,7 @@
 
 #include "fcgi_record.h"
 #include "fclog.h"
+#include "path_norm.h"
 
 /*
  * The value of entry if it is "name=value" (name given with its '='), else
@@ -84,6 +85,33 @@ static const char *path_of(fcw_request *req, const char *uri) {
     return copy;
 }
 
+/* No escape, no "//", no "/." segment: its own normal form, nothing to copy. */
+static bool plain_path(const char *p) {
+    for (; *p; p++) {
+        if (*p == '%') return false;
+        if (p[0] == '/' && (p[1] == '/' || p[1] == '.')) return false;
+    }
+    return true;
+}
+
+static void normalize_path(fcw_request *req) {
+    if (plain_path(req->path)) {
+        req->route_path = req->path;
+        return;
+    }
+    size_t len = strlen(req->path);
+    char *out = req->route_path_inline;
+    if (len >= sizeof req->route_path_inline) {
+        out = req->route_path_copy = malloc(len + 1);
+        if (out == NULL) {
+            req->path_error = "out of memory";
+            return;
+        }
+    }
+    if (fcw_path_normalize(req->path, len, out, len + 1, &req->path_error) >= 0)
+        req->route_path = out;
+}
+
 static void request_fill(fcw_request *req, char **envp) {
     const char *uri = NULL, *doc_uri = NULL, *request_id = NULL;
 
@@ -95,9 +123,9 @@ static void request_fill(fcw_request *req, char **envp) {
     if (req->query == NULL) req->query = "";
 
     /*
-     * REQUEST_URI is the path as the client sent it; DOCUMENT_URI is nginx's
-     * decoded and normalised copy, which would turn "%2F" into "/" and route
-     * on a path FC never sent.
+     * REQUEST_URI is the path as the client sent it, which handlers get;
+     * routing uses the worker's own normal form of it (normalize_path), not
+     * nginx's DOCUMENT_URI, which a client of the socket could set at will.
      */
     if (uri != NULL && uri[0] != '\0') {
         req->path = path_of(req, uri);
@@ -105,6 +133,7 @@ static void request_fill(fcw_request *req, char **envp) {
         req->path = doc_uri;
         if (req->path == NULL || req->path[0] == '\0') req->path = "/";
     }
+    normalize_path(req);
     req->head_only = strcmp(req->method, "HEAD") == 0;
     fcw_request_id_make(request_id, req->request_id);
     req->status = 200;
@@ -201,10 +230,12 @@ void fcw_request_init_params(fcw_request *req, char **envp) {
 
 void fcw_request_free(fcw_request *req) {
     free(req->path_copy);
+    free(req->route_path_copy);
     fcw_buf_free(&req->headers);
     fcw_buf_free(&req->body);
     fcw_buf_free(&req->body_held);
     req->path_copy = NULL;
+    req->route_path_copy = NULL;
 }
 
 const char *fcw_method(const fcw_request *req) { return req->method; }

@@ -33,13 +33,21 @@ struct fcw_request {
     FCGX_Request *fcgx;          /* NULL in unit tests: everything is captured */
     FCGX_ParamArray envp;        /* "NAME=value" params, NULL-terminated */
     const char *method;
-    const char *path;
+    const char *path;            /* raw, as the client sent it: what handlers get */
+    /*
+     * The path as nginx normalizes it (path_norm.h): lifecycle paths and
+     * [route] prefixes are matched on it. NULL when it cannot be normalized;
+     * path_error says why (the request gets 400).
+     */
+    const char *route_path;
+    const char *path_error;
     const char *query;
     /* The x-fc-* headers the worker itself reads, or NULL when absent. */
     const char *control_path;
     const char *function_timeout;
     const char *initialization_timeout;
     char *path_copy;             /* path cut out of REQUEST_URI, if too long for path_inline */
+    char *route_path_copy;       /* route_path, if too long for route_path_inline */
     char request_id[FCW_REQUEST_ID_MAX + 1];
     fcw_route route;
     int head_only;               /* HEAD: headers and Content-Length, no body */
@@ -69,6 +77,7 @@ struct fcw_request {
     fcw_buf body_held;           /* body read ahead before the response started */
     size_t body_held_off;        /* how much of it fcw_read has handed out */
     char path_inline[FCW_PATH_INLINE];
+    char route_path_inline[FCW_PATH_INLINE];
     char headers_inline[FCW_HEADERS_INLINE];
     char body_inline[FCW_BODY_INLINE];
 };
