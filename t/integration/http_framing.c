@@ -81,12 +81,13 @@ int http_get_framing(int port, const char *path, const char *headers, int timeou
         }
         if (f->whole || got == 0) {
             f->closed = got == 0 && !f->whole;
-            rc = head_len != 0 ? 0 : -1;
+            rc = 0;
             break;
         }
     }
     free(b.data);
     close(fd);
+    if (rc == 0 && f->head == NULL) f->head = strdup("(no answer: the connection closed first)");
     return rc;
 }
 

@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 typedef struct http_framing {
-    int status;
+    int status;              /* 0: the connection closed before any answer */
     char *head;              /* status line and headers, NUL-terminated */
     long long declared;      /* its Content-Length, or -1 */
     int chunked;             /* Transfer-Encoding: chunked */
@@ -22,9 +22,9 @@ typedef struct http_framing {
 
 /*
  * GET path (with extra header lines, may be NULL) on a fresh kept-alive
- * connection; reads until the answer is whole or the connection closes.
- * Returns 0, or -1 when neither happens within timeout_ms or the head is not
- * HTTP.
+ * connection; reads until the answer is whole or the connection closes
+ * (before the head too: status 0). Returns 0, or -1 when neither happens
+ * within timeout_ms or the head is not HTTP.
  */
 int http_get_framing(int port, const char *path, const char *headers, int timeout_ms,
                      http_framing *f);

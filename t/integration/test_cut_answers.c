@@ -45,9 +45,15 @@ static void get(const char *path, const char *id, http_framing *f) {
                   "GET %s: neither a whole answer nor a closed connection within 20 s", path);
 }
 
-/* Started as 200, then cut: the client cannot take it for a whole answer. */
+/*
+ * Started as 200, then cut: the client cannot take it for a whole answer.
+ * When the break reaches nginx with the answer's first bytes, nginx closes
+ * the connection before the head has gone out: no answer at all, which no
+ * client takes for a whole one either.
+ */
 static void assert_cut(const http_framing *f, const char *path) {
-    ck_assert_msg(f->status == 200, "GET %s: status %d:\n%s", path, f->status, f->head);
+    ck_assert_msg(f->status == 200 || f->status == 0, "GET %s: status %d:\n%s", path,
+                  f->status, f->head);
     ck_assert_msg(!f->whole && f->closed,
                   "GET %s: the client got a complete answer (%zu body bytes, Content-Length "
                   "%lld, chunked %d) for one that broke off:\n%s",
