@@ -152,6 +152,8 @@ static int apply_head(call *c, const fcw_cgi_response *res) {
     c->x->status = res->status;
     if (c->x->errors && fcw_status_set_has(c->x->errors, res->status)) c->x->function_error = 1;
     fcw_set_status(req, res->status);
+    /* The app's length is the answer's: one it breaks off reaches the client short. */
+    if (res->has_length) fcw_request_set_length(req, res->length);
     for (size_t i = 0; i < res->nheaders; i++) {
         const fcw_cgi_header *h = &res->headers[i];
         memcpy(scratch, h->name, h->name_len);

@@ -219,11 +219,12 @@ static int apply_head(exchange *e) {
     for (size_t i = 0; i < e->nheaders && p < end; i++) {
         const char *name = p, *value = p + strlen(p) + 1;
         p = value + strlen(value) + 1;
-        /* A HEAD answer's length is the app's, not that of the body it did not send. */
-        if (req->head_only && strcasecmp(name, "content-length") == 0 && value[0] >= '0' &&
-            value[0] <= '9') {
-            req->head_length = strtoull(value, NULL, 10);
-            req->has_head_length = 1;
+        /*
+         * The app's length is the answer's (for HEAD, that of the body it did
+         * not send), so an answer the app breaks off reaches the client short.
+         */
+        if (strcasecmp(name, "content-length") == 0 && value[0] >= '0' && value[0] <= '9') {
+            fcw_request_set_length(req, strtoull(value, NULL, 10));
             continue;
         }
         /* FC's own way for a server to report a function error. */

@@ -44,6 +44,21 @@ static int parse_status(const char *v, size_t len, int *status) {
     return 0;
 }
 
+/*
+ * Decimal digits only, as RFC 9110 8.6 has it, and small enough to count
+ * bytes with: no sign, no list, no blank inside.
+ */
+static int parse_length(const char *v, size_t len, unsigned long long *length) {
+    if (len == 0 || len > 18) return -EINVAL;
+    unsigned long long n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9') return -EINVAL;
+        n = n * 10 + (unsigned long long)(v[i] - '0');
+    }
+    *length = n;
+    return 0;
+}
+
 /* One header line without its line ending; len > 0. */
 static fcw_cgi_result parse_line(const char *s, size_t len, unsigned line, int *have_status,
                                  int *have_location, fcw_cgi_response *res) {
@@ -80,6 +95,17 @@ static fcw_cgi_result parse_line(const char *s, size_t len, unsigned line, int *
         *have_status = 1;
         return FCW_CGI_OK;
     }
+    if (name_len == 14 && strncasecmp(s, "Content-Length", 14) == 0) {
+        unsigned long long length;
+        if (parse_length(v, value_len, &length) < 0)
+            return invalid(res, line, "invalid Content-Length: expected the body's length "
+                                      "in bytes, digits only, e.g. 'Content-Length: 42'");
+        if (res->has_length && res->length != length)
+            return invalid(res, line, "two Content-Length headers with different values");
+        res->has_length = 1;
+        res->length = length;
+        return FCW_CGI_OK;
+    }
     if (res->nheaders == FCW_CGI_HEADERS_MAX)
         return invalid(res, line, "too many header lines (more than 128)");
     if (name_len == 8 && strncasecmp(s, "Location", 8) == 0) *have_location = 1;
@@ -93,6 +119,8 @@ fcw_cgi_result fcw_cgi_parse(const char *buf, size_t len, fcw_cgi_response *res)
     int have_status = 0, have_location = 0;
 
     res->status = 200;
+    res->has_length = 0;
+    res->length = 0;
     res->nheaders = 0;
     res->header_len = 0;
     res->error = NULL;

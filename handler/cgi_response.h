@@ -6,6 +6,7 @@
  *
  *     Status: 404 Not Found            optional; the status code
  *     Location: https://example.com/   without Status means 302
+ *     Content-Length: 1234             optional; the body's length
  *     Content-Type: text/plain         any other header is passed on
  *
  * Lines end in LF or CRLF. The parser is pure (no allocation, no I/O, only
@@ -38,7 +39,9 @@ typedef struct fcw_cgi_header {
 
 typedef struct fcw_cgi_response {
     int status;              /* from Status, else 302 with Location, else 200 */
-    size_t nheaders;         /* every header but Status, in the order sent */
+    int has_length;          /* a Content-Length came: length is the body's */
+    unsigned long long length;
+    size_t nheaders;         /* every header but Status and Content-Length, in order */
     fcw_cgi_header headers[FCW_CGI_HEADERS_MAX];
     size_t header_len;       /* bytes of the block with its blank line: the
                                 body starts at buf + header_len */

@@ -3,6 +3,7 @@
  */
 #include "dispatch.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,15 +63,20 @@ static void account(const fcw_request *req, const fcw_config *cfg, fcw_route rou
     if (cfg != NULL && cfg->access_log) fcw_access_log(req, us);
 }
 
-/* A protocol error (400) or a lifecycle path with the wrong method (405): no handler runs. */
+/*
+ * A protocol error (400: no method, or a path that cannot be normalized) or a
+ * lifecycle path with the wrong method (405): no handler runs.
+ */
 static void refuse(fcw_request *req, const fcw_config *cfg, fcw_route_result rr,
                    long started_us) {
     /* No x-fc-status on these. */
     req->route = FCW_ROUTE_COUNT;
     if (rr.status == FCW_ROUTE_BAD_REQUEST) {
-        /* Not from nginx: a FastCGI client that sent no REQUEST_METHOD. */
-        fcw_request_respond(req, 400, "text/plain; charset=utf-8",
-                            "Bad Request: no REQUEST_METHOD\n");
+        /* Not from nginx, which refuses such paths itself, or sends a method. */
+        char body[160];
+        snprintf(body, sizeof body, "Bad Request: %s\n",
+                 req->route_path == NULL ? req->path_error : "no REQUEST_METHOD");
+        fcw_request_respond(req, 400, "text/plain; charset=utf-8", body);
     } else {
         fcw_request_respond(req, 405, "text/plain; charset=utf-8", "Method Not Allowed\n");
         fcw_add_header(req, "Allow", rr.allow);
@@ -85,19 +91,23 @@ void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc) {
     fcw_request_init(&req, fr);
     fcw_config *cfg = fcw_config_acquire();
 
-    fcw_route_result rr = fcw_route_request(req.method, req.path, req.control_path);
+    /* Matched on the normal form: "/%69nitialize" and "//api/" are no way around a rule. */
+    fcw_route_result rr =
+        req.route_path != NULL
+            ? fcw_route_request(req.method, req.route_path, req.control_path)
+            : (fcw_route_result){FCW_ROUTE_INVOKE, FCW_ROUTE_BAD_REQUEST, NULL};
     req.route = rr.route;
     if (rr.status != FCW_ROUTE_OK) {
         refuse(&req, cfg, rr, started_us);
         goto out;
     }
     /* The worker's own answer, before any handler or FC line (health.c). */
-    if (rr.route == FCW_ROUTE_INVOKE && fcw_health_is_path(cfg, req.path)) {
+    if (rr.route == FCW_ROUTE_INVOKE && fcw_health_is_path(cfg, req.route_path)) {
         fcw_health_answer(&req, cfg);
         goto out;
     }
 
-    const fcw_route_config *rc = fcw_config_route(cfg, rr.route, req.path);
+    const fcw_route_config *rc = fcw_config_route(cfg, rr.route, req.route_path);
     const char *fc_timeout = rr.route == FCW_ROUTE_INITIALIZE ? req.initialization_timeout
                                                               : req.function_timeout;
     run_ctx ctx = {rc, fcw_effective_timeout(rc->timeout_s, fc_timeout)};

@@ -23,8 +23,10 @@ typedef struct app_handler {
     fcw_route route;
 } app_handler;
 
+/* Once the answer has started, only cutting it off tells the client it failed. */
 static int fail_with(fcw_request *req, int status, const char *body) {
     if (!req->committed) fcw_request_respond(req, status, "text/plain; charset=utf-8", body);
+    else fcw_request_cut(req);
     return FCW_ERROR;
 }
 

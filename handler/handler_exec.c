@@ -297,13 +297,15 @@ static void respond_body(exec_run *r, const char *data, size_t n) {
 }
 
 /*
- * Status and the headers the response layer accepts. Runtime-owned names
- * (Content-Length, Transfer-Encoding, Connection, x-fc-*, X-Accel-*) are
+ * Status, the declared Content-Length (the client's way to tell an answer
+ * that breaks off) and the headers the response layer accepts. Other
+ * runtime-owned names (Transfer-Encoding, Connection, x-fc-*, X-Accel-*) are
  * dropped: they are the runtime's to set, not a sign of a broken program.
  */
 static int apply_headers(exec_run *r, const fcw_cgi_response *res) {
     char scratch[FCW_CGI_HEADER_MAX + 2];
     fcw_set_status(r->req, res->status);
+    if (res->has_length) fcw_request_set_length(r->req, res->length);
     for (size_t i = 0; i < res->nheaders; i++) {
         const fcw_cgi_header *h = &res->headers[i];
         if (!fcw_header_name_allowed(h->name, h->name_len)) continue;
@@ -495,9 +497,13 @@ static void pump(exec_run *r) {
 
 /* ---- the verdict ---- */
 
-/* Answers status with a short text unless the response is already on its way. */
+/*
+ * Answers status with a short text unless the response is already on its
+ * way; then it is cut off, the one way left to tell the client it failed.
+ */
 static int fail_with(fcw_request *req, int status, const char *body) {
     if (!req->committed) fcw_request_respond(req, status, "text/plain; charset=utf-8", body);
+    else fcw_request_cut(req);
     return FCW_ERROR;
 }
 
@@ -549,9 +555,8 @@ static int verdict(exec_run *r, int st, unsigned timeout_s) {
     }
     if (!clean) {
         fcw_log(req, "exec %s %s after writing its response", prog, how);
-        /* Already streamed: status and part of the body are out and stand. */
-        if (req->committed) return FCW_OK;
-        if (req->status < 400)
+        /* A chosen error status stands; a streamed answer is cut (fail_with). */
+        if (req->status < 400 || req->committed)
             return fail_with(req, 500, "Internal Server Error: the function failed\n");
         return FCW_ERROR;
     }

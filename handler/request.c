@@ -16,7 +16,9 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "fcgi_record.h"
 #include "fclog.h"
+#include "path_norm.h"
 
 /*
  * The value of entry if it is "name=value" (name given with its '='), else
@@ -83,6 +85,33 @@ static const char *path_of(fcw_request *req, const char *uri) {
     return copy;
 }
 
+/* No escape, no "//", no "/." segment: its own normal form, nothing to copy. */
+static bool plain_path(const char *p) {
+    for (; *p; p++) {
+        if (*p == '%') return false;
+        if (p[0] == '/' && (p[1] == '/' || p[1] == '.')) return false;
+    }
+    return true;
+}
+
+static void normalize_path(fcw_request *req) {
+    if (plain_path(req->path)) {
+        req->route_path = req->path;
+        return;
+    }
+    size_t len = strlen(req->path);
+    char *out = req->route_path_inline;
+    if (len >= sizeof req->route_path_inline) {
+        out = req->route_path_copy = malloc(len + 1);
+        if (out == NULL) {
+            req->path_error = "out of memory";
+            return;
+        }
+    }
+    if (fcw_path_normalize(req->path, len, out, len + 1, &req->path_error) >= 0)
+        req->route_path = out;
+}
+
 static void request_fill(fcw_request *req, char **envp) {
     const char *uri = NULL, *doc_uri = NULL, *request_id = NULL;
 
@@ -94,9 +123,9 @@ static void request_fill(fcw_request *req, char **envp) {
     if (req->query == NULL) req->query = "";
 
     /*
-     * REQUEST_URI is the path as the client sent it; DOCUMENT_URI is nginx's
-     * decoded and normalised copy, which would turn "%2F" into "/" and route
-     * on a path FC never sent.
+     * REQUEST_URI is the path as the client sent it, which handlers get;
+     * routing uses the worker's own normal form of it (normalize_path), not
+     * nginx's DOCUMENT_URI, which a client of the socket could set at will.
      */
     if (uri != NULL && uri[0] != '\0') {
         req->path = path_of(req, uri);
@@ -104,6 +133,7 @@ static void request_fill(fcw_request *req, char **envp) {
         req->path = doc_uri;
         if (req->path == NULL || req->path[0] == '\0') req->path = "/";
     }
+    normalize_path(req);
     req->head_only = strcmp(req->method, "HEAD") == 0;
     fcw_request_id_make(request_id, req->request_id);
     req->status = 200;
@@ -200,10 +230,12 @@ void fcw_request_init_params(fcw_request *req, char **envp) {
 
 void fcw_request_free(fcw_request *req) {
     free(req->path_copy);
+    free(req->route_path_copy);
     fcw_buf_free(&req->headers);
     fcw_buf_free(&req->body);
     fcw_buf_free(&req->body_held);
     req->path_copy = NULL;
+    req->route_path_copy = NULL;
 }
 
 const char *fcw_method(const fcw_request *req) { return req->method; }
@@ -440,9 +472,38 @@ static char *append_uint(char *p, size_t v) {
 }
 
 /*
+ * Whether the handler's declared length is the answer's: HEAD, 204 and 304
+ * send no body, and only HEAD keeps the length of the one it would have had.
+ */
+static bool length_declared(const fcw_request *req) {
+    return req->has_length && (req->head_only || (req->status != 204 && req->status != 304));
+}
+
+/* Whether the body sent must match the declared length. */
+static bool length_binds(const fcw_request *req) {
+    return length_declared(req) && !req->head_only;
+}
+
+/*
+ * How many of len more body bytes fit in the declared length. The rest is
+ * dropped, as nginx would drop it, but said once: the handler is wrong.
+ */
+static size_t within_length(fcw_request *req, size_t len) {
+    if (!length_binds(req)) return len;
+    unsigned long long room = req->length > req->body_sent ? req->length - req->body_sent : 0;
+    if (len <= room) return len;
+    if (!req->length_overrun)
+        fcw_log(req, "the handler wrote more than the Content-Length it declared (%llu); "
+                "the bytes past it were dropped", req->length);
+    req->length_overrun = 1;
+    return (size_t)room;
+}
+
+/*
  * Sends status and headers. final means the whole body is in req->body, so
  * its length is known; otherwise the response streams and nginx is told not
- * to buffer it (server-sent events must reach the client as written).
+ * to buffer it (server-sent events must reach the client as written). A
+ * length the handler declared is sent either way.
  */
 static int commit(fcw_request *req, int final) {
     /*
@@ -466,22 +527,22 @@ static int commit(fcw_request *req, int final) {
         rc = put(req, req->function_error ? "x-fc-status: 404\r\n" : "x-fc-status: 200\r\n", 18);
     if (rc < 0) return rc;
     if (fcw_status_bodyless(req->status) ||
-        (final && req->head_only && !req->has_head_length && req->body.len == 0)) {
+        (final && req->head_only && !length_declared(req) && req->body.len == 0)) {
         /*
          * No body, so no length: a 204 or 304 with Content-Length breaks
          * clients, and a HEAD answer's length is the one its handler said
          * or wrote, never one made up.
          */
-        p = append_str(line, "\r\n");
-    } else if (final) {
-        p = append_str(line, "Content-Length: ");
-        p = append_uint(p, req->head_only && req->has_head_length ? (size_t)req->head_length
-                                                                   : req->body.len);
-        p = append_str(p, "\r\n\r\n");
-    } else {
-        p = append_str(line, "X-Accel-Buffering: no\r\n\r\n");
+        return put(req, "\r\n", 2);
     }
-    return put(req, line, (size_t)(p - line));
+    if (final || length_declared(req)) {
+        p = append_str(line, "Content-Length: ");
+        p = append_uint(p, length_declared(req) ? (size_t)req->length : req->body.len);
+        p = append_str(p, "\r\n");
+        rc = put(req, line, (size_t)(p - line));
+        if (rc < 0) return rc;
+    }
+    return final ? put(req, "\r\n", 2) : put(req, "X-Accel-Buffering: no\r\n\r\n", 25);
 }
 
 /* Whether the body the handler writes goes to the client at all. */
@@ -491,8 +552,9 @@ static bool sends_body(const fcw_request *req) {
 
 static int send_body(fcw_request *req) {
     int rc = 0;
-    if (req->body.len && sends_body(req)) rc = put(req, req->body.data, req->body.len);
-    if (rc == 0 && sends_body(req)) req->body_sent += req->body.len;
+    size_t n = within_length(req, req->body.len);
+    if (n && sends_body(req)) rc = put(req, req->body.data, n);
+    if (rc == 0 && sends_body(req)) req->body_sent += n;
     fcw_buf_reset(&req->body);
     return rc;
 }
@@ -501,6 +563,7 @@ int fcw_request_write(fcw_request *req, const void *buf, size_t len) {
     /* A captured answer is the instance's (lifecycle.c): no connection needed. */
     if (req->client_gone && !req->capture) return -EPIPE;
     if (req->committed) {
+        len = within_length(req, len);
         if (!sends_body(req) || len == 0) return 0;
         int rc = put(req, buf, len);
         if (rc < 0) return rc;
@@ -560,6 +623,43 @@ void fcw_request_respond(fcw_request *req, int status, const char *content_type,
     if (body) fcw_buf_append(&req->body, body, strlen(body));
 }
 
+int fcw_request_set_length(fcw_request *req, unsigned long long length) {
+    if (req->committed) return -EBUSY;
+    /* A captured answer is held whole and replayed with the length it has. */
+    if (req->capture) return 0;
+    req->has_length = 1;
+    req->length = length;
+    return 0;
+}
+
+void fcw_request_cut(fcw_request *req) { req->cut = 1; }
+
+/*
+ * Ends the request without END_REQUEST. The end of the connection alone would
+ * not do: nginx streams an unbuffered answer (X-Accel-Buffering: no) with no
+ * length of its own and takes the end of its FastCGI connection for the end
+ * of the answer, finishing it as whole. A record no FastCGI server sends
+ * (ABORT_REQUEST, a web server's record) is an upstream error to nginx
+ * ("upstream sent invalid FastCGI record type: 2"), buffered or not: it
+ * closes the client's connection where the answer stands, without the last
+ * chunk or short of the Content-Length. The connection is then shut for
+ * writing, so the closing records libfcgi writes in FCGX_Finish_r fail and
+ * it closes the connection instead of keeping it.
+ */
+static int cut_connection(fcw_request *req) {
+    int rc = 0, fd = req->fcgx->ipcFd;
+    if (!req->client_gone && fd >= 0) {
+        unsigned char rec[FCW_FCGI_HEADER_LEN];
+        size_t n = fcw_fcgi_abort_request(rec);
+        bound_io(req, IO_SEND);
+        if (FCGX_FFlush(req->fcgx->out) != 0) rc = output_failed(req);
+        else if (fcw_write_all(fd, (const char *)rec, n) < 0) rc = -EPIPE;
+    }
+    if (fd >= 0) (void)shutdown(fd, SHUT_WR);
+    req->client_gone = 1;
+    return rc;
+}
+
 int fcw_request_finish(fcw_request *req) {
     int rc = 0;
     char sink[16384];
@@ -571,6 +671,16 @@ int fcw_request_finish(fcw_request *req) {
             ;
         rc = commit(req, 1);
         if (rc == 0) rc = send_body(req);
+    }
+    if (!req->cut && rc == 0 && length_binds(req) && req->body_sent < req->length) {
+        fcw_log(req, "the answer ended after %llu of the %llu bytes its Content-Length "
+                "declared; the client's connection is closed so it cannot take it as whole",
+                req->body_sent, req->length);
+        req->cut = 1;
+    }
+    if (req->cut) {
+        int cut = cut_connection(req);
+        return rc < 0 ? rc : cut;
     }
     while (fcw_request_read(req, sink, sizeof sink) > 0)
         ;

@@ -33,22 +33,33 @@ struct fcw_request {
     FCGX_Request *fcgx;          /* NULL in unit tests: everything is captured */
     FCGX_ParamArray envp;        /* "NAME=value" params, NULL-terminated */
     const char *method;
-    const char *path;
+    const char *path;            /* raw, as the client sent it: what handlers get */
+    /*
+     * The path as nginx normalizes it (path_norm.h): lifecycle paths and
+     * [route] prefixes are matched on it. NULL when it cannot be normalized;
+     * path_error says why (the request gets 400).
+     */
+    const char *route_path;
+    const char *path_error;
     const char *query;
     /* The x-fc-* headers the worker itself reads, or NULL when absent. */
     const char *control_path;
     const char *function_timeout;
     const char *initialization_timeout;
     char *path_copy;             /* path cut out of REQUEST_URI, if too long for path_inline */
+    char *route_path_copy;       /* route_path, if too long for route_path_inline */
     char request_id[FCW_REQUEST_ID_MAX + 1];
     fcw_route route;
     int head_only;               /* HEAD: headers and Content-Length, no body */
     /*
-     * HEAD answered by a server that sent no body: the Content-Length it
-     * announced (an [app]'s), used instead of the empty body's 0.
+     * The Content-Length the handler declared (fcw_request_set_length): the
+     * answer's, also when it streams, so a client can tell an answer that
+     * falls short of it. For HEAD, the length of the body not sent.
      */
-    int has_head_length;
-    unsigned long long head_length;
+    int has_length;
+    unsigned long long length;
+    int length_overrun;          /* the handler wrote past its declared length */
+    int cut;                     /* fcw_request_cut: ends without END_REQUEST */
 
     int status;
     fcw_buf headers;             /* "Name: value\r\n" lines set by the handler */
@@ -66,6 +77,7 @@ struct fcw_request {
     fcw_buf body_held;           /* body read ahead before the response started */
     size_t body_held_off;        /* how much of it fcw_read has handed out */
     char path_inline[FCW_PATH_INLINE];
+    char route_path_inline[FCW_PATH_INLINE];
     char headers_inline[FCW_HEADERS_INLINE];
     char body_inline[FCW_BODY_INLINE];
 };
@@ -113,6 +125,26 @@ int fcw_request_flush(fcw_request *req);
  */
 #define FCW_IO_GRACE_MS 1000
 void fcw_request_set_deadline(fcw_request *req, long deadline_ms);
+
+/*
+ * The body's length as the handler declared it (a CGI program's or an app's
+ * Content-Length): sent as the answer's Content-Length, even when the answer
+ * streams. Bytes past it are dropped; an answer that ends short of it is cut
+ * (fcw_request_cut). Not for HEAD, 204 and 304, whose length is not that of
+ * a body sent. 0, or -EBUSY once the headers are sent.
+ */
+int fcw_request_set_length(fcw_request *req, unsigned long long length);
+
+/*
+ * The answer broke off after it started (a program that failed or timed out
+ * mid-stream, an app whose connection broke): fcw_request_finish ends the
+ * request without FastCGI's END_REQUEST and closes nginx's connection, so
+ * nginx closes the client's connection without ending the answer (no last
+ * chunk, or fewer bytes than its Content-Length), instead of ending it as a
+ * whole answer. For an answer not yet committed an error status says more:
+ * fcw_request_respond instead.
+ */
+void fcw_request_cut(fcw_request *req);
 
 /* Replaces the response with a runtime-made one (errors, 405, replays). */
 void fcw_request_respond(fcw_request *req, int status, const char *content_type,

@@ -30,6 +30,7 @@ FUZZ_OBJ = $(WORKER_SRC:handler/%.c=$(FUZZ_DIR)/obj/%.o)
 # 8 KB limit).
 FUZZ_MAX_LEN_fuzz_config = 4096
 FUZZ_MAX_LEN_fuzz_route = 512
+FUZZ_MAX_LEN_fuzz_path_norm = 4096
 FUZZ_MAX_LEN_fuzz_request = 8192
 FUZZ_MAX_LEN_fuzz_cgi_response = 10000
 FUZZ_MAX_LEN_fuzz_fcgi_record = 4096

@@ -18,6 +18,7 @@
 #include "fixtures.h"
 #include "http_assert.h"
 #include "http_client.h"
+#include "http_framing.h"
 #include "marked_procs.h"
 #include "procs.h"
 #include "runtime.h"

@@ -743,14 +743,19 @@ START_TEST(exit_nonzero_after_response) {
     assert_function_error(&R, &r, 503, "fa-503");
     ck_assert_str_eq(r.body, "busy");
     http_resp_free(&r);
-    /* Already streamed: the response stands. */
-    ck_assert_int_eq(request("GET", "/fail-after/?streamed", "x-fc-request-id: fa-str\r\n", NULL,
-                             0, &r, NULL), 0);
-    ck_assert_int_eq(r.status, 200);
-    ck_assert_uint_eq(r.body_len, 262144);
-    assert_header(&r, "x-fc-status", "200");
-    http_resp_free(&r);
-    assert_success_end("fa-str");
+    /*
+     * Already streamed: status and headers stand, but the client must not
+     * take the answer for whole: it is cut, and FC sees the error.
+     */
+    http_framing f;
+    ck_assert_int_eq(http_get_framing(R.port, "/fail-after/?streamed",
+                                      "x-fc-request-id: fa-str\r\n", 10000, &f), 0);
+    ck_assert_int_eq(f.status, 200);
+    ck_assert_msg(!f.whole && f.closed, "a streamed answer whose program failed ended as whole "
+                  "(%zu bytes):\n%s", f.body_len, f.head);
+    http_framing_free(&f);
+    ck_assert_int_eq(wait_for_count(R.out_path, "FC Invoke End RequestId: fa-str" FAILED_END, 1,
+                                    10000), 1);
     assert_in_file(R.err_path, "fail-after.sh exited with status 1 after writing its response");
     assert_still_serves();
 }

@@ -28,6 +28,17 @@ static void up_echo(void) {
                                       "FCWORKER_INITIALIZE=builtin:echo", NULL};
     rt_start(&R, env);
 }
+/* [route /internal/] answers OK itself; every other invocation is echoed. */
+static void up_internal(void) {
+    static const char *const env[] = {"FC_FUNCTION_NAME=" FN_NAME, NULL};
+    char conf[128];
+    snprintf(conf, sizeof conf, "/tmp/fcw-routes-%d.conf", (int)getpid());
+    rt_start_config(&R, conf,
+                    "[invoke]\nhandler = builtin:echo\n"
+                    "[route /internal/]\nhandler = builtin:ok\n",
+                    env);
+    unlink(conf);
+}
 static void down(void) { rt_stop(&R); }
 
 /*
@@ -353,6 +364,82 @@ START_TEST(path_and_query_reach_the_handler_raw) {
 }
 END_TEST
 
+/*
+ * Lifecycle paths are matched as nginx normalizes them: an app that decodes
+ * its path must not see the initializer's path on an invocation, which
+ * would run the initializer once per request instead of once.
+ */
+START_TEST(encoded_and_dotted_lifecycle_paths_are_hooks) {
+    expect_hook("POST", "/%69nitialize", NULL, "Initialize");
+    expect_hook("POST", "/%69%6E%69%74ialize", NULL, "Initialize");
+    expect_hook("POST", "//initialize", NULL, "Initialize");
+    expect_hook("POST", "/x/../initialize", NULL, "Initialize");
+    expect_hook("GET", "/./pre-stop", NULL, "PreStop");
+    expect_hook("GET", "/pre%2Dfreeze", NULL, "PreFreeze");
+    expect_405("GET", "/%69nitialize", NULL, "POST");
+    /* Still not a hook: a path below it, or its name with a query. */
+    expect_invoke("POST", "/%69nitialize/x", NULL);
+}
+END_TEST
+
+/* [route] prefixes too: no spelling of the path reaches the invoke handler. */
+START_TEST(encoded_and_doubled_paths_keep_their_route) {
+    static const char *const paths[] = {
+        "/internal/secret",  "/%69nternal/secret",        "/internal%2Fsecret",
+        "//internal/secret", "/public/../internal/secret", "/internal//secret",
+        "/%2Finternal/secret",
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        char id[64];
+        http_resp r = request("GET", paths[i], NULL, id, sizeof id);
+        ck_assert_msg(r.status == 200 && strcmp(r.body, "OK") == 0,
+                      "GET %s reached the invoke handler instead of [route /internal/]: "
+                      "status %d\n%s", paths[i], r.status, r.body);
+        http_resp_free(&r);
+    }
+    /* What is not under the prefix once normalized is not, however spelt. */
+    char id[64];
+    http_resp r = request("GET", "/internal/../public%2Fx?y=%2F", NULL, id, sizeof id);
+    ck_assert_int_eq(r.status, 200);
+    /* The handler gets the path as sent, not the normal form. */
+    ck_assert_msg(strncmp(r.body, "GET /internal/../public%2Fx?y=%2F\n", 34) == 0,
+                  "expected the raw path in the echo, got\n%s", r.body);
+    http_resp_free(&r);
+}
+END_TEST
+
+/*
+ * A path that cannot be normalized is refused by the worker itself, with no
+ * handler and no FC line: nginx refuses these, but a FastCGI client of the
+ * socket need not be nginx.
+ */
+START_TEST(unnormalizable_path_is_400) {
+    static const char *const uris[][2] = {
+        {"REQUEST_URI=/../initialize", "above the root"},
+        {"REQUEST_URI=/internal/%00x", "NUL"},
+        {"REQUEST_URI=/internal/%zz", "two hex digits"},
+        {"REQUEST_URI=/a/../../internal/secret?q", "above the root"},
+    };
+    for (size_t i = 0; i < sizeof uris / sizeof uris[0]; i++) {
+        const char *const params[] = {"REQUEST_METHOD=POST", uris[i][0],
+                                      "HTTP_X_FC_REQUEST_ID=bad-path", NULL};
+        int fd = fcgi_connect(R.socket);
+        ck_assert_int_ge(fd, 0);
+        char *out = NULL;
+        ck_assert_int_eq(fcgi_begin(fd, 1, 0), 0);
+        ck_assert_int_eq(fcgi_params(fd, 1, params), 0);
+        ck_assert_int_eq(fcgi_stdin(fd, 1, NULL, 0), 0);
+        ck_assert_msg(fcgi_read_response(fd, 1, &out, NULL) == 0, "%s: no END_REQUEST",
+                      uris[i][0]);
+        close(fd);
+        ck_assert_msg(strncmp(out, "Status: 400 ", 12) == 0 && strstr(out, uris[i][1]) != NULL,
+                      "%s: expected 400 saying '%s', got\n%s", uris[i][0], uris[i][1], out);
+        free(out);
+    }
+    expect_not_logged("bad-path", "a path that cannot be normalized");
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("routes");
     TCase *tc = tcase_create("hello");
@@ -367,7 +454,15 @@ static Suite *suite(void) {
     tcase_add_test(tc, worker_serves_after_pre_stop_and_pre_freeze);
     tcase_add_test(tc, repeated_initialize_answers_200);
     tcase_add_test(tc, concurrent_initialize_all_200);
+    tcase_add_test(tc, encoded_and_dotted_lifecycle_paths_are_hooks);
     suite_add_tcase(s, tc);
+
+    TCase *internal = tcase_create("normalized");
+    tcase_add_checked_fixture(internal, up_internal, down);
+    tcase_set_timeout(internal, 30);
+    tcase_add_test(internal, encoded_and_doubled_paths_keep_their_route);
+    tcase_add_test(internal, unnormalizable_path_is_400);
+    suite_add_tcase(s, internal);
 
     TCase *echo = tcase_create("echo");
     tcase_add_checked_fixture(echo, up_echo, down);

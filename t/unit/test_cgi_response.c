@@ -186,6 +186,36 @@ START_TEST(never_reads_past_len) {
 }
 END_TEST
 
+/* The program's Content-Length is taken apart from the headers passed on. */
+START_TEST(content_length_declared) {
+    ck_assert_int_eq(parse("Content-Type: a/b\r\nContent-Length: 400000\r\n\r\n"), FCW_CGI_OK);
+    ck_assert_int_eq(res.has_length, 1);
+    ck_assert_uint_eq(res.length, 400000);
+    ck_assert_uint_eq(res.nheaders, 1);
+    ck_assert_str_eq(hdr(0), "Content-Type=a/b");
+    ck_assert_int_eq(parse("content-length:0\nContent-Length: 0\n\n"), FCW_CGI_OK);
+    ck_assert_int_eq(res.has_length, 1);
+    ck_assert_uint_eq(res.length, 0);
+    ck_assert_int_eq(parse("Content-Type: a/b\n\n"), FCW_CGI_OK);
+    ck_assert_int_eq(res.has_length, 0);
+}
+END_TEST
+
+START_TEST(content_length_invalid) {
+    static const char *bad[] = {
+        "Content-Length: -1\n\n",     "Content-Length: +5\n\n",
+        "Content-Length: 5 5\n\n",    "Content-Length: 5, 5\n\n",
+        "Content-Length: 0x10\n\n",   "Content-Length:\n\n",
+        "Content-Length: 1000000000000000000000\n\n",
+        "Content-Length: 5\nContent-Length: 6\n\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(parse(bad[i]) == FCW_CGI_INVALID, "accepted: %s", bad[i]);
+        ck_assert_ptr_nonnull(strstr(res.error, "Content-Length"));
+    }
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("cgi_response");
     TCase *tc = tcase_create("parse");
@@ -202,6 +232,8 @@ static Suite *suite(void) {
     tcase_add_test(tc, header_block_size_limit);
     tcase_add_test(tc, too_many_headers);
     tcase_add_test(tc, never_reads_past_len);
+    tcase_add_test(tc, content_length_declared);
+    tcase_add_test(tc, content_length_invalid);
     suite_add_tcase(s, tc);
     return s;
 }
