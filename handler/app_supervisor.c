@@ -229,8 +229,9 @@ static void on_exit_successor(fcw_app *a, copy *c) {
 static void on_exit(fcw_app *a, copy *c, long now) {
     pid_t pid = c->run.pid;
     long uptime = now - c->run.started_at;
-    int probe_taken = c->state == FCW_COPY_STARTING && !c->ready_timed_out &&
-                      fcw_app_probe_taken(c);
+    /* Before the probe's fd is closed: whether the copy took the probe. */
+    int probe_taken = a->fastcgi && c->served == 0 && c->state != FCW_COPY_BUSY &&
+                      !c->ready_timed_out && fcw_app_probe_taken(c);
     fcw_close_fd(&c->probe_fd);
     int st = proc_reap(a, &c->run);
     char how[128], who[32];
@@ -255,7 +256,8 @@ static void on_exit(fcw_app *a, copy *c, long now) {
      * fault: copies count as ready once started from now on, as they would
      * without the probe, and this one starts again at once.
      */
-    int probe_killed = a->fastcgi && first && probe_taken && !a->no_probe && !a->stop;
+    int probe_killed = probe_taken && !a->stop;
+    int probe_news = probe_killed && !a->no_probe;
     fcw_app_copy_move(a, c, FCW_COPY_EV_EXITED);
     if (c->served > 0) c->backoff = BACKOFF_FIRST_MS;
     int promoted = 0;
@@ -284,9 +286,12 @@ static void on_exit(fcw_app *a, copy *c, long now) {
     pthread_cond_broadcast(&a->freed);
     pthread_mutex_unlock(&a->lock);
 
-    if (probe_killed) {
+    if (probe_news) {
         fcw_log_warn("app %s%s (pid %d) %s on the worker's readiness probe (a FastCGI "
                      "GET_VALUES record): its copies count as ready once started from now on",
+                     a->cfg.program, who, (int)pid, how);
+    } else if (probe_killed) {
+        fcw_log_info("app %s%s (pid %d) %s on its readiness probe too: started again",
                      a->cfg.program, who, (int)pid, how);
     } else if (first && !a->stop) {
         if (a->start_err[0] == '\0') {
@@ -393,6 +398,8 @@ static void check_ready(fcw_app *a, copy *c, long now) {
         if (!a->fastcgi)
             fcw_log_info("app ready on %s (pid %d, %ld ms after start)", a->cfg.address,
                          (int)c->run.pid, now - c->run.started_at);
+        /* It outlived a probe it closed unanswered: that was not what killed others. */
+        if (a->fastcgi && c->probe_closed_at && !a->no_probe) c->probe_closed_at = 0;
         pthread_mutex_lock(&a->lock);
         fcw_app_copy_move(a, c, FCW_COPY_EV_READY);
         pthread_cond_broadcast(&a->freed);
