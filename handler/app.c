@@ -609,6 +609,9 @@ int fcw_app_await_restart(fcw_app *a, long deadline_ms) {
     /* A server the worker does not start: nobody restarts it. */
     if (!a->has_thread) return FCW_APP_GONE;
     long now = fcw_now_ms();
+    /* A restart is waited out, but not for longer than a start may take. */
+    long ready_by = now + (long)a->cfg.ready_timeout_s * 1000L;
+    if (ready_by < deadline_ms) deadline_ms = ready_by;
     if (now >= deadline_ms) return FCW_APP_NOT_READY;
     long until = now + RECONNECT_MS < deadline_ms ? now + RECONNECT_MS : deadline_ms;
     struct timespec ts = abs_time(until);

@@ -322,10 +322,13 @@ static int parse(exchange *e, const char *buf, size_t n) {
 /*
  * The exchange's results: 0, ANSWERED_EARLY, or a negative errno: -ETIMEDOUT
  * at the deadline, -ECONNABORTED when the client went away (nginx closed its
- * connection), -ECONNRESET when the app closed before its answer was whole,
+ * connection), APP_CLOSED when the app closed the connection before its
+ * answer was whole, -ECONNRESET when it reset it (it had not read all that
+ * was sent: a crash, or a connection still in its queue when it died),
  * -EPROTO for an answer that is not HTTP, or the failed system call's.
  */
 #define ANSWERED_EARLY 1    /* the app answered before it took the whole request */
+#define APP_CLOSED (-ESHUTDOWN) /* end of file before the answer was whole */
 
 /* A failure of the connection to the app itself, as opposed to time or client. */
 static bool app_conn_failed(int rc) {
@@ -392,7 +395,7 @@ static int read_answer(exchange *e) {
         e->received += (size_t)n;
         int rc = parse(e, buf, (size_t)n);
         if (rc < 0) return rc;
-        if (n == 0) return e->done ? 0 : -ECONNRESET;
+        if (n == 0) return e->done ? 0 : APP_CLOSED;
     }
     return 0;
 }
@@ -437,7 +440,7 @@ static fcw_app_outcome outcome_of(exchange *e, int rc) {
     }
     snprintf(x->why, sizeof x->why, "the connection to the app failed %s: %s",
              e->received ? "in the middle of its answer" : "before it answered",
-             rc == -ECONNRESET ? "closed" : fcw_strerror(rc));
+             rc == APP_CLOSED ? "closed" : rc == -ECONNRESET ? "reset" : fcw_strerror(rc));
     return FCW_APP_BROKEN;
 }
 
@@ -577,8 +580,15 @@ fcw_app_outcome fcw_app_http_forward(fcw_app *app, fcw_request *req, long deadli
             rc = read_answer(&e);
             if (!sent_all) e.keep = 0;
         }
+        /*
+         * A kept connection: any failure (nginx's rule for a cached one). A
+         * new one: only a reset, which says the app had not read the request
+         * whole (it died with the connection in its queue); end of file after
+         * it read it is the app failing on this request, which is not sent
+         * twice.
+         */
         if (app_conn_failed(rc) && may_resend(req, &e, first_len == body_len) &&
-            (reused || fresh_resends-- > 0)) {
+            (reused || (rc == -ECONNRESET && fresh_resends-- > 0))) {
             close(fd);
             fd = -1;
             fcw_metrics_app_retry();
