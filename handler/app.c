@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "error.h"
 #include "exec_child.h"
 #include "fclog.h"
@@ -56,16 +57,6 @@ static pthread_cond_t apps_changed = PTHREAD_COND_INITIALIZER;
 static fcw_app *apps;
 static int exit_code;
 static int stopping;          /* fcw_app_stop_starting: no start succeeds any more */
-
-long fcw_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static struct timespec abs_time(long ms) {
-    return (struct timespec){ms / 1000, (ms % 1000) * 1000000L};
-}
 
 /* Takes a off the list of supervised apps; those waiting for its address are told. */
 static void unlist(fcw_app *a) {
@@ -331,8 +322,7 @@ static int wait_external(fcw_app *a, char *err, size_t errlen) {
                      "other way", a->cfg.address, a->cfg.ready_timeout_s);
             return -ETIMEDOUT;
         }
-        struct timespec ts = {0, probe_ms * 1000000L};
-        nanosleep(&ts, NULL);
+        fcw_sleep_ms(probe_ms);
         if (probe_ms < PROBE_MAX_MS) probe_ms *= 2;
     }
     return 0;
@@ -354,7 +344,6 @@ static fcw_app *holder_locked(const fcw_app *a) {
  */
 static int wait_address_free(fcw_app *a, char *err, size_t errlen) {
     long until = fcw_now_ms() + (long)a->cfg.ready_timeout_s * 1000L;
-    struct timespec ts;
     pthread_mutex_lock(&apps_lock);
     for (;;) {
         fcw_app *old = holder_locked(a);
@@ -379,15 +368,9 @@ static int wait_address_free(fcw_app *a, char *err, size_t errlen) {
         }
         /* An app's leaving is signalled; a foreign server's only seen by looking again. */
         long next = fcw_now_ms() + (old != NULL ? 1000 : PROBE_MAX_MS);
-        clock_gettime(CLOCK_REALTIME, &ts);
         long ms = (next < until ? next : until) - fcw_now_ms();
         if (ms < 1) ms = 1;
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = fcw_realtime_after(ms);
         pthread_cond_timedwait(&apps_changed, &apps_lock, &ts);
     }
     /* Listed now, under the same lock: a later start on this address waits for this one. */
@@ -462,12 +445,8 @@ int fcw_app_start(const fcw_app_config *ac, fcw_app **out, int *code, char *err,
     a->refs = 1;
     pthread_mutex_init(&a->lock, NULL);
     pthread_mutex_init(&a->log_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&a->changed, &ca);
-    pthread_cond_init(&a->freed, &ca);
-    pthread_condattr_destroy(&ca);
+    fcw_cond_init_monotonic(&a->changed);
+    fcw_cond_init_monotonic(&a->freed);
     if (copy_config(&a->cfg, ac) < 0 || build_env(a) < 0 ||
         (a->pool = fcw_app_pool_create(&a->cfg.addr)) == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -578,7 +557,7 @@ int fcw_app_wait_ready(fcw_app *a, long deadline_ms) {
     int s = __atomic_load_n(&a->state, __ATOMIC_ACQUIRE);
     if (s == APP_READY) return 0;
     if (s == APP_GONE) return FCW_APP_GONE;
-    struct timespec ts = abs_time(deadline_ms);
+    struct timespec ts = fcw_deadline_ts(deadline_ms);
     pthread_mutex_lock(&a->lock);
     while (a->state == APP_STARTING || a->state == APP_DOWN)
         if (pthread_cond_timedwait(&a->changed, &a->lock, &ts) == ETIMEDOUT) break;
@@ -614,7 +593,7 @@ int fcw_app_await_restart(fcw_app *a, long deadline_ms) {
     if (ready_by < deadline_ms) deadline_ms = ready_by;
     if (now >= deadline_ms) return FCW_APP_NOT_READY;
     long until = now + RECONNECT_MS < deadline_ms ? now + RECONNECT_MS : deadline_ms;
-    struct timespec ts = abs_time(until);
+    struct timespec ts = fcw_deadline_ts(until);
     pthread_mutex_lock(&a->lock);
     /* The supervisor looks for exits now, not at its next timer. */
     fcw_app_wake_locked(a);
@@ -636,9 +615,7 @@ void fcw_app_stop_all(void) {
         pthread_cond_broadcast(&a->freed);
         pthread_mutex_unlock(&a->lock);
     }
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += longest + 3;
+    struct timespec until = fcw_realtime_after((long)(longest + 3) * 1000L);
     while (apps != NULL)
         if (pthread_cond_timedwait(&apps_changed, &apps_lock, &until) == ETIMEDOUT) break;
     if (apps != NULL) fcw_log_error("an app did not stop in time");

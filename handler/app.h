@@ -134,7 +134,4 @@ int fcw_app_exit_code(void);
  */
 const char *fcw_app_state_name(const fcw_app *a);
 
-/* Milliseconds on CLOCK_MONOTONIC. */
-long fcw_now_ms(void);
-
 #endif

@@ -19,6 +19,7 @@
 
 #include "app_pool.h"
 #include "cgi_response.h"
+#include "clock.h"
 #include "error.h"
 #include "exec_child.h"
 #include "exec_env.h"

@@ -27,6 +27,7 @@
 
 #include "app.h"
 #include "app_pool.h"
+#include "clock.h"
 #include "error.h"
 #include "metrics.h"
 

@@ -9,11 +9,8 @@
 #include <errno.h>
 #include <time.h>
 
+#include "clock.h"
 #include "metrics.h"
-
-static struct timespec abs_time(long ms) {
-    return (struct timespec){ms / 1000, (ms % 1000) * 1000000L};
-}
 
 /* An IDLE copy, starting from where the last one was taken; with a->lock held. */
 static copy *idle_copy(fcw_app *a) {
@@ -26,7 +23,7 @@ static copy *idle_copy(fcw_app *a) {
 
 
 int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out) {
-    struct timespec ts = abs_time(deadline_ms);
+    struct timespec ts = fcw_deadline_ts(deadline_ms);
     int waited = 0;
     pthread_mutex_lock(&a->lock);
     for (;;) {

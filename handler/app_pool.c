@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app.h"
+#include "clock.h"
 #include "error.h"
 
 struct fcw_app_pool {
@@ -25,22 +25,12 @@ struct fcw_app_pool {
     int idle[FCW_APP_POOL_MAX];
 };
 
-int fcw_ms_left(long deadline) {
-    long left = deadline - fcw_now_ms();
-    if (left <= 0) return 0;
-    return left > 3600000 ? 3600000 : (int)left;
-}
-
 fcw_app_pool *fcw_app_pool_create(const fcw_app_addr *addr) {
     fcw_app_pool *p = calloc(1, sizeof *p);
     if (p == NULL) return NULL;
     p->addr = *addr;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->freed, &ca);
-    pthread_condattr_destroy(&ca);
+    fcw_cond_init_monotonic(&p->freed);
     return p;
 }
 
@@ -55,7 +45,7 @@ void fcw_app_pool_destroy(fcw_app_pool *p) {
 const fcw_app_addr *fcw_app_pool_addr(const fcw_app_pool *p) { return &p->addr; }
 
 int fcw_app_pool_take(fcw_app_pool *p, long deadline) {
-    struct timespec ts = {deadline / 1000, (deadline % 1000) * 1000000L};
+    struct timespec ts = fcw_deadline_ts(deadline);
     pthread_mutex_lock(&p->lock);
     while (p->active >= FCW_APP_POOL_MAX) {
         if (pthread_cond_timedwait(&p->freed, &p->lock, &ts) == ETIMEDOUT) {

@@ -35,7 +35,5 @@ void fcw_app_pool_give(fcw_app_pool *p, int fd, int keep);
 int fcw_app_connect(const fcw_app_addr *addr, long deadline_ms);
 /* Whether an idle connection is still open (the server has not closed it). */
 bool fcw_app_conn_open(int fd);
-/* Milliseconds until deadline_ms, 0 when past, at most an hour (for poll). */
-int fcw_ms_left(long deadline_ms);
 
 #endif

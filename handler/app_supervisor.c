@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "error.h"
 #include "exec_child.h"
 #include "fclog.h"
@@ -348,11 +349,9 @@ static void watch(fcw_app *a, long until) {
         }
         if (c->probe_fd >= 0) p[n++] = (struct pollfd){.fd = c->probe_fd, .events = POLLIN};
     }
-    long left = until < 0 ? -1 : until - fcw_now_ms();
-    if (until >= 0 && left < 0) left = 0;
+    int left = until < 0 ? -1 : fcw_ms_left(until);
     if (no_pidfd && (left < 0 || left > EXIT_POLL_MS)) left = EXIT_POLL_MS;
-    if (left > 3600000) left = 3600000;
-    if (poll(p, n, (int)left) <= 0) return;
+    if (poll(p, n, left) <= 0) return;
     if (p[1].revents || p[2].revents) fcw_app_pump_logs(a);
     if (p[0].revents) {
         char buf[64];

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "dispatch.h"
 #include "error.h"
@@ -79,12 +80,6 @@ static struct {
     parked *v;
     size_t n, cap;
 } park = {.lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1};
-
-static long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /* Ready again for its next request: one thread will be told, once. 0 or -errno. */
 static int arm(int fd, int op) {
@@ -152,7 +147,7 @@ static void unpark_locked(size_t i) {
 /* Drops the heads past their time; the time until the next one's, or -1. */
 static int park_expire(void) {
     unsigned dropped = 0;
-    long now = now_ms(), next = -1;
+    long now = fcw_now_ms(), next = -1;
     pthread_mutex_lock(&park.lock);
     for (size_t i = 0; i < park.n;) {
         if (park.v[i].deadline_ms <= now) {
@@ -232,7 +227,7 @@ static void park_connection(int fd) {
         else park.v = v, park.cap = cap;
     }
     if (rc == 0) {
-        park.v[park.n] = (parked){fd, now_ms() + HEAD_TIMEOUT_MS};
+        park.v[park.n] = (parked){fd, fcw_now_ms() + HEAD_TIMEOUT_MS};
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.fd = fd};
         rc = epoll_ctl(park.epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : fcw_errno();
         if (rc == 0) park.n++;
@@ -278,8 +273,7 @@ static void spawn_locked(void) {
 /* EMFILE and the like: said, and a pause instead of a spin on accept. */
 static void accept_failed(int err) {
     fcw_log_error("accepting a FastCGI connection failed: %s", fcw_strerror(err));
-    struct timespec pause = {0, 50 * 1000 * 1000};
-    nanosleep(&pause, NULL);
+    fcw_sleep_ms(50);
 }
 
 /* Every connection waiting on the listener goes into the set. */
@@ -431,11 +425,11 @@ static void *thread_main(void *arg) {
         int timeout = core.set.idle_timeout_s ? (int)core.set.idle_timeout_s * 1000 : -1;
         if (core.qlen) {
             queued *q = &core.queue[core.qhead];
-            long due = q->since_ms + (long)core.set.queue_timeout_s * 1000L - now_ms();
+            long due = q->since_ms + (long)core.set.queue_timeout_s * 1000L - fcw_now_ms();
             if (due <= 0) {
                 queued old = pop_locked();
                 pthread_mutex_unlock(&core.lock);
-                refuse(&fr, old.fd, now_ms() - old.since_ms);
+                refuse(&fr, old.fd, fcw_now_ms() - old.since_ms);
                 pthread_mutex_lock(&core.lock);
                 continue;
             }
@@ -497,7 +491,7 @@ static void *thread_main(void *arg) {
             if (probe) continue;
         }
         if (core.busy >= core.set.threads) {
-            long now = now_ms();
+            long now = fcw_now_ms();
             if (core.qlen < QUEUE_MAX) {
                 core.queue[(core.qhead + core.qlen) % QUEUE_MAX] = (queued){fd, now};
                 core.qlen++;
@@ -563,9 +557,7 @@ int fcw_core_start(int listen_fd, const fcw_core_settings *s, fcw_lifecycle *lc,
 }
 
 unsigned fcw_core_drain(unsigned timeout_s, unsigned *before) {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_s;
+    struct timespec deadline = fcw_realtime_after((long)timeout_s * 1000L);
 
     pthread_mutex_lock(&core.lock);
     __atomic_store_n(&core.stopping, 1, __ATOMIC_RELEASE);

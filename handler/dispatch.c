@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "access_log.h"
+#include "clock.h"
 #include "config.h"
 #include "fclog.h"
 #include "handler.h"
@@ -57,7 +58,7 @@ static int run_handler(void *arg, fcw_request *req) {
  */
 static void account(const fcw_request *req, const fcw_config *cfg, fcw_route route,
                     long started_us, int in_flight, int failed) {
-    long us = fcw_metrics_clock_us() - started_us;
+    long us = fcw_now_us() - started_us;
     if (in_flight) fcw_metrics_request_end(route, req->status, us, failed);
     else fcw_metrics_request_count(route, req->status, us);
     if (cfg != NULL && cfg->access_log) fcw_access_log(req, us);
@@ -86,7 +87,7 @@ static void refuse(fcw_request *req, const fcw_config *cfg, fcw_route_result rr,
 }
 
 void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc) {
-    long started_us = fcw_metrics_clock_us();
+    long started_us = fcw_now_us();
     fcw_request req;
     fcw_request_init(&req, fr);
     fcw_config *cfg = fcw_config_acquire();

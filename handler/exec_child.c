@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "error.h"
 
 /*
@@ -292,18 +293,14 @@ static void kill_and_reap(pid_t pid) {
 }
 
 unsigned fcw_child_kill_everything(long timeout_ms) {
-    struct timespec now, until;
     unsigned total = 0, n;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
+    long until = fcw_now_ms() + timeout_ms;
     pthread_rwlock_wrlock(&spawn_lock);
     /* Each round's dead may leave children of their own, adopted in turn. */
     while ((n = for_each_child(kill_and_reap)) > 0) {
         total += n;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec > until.tv_sec) break;
-        struct timespec pause = {0, 5 * 1000000L};
-        nanosleep(&pause, NULL);
+        if (fcw_now_ms() > until) break;
+        fcw_sleep_ms(5);
     }
     pthread_rwlock_unlock(&spawn_lock);
     return total;

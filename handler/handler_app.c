@@ -14,6 +14,7 @@
 #include "app.h"
 #include "app_fastcgi.h"
 #include "app_http.h"
+#include "clock.h"
 #include "fclog.h"
 #include "metrics.h"
 

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "cgi_response.h"
+#include "clock.h"
 #include "error.h"
 #include "exec_child.h"
 #include "exec_env.h"
@@ -78,12 +79,6 @@
 #define EXEC_EXIT_POLL_MS 100
 /* Request body to stdin and stdout to the response move in chunks this big. */
 #define EXEC_CHUNK (64 * 1024)
-
-static long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /* ---- the I/O pump ---- */
 
@@ -147,7 +142,7 @@ static void check_exit(exec_run *r) {
     if (waitid(P_PID, (id_t)r->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
         si.si_pid == r->pid) {
         r->exited = 1;
-        r->last_io = now_ms(); /* the grace for open pipes starts now */
+        r->last_io = fcw_now_ms(); /* the grace for open pipes starts now */
         fcw_close_fd(&r->pidfd);
         /* Nobody left to read it, or only a stray grandchild. */
         fcw_close_fd(&r->in_fd);
@@ -172,7 +167,7 @@ static void fail_output(exec_run *r, const char *why);
  */
 static void body_read_failed(exec_run *r) {
     if (r->req->io_timed_out) {
-        if (!r->timed_out) time_out(r, now_ms());
+        if (!r->timed_out) time_out(r, fcw_now_ms());
         return;
     }
     fail_output(r, r->spool_fd >= 0 ? "reading the request body back from its temporary file "
@@ -220,7 +215,7 @@ static void fail_output(exec_run *r, const char *why) {
     r->output_failed = why;
     r->sink = 1;
     fcw_close_fd(&r->in_fd);
-    stop_child(r, now_ms());
+    stop_child(r, fcw_now_ms());
 }
 
 /* An unlinked file for the request body: gone when closed, never seen by others. */
@@ -283,13 +278,13 @@ static void respond_body(exec_run *r, const char *data, size_t n) {
         req->body.len + n >= FCW_RESPONSE_BUFFER) {
         const char *why = take_rest_of_body(r);
         if (why != NULL) {
-            if (req->io_timed_out) time_out(r, now_ms());
+            if (req->io_timed_out) time_out(r, fcw_now_ms());
             else fail_output(r, why);
             return;
         }
     }
     if (fcw_request_write(req, data, n) == 0) return;
-    if (req->io_timed_out) time_out(r, now_ms());
+    if (req->io_timed_out) time_out(r, fcw_now_ms());
     else fail_output(r, req->capture ? "its answer is larger than the 1 MiB an initializer "
                                          "may return"
                                        : "the response could not be sent (nginx connection "
@@ -326,7 +321,7 @@ static void reject_output(exec_run *r, const char *why, unsigned line) {
     r->sink = 1;
     fcw_close_fd(&r->in_fd);
     /* The answer is 502 whatever it does next: no reason to wait for it. */
-    stop_child(r, now_ms());
+    stop_child(r, fcw_now_ms());
 }
 
 static void on_stdout(exec_run *r, const char *data, size_t n) {
@@ -363,10 +358,10 @@ static void drain_fd(exec_run *r, int *fd, int is_stdout) {
     if (n > 0) {
         if (is_stdout) on_stdout(r, r->rd_buf, (size_t)n);
         else fcw_stderr_lines_feed(&r->err_lines, r->req, r->rd_buf, (size_t)n);
-        r->last_io = now_ms();
+        r->last_io = fcw_now_ms();
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
         fcw_close_fd(fd);
-        if (is_stdout && !r->exited) r->out_closed_at = now_ms();
+        if (is_stdout && !r->exited) r->out_closed_at = fcw_now_ms();
     }
 }
 
@@ -464,7 +459,7 @@ static short happened(const struct pollfd *p, const int slot[W_COUNT], int w) {
 static void pump(exec_run *r) {
     for (;;) {
         if (r->exited && r->out_fd < 0 && r->err_fd < 0) return;
-        long now = now_ms();
+        long now = fcw_now_ms();
         run_timers(r, now);
         stdin_refill(r);
 
@@ -475,10 +470,10 @@ static void pump(exec_run *r) {
         if (ready < 0 && errno != EINTR) {
             fcw_log(r->req, "exec %s: poll failed: %s", r->x->program, fcw_strerror(errno));
             r->output_failed = "poll failed";
-            stop_child(r, now_ms());
+            stop_child(r, fcw_now_ms());
             return;
         }
-        if (ready == 0 && quiet_after_exit(r, now_ms())) return;
+        if (ready == 0 && quiet_after_exit(r, fcw_now_ms())) return;
         if (ready <= 0) continue;
 
         short ev = happened(p, slot, W_STDIN);
@@ -596,7 +591,7 @@ static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     r.out_fd = io[1];
     r.err_fd = io[2];
     r.pidfd = fcw_child_pidfd_open(r.pid);
-    long now = now_ms();
+    long now = fcw_now_ms();
     r.deadline = timeout_s ? now + (long)timeout_s * 1000L : LONG_MAX;
     r.last_io = now;
     if (timeout_s) fcw_request_set_deadline(req, r.deadline);

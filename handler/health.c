@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "app.h"
+#include "clock.h"
 #include "metrics.h"
 
 void fcw_health_read(const fcw_config *cfg, fcw_health *h) {
@@ -22,7 +23,7 @@ void fcw_health_read(const fcw_config *cfg, fcw_health *h) {
     if (fcw_metrics_draining()) h->state = "draining";
     else if (h->app != NULL && strcmp(h->app, "ready") != 0) h->state = "app_not_ready";
     else if (last_wait != 0 &&
-             fcw_metrics_clock_us() / 1000 - last_wait < FCW_HEALTH_SATURATED_MS)
+             fcw_now_ms() - last_wait < FCW_HEALTH_SATURATED_MS)
         h->state = "saturated";
     else {
         h->state = "ready";

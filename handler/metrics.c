@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "app_copy_state.h"
+#include "clock.h"
 
 /* Upper bounds of the duration buckets, in microseconds; +Inf follows. */
 static const long bucket_us[] = {
@@ -57,12 +58,6 @@ static stripe *my_stripe(void) {
         mine = &stripes[__atomic_fetch_add(&next_stripe, 1, __ATOMIC_RELAXED) %
                         FCW_METRICS_STRIPES];
     return mine;
-}
-
-long fcw_metrics_clock_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000L + ts.tv_nsec / 1000L;
 }
 
 static unsigned class_of(int status) {
@@ -132,7 +127,7 @@ void fcw_metrics_reload(int ok) {
 void fcw_metrics_queue_wait(void) {
     ADD(ev.queue_waits, 1);
     /* 0 means never: a wait in the clock's first millisecond still counts. */
-    long ms = fcw_metrics_clock_us() / 1000;
+    long ms = fcw_now_ms();
     __atomic_store_n(&ev.last_queue_wait_ms, ms > 0 ? ms : 1, __ATOMIC_RELAXED);
 }
 

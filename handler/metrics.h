@@ -20,9 +20,6 @@
 
 #define FCW_METRICS_STRIPES 16
 
-/* Microseconds on CLOCK_MONOTONIC: a request's start, for fcw_metrics_request_end. */
-long fcw_metrics_clock_us(void);
-
 /*
  * A request the handlers will serve: in flight from here to
  * fcw_metrics_request_end, which counts it by route and status class, adds
@@ -88,7 +85,7 @@ long fcw_metrics_in_flight(void);
 int fcw_metrics_draining(void);
 /* 1 once an initializer run succeeded (fcw_metrics_initializer_run). */
 int fcw_metrics_initialized(void);
-/* When the last queue wait happened (fcw_metrics_clock_us / 1000), or 0: never. */
+/* When the last queue wait happened (fcw_now_ms, clock.h), or 0: never. */
 long fcw_metrics_last_queue_wait_ms(void);
 
 /*

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "error.h"
 #include "fclog.h"
@@ -31,12 +32,6 @@ static struct {
     int running;
     int stopping;
 } lst = {.fd = -1};
-
-static long mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /* Every metric: the counters, then the gauges of the worker's health. 0 or -ENOMEM. */
 static int render(fcw_buf *body) {
@@ -132,7 +127,7 @@ static void client_close(client *c) {
 static void client_linger(client *c) {
     shutdown(c->fd, SHUT_WR);
     c->stage = C_LINGER;
-    c->deadline_ms = mono_ms() + LINGER_MS;
+    c->deadline_ms = fcw_now_ms() + LINGER_MS;
 }
 
 /* Reads what the client sent; once its head is whole, the answer is made. */
@@ -160,7 +155,7 @@ static void client_read(client *c) {
     }
     c->stage = C_WRITE;
     c->sent = 0;
-    c->deadline_ms = mono_ms() + FCW_METRICS_CLIENT_MS;
+    c->deadline_ms = fcw_now_ms() + FCW_METRICS_CLIENT_MS;
 }
 
 static void client_write(client *c) {
@@ -187,11 +182,10 @@ static void accept_clients(void) {
             if (errno == EAGAIN || errno == EINVAL) return;
             /* EMFILE and the like: said, and a pause instead of a spin. */
             fcw_log_error("metrics listener: accept: %s", fcw_strerror(errno));
-            struct timespec pause = {0, 100 * 1000 * 1000};
-            nanosleep(&pause, NULL);
+            fcw_sleep_ms(100);
             return;
         }
-        *c = (client){.fd = fd, .stage = C_READ, .deadline_ms = mono_ms() + FCW_METRICS_CLIENT_MS,
+        *c = (client){.fd = fd, .stage = C_READ, .deadline_ms = fcw_now_ms() + FCW_METRICS_CLIENT_MS,
                       .out = FCW_BUF_INIT};
     }
 }
@@ -202,7 +196,7 @@ static void *listen_thread(void *arg) {
     client *of[MAX_CLIENTS + 1];
     for (size_t i = 0; i < MAX_CLIENTS; i++) clients[i].fd = -1;
     while (!__atomic_load_n(&lst.stopping, __ATOMIC_ACQUIRE)) {
-        long now = mono_ms(), next = -1;
+        long now = fcw_now_ms(), next = -1;
         nfds_t n = 0;
         p[n++] = (struct pollfd){.fd = lst.fd, .events = POLLIN};
         for (size_t i = 0; i < MAX_CLIENTS; i++) {

@@ -16,6 +16,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "clock.h"
 #include "fcgi_record.h"
 #include "fclog.h"
 #include "path_norm.h"
@@ -159,12 +160,6 @@ enum { IO_SEND, IO_RECV };
  */
 static __thread int bounded_fd = -1;
 
-static long mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static void set_io_timeout(int fd, int which, long ms) {
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     /* Best effort: without it the write or read is as unbounded as before. */
@@ -179,7 +174,7 @@ static void set_io_timeout(int fd, int which, long ms) {
  */
 static void bound_io(fcw_request *req, int which) {
     if (req->deadline_ms == 0 || req->fcgx == NULL || req->fcgx->ipcFd < 0) return;
-    long now = mono_ms();
+    long now = fcw_now_ms();
     if (req->io_bound_at[which] != 0 && now - req->io_bound_at[which] < IO_REBOUND_MS) return;
     long left = req->deadline_ms - now;
     set_io_timeout(req->fcgx->ipcFd, which, left < FCW_IO_GRACE_MS ? FCW_IO_GRACE_MS : left);

@@ -8,6 +8,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clock.h"
+
 /*
  * A per-thread xorshift generator: ids only need to be distinct, and a
  * getrandom(2) call per request would cost a syscall on the hot path.
@@ -17,10 +19,7 @@ static __thread uint64_t rng_state;
 static uint64_t next_random(void) {
     if (rng_state == 0) {
         if (getrandom(&rng_state, sizeof rng_state, 0) != sizeof rng_state) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            rng_state = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
-                        (uint64_t)(uintptr_t)&rng_state;
+            rng_state = (uint64_t)fcw_now_us() ^ (uint64_t)(uintptr_t)&rng_state;
         }
         if (rng_state == 0) rng_state = 0x9e3779b97f4a7c15ULL;
     }

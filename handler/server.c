@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "clock.h"
 #include "config_value.h"
 #include "core.h"
 #include "dispatch.h"
@@ -318,11 +319,7 @@ static void *take_signals(void *unused) {
 int fcw_server_take_signals(void) {
     pthread_t tid;
     pthread_attr_t attr;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&events.cond, &ca);
-    pthread_condattr_destroy(&ca);
+    fcw_cond_init_monotonic(&events.cond);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     int rc = -pthread_create(&tid, &attr, take_signals, NULL);
@@ -396,7 +393,7 @@ int fcw_server_run(int listen_fd, const char *config_path) {
             if (notice.until_ms == 0) {
                 pthread_cond_wait(&events.cond, &events.lock);
             } else {
-                struct timespec ts = {notice.until_ms / 1000, (notice.until_ms % 1000) * 1000000L};
+                struct timespec ts = fcw_deadline_ts(notice.until_ms);
                 if (fcw_now_ms() >= notice.until_ms ||
                     pthread_cond_timedwait(&events.cond, &events.lock, &ts) == ETIMEDOUT) {
                     timed_out = fcw_now_ms() >= notice.until_ms;
