@@ -33,8 +33,8 @@
 
 #include "clock.h"
 #include "error.h"
-#include "exec_child.h"
 #include "fclog.h"
+#include "fd.h"
 #include "metrics.h"
 
 /* Readiness of a server the worker did not start: a connect() this often at first, then slower. */
@@ -220,7 +220,7 @@ void fcw_app_free(fcw_app *a) {
     fcw_app_pool_destroy(a->pool);
     for (unsigned i = 0; a->copies && i < a->ncopies; i++) {
         copy *c = &a->copies[i];
-        fcw_close_fd(&c->probe_fd);
+        fcw_fd_close(&c->probe_fd);
         fcw_metrics_app_copy_moved((int)c->state, -1);
         for (int k = 0; k < 2; k++)
             if (c->listen_fds[k] >= 0) {
@@ -233,11 +233,11 @@ void fcw_app_free(fcw_app *a) {
     for (char **e = a->envp; e && *e; e++) free(*e);
     free(a->envp);
     fcw_app_config_free(&a->cfg);
-    fcw_close_fd(&a->wake[0]);
-    fcw_close_fd(&a->wake[1]);
-    fcw_close_fd(&a->null_fd);
-    fcw_close_fd(&a->out_w);
-    fcw_close_fd(&a->err_w);
+    fcw_fd_close(&a->wake[0]);
+    fcw_fd_close(&a->wake[1]);
+    fcw_fd_close(&a->null_fd);
+    fcw_fd_close(&a->out_w);
+    fcw_fd_close(&a->err_w);
     fcw_line_stream_free(&a->out);
     fcw_line_stream_free(&a->err);
     pthread_mutex_destroy(&a->lock);

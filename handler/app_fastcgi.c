@@ -21,7 +21,6 @@
 #include "cgi_response.h"
 #include "clock.h"
 #include "error.h"
-#include "exec_child.h"
 #include "exec_env.h"
 #include "fcgi_record.h"
 #include "fclog.h"

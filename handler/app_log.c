@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "exec_child.h"
 #include "fclog.h"
+#include "fd.h"
 #include "metrics.h"
 
 /* The first bytes held for a process's line; doubled as it grows. */
@@ -183,7 +183,7 @@ void fcw_line_stream_flush(fcw_line_stream *s) {
 
 void fcw_line_stream_free(fcw_line_stream *s) {
     fcw_line_stream_flush(s);
-    fcw_close_fd(&s->src);
+    fcw_fd_close(&s->src);
     for (int i = 0; i < FCW_APP_WRITERS; i++) {
         free(s->w[i].buf);
         s->w[i].buf = NULL;
@@ -231,7 +231,7 @@ bool fcw_line_stream_pump(fcw_line_stream *s) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
         /* End of file, or an error that means the same: nobody writes it any more. */
         fcw_line_stream_flush(s);
-        fcw_close_fd(&s->src);
+        fcw_fd_close(&s->src);
         return true;
     }
     return true;

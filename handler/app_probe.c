@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "exec_child.h"
 #include "fcgi_record.h"
+#include "fd.h"
 
 /* A copy that closed the probe unanswered and lives this long is up. */
 #define PROBE_CLOSED_GRACE_MS 100
@@ -31,7 +31,7 @@ bool fcw_app_accepts(const fcw_app_addr *addr) {
 }
 
 void fcw_app_probe_reset(copy *c, long now) {
-    fcw_close_fd(&c->probe_fd);
+    fcw_fd_close(&c->probe_fd);
     c->probe_at = now;
     c->probed = 0;
     c->probe_closed_at = 0;
@@ -72,7 +72,7 @@ static bool probe_passed(copy *c, long now) {
     if (c->probe_fd >= 0) {
         ssize_t n = recv(c->probe_fd, buf, sizeof buf, MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) return false;
-        fcw_close_fd(&c->probe_fd);
+        fcw_fd_close(&c->probe_fd);
         if (n > 0) return true;
         c->probe_closed_at = now;
         return false;

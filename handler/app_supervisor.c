@@ -23,6 +23,7 @@
 #include "error.h"
 #include "exec_child.h"
 #include "fclog.h"
+#include "fd.h"
 #include "metrics.h"
 
 /* Restart backoff: first wait, longest wait, and the uptime that resets it. */
@@ -98,7 +99,7 @@ static int proc_reap(fcw_app *a, app_proc *p) {
     struct pollfd pf[2] = {{.fd = a->out.src, .events = POLLIN},
                            {.fd = a->err.src, .events = POLLIN}};
     while (poll(pf, 2, 0) > 0 && fcw_now_ms() < until) fcw_app_pump_logs(a);
-    fcw_close_fd(&p->pidfd);
+    fcw_fd_close(&p->pidfd);
     *p = no_proc;
     return st;
 }
@@ -233,7 +234,7 @@ static void on_exit(fcw_app *a, copy *c, long now) {
     /* Before the probe's fd is closed: whether the copy took the probe. */
     int probe_taken = a->fastcgi && c->served == 0 && c->state != FCW_COPY_BUSY &&
                       !c->ready_timed_out && fcw_app_probe_taken(c);
-    fcw_close_fd(&c->probe_fd);
+    fcw_fd_close(&c->probe_fd);
     int st = proc_reap(a, &c->run);
     char how[128], who[32];
     fcw_child_describe_exit(st, how, sizeof how);

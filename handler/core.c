@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,6 +25,7 @@
 #include "error.h"
 #include "fcgi_record.h"
 #include "fclog.h"
+#include "fd.h"
 #include "health.h"
 #include "metrics.h"
 #include "request.h"
@@ -525,14 +525,13 @@ int fcw_core_start(int listen_fd, const fcw_core_settings *s, fcw_lifecycle *lc,
     core.listen_fd = listen_fd;
     core.set = *s;
     core.lc = lc;
-    int flags = fcntl(listen_fd, F_GETFL);
+    int nb = fcw_fd_set_nonblocking(listen_fd);
     core.epfd = epoll_create1(EPOLL_CLOEXEC);
     core.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     /* Never listening: libfcgi's own accept, after a failed request, fails at once. */
     core.no_accept_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) != 0 || core.epfd < 0 ||
-        core.stop_fd < 0 || core.no_accept_fd < 0) {
-        int rc = fcw_errno();
+    if (nb < 0 || core.epfd < 0 || core.stop_fd < 0 || core.no_accept_fd < 0) {
+        int rc = nb < 0 ? nb : fcw_errno();
         snprintf(err, errlen, "cannot set up the connection core: %s", fcw_strerror(rc));
         return rc;
     }

@@ -24,34 +24,20 @@
 
 #include "clock.h"
 #include "error.h"
+#include "fd.h"
 
-/*
- * posix_spawn's dup2 into 0/1/2 would clobber a pipe end that itself landed
- * on 0, 1 or 2 (a worker started with a standard descriptor closed).
- */
-static int above_stdio(int fd) {
-    if (fd > 2) return fd;
-    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    close(fd);
-    return moved;
-}
-
+/* posix_spawn's dup2 into 0/1/2 would clobber a pipe end that itself landed there. */
 static int make_pipe(int p[2]) {
     if (pipe2(p, O_CLOEXEC) != 0) return fcw_errno();
-    p[0] = above_stdio(p[0]);
-    p[1] = above_stdio(p[1]);
+    p[0] = fcw_fd_above_stdio(p[0]);
+    p[1] = fcw_fd_above_stdio(p[1]);
     if (p[0] < 0 || p[1] < 0) {
-        int rc = fcw_errno();
+        int rc = p[0] < 0 ? p[0] : p[1];
         if (p[0] >= 0) close(p[0]);
         if (p[1] >= 0) close(p[1]);
         return rc;
     }
     return 0;
-}
-
-void fcw_close_fd(int *fd) {
-    if (*fd >= 0) close(*fd);
-    *fd = -1;
 }
 
 /*
@@ -176,8 +162,8 @@ int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
     for (int i = 0; i < 3; i++) {
         if ((rc = make_pipe(p[i])) < 0) {
             for (int j = 0; j < i; j++) {
-                fcw_close_fd(&p[j][0]);
-                fcw_close_fd(&p[j][1]);
+                fcw_fd_close(&p[j][0]);
+                fcw_fd_close(&p[j][1]);
             }
             return rc;
         }
@@ -185,18 +171,18 @@ int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
     const int child_ends[3] = {p[0][0], p[1][1], p[2][1]};
     rc = spawn_listed(program, argv, dir, envp, child_ends, 1, pid);
 
-    fcw_close_fd(&p[0][0]);
-    fcw_close_fd(&p[1][1]);
-    fcw_close_fd(&p[2][1]);
+    fcw_fd_close(&p[0][0]);
+    fcw_fd_close(&p[1][1]);
+    fcw_fd_close(&p[2][1]);
     io[0] = p[0][1];
     io[1] = p[1][0];
     io[2] = p[2][0];
     if (rc < 0) {
-        for (int i = 0; i < 3; i++) fcw_close_fd(&io[i]);
+        for (int i = 0; i < 3; i++) fcw_fd_close(&io[i]);
         return rc;
     }
     /* Our ends only: the program's own stdio stays blocking. */
-    for (int i = 0; i < 3; i++) fcntl(io[i], F_SETFL, O_NONBLOCK);
+    for (int i = 0; i < 3; i++) fcw_fd_set_nonblocking(io[i]);
     return 0;
 }
 

@@ -58,7 +58,4 @@ void fcw_child_reap_orphans(void);
  */
 unsigned fcw_child_kill_everything(long timeout_ms);
 
-/* Closes *fd unless it is -1 already, and sets it to -1. */
-void fcw_close_fd(int *fd);
-
 #endif

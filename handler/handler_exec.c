@@ -45,6 +45,7 @@
 #include "exec_child.h"
 #include "exec_env.h"
 #include "fclog.h"
+#include "fd.h"
 #include "handler.h"
 #include "stderr_lines.h"
 #include "metrics.h"
@@ -132,7 +133,7 @@ static void stop_child(exec_run *r, long now) {
 static void time_out(exec_run *r, long now) {
     r->timed_out = 1;
     r->sink = 1;
-    fcw_close_fd(&r->in_fd);
+    fcw_fd_close(&r->in_fd);
     stop_child(r, now);
 }
 
@@ -143,9 +144,9 @@ static void check_exit(exec_run *r) {
         si.si_pid == r->pid) {
         r->exited = 1;
         r->last_io = fcw_now_ms(); /* the grace for open pipes starts now */
-        fcw_close_fd(&r->pidfd);
+        fcw_fd_close(&r->pidfd);
         /* Nobody left to read it, or only a stray grandchild. */
-        fcw_close_fd(&r->in_fd);
+        fcw_fd_close(&r->in_fd);
     }
 }
 
@@ -190,7 +191,7 @@ static void stdin_refill(exec_run *r) {
     }
     if (n == 0) {
         /* The end of the body: the program reads EOF. */
-        fcw_close_fd(&r->in_fd);
+        fcw_fd_close(&r->in_fd);
         return;
     }
     r->in_len = (size_t)n;
@@ -207,14 +208,14 @@ static void stdin_write(exec_run *r) {
          * closed stdin without reading it all. That is its right; the worker
          * discards the rest of the body.
          */
-        fcw_close_fd(&r->in_fd);
+        fcw_fd_close(&r->in_fd);
     }
 }
 
 static void fail_output(exec_run *r, const char *why) {
     r->output_failed = why;
     r->sink = 1;
-    fcw_close_fd(&r->in_fd);
+    fcw_fd_close(&r->in_fd);
     stop_child(r, fcw_now_ms());
 }
 
@@ -319,7 +320,7 @@ static void reject_output(exec_run *r, const char *why, unsigned line) {
     r->bad_output = why;
     r->bad_line = line;
     r->sink = 1;
-    fcw_close_fd(&r->in_fd);
+    fcw_fd_close(&r->in_fd);
     /* The answer is 502 whatever it does next: no reason to wait for it. */
     stop_child(r, fcw_now_ms());
 }
@@ -360,7 +361,7 @@ static void drain_fd(exec_run *r, int *fd, int is_stdout) {
         else fcw_stderr_lines_feed(&r->err_lines, r->req, r->rd_buf, (size_t)n);
         r->last_io = fcw_now_ms();
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        fcw_close_fd(fd);
+        fcw_fd_close(fd);
         if (is_stdout && !r->exited) r->out_closed_at = fcw_now_ms();
     }
 }
@@ -380,7 +381,7 @@ static void run_timers(exec_run *r, long now) {
     if (deadline_armed(r) && now >= r->deadline) time_out(r, now);
     if (outlive_armed(r) && now >= r->out_closed_at + EXEC_OUTLIVE_GRACE_MS) {
         r->outlived_stdout = 1;
-        fcw_close_fd(&r->in_fd);
+        fcw_fd_close(&r->in_fd);
         stop_child(r, now);
     }
     if (r->stopping && !r->killed && now >= r->kill_at) {
@@ -478,7 +479,7 @@ static void pump(exec_run *r) {
 
         short ev = happened(p, slot, W_STDIN);
         if (ev & POLLOUT) stdin_write(r);
-        else if (ev) fcw_close_fd(&r->in_fd);   /* POLLERR: the read end is gone */
+        else if (ev) fcw_fd_close(&r->in_fd);   /* POLLERR: the read end is gone */
         if (happened(p, slot, W_STDOUT) && r->out_fd >= 0) drain_fd(r, &r->out_fd, 1);
         if (happened(p, slot, W_STDERR) && r->err_fd >= 0) drain_fd(r, &r->err_fd, 0);
         if (happened(p, slot, W_NGINX)) {
@@ -606,11 +607,11 @@ static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     rc = verdict(&r, st, timeout_s);
 
 out:
-    fcw_close_fd(&r.in_fd);
-    fcw_close_fd(&r.out_fd);
-    fcw_close_fd(&r.err_fd);
-    fcw_close_fd(&r.pidfd);
-    fcw_close_fd(&r.spool_fd);
+    fcw_fd_close(&r.in_fd);
+    fcw_fd_close(&r.out_fd);
+    fcw_fd_close(&r.err_fd);
+    fcw_fd_close(&r.pidfd);
+    fcw_fd_close(&r.spool_fd);
     fcw_buf_free(&r.head);
     fcw_exec_env_free(&env);
     free(r.in_buf);

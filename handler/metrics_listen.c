@@ -5,7 +5,6 @@
 #include "metrics_listen.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include "config.h"
 #include "error.h"
 #include "fclog.h"
+#include "fd.h"
 #include "health.h"
 #include "metrics.h"
 
@@ -248,9 +248,7 @@ int fcw_metrics_listen_start(const fcw_app_addr *addr, const char *text, char *e
         goto fail;
     }
     /* Accepted from the poll loop, which must never block in accept. */
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
-        rc = fcw_errno();
+    if ((rc = fcw_fd_set_nonblocking(fd)) < 0) {
         snprintf(err, errlen, "metrics_listen %s: fcntl: %s", text, fcw_strerror(rc));
         goto fail;
     }
