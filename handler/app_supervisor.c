@@ -21,10 +21,10 @@
 
 #include "clock.h"
 #include "error.h"
-#include "exec_child.h"
 #include "fclog.h"
 #include "fd.h"
 #include "metrics.h"
+#include "process.h"
 
 /* Restart backoff: first wait, longest wait, and the uptime that resets it. */
 #define BACKOFF_FIRST_MS 100
@@ -66,10 +66,10 @@ static int proc_start(fcw_app *a, copy *c, int k, app_proc *p, long now) {
     const char *dir = a->cfg.directory ? a->cfg.directory : ".";
     const int fds[3] = {a->fastcgi ? c->listen_fds[k] : a->null_fd, a->out_w, a->err_w};
     pid_t pid;
-    int rc = fcw_child_spawn_fds(a->cfg.program, a->cfg.argv, dir, a->envp, fds, &pid);
+    int rc = fcw_process_spawn_fds(a->cfg.program, a->cfg.argv, dir, a->envp, fds, &pid);
     if (rc < 0) return rc;
     p->pid = pid;
-    p->pidfd = fcw_child_pidfd_open(pid);
+    p->pidfd = fcw_process_pidfd_open(pid);
     p->started_at = now;
     return 0;
 }
@@ -83,7 +83,7 @@ static bool proc_exited(const app_proc *p) {
 
 /* Only while unreaped: the pid, which is its group's id, cannot have been reused. */
 static void proc_signal(const app_proc *p, int sig) {
-    if (p->pid > 0) fcw_child_signal_group(p->pid, sig);
+    if (p->pid > 0) fcw_process_signal_group(p->pid, sig);
 }
 
 /*
@@ -93,8 +93,8 @@ static void proc_signal(const app_proc *p, int sig) {
  */
 static int proc_reap(fcw_app *a, app_proc *p) {
     int st = 0;
-    fcw_child_signal_group(p->pid, SIGKILL);
-    if (fcw_child_reap(p->pid, &st) < 0) st = 0;
+    fcw_process_signal_group(p->pid, SIGKILL);
+    if (fcw_process_reap(p->pid, &st) < 0) st = 0;
     long until = fcw_now_ms() + PIPE_DRAIN_MS;
     struct pollfd pf[2] = {{.fd = a->out.src, .events = POLLIN},
                            {.fd = a->err.src, .events = POLLIN}};
@@ -222,7 +222,7 @@ static void on_exit_successor(fcw_app *a, copy *c) {
     int st = proc_reap(a, &c->successor);
     if (a->stop) return;
     char how[128];
-    fcw_child_describe_exit(st, how, sizeof how);
+    fcw_process_describe_exit(st, how, sizeof how);
     fcw_log_error("app %s copy %d: its successor (pid %d) %s before taking over; the copy is "
                   "replaced after it ends", a->cfg.program, c->index, pid, how);
 }
@@ -237,7 +237,7 @@ static void on_exit(fcw_app *a, copy *c, long now) {
     fcw_fd_close(&c->probe_fd);
     int st = proc_reap(a, &c->run);
     char how[128], who[32];
-    fcw_child_describe_exit(st, how, sizeof how);
+    fcw_process_describe_exit(st, how, sizeof how);
     copy_name(a, c, who, sizeof who);
 
     pthread_mutex_lock(&a->lock);

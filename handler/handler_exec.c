@@ -8,7 +8,7 @@
  *   1. fcw_exec_env_build (exec_env.c): the CGI meta-variables and HTTP_*
  *      headers of the request on top of the part of the worker's environment
  *      built once at creation.
- *   2. fcw_child_spawn (exec_child.c): posix_spawn (glibc uses
+ *   2. fcw_process_spawn_piped (process.c): posix_spawn (glibc uses
  *      clone(CLONE_VM|CLONE_VFORK), so no copy of the worker's memory), the
  *      program in its own process group with only fds 0, 1 and 2, default
  *      signal dispositions and an empty mask.
@@ -18,13 +18,13 @@
  *      64 KiB) and logs stderr line by line, until the program has exited and
  *      its pipes are closed, its time is up, or it has run on for a second
  *      after closing its stdout (then it is stopped: the answer is complete).
- *      When and how to stop the child is decided here; exec_child.c only
+ *      When and how to stop the child is decided here; process.c only
  *      sends the signals. Reading the body from nginx and writing the answer
  *      to it wait at most until the route's deadline (request.c bounds the
  *      connection), so a client that stalls or stops reading is a timeout.
  *   4. verdict (here): exit status, timeout and output decide the answer and
  *      whether the function failed (FCW_ERROR). Every child is reaped
- *      (fcw_child_reap, exec_child.c).
+ *      (fcw_process_reap, process.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,13 +42,13 @@
 #include "cgi_response.h"
 #include "clock.h"
 #include "error.h"
-#include "exec_child.h"
 #include "exec_env.h"
 #include "fclog.h"
 #include "fd.h"
 #include "handler.h"
-#include "stderr_lines.h"
 #include "metrics.h"
+#include "process.h"
+#include "stderr_lines.h"
 
 /*
  * After SIGTERM on timeout the program gets this long to flush, remove its
@@ -120,11 +120,11 @@ typedef struct exec_run {
 static void stop_child(exec_run *r, long now) {
     if (r->stopping || r->killed) return;
     if (r->exited) {
-        fcw_child_signal_group(r->pid, SIGKILL);
+        fcw_process_signal_group(r->pid, SIGKILL);
         r->killed = 1;
         return;
     }
-    fcw_child_signal_group(r->pid, SIGTERM);
+    fcw_process_signal_group(r->pid, SIGTERM);
     r->stopping = 1;
     r->kill_at = now + EXEC_TERM_GRACE_MS;
 }
@@ -385,7 +385,7 @@ static void run_timers(exec_run *r, long now) {
         stop_child(r, now);
     }
     if (r->stopping && !r->killed && now >= r->kill_at) {
-        fcw_child_signal_group(r->pid, SIGKILL);
+        fcw_process_signal_group(r->pid, SIGKILL);
         r->killed = 1;
     }
 }
@@ -418,7 +418,7 @@ static bool quiet_after_exit(exec_run *r, long now) {
     long grace = r->killed ? EXEC_ABANDON_MS : EXEC_EOF_GRACE_MS;
     if (!r->exited || now - r->last_io < grace) return false;
     if (!r->killed) {
-        fcw_child_signal_group(r->pid, SIGKILL);
+        fcw_process_signal_group(r->pid, SIGKILL);
         r->killed = 1;
         r->last_io = now;
         return false;
@@ -509,7 +509,7 @@ static int verdict(exec_run *r, int st, unsigned timeout_s) {
     char how[96];
     int clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
 
-    fcw_child_describe_exit(st, how, sizeof how);
+    fcw_process_describe_exit(st, how, sizeof how);
     if (r->abandoned)
         fcw_log(req, "exec %s: its stdout/stderr stayed open after it exited, held by a "
                 "process outside its process group; stopped reading", prog);
@@ -581,7 +581,7 @@ static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
         rc = fail_with(req, 500, "Internal Server Error: out of memory\n");
         goto out;
     }
-    int err = fcw_child_spawn(x->program, x->argv, x->dir, env.envp, &r.pid, io);
+    int err = fcw_process_spawn_piped(x->program, x->argv, x->dir, env.envp, &r.pid, io);
     if (err < 0) {
         fcw_log(req, "exec %s: cannot start it: %s", x->program, fcw_strerror(err));
         rc = fail_with(req, 500, "Internal Server Error: the function could not start\n");
@@ -591,7 +591,7 @@ static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     r.in_fd = io[0];
     r.out_fd = io[1];
     r.err_fd = io[2];
-    r.pidfd = fcw_child_pidfd_open(r.pid);
+    r.pidfd = fcw_process_pidfd_open(r.pid);
     long now = fcw_now_ms();
     r.deadline = timeout_s ? now + (long)timeout_s * 1000L : LONG_MAX;
     r.last_io = now;
@@ -601,8 +601,8 @@ static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     fcw_stderr_lines_flush(&r.err_lines, req);
     /* Stopped by the worker while it still ran, for whatever reason. */
     if (r.stopping || !r.exited) fcw_metrics_exec_killed();
-    if (!r.exited) fcw_child_signal_group(r.pid, SIGKILL);
-    pid_t reaped = fcw_child_reap(r.pid, &st);
+    if (!r.exited) fcw_process_signal_group(r.pid, SIGKILL);
+    pid_t reaped = fcw_process_reap(r.pid, &st);
     if (reaped < 0) fcw_log(req, "exec %s: waitpid: %s", x->program, fcw_strerror(reaped));
     rc = verdict(&r, st, timeout_s);
 

@@ -11,9 +11,9 @@
 #include "app.h"
 #include "config.h"
 #include "error.h"
-#include "exec_child.h"
 #include "fclog.h"
 #include "metrics_listen.h"
+#include "process.h"
 #include "server.h"
 
 #define EXIT_CONFIG 2
@@ -39,7 +39,7 @@ static void usage(FILE *f) {
  */
 static void finish(void) {
     fcw_app_stop_all();
-    unsigned left = fcw_child_kill_everything(FINISH_KILL_MS);
+    unsigned left = fcw_process_kill_everything(FINISH_KILL_MS);
     if (left > 0) fcw_log_warn("killed %u processes left behind by the app or programs", left);
 }
 
@@ -95,7 +95,7 @@ int main(int argc, char **argv) {
      * Whatever an app or a program starts and leaves behind becomes the
      * worker's to end at the stop, not PID 1's to keep running.
      */
-    int rc = fcw_child_adopt_orphans();
+    int rc = fcw_process_adopt_orphans();
     if (rc < 0) fcw_log_warn("cannot become a subreaper (%s): processes that an app leaves "
                              "behind outlive the worker", fcw_strerror(rc));
     if ((rc = fcw_server_take_signals()) < 0) {

@@ -25,12 +25,12 @@
 #include "config_value.h"
 #include "core.h"
 #include "dispatch.h"
-#include "exec_child.h"
 #include "error.h"
 #include "fclog.h"
 #include "inflight.h"
 #include "lifecycle.h"
 #include "metrics.h"
+#include "process.h"
 
 static fcw_lifecycle lifecycle;
 
@@ -98,7 +98,7 @@ static int drain(unsigned timeout_s) {
     if (left > 0) {
         fcw_log_error("drain timeout (%us): %u of %u requests still running are cut off",
                       timeout_s, left, before);
-        unsigned killed = fcw_child_kill_all();
+        unsigned killed = fcw_process_kill_piped();
         unsigned cut = fcw_inflight_cut_all();
         fcw_log_error("stopped %u exec programs and ended %u requests with an error", killed,
                       cut);
@@ -296,7 +296,7 @@ static void *take_signals(void *unused) {
         long now = fcw_now_ms();
         if (sig == SIGCHLD) orphans = 1;
         if (orphans && now - swept >= ORPHAN_SWEEP_MS) {
-            fcw_child_reap_orphans();
+            fcw_process_reap_orphans();
             swept = now;
             orphans = 0;
         }

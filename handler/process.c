@@ -1,11 +1,11 @@
 /*
- * exec_child.c -- the child of an exec: handler: started, signalled, reaped.
+ * process.c -- the processes the worker runs: started, signalled, reaped.
  *
- * The worker is multi-threaded and holds nginx's connections: the child is
+ * The worker is multi-threaded and holds nginx's connections: a child is
  * started with posix_spawn, not fork, and keeps none of the worker's
- * descriptors but its three pipes.
+ * descriptors but its three standard ones.
  */
-#include "exec_child.h"
+#include "process.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -87,13 +87,13 @@ static bool live_has(pid_t pid) {
     return found;
 }
 
-unsigned fcw_child_kill_all(void) {
+unsigned fcw_process_kill_piped(void) {
     unsigned n = 0;
     pthread_mutex_lock(&live_lock);
     /* Unreaped, so each pid is still its group's id. */
     for (unsigned i = 0; i < nlive; i++)
         if (live[i].exec) {
-            fcw_child_signal_group(live[i].pid, SIGKILL);
+            fcw_process_signal_group(live[i].pid, SIGKILL);
             n++;
         }
     pthread_mutex_unlock(&live_lock);
@@ -144,8 +144,8 @@ static int spawn_listed(const char *program, char *const argv[], const char *dir
     return rc;
 }
 
-int fcw_child_spawn_fds(const char *program, char *const argv[], const char *dir,
-                        char *const envp[], const int fds[3], pid_t *pid) {
+int fcw_process_spawn_fds(const char *program, char *const argv[], const char *dir,
+                          char *const envp[], const int fds[3], pid_t *pid) {
     return spawn_listed(program, argv, dir, envp, fds, 0, pid);
 }
 
@@ -154,8 +154,8 @@ int fcw_child_spawn_fds(const char *program, char *const argv[], const char *dir
  * and our ends in io[0] (its stdin), io[1] (stdout), io[2] (stderr), or a
  * negative errno.
  */
-int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
-                    char *const envp[], pid_t *pid, int io[3]) {
+int fcw_process_spawn_piped(const char *program, char *const argv[], const char *dir,
+                            char *const envp[], pid_t *pid, int io[3]) {
     int p[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
     int rc;
 
@@ -186,7 +186,7 @@ int fcw_child_spawn(const char *program, char *const argv[], const char *dir,
     return 0;
 }
 
-int fcw_child_pidfd_open(pid_t pid) {
+int fcw_process_pidfd_open(pid_t pid) {
 #ifdef SYS_pidfd_open
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     return fd >= 0 ? fd : fcw_errno();
@@ -200,11 +200,11 @@ int fcw_child_pidfd_open(pid_t pid) {
  * The group is only signalled while the child is unreaped (waitid with
  * WNOWAIT), so its pid, which is the group's id, cannot have been reused.
  */
-void fcw_child_signal_group(pid_t pid, int sig) {
+void fcw_process_signal_group(pid_t pid, int sig) {
     if (kill(-pid, sig) != 0 && errno == ESRCH) kill(pid, sig);
 }
 
-pid_t fcw_child_reap(pid_t pid, int *st) {
+pid_t fcw_process_reap(pid_t pid, int *st) {
     pid_t rc;
     do rc = waitpid(pid, st, 0);
     while (rc < 0 && errno == EINTR);
@@ -213,7 +213,7 @@ pid_t fcw_child_reap(pid_t pid, int *st) {
     return rc;
 }
 
-void fcw_child_describe_exit(int st, char *out, size_t outlen) {
+void fcw_process_describe_exit(int st, char *out, size_t outlen) {
     if (WIFEXITED(st))
         snprintf(out, outlen, "exited with status %d", WEXITSTATUS(st));
     else if (WIFSIGNALED(st))
@@ -225,7 +225,7 @@ void fcw_child_describe_exit(int st, char *out, size_t outlen) {
 
 /* ---- orphans: what the worker adopts as a subreaper ---- */
 
-int fcw_child_adopt_orphans(void) {
+int fcw_process_adopt_orphans(void) {
     return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : fcw_errno();
 }
 
@@ -267,7 +267,7 @@ static void reap_if_orphan(pid_t pid) {
     if (!live_has(pid)) waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG);
 }
 
-void fcw_child_reap_orphans(void) {
+void fcw_process_reap_orphans(void) {
     pthread_rwlock_wrlock(&spawn_lock);
     for_each_child(reap_if_orphan);
     pthread_rwlock_unlock(&spawn_lock);
@@ -278,7 +278,7 @@ static void kill_and_reap(pid_t pid) {
     waitpid(pid, NULL, WNOHANG);
 }
 
-unsigned fcw_child_kill_everything(long timeout_ms) {
+unsigned fcw_process_kill_everything(long timeout_ms) {
     unsigned total = 0, n;
     long until = fcw_now_ms() + timeout_ms;
     pthread_rwlock_wrlock(&spawn_lock);
