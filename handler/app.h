@@ -82,7 +82,7 @@ struct fcw_app_pool *fcw_app_pool_of(fcw_app *a);
  * while the copy is being replaced waits in its queue for the successor.
  */
 typedef struct fcw_app_copy {
-    fcw_app_addr addr;        /* the copy's own socket */
+    fcw_addr addr;            /* the copy's own socket */
     unsigned long gen;        /* which start of the copy runs now */
     unsigned long taken_gen;  /* the start that was running when the request took it */
 } fcw_app_copy;

@@ -4,14 +4,11 @@
  */
 #include "app_config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "config_value.h"
@@ -54,54 +51,6 @@ static int parse_status_set(const char *text, fcw_status_set *out) {
         else if (*p != '\0') return -EINVAL;
     }
     *out = s;
-    return 0;
-}
-
-int fcw_app_addr_parse(const char *s, fcw_app_addr *out) {
-    memset(out, 0, sizeof *out);
-    if (strncmp(s, "unix:", 5) == 0) {
-        struct sockaddr_un *un = (struct sockaddr_un *)&out->sa;
-        const char *path = s + 5;
-        if (path[0] != '/' || strlen(path) >= sizeof un->sun_path) return -EINVAL;
-        un->sun_family = AF_UNIX;
-        strcpy(un->sun_path, path);
-        out->len = sizeof *un;
-        return 0;
-    }
-    char host[64];
-    const char *colon;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (close == NULL || close[1] != ':' || (size_t)(close - s - 1) >= sizeof host)
-            return -EINVAL;
-        snprintf(host, sizeof host, "%.*s", (int)(close - s - 1), s + 1);
-        colon = close + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (colon == NULL || (size_t)(colon - s) >= sizeof host) return -EINVAL;
-        snprintf(host, sizeof host, "%.*s", (int)(colon - s), s);
-    }
-    char *end;
-    errno = 0;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno != 0 || port == 0 ||
-        port > 65535)
-        return -EINVAL;
-    if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
-    struct sockaddr_in *in4 = (struct sockaddr_in *)&out->sa;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&out->sa;
-    if (s[0] != '[' && inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons((unsigned short)port);
-        out->len = sizeof *in4;
-    } else if (s[0] == '[' && inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((unsigned short)port);
-        out->len = sizeof *in6;
-    } else {
-        return -EINVAL;
-    }
-    out->port = (unsigned)port;
     return 0;
 }
 
@@ -160,8 +109,8 @@ int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
         }
         fcw_set_origin(ac->protocol_origin, "%s", where);
     } else if (strcmp(key, "address") == 0) {
-        fcw_app_addr a;
-        if (fcw_app_addr_parse(value, &a) != 0) {
+        fcw_addr a;
+        if (fcw_addr_parse(value, &a) != 0) {
             snprintf(err, errlen, "%s: address = '%s' in [app]: expected 127.0.0.1:PORT, "
                      "[::1]:PORT or unix:/absolute/path", where, value);
             return -EINVAL;
@@ -286,7 +235,7 @@ int fcw_app_config_default_address(fcw_app_config *ac, const char *dir, char *er
         ac->command == NULL)
         return 0;
     snprintf(addr, sizeof addr, "unix:%s/app.sock", dir);
-    if (fcw_app_addr_parse(addr, &ac->addr) < 0) {
+    if (fcw_addr_parse(addr, &ac->addr) < 0) {
         snprintf(err, errlen, "%s: [app]: no room for the app's socket in %s: give an address "
                  "= unix:/short/path", ac->section_origin, dir);
         return -EINVAL;

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "addr.h"
 #include "origin.h"
 
 typedef enum fcw_app_protocol { FCW_APP_HTTP = 0, FCW_APP_FASTCGI } fcw_app_protocol;
@@ -33,12 +34,6 @@ typedef struct fcw_status_set {
 } fcw_status_set;
 
 bool fcw_status_set_has(const fcw_status_set *s, int status);
-
-typedef struct fcw_app_addr {
-    struct sockaddr_storage sa;
-    socklen_t len;
-    unsigned port;            /* TCP port, 0 for a unix socket */
-} fcw_app_addr;
 
 typedef struct fcw_app_config {
     int present;              /* some [app] key was given, in the file or the environment */
@@ -61,7 +56,7 @@ typedef struct fcw_app_config {
     fcw_origin processes_origin, max_requests_origin, script_origin;
 
     /* Filled in by fcw_app_config_check. */
-    fcw_app_addr addr;
+    fcw_addr addr;
     char *program;            /* command's program, resolved to a path */
     char **argv;              /* argv[0] is program; points into args */
     char *args;
@@ -101,8 +96,5 @@ bool fcw_app_config_same_address(const fcw_app_config *a, const fcw_app_config *
 
 /* The section for --check-config, each value with its origin. */
 void fcw_app_config_dump(const fcw_app_config *ac, void *file);
-
-/* Parses "127.0.0.1:9001", "[::1]:9001" or "unix:/path"; 0 or -EINVAL. */
-int fcw_app_addr_parse(const char *s, fcw_app_addr *out);
 
 #endif

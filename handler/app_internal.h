@@ -50,7 +50,7 @@ typedef struct copy {
      * takes over with, when the worker recycles copies; -1 when none.
      */
     int listen_fds[2];
-    fcw_app_addr addrs[2];
+    fcw_addr addrs[2];
     int active;
     fcw_copy_state state;     /* moved only by fcw_app_copy_move */
     /*
@@ -166,7 +166,7 @@ void fcw_app_copy_move(fcw_app *a, copy *c, fcw_copy_event ev);
 /* ---- app_probe.c ---- */
 
 /* Whether a connect() to addr succeeds now. */
-bool fcw_app_accepts(const fcw_app_addr *addr);
+bool fcw_app_accepts(const fcw_addr *addr);
 /* Whether a STARTING FastCGI copy is ready by now; sends its probe the first time. */
 bool fcw_app_probe_fastcgi(fcw_app *a, copy *c, long now);
 /* When a STARTING FastCGI copy's probe should be looked at again without a wake-up, or 0. */

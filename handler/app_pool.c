@@ -17,7 +17,7 @@
 #include "error.h"
 
 struct fcw_app_pool {
-    fcw_app_addr addr;
+    fcw_addr addr;
     pthread_mutex_t lock;
     pthread_cond_t freed;      /* a slot came free */
     unsigned active;           /* slots lent out */
@@ -25,7 +25,7 @@ struct fcw_app_pool {
     int idle[FCW_APP_POOL_MAX];
 };
 
-fcw_app_pool *fcw_app_pool_create(const fcw_app_addr *addr) {
+fcw_app_pool *fcw_app_pool_create(const fcw_addr *addr) {
     fcw_app_pool *p = calloc(1, sizeof *p);
     if (p == NULL) return NULL;
     p->addr = *addr;
@@ -42,7 +42,7 @@ void fcw_app_pool_destroy(fcw_app_pool *p) {
     free(p);
 }
 
-const fcw_app_addr *fcw_app_pool_addr(const fcw_app_pool *p) { return &p->addr; }
+const fcw_addr *fcw_app_pool_addr(const fcw_app_pool *p) { return &p->addr; }
 
 int fcw_app_pool_take(fcw_app_pool *p, long deadline) {
     struct timespec ts = fcw_deadline_ts(deadline);
@@ -89,7 +89,7 @@ void fcw_app_pool_give(fcw_app_pool *p, int fd, int keep) {
     if (fd >= 0) close(fd);
 }
 
-int fcw_app_connect(const fcw_app_addr *addr, long deadline) {
+int fcw_app_connect(const fcw_addr *addr, long deadline) {
     int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return fcw_errno();
     if (addr->sa.ss_family != AF_UNIX) {

@@ -17,9 +17,9 @@
 
 typedef struct fcw_app_pool fcw_app_pool;
 
-fcw_app_pool *fcw_app_pool_create(const fcw_app_addr *addr);
+fcw_app_pool *fcw_app_pool_create(const fcw_addr *addr);
 void fcw_app_pool_destroy(fcw_app_pool *p);
-const fcw_app_addr *fcw_app_pool_addr(const fcw_app_pool *p);
+const fcw_addr *fcw_app_pool_addr(const fcw_app_pool *p);
 
 /* Waits for a free slot until deadline_ms; 0, or -ETIMEDOUT when none came free. */
 int fcw_app_pool_take(fcw_app_pool *p, long deadline_ms);
@@ -32,7 +32,7 @@ void fcw_app_pool_give(fcw_app_pool *p, int fd, int keep);
  * A new non-blocking connection to addr, connected before deadline_ms; its
  * descriptor, or a negative errno (-ETIMEDOUT at the deadline).
  */
-int fcw_app_connect(const fcw_app_addr *addr, long deadline_ms);
+int fcw_app_connect(const fcw_addr *addr, long deadline_ms);
 /* Whether an idle connection is still open (the server has not closed it). */
 bool fcw_app_conn_open(int fd);
 

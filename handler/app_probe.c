@@ -21,7 +21,7 @@
 /* A copy that closed the probe unanswered and lives this long is up. */
 #define PROBE_CLOSED_GRACE_MS 100
 
-bool fcw_app_accepts(const fcw_app_addr *addr) {
+bool fcw_app_accepts(const fcw_addr *addr) {
     int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return false;
     /* Loopback and unix sockets connect or refuse at once: no timeout needed. */

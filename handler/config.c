@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "app.h"
 #include "config_value.h"
 #include "error.h"
@@ -117,7 +117,7 @@ static int set_metrics_listen(fcw_config *cfg, const char *value, const char *wh
     if (fcw_parse_uint(value, 1, 65535, 10, &port) == 0) snprintf(addr, sizeof addr, "127.0.0.1:%s", value);
     else snprintf(addr, sizeof addr, "%s", value);
     if (strncmp(addr, "unix:", 5) == 0 || strlen(value) >= 64 ||
-        fcw_app_addr_parse(addr, &cfg->metrics_addr) != 0) {
+        fcw_addr_parse(addr, &cfg->metrics_addr) != 0) {
         snprintf(err, errlen, "%s: metrics_listen = '%s': expected off, a port (on 127.0.0.1), "
                  "127.0.0.1:PORT, [::1]:PORT or 0.0.0.0:PORT (to be scraped from other hosts)",
                  where, value);
@@ -174,9 +174,9 @@ static int set_observe_key(fcw_config *cfg, const char *key, const char *value,
 static int set_worker_key(fcw_config *cfg, const char *key, const char *value,
                           const char *where, char *err, size_t errlen) {
     if (strcmp(key, "socket") == 0) {
-        if (value[0] != '/' || strlen(value) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        if (!fcw_addr_unix_path_ok(value)) {
             snprintf(err, errlen, "%s: socket = '%s': expected an absolute path shorter than %zu bytes",
-                     where, value, sizeof(((struct sockaddr_un *)0)->sun_path));
+                     where, value, fcw_addr_unix_path_max());
             return -EINVAL;
         }
         if (fcw_replace_str(&cfg->socket_path, value) != 0) goto oom;

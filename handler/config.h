@@ -42,7 +42,7 @@ typedef struct fcw_config {
     /* Health and metrics (health.c, metrics_listen.c) and the access log (access_log.c). */
     char *health_path;        /* answered by the worker itself; "" when off */
     char *metrics_listen;     /* "127.0.0.1:9101" as given, NULL when off; fixed at start */
-    fcw_app_addr metrics_addr;  /* metrics_listen parsed */
+    fcw_addr metrics_addr;    /* metrics_listen parsed */
     int access_log;           /* one stderr line per request */
     fcw_origin health_origin, metrics_origin, access_log_origin;
 

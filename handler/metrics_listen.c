@@ -226,7 +226,7 @@ static void *listen_thread(void *arg) {
     return NULL;
 }
 
-int fcw_metrics_listen_start(const fcw_app_addr *addr, const char *text, char *err,
+int fcw_metrics_listen_start(const fcw_addr *addr, const char *text, char *err,
                              size_t errlen) {
     int one = 1, rc;
     int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);

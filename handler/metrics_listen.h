@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#include "app_config.h"
+#include "addr.h"
 #include "buf.h"
 
 #define FCW_METRICS_CLIENT_MS 2000
@@ -27,7 +27,7 @@
  * thread never takes the worker's signals. Returns 0, or a negative errno
  * with the reason in err.
  */
-int fcw_metrics_listen_start(const fcw_app_addr *addr, const char *text, char *err,
+int fcw_metrics_listen_start(const fcw_addr *addr, const char *text, char *err,
                              size_t errlen);
 
 /* Stops the thread, closing the connections it serves, and closes the socket. */

@@ -208,19 +208,19 @@ START_TEST(program_checks) {
 END_TEST
 
 START_TEST(addresses_and_sameness) {
-    fcw_app_addr a;
-    ck_assert_int_eq(fcw_app_addr_parse("127.0.0.1:9001", &a), 0);
+    fcw_addr a;
+    ck_assert_int_eq(fcw_addr_parse("127.0.0.1:9001", &a), 0);
     ck_assert_int_eq(a.sa.ss_family, AF_INET);
     ck_assert_uint_eq(ntohs(((struct sockaddr_in *)&a.sa)->sin_port), 9001);
-    ck_assert_int_eq(fcw_app_addr_parse("localhost:80", &a), 0);
-    ck_assert_int_eq(fcw_app_addr_parse("unix:/run/app.sock", &a), 0);
+    ck_assert_int_eq(fcw_addr_parse("localhost:80", &a), 0);
+    ck_assert_int_eq(fcw_addr_parse("unix:/run/app.sock", &a), 0);
     ck_assert_str_eq(((struct sockaddr_un *)&a.sa)->sun_path, "/run/app.sock");
     ck_assert_uint_eq(a.port, 0);
-    ck_assert_int_eq(fcw_app_addr_parse("[::1]:8080", &a), 0);
-    ck_assert_int_eq(fcw_app_addr_parse("::1:8080", &a), -EINVAL);
-    ck_assert_int_eq(fcw_app_addr_parse("127.0.0.1:", &a), -EINVAL);
-    ck_assert_int_eq(fcw_app_addr_parse("127.0.0.1:0", &a), -EINVAL);
-    ck_assert_int_eq(fcw_app_addr_parse("example.com:80", &a), -EINVAL);
+    ck_assert_int_eq(fcw_addr_parse("[::1]:8080", &a), 0);
+    ck_assert_int_eq(fcw_addr_parse("::1:8080", &a), -EINVAL);
+    ck_assert_int_eq(fcw_addr_parse("127.0.0.1:", &a), -EINVAL);
+    ck_assert_int_eq(fcw_addr_parse("127.0.0.1:0", &a), -EINVAL);
+    ck_assert_int_eq(fcw_addr_parse("example.com:80", &a), -EINVAL);
 
     char err[FCW_CONFIG_ERR_MAX];
     fcw_config *one = load("[app]\naddress = 127.0.0.1:9001\ncommand = sh\n", err);
