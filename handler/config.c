@@ -487,10 +487,8 @@ static int check_env_names(char *err, size_t errlen) {
         snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), *e);
         env_match m = {.name = name, .best = (size_t)-1};
         if (each_known_env(is_name, &m)) continue;
-        /* The test suites' and images' own (FCWORKER_TEST_PORT, FCWORKER_PYTHON_IMAGE). */
-        if (strncmp(name, "FCWORKER_TEST_", 14) == 0 ||
-            (n > 15 && strcmp(name + strlen(name) - 6, "_IMAGE") == 0))
-            continue;
+        /* The docker build's own (FCWORKER_IMAGE, FCWORKER_PYTHON_IMAGE), which a shell may export. */
+        if (n > 15 && strcmp(name + strlen(name) - 6, "_IMAGE") == 0) continue;
         each_known_env(nearer, &m);
         if (m.best <= 2)
             snprintf(err, errlen, "environment %s: no such setting: did you mean %s?", name,

@@ -162,6 +162,24 @@ int rt_logs_hold_secret(const rt *r, char *desc, size_t desclen) {
     return found;
 }
 
+/*
+ * The suites' own FCWORKER_TEST_* names (t/container's ports) are no
+ * settings, and the worker refuses an FCWORKER_* name it does not know: a
+ * shell that exports one must not fail every start here.
+ */
+static void drop_test_names(void) {
+    for (char **e = environ; *e != NULL;) {
+        char name[128];
+        size_t n = strcspn(*e, "=");
+        if (strncmp(*e, "FCWORKER_TEST_", 14) != 0 || n >= sizeof name) {
+            e++;
+            continue;
+        }
+        snprintf(name, sizeof name, "%.*s", (int)n, *e);
+        unsetenv(name);   /* moves the later names down to e */
+    }
+}
+
 /* 0: up; 1: nginx found the port taken (try another one). Aborts otherwise. */
 static int try_start(rt *r, const char *const *env, int flags) {
     int outp[2] = {-1, -1};
@@ -187,6 +205,7 @@ static int try_start(rt *r, const char *const *env, int flags) {
     if (r->pid == 0) {
         char port[16], script[600];
         snprintf(port, sizeof port, "%d", r->port);
+        drop_test_names();
         setenv("PORT", port, 1);
         unsetenv("FC_CUSTOM_LISTEN_PORT");
         setenv("FCWORKER_RUN_DIR", r->dir, 1);
