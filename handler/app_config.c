@@ -85,112 +85,196 @@ void fcw_app_config_free(fcw_app_config *ac) {
 #define APP_KEYS "command, protocol, address, directory, ready_timeout, stop_timeout, " \
                  "restart, error_statuses, fc_lines, processes, max_requests or script"
 
+/*
+ * One setter per [app] key, in the order APP_KEYS lists them: each checks
+ * its value, stores it with its origin, and returns 0, -EINVAL or -ENOMEM
+ * with the sentence in err.
+ */
+typedef int app_setter(fcw_app_config *ac, const char *key, const char *value,
+                       const char *where, char *err, size_t errlen);
+
+static int out_of_memory(const char *where, char *err, size_t errlen) {
+    snprintf(err, errlen, "%s: out of memory", where);
+    return -ENOMEM;
+}
+
+static int set_command(fcw_app_config *ac, const char *key, const char *value,
+                       const char *where, char *err, size_t errlen) {
+    (void)key;
+    if (value[strspn(value, " \t")] == '\0') {
+        snprintf(err, errlen, "%s: command is empty in [app]: expected a program and its "
+                 "arguments, or no command line for a server started some other way", where);
+        return -EINVAL;
+    }
+    if (fcw_replace_str(&ac->command, value) != 0) return out_of_memory(where, err, errlen);
+    fcw_set_origin(ac->command_origin, "%s", where);
+    return 0;
+}
+
+static int set_protocol(fcw_app_config *ac, const char *key, const char *value,
+                        const char *where, char *err, size_t errlen) {
+    (void)key;
+    if (strcmp(value, "http") == 0) {
+        ac->protocol = FCW_APP_HTTP;
+    } else if (strcmp(value, "fastcgi") == 0) {
+        ac->protocol = FCW_APP_FASTCGI;
+    } else {
+        snprintf(err, errlen, "%s: protocol = '%s' in [app]: expected http or fastcgi",
+                 where, value);
+        return -EINVAL;
+    }
+    fcw_set_origin(ac->protocol_origin, "%s", where);
+    return 0;
+}
+
+static int set_address(fcw_app_config *ac, const char *key, const char *value,
+                       const char *where, char *err, size_t errlen) {
+    (void)key;
+    fcw_addr a;
+    if (fcw_addr_parse(value, &a) != 0) {
+        snprintf(err, errlen, "%s: address = '%s' in [app]: expected 127.0.0.1:PORT, "
+                 "[::1]:PORT or unix:/absolute/path", where, value);
+        return -EINVAL;
+    }
+    if (fcw_replace_str(&ac->address, value) != 0) return out_of_memory(where, err, errlen);
+    ac->addr = a;
+    fcw_set_origin(ac->address_origin, "%s", where);
+    return 0;
+}
+
+static int set_directory(fcw_app_config *ac, const char *key, const char *value,
+                         const char *where, char *err, size_t errlen) {
+    (void)key;
+    if (value[0] != '/') {
+        snprintf(err, errlen, "%s: directory = '%s' in [app]: expected an absolute path to "
+                 "an existing directory", where, value);
+        return -EINVAL;
+    }
+    if (fcw_replace_str(&ac->directory, value) != 0) return out_of_memory(where, err, errlen);
+    fcw_set_origin(ac->directory_origin, "%s", where);
+    return 0;
+}
+
+/* ready_timeout and stop_timeout. */
+static int set_timeout(fcw_app_config *ac, const char *key, const char *value,
+                       const char *where, char *err, size_t errlen) {
+    int ready = key[0] == 'r';
+    unsigned *v = ready ? &ac->ready_timeout_s : &ac->stop_timeout_s;
+    if (fcw_parse_uint(value, ready ? 1 : 0, 3600, 10, v) != 0) {
+        snprintf(err, errlen, "%s: %s = '%s' in [app]: expected seconds from %d to 3600",
+                 where, key, value, ready ? 1 : 0);
+        return -EINVAL;
+    }
+    fcw_set_origin(ready ? ac->ready_origin : ac->stop_origin, "%s", where);
+    return 0;
+}
+
+static int set_restart(fcw_app_config *ac, const char *key, const char *value,
+                       const char *where, char *err, size_t errlen) {
+    (void)key;
+    if (strcmp(value, "always") == 0) ac->restart = FCW_APP_RESTART_ALWAYS;
+    else if (strcmp(value, "never") == 0) ac->restart = FCW_APP_RESTART_NEVER;
+    else {
+        snprintf(err, errlen, "%s: restart = '%s' in [app]: expected always (restart it "
+                 "with backoff) or never (the worker exits)", where, value);
+        return -EINVAL;
+    }
+    fcw_set_origin(ac->restart_origin, "%s", where);
+    return 0;
+}
+
+static int set_error_statuses(fcw_app_config *ac, const char *key, const char *value,
+                              const char *where, char *err, size_t errlen) {
+    (void)key;
+    if (parse_status_set(value, &ac->error_statuses) != 0) {
+        snprintf(err, errlen, "%s: error_statuses = '%s' in [app]: expected status codes "
+                 "and ranges from 100 to 599, e.g. 500-599 or 404,500-503", where, value);
+        return -EINVAL;
+    }
+    if (fcw_replace_str(&ac->error_statuses_text, value) != 0)
+        return out_of_memory(where, err, errlen);
+    fcw_set_origin(ac->errors_origin, "%s", where);
+    return 0;
+}
+
+static int set_fc_lines(fcw_app_config *ac, const char *key, const char *value,
+                        const char *where, char *err, size_t errlen) {
+    (void)key;
+    if (strcmp(value, "worker") == 0) ac->fc_lines_app = 0;
+    else if (strcmp(value, "app") == 0) ac->fc_lines_app = 1;
+    else {
+        snprintf(err, errlen, "%s: fc_lines = '%s' in [app]: expected worker (fcworker "
+                 "writes FC's Start/End lines) or app (the app writes its own)", where, value);
+        return -EINVAL;
+    }
+    fcw_set_origin(ac->fc_lines_origin, "%s", where);
+    return 0;
+}
+
+static int set_processes(fcw_app_config *ac, const char *key, const char *value,
+                         const char *where, char *err, size_t errlen) {
+    (void)key;
+    if (fcw_parse_uint(value, 1, MAX_PROCESSES, 10, &ac->processes) != 0) {
+        snprintf(err, errlen, "%s: processes = '%s' in [app]: expected a whole number from "
+                 "1 to %d", where, value, MAX_PROCESSES);
+        return -EINVAL;
+    }
+    fcw_set_origin(ac->processes_origin, "%s", where);
+    return 0;
+}
+
+static int set_max_requests(fcw_app_config *ac, const char *key, const char *value,
+                            const char *where, char *err, size_t errlen) {
+    (void)key;
+    if (fcw_parse_uint(value, 0, 100000000, 10, &ac->max_requests) != 0) {
+        snprintf(err, errlen, "%s: max_requests = '%s' in [app]: expected a whole number "
+                 "(0: never replace a copy)", where, value);
+        return -EINVAL;
+    }
+    fcw_set_origin(ac->max_requests_origin, "%s", where);
+    return 0;
+}
+
+static int set_script(fcw_app_config *ac, const char *key, const char *value,
+                      const char *where, char *err, size_t errlen) {
+    (void)key;
+    if (value[0] != '/') {
+        snprintf(err, errlen, "%s: script = '%s' in [app]: expected the absolute path of an "
+                 "existing file (the front controller, SCRIPT_FILENAME)", where, value);
+        return -EINVAL;
+    }
+    if (fcw_replace_str(&ac->script, value) != 0) return out_of_memory(where, err, errlen);
+    fcw_set_origin(ac->script_origin, "%s", where);
+    return 0;
+}
+
+static const struct {
+    const char *key;
+    app_setter *set;
+} app_keys[] = {
+    {"command", set_command},
+    {"protocol", set_protocol},
+    {"address", set_address},
+    {"directory", set_directory},
+    {"ready_timeout", set_timeout},
+    {"stop_timeout", set_timeout},
+    {"restart", set_restart},
+    {"error_statuses", set_error_statuses},
+    {"fc_lines", set_fc_lines},
+    {"processes", set_processes},
+    {"max_requests", set_max_requests},
+    {"script", set_script},
+};
+
 int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
                        const char *where, char *err, size_t errlen) {
     if (!ac->present) fcw_set_origin(ac->section_origin, "%s", where);
     ac->present = 1;
-    if (strcmp(key, "command") == 0) {
-        if (value[strspn(value, " \t")] == '\0') {
-            snprintf(err, errlen, "%s: command is empty in [app]: expected a program and its "
-                     "arguments, or no command line for a server started some other way", where);
-            return -EINVAL;
-        }
-        if (fcw_replace_str(&ac->command, value) != 0) goto oom;
-        fcw_set_origin(ac->command_origin, "%s", where);
-    } else if (strcmp(key, "protocol") == 0) {
-        if (strcmp(value, "http") == 0) {
-            ac->protocol = FCW_APP_HTTP;
-        } else if (strcmp(value, "fastcgi") == 0) {
-            ac->protocol = FCW_APP_FASTCGI;
-        } else {
-            snprintf(err, errlen, "%s: protocol = '%s' in [app]: expected http or fastcgi",
-                     where, value);
-            return -EINVAL;
-        }
-        fcw_set_origin(ac->protocol_origin, "%s", where);
-    } else if (strcmp(key, "address") == 0) {
-        fcw_addr a;
-        if (fcw_addr_parse(value, &a) != 0) {
-            snprintf(err, errlen, "%s: address = '%s' in [app]: expected 127.0.0.1:PORT, "
-                     "[::1]:PORT or unix:/absolute/path", where, value);
-            return -EINVAL;
-        }
-        if (fcw_replace_str(&ac->address, value) != 0) goto oom;
-        ac->addr = a;
-        fcw_set_origin(ac->address_origin, "%s", where);
-    } else if (strcmp(key, "directory") == 0) {
-        if (value[0] != '/') {
-            snprintf(err, errlen, "%s: directory = '%s' in [app]: expected an absolute path to "
-                     "an existing directory", where, value);
-            return -EINVAL;
-        }
-        if (fcw_replace_str(&ac->directory, value) != 0) goto oom;
-        fcw_set_origin(ac->directory_origin, "%s", where);
-    } else if (strcmp(key, "ready_timeout") == 0 || strcmp(key, "stop_timeout") == 0) {
-        int ready = key[0] == 'r';
-        unsigned *v = ready ? &ac->ready_timeout_s : &ac->stop_timeout_s;
-        if (fcw_parse_uint(value, ready ? 1 : 0, 3600, 10, v) != 0) {
-            snprintf(err, errlen, "%s: %s = '%s' in [app]: expected seconds from %d to 3600",
-                     where, key, value, ready ? 1 : 0);
-            return -EINVAL;
-        }
-        fcw_set_origin(ready ? ac->ready_origin : ac->stop_origin, "%s", where);
-    } else if (strcmp(key, "restart") == 0) {
-        if (strcmp(value, "always") == 0) ac->restart = FCW_APP_RESTART_ALWAYS;
-        else if (strcmp(value, "never") == 0) ac->restart = FCW_APP_RESTART_NEVER;
-        else {
-            snprintf(err, errlen, "%s: restart = '%s' in [app]: expected always (restart it "
-                     "with backoff) or never (the worker exits)", where, value);
-            return -EINVAL;
-        }
-        fcw_set_origin(ac->restart_origin, "%s", where);
-    } else if (strcmp(key, "error_statuses") == 0) {
-        if (parse_status_set(value, &ac->error_statuses) != 0) {
-            snprintf(err, errlen, "%s: error_statuses = '%s' in [app]: expected status codes "
-                     "and ranges from 100 to 599, e.g. 500-599 or 404,500-503", where, value);
-            return -EINVAL;
-        }
-        if (fcw_replace_str(&ac->error_statuses_text, value) != 0) goto oom;
-        fcw_set_origin(ac->errors_origin, "%s", where);
-    } else if (strcmp(key, "fc_lines") == 0) {
-        if (strcmp(value, "worker") == 0) ac->fc_lines_app = 0;
-        else if (strcmp(value, "app") == 0) ac->fc_lines_app = 1;
-        else {
-            snprintf(err, errlen, "%s: fc_lines = '%s' in [app]: expected worker (fcworker "
-                     "writes FC's Start/End lines) or app (the app writes its own)", where, value);
-            return -EINVAL;
-        }
-        fcw_set_origin(ac->fc_lines_origin, "%s", where);
-    } else if (strcmp(key, "processes") == 0) {
-        if (fcw_parse_uint(value, 1, MAX_PROCESSES, 10, &ac->processes) != 0) {
-            snprintf(err, errlen, "%s: processes = '%s' in [app]: expected a whole number from "
-                     "1 to %d", where, value, MAX_PROCESSES);
-            return -EINVAL;
-        }
-        fcw_set_origin(ac->processes_origin, "%s", where);
-    } else if (strcmp(key, "max_requests") == 0) {
-        if (fcw_parse_uint(value, 0, 100000000, 10, &ac->max_requests) != 0) {
-            snprintf(err, errlen, "%s: max_requests = '%s' in [app]: expected a whole number "
-                     "(0: never replace a copy)", where, value);
-            return -EINVAL;
-        }
-        fcw_set_origin(ac->max_requests_origin, "%s", where);
-    } else if (strcmp(key, "script") == 0) {
-        if (value[0] != '/') {
-            snprintf(err, errlen, "%s: script = '%s' in [app]: expected the absolute path of an "
-                     "existing file (the front controller, SCRIPT_FILENAME)", where, value);
-            return -EINVAL;
-        }
-        if (fcw_replace_str(&ac->script, value) != 0) goto oom;
-        fcw_set_origin(ac->script_origin, "%s", where);
-    } else {
-        snprintf(err, errlen, "%s: unknown key '%s' in [app]: expected " APP_KEYS, where, key);
-        return -EINVAL;
-    }
-    return 0;
-oom:
-    snprintf(err, errlen, "%s: out of memory", where);
-    return -ENOMEM;
+    for (size_t i = 0; i < sizeof app_keys / sizeof app_keys[0]; i++)
+        if (strcmp(key, app_keys[i].key) == 0)
+            return app_keys[i].set(ac, key, value, where, err, errlen);
+    snprintf(err, errlen, "%s: unknown key '%s' in [app]: expected " APP_KEYS, where, key);
+    return -EINVAL;
 }
 
 int fcw_app_config_apply_env(fcw_app_config *ac, char *err, size_t errlen) {
