@@ -129,78 +129,77 @@ static int open_rebuilt(const char *path, void **dl, char *err, size_t errlen) {
     return rc;
 }
 
-/*
- * Opens path or finds it already open, and finds the entry point of route;
- * fcw_plugin_load runs only for a library that has it. Called with
- * registry_lock held.
- */
-static int lib_acquire(const char *path, fcw_route route, plugin_lib **out, entry_fn *entry,
-                       char *err, size_t errlen) {
+/* Route's entry point in dl, into *entry; 0, or -EINVAL with the sentence in err. */
+static int find_entry(void *dl, const char *path, fcw_route route, entry_fn *entry, char *err,
+                      size_t errlen) {
     const char *name = entry_names[route];
-    struct stat st;
+    void *sym = lookup(dl, name);
+    memcpy(entry, &sym, sizeof *entry);
+    if (*entry != NULL) return 0;
+    snprintf(err, errlen, "plugin '%s' does not export %s: expected "
+             "`int %s(fcw_request *req)` for the %s route (see fcworker.h)",
+             path, name, name, fcw_route_name(route));
+    return -EINVAL;
+}
+
+/* path's file, which must be a regular one; 0 or a negative errno with err. */
+static int stat_library(const char *path, struct stat *st, char *err, size_t errlen) {
     int rc = 0;
-    if (stat(path, &st) != 0) rc = fcw_errno();
-    else if (!S_ISREG(st.st_mode)) rc = -EINVAL;
-    if (rc < 0) {
+    if (stat(path, st) != 0) rc = fcw_errno();
+    else if (!S_ISREG(st->st_mode)) rc = -EINVAL;
+    if (rc < 0)
         snprintf(err, errlen, "plugin '%s': %s: expected a shared library built with "
                  "cc -fPIC -shared", path,
                  rc == -EINVAL ? "not a regular file" : fcw_strerror(rc));
-        return rc;
-    }
-    /* The file as it is now, loaded already (directly or through a copy): shared. */
-    int rebuilt = 0;
+    return rc;
+}
+
+/*
+ * The file as it is now, loaded already (directly or through a copy), into
+ * *out (NULL when it is not); *rebuilt says whether an older file of that
+ * path is. 0, or -EINVAL when the library lacks the entry point.
+ */
+static int lib_find(const char *path, const struct stat *st, fcw_route route, plugin_lib **out,
+                    entry_fn *entry, int *rebuilt, char *err, size_t errlen) {
+    *out = NULL;
+    *rebuilt = 0;
     for (plugin_lib *l = registry; l != NULL; l = l->next) {
         if (strcmp(l->path, path) != 0) continue;
-        if (!same_file(l, &st)) {
-            rebuilt = 1;
+        if (!same_file(l, st)) {
+            *rebuilt = 1;
             continue;
         }
-        void *sym = lookup(l->dl, name);
-        memcpy(entry, &sym, sizeof *entry);
-        if (*entry == NULL) {
-            snprintf(err, errlen, "plugin '%s' does not export %s: expected "
-                     "`int %s(fcw_request *req)` for the %s route (see fcworker.h)",
-                     path, name, name, fcw_route_name(route));
-            return -EINVAL;
-        }
-        l->users++;
-        *out = l;
-        return 0;
+        int rc = find_entry(l->dl, path, route, entry, err, errlen);
+        if (rc == 0) *out = l;
+        return rc;
     }
-    void *dl;
-    if (!rebuilt) dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    else if ((rc = open_rebuilt(path, &dl, err, errlen)) < 0) return rc;
-    if (dl == NULL) {
-        const char *why = dlerror();
-        if (why == NULL) why = "dlopen failed";
-        snprintf(err, errlen, "plugin '%s' does not load: %s: %s", path, why,
-                 strstr(why, "undefined symbol") != NULL
-                     ? "expected it to use only the fcw_* functions of fcworker.h "
-                       "and the libraries it is linked with"
-                     : "expected a shared library for this machine, built with "
-                       "cc -fPIC -shared");
-        return -EINVAL;
-    }
-    void *sym = lookup(dl, name);
-    memcpy(entry, &sym, sizeof *entry);
-    if (*entry == NULL) {
-        snprintf(err, errlen, "plugin '%s' does not export %s: expected "
-                 "`int %s(fcw_request *req)` for the %s route (see fcworker.h)",
-                 path, name, name, fcw_route_name(route));
-        dlclose(dl);
-        return -EINVAL;
-    }
-    for (plugin_lib *l = registry; l != NULL; l = l->next) {
-        if (l->dl == dl) {
-            /* Same mapping (maybe through another path): share it. */
-            dlclose(dl);
-            l->users++;
-            *out = l;
-            return 0;
-        }
-    }
+    return 0;
+}
 
-    rc = -ENOMEM;
+/* dlopen of path (through a copy when rebuilt); 0, or a negative errno with err. */
+static int lib_open(const char *path, int rebuilt, void **dl, char *err, size_t errlen) {
+    int rc;
+    if (!rebuilt) *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    else if ((rc = open_rebuilt(path, dl, err, errlen)) < 0) return rc;
+    if (*dl != NULL) return 0;
+    const char *why = dlerror();
+    if (why == NULL) why = "dlopen failed";
+    snprintf(err, errlen, "plugin '%s' does not load: %s: %s", path, why,
+             strstr(why, "undefined symbol") != NULL
+                 ? "expected it to use only the fcw_* functions of fcworker.h "
+                   "and the libraries it is linked with"
+                 : "expected a shared library for this machine, built with "
+                   "cc -fPIC -shared");
+    return -EINVAL;
+}
+
+/*
+ * A new registry entry for dl, once its fcw_plugin_load (if any) agreed.
+ * On failure dl is closed; 0 or a negative errno with err.
+ */
+static int lib_register(void *dl, const char *path, const struct stat *st, int rebuilt,
+                        plugin_lib **out, char *err, size_t errlen) {
+    int rc = -ENOMEM;
     plugin_lib *l = calloc(1, sizeof *l);
     if (l == NULL) {
         snprintf(err, errlen, "plugin '%s': out of memory", path);
@@ -208,16 +207,16 @@ static int lib_acquire(const char *path, fcw_route route, plugin_lib **out, entr
     }
     l->dl = dl;
     l->path = strdup(path);
-    l->dev = st.st_dev;
-    l->ino = st.st_ino;
-    l->mtime = st.st_mtim;
+    l->dev = st->st_dev;
+    l->ino = st->st_ino;
+    l->mtime = st->st_mtim;
     if (l->path == NULL) {
         snprintf(err, errlen, "plugin '%s': out of memory", path);
         goto fail;
     }
     if (rebuilt) fcw_log_info("plugin %s was rebuilt: loading the new file", path);
     load_fn load;
-    sym = lookup(dl, "fcw_plugin_load");
+    void *sym = lookup(dl, "fcw_plugin_load");
     memcpy(&load, &sym, sizeof load);
     sym = lookup(dl, "fcw_plugin_unload");
     memcpy(&l->unload, &sym, sizeof l->unload);
@@ -241,6 +240,39 @@ fail:
     free(l);
     dlclose(dl);
     return rc;
+}
+
+/*
+ * Opens path or finds it already open, and finds the entry point of route;
+ * fcw_plugin_load runs only for a library that has it. Called with
+ * registry_lock held.
+ */
+static int lib_acquire(const char *path, fcw_route route, plugin_lib **out, entry_fn *entry,
+                       char *err, size_t errlen) {
+    struct stat st;
+    int rebuilt, rc;
+    if ((rc = stat_library(path, &st, err, errlen)) < 0) return rc;
+    if ((rc = lib_find(path, &st, route, out, entry, &rebuilt, err, errlen)) < 0) return rc;
+    if (*out != NULL) {
+        (*out)->users++;
+        return 0;
+    }
+    void *dl;
+    if ((rc = lib_open(path, rebuilt, &dl, err, errlen)) < 0) return rc;
+    if ((rc = find_entry(dl, path, route, entry, err, errlen)) < 0) {
+        dlclose(dl);
+        return rc;
+    }
+    for (plugin_lib *l = registry; l != NULL; l = l->next) {
+        if (l->dl == dl) {
+            /* Same mapping (maybe through another path): share it. */
+            dlclose(dl);
+            l->users++;
+            *out = l;
+            return 0;
+        }
+    }
+    return lib_register(dl, path, &st, rebuilt, out, err, errlen);
 }
 
 /* Called with registry_lock held. */
