@@ -43,21 +43,21 @@ static void finish(void) {
     if (left > 0) fcw_log_warn("killed %u processes left behind by the app or programs", left);
 }
 
-int main(int argc, char **argv) {
+/* The command line: -1 to go on, else the exit status (0 after --help). */
+static int parse_args(int argc, char **argv, const char **config_path, int *check_only) {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = getenv("FCWORKER_CONFIG");
-    int check_only = 0, c;
-    char err[FCW_CONFIG_ERR_MAX];
-
+    int c;
+    *config_path = getenv("FCWORKER_CONFIG");
+    *check_only = 0;
     while ((c = getopt_long(argc, argv, "c:th", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': config_path = optarg; break;
-        case 't': check_only = 1; break;
+        case 'c': *config_path = optarg; break;
+        case 't': *check_only = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return EXIT_CONFIG;
         }
@@ -67,7 +67,89 @@ int main(int argc, char **argv) {
         usage(stderr);
         return EXIT_CONFIG;
     }
-    if (config_path != NULL && config_path[0] == '\0') config_path = NULL;
+    if (*config_path != NULL && (*config_path)[0] == '\0') *config_path = NULL;
+    return -1;
+}
+
+/* What the process needs before anything starts: 0, or -1 (said). */
+static int prepare_process(void) {
+    /*
+     * Installs libfcgi's own SIGPIPE handler (when SIGPIPE is at its default),
+     * so a write to a connection nginx has closed fails with EPIPE instead of
+     * killing the worker.
+     */
+    if (FCGX_Init() != 0) {
+        fcw_log_error("FCGX_Init failed");
+        return -1;
+    }
+    /*
+     * Whatever an app or a program starts and leaves behind becomes the
+     * worker's to end at the stop, not PID 1's to keep running.
+     */
+    int rc = fcw_process_adopt_orphans();
+    if (rc < 0) fcw_log_warn("cannot become a subreaper (%s): processes that an app leaves "
+                             "behind outlive the worker", fcw_strerror(rc));
+    if ((rc = fcw_server_take_signals()) < 0) {
+        fcw_log_error("cannot start the signal thread: %s", fcw_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * The app, the metrics listener, then the socket nginx connects to. Returns
+ * the socket, or -1 with *code the exit status (cfg freed, what had started
+ * stopped).
+ */
+static int start_serving(fcw_config *cfg, int *code) {
+    char err[FCW_CONFIG_ERR_MAX];
+    /*
+     * The app first: the socket appears only once it can answer, so nginx,
+     * and FC's TCP start-up check with it, never see a worker that would
+     * answer 502.
+     */
+    if (fcw_server_attach_app(cfg, NULL, err, sizeof err, code) < 0) {
+        fcw_config_free(cfg);
+        if (fcw_server_stop_signal() != 0) {
+            fcw_log_info("stopped while the app was starting");
+            finish();
+            *code = 0;
+            return -1;
+        }
+        fcw_log_error("cannot start the app: %s", err);
+        finish();
+        return -1;
+    }
+    *code = 1;
+    /* Before the socket too: a port that cannot be bound stops the worker before nginx starts. */
+    if (cfg->metrics_listen != NULL) {
+        if (fcw_metrics_listen_start(&cfg->metrics_addr, cfg->metrics_listen, err,
+                                     sizeof err) < 0) {
+            fcw_log_error("cannot serve metrics: %s", err);
+            fcw_config_free(cfg);
+            finish();
+            return -1;
+        }
+        fcw_log_info("metrics on http://%s/metrics", cfg->metrics_listen);
+    }
+    int fd = fcw_server_listen(cfg->socket_path, cfg->socket_mode, err, sizeof err);
+    if (fd < 0) {
+        fcw_log_error("cannot listen: %s", err);
+        fcw_config_free(cfg);
+        fcw_metrics_listen_stop();
+        finish();
+        return -1;
+    }
+    return fd;
+}
+
+int main(int argc, char **argv) {
+    const char *config_path;
+    int check_only;
+    char err[FCW_CONFIG_ERR_MAX];
+
+    int rc = parse_args(argc, argv, &config_path, &check_only);
+    if (rc >= 0) return rc;
     /* Before a plugin's load or an app's start can start a thread. */
     if (!check_only) fcw_server_block_signals();
 
@@ -81,64 +163,13 @@ int main(int argc, char **argv) {
         fcw_config_free(cfg);
         return 0;
     }
-
-    /*
-     * Installs libfcgi's own SIGPIPE handler (when SIGPIPE is at its default),
-     * so a write to a connection nginx has closed fails with EPIPE instead of
-     * killing the worker.
-     */
-    if (FCGX_Init() != 0) {
-        fcw_log_error("FCGX_Init failed");
-        return 1;
-    }
-    /*
-     * Whatever an app or a program starts and leaves behind becomes the
-     * worker's to end at the stop, not PID 1's to keep running.
-     */
-    int rc = fcw_process_adopt_orphans();
-    if (rc < 0) fcw_log_warn("cannot become a subreaper (%s): processes that an app leaves "
-                             "behind outlive the worker", fcw_strerror(rc));
-    if ((rc = fcw_server_take_signals()) < 0) {
-        fcw_log_error("cannot start the signal thread: %s", fcw_strerror(rc));
+    if (prepare_process() < 0) {
         fcw_config_free(cfg);
         return 1;
     }
-    /*
-     * The app first: the socket appears only once it can answer, so nginx,
-     * and FC's TCP start-up check with it, never see a worker that would
-     * answer 502.
-     */
     int code;
-    if (fcw_server_attach_app(cfg, NULL, err, sizeof err, &code) < 0) {
-        fcw_config_free(cfg);
-        if (fcw_server_stop_signal() != 0) {
-            fcw_log_info("stopped while the app was starting");
-            finish();
-            return 0;
-        }
-        fcw_log_error("cannot start the app: %s", err);
-        finish();
-        return code;
-    }
-    /* Before the socket too: a port that cannot be bound stops the worker before nginx starts. */
-    if (cfg->metrics_listen != NULL) {
-        if (fcw_metrics_listen_start(&cfg->metrics_addr, cfg->metrics_listen, err,
-                                     sizeof err) < 0) {
-            fcw_log_error("cannot serve metrics: %s", err);
-            fcw_config_free(cfg);
-            finish();
-            return 1;
-        }
-        fcw_log_info("metrics on http://%s/metrics", cfg->metrics_listen);
-    }
-    int fd = fcw_server_listen(cfg->socket_path, cfg->socket_mode, err, sizeof err);
-    if (fd < 0) {
-        fcw_log_error("cannot listen: %s", err);
-        fcw_config_free(cfg);
-        fcw_metrics_listen_stop();
-        finish();
-        return 1;
-    }
+    int fd = start_serving(cfg, &code);
+    if (fd < 0) return code;
     char *socket_path = strdup(cfg->socket_path);
     fcw_config_publish(cfg);
     fcw_log_info("listening on %s (up to %u threads)", socket_path, cfg->threads);
