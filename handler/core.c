@@ -399,6 +399,81 @@ static void done_locked(void) {
     if (core.stopping) pthread_cond_broadcast(&core.idle);
 }
 
+/*
+ * Refuses the oldest queued request once it has waited queue_timeout, and
+ * says whether it did; else *timeout is how long the thread may wait for
+ * work (ms, -1 for ever). Each queued request is refused at its own
+ * queue_timeout, not at the next look. Called with core.lock held.
+ */
+static bool refuse_overdue_locked(FCGX_Request *fr, int *timeout) {
+    *timeout = core.set.idle_timeout_s ? (int)core.set.idle_timeout_s * 1000 : -1;
+    if (core.qlen == 0) return false;
+    queued *q = &core.queue[core.qhead];
+    long due = q->since_ms + (long)core.set.queue_timeout_s * 1000L - fcw_now_ms();
+    if (due <= 0) {
+        queued old = pop_locked();
+        pthread_mutex_unlock(&core.lock);
+        refuse(fr, old.fd, fcw_now_ms() - old.since_ms);
+        pthread_mutex_lock(&core.lock);
+        return true;
+    }
+    if (*timeout < 0 || due < *timeout) *timeout = (int)due;
+    return false;
+}
+
+/*
+ * A connection the set reported readable: served by this thread, queued
+ * when every thread is busy, or parked until its head is whole. Called with
+ * core.lock held, which it lets go meanwhile.
+ */
+static void take_connection_locked(FCGX_Request *fr, int fd) {
+    /*
+     * A request takes a thread only once its head is whole and sound:
+     * a client that stalls in its params holds none, and one whose
+     * lengths would abort libfcgi is dropped before libfcgi reads them.
+     */
+    pthread_mutex_unlock(&core.lock);
+    fcw_fcgi_head head;
+    enum head_state st = look_at_head(fd, &head);
+    if (st != HEAD_READY) {
+        if (st == HEAD_PARTIAL) park_connection(fd);
+        else if (st == HEAD_DROP || arm(fd, EPOLL_CTL_MOD) < 0) close(fd);
+        pthread_mutex_lock(&core.lock);
+        return;
+    }
+    pthread_mutex_lock(&core.lock);
+    if (core.busy >= core.set.threads) {
+        /* A probe is answered at once, whatever the load: by this thread, uncounted. */
+        pthread_mutex_unlock(&core.lock);
+        bool probe = wants_health(&head);
+        if (probe) serve(fr, fd);
+        pthread_mutex_lock(&core.lock);
+        if (probe) return;
+    }
+    if (core.busy >= core.set.threads) {
+        long now = fcw_now_ms();
+        if (core.qlen < QUEUE_MAX) {
+            core.queue[(core.qhead + core.qlen) % QUEUE_MAX] = (queued){fd, now};
+            core.qlen++;
+        } else {
+            /* Never dropped: back into the set, reported again later. */
+            arm(fd, EPOLL_CTL_MOD);
+        }
+        note_wait_locked(now);
+        return;
+    }
+    /*
+     * Counted before the lock is let go: two threads that both saw a
+     * free slot would otherwise serve one request more than threads
+     * allows, leaving nobody to watch the set or queue the rest.
+     */
+    core.busy++;
+    pthread_mutex_unlock(&core.lock);
+    serve(fr, fd);
+    pthread_mutex_lock(&core.lock);
+    done_locked();
+}
+
 static void *thread_main(void *arg) {
     FCGX_Request fr;
     (void)arg;
@@ -421,20 +496,8 @@ static void *thread_main(void *arg) {
             done_locked();
             continue;
         }
-        /* Each queued request is refused at its own queue_timeout, not at the next look. */
-        int timeout = core.set.idle_timeout_s ? (int)core.set.idle_timeout_s * 1000 : -1;
-        if (core.qlen) {
-            queued *q = &core.queue[core.qhead];
-            long due = q->since_ms + (long)core.set.queue_timeout_s * 1000L - fcw_now_ms();
-            if (due <= 0) {
-                queued old = pop_locked();
-                pthread_mutex_unlock(&core.lock);
-                refuse(&fr, old.fd, fcw_now_ms() - old.since_ms);
-                pthread_mutex_lock(&core.lock);
-                continue;
-            }
-            if (timeout < 0 || due < timeout) timeout = (int)due;
-        }
+        int timeout;
+        if (refuse_overdue_locked(&fr, &timeout)) continue;
         core.waiting++;
         pthread_mutex_unlock(&core.lock);
 
@@ -467,51 +530,7 @@ static void *thread_main(void *arg) {
             pthread_mutex_lock(&core.lock);
             continue;
         }
-        /*
-         * A request takes a thread only once its head is whole and sound:
-         * a client that stalls in its params holds none, and one whose
-         * lengths would abort libfcgi is dropped before libfcgi reads them.
-         */
-        pthread_mutex_unlock(&core.lock);
-        fcw_fcgi_head head;
-        enum head_state st = look_at_head(fd, &head);
-        if (st != HEAD_READY) {
-            if (st == HEAD_PARTIAL) park_connection(fd);
-            else if (st == HEAD_DROP || arm(fd, EPOLL_CTL_MOD) < 0) close(fd);
-            pthread_mutex_lock(&core.lock);
-            continue;
-        }
-        pthread_mutex_lock(&core.lock);
-        if (core.busy >= core.set.threads) {
-            /* A probe is answered at once, whatever the load: by this thread, uncounted. */
-            pthread_mutex_unlock(&core.lock);
-            bool probe = wants_health(&head);
-            if (probe) serve(&fr, fd);
-            pthread_mutex_lock(&core.lock);
-            if (probe) continue;
-        }
-        if (core.busy >= core.set.threads) {
-            long now = fcw_now_ms();
-            if (core.qlen < QUEUE_MAX) {
-                core.queue[(core.qhead + core.qlen) % QUEUE_MAX] = (queued){fd, now};
-                core.qlen++;
-            } else {
-                /* Never dropped: back into the set, reported again later. */
-                arm(fd, EPOLL_CTL_MOD);
-            }
-            note_wait_locked(now);
-            continue;
-        }
-        /*
-         * Counted before the lock is let go: two threads that both saw a
-         * free slot would otherwise serve one request more than threads
-         * allows, leaving nobody to watch the set or queue the rest.
-         */
-        core.busy++;
-        pthread_mutex_unlock(&core.lock);
-        serve(&fr, fd);
-        pthread_mutex_lock(&core.lock);
-        done_locked();
+        take_connection_locked(&fr, fd);
     }
     core.nthreads--;
     pthread_cond_broadcast(&core.idle);
