@@ -18,10 +18,10 @@ BENCH_ARGS ?=
 
 .PHONY: bench bench-quick
 
-bench: setup
+bench: setup-tests
 	$(MAKE) all
 	scripts/bench --build $(abspath $(BUILD)) $(BENCH_ARGS)
 
-bench-quick: setup
+bench-quick: setup-tests
 	$(MAKE) all
 	scripts/bench --quick --build $(abspath $(BUILD)) $(BENCH_ARGS)
