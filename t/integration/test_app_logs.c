@@ -2,7 +2,8 @@
  * test_app_logs.c -- FC's log lines right for apps not written for fcworker:
  * FC's own Flask example, byte for byte (t/fixtures/app/fc-example-app.py),
  * under gunicorn with two workers, routed as the comment in
- * handler/examples/flask-seed/fcworker.conf shows, in the default environment and with PYTHONUNBUFFERED=1; and a Node app whose two
+ * handler/examples/flask-seed/fcworker.conf shows, in the default environment
+ * and with PYTHONUNBUFFERED=1; and a Node app whose two
  * cluster workers write each line in two pieces. Both print FC's lines
  * themselves; the worker's are the ones kept (fc_lines = worker, the
  * default), the app's dropped and counted.
