@@ -2,7 +2,8 @@
 #
 #   make            build build/fcworker and the examples
 #   make run        set up, build and run nginx + fcworker on $PORT (default 9000)
-#   make test       set up, build and run every test suite
+#   make test       set up for the tests, build and run every test suite (all of them,
+#                   even when one fails; the failures together at the end)
 #   make install    install fcworker, its plugin header and configuration under $(PREFIX)
 #
 # Overridable: OPTIMIZATION, CC, PREFIX, SANITIZE=1 (AddressSanitizer + UBSan).
@@ -52,7 +53,7 @@ DEP = $(WORKER_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(wildcard $(BUILD)/t/*/*.d)
 
 .SECONDARY:
 
-.PHONY: all run test test-unit test-integration setup install clean valgrind examples
+.PHONY: all run test test-unit test-integration setup setup-tests install clean valgrind examples
 
 all: $(BIN) examples
 
@@ -78,8 +79,13 @@ $(BUILD)/t/integration/test_%: $(BUILD)/t/integration/test_%.o $(IT_HELPERS) $(T
 -include scripts/bench.mk
 -include t/fuzz/fuzz.mk
 
+# What running needs; setup-tests adds what the test suites start (app servers,
+# Check, python3-yaml), so make test needs no network once it has run.
 setup:
 	@scripts/setup
+
+setup-tests:
+	@scripts/setup --tests
 
 run: setup all
 	exec scripts/run
@@ -93,11 +99,8 @@ test-integration: all $(IT_TESTS)
 # Unit and integration suites, then the local FC driver against a real run and
 # the deploy manifests: everything that needs no docker (make test-container
 # and scripts/check-hardening do the rest, and .ci/run runs them too).
-test: setup
-	$(MAKE) test-unit
-	$(MAKE) test-integration
-	$(MAKE) test-fc-local
-	$(MAKE) test-deploy
+test: setup-tests
+	@MAKE="$(MAKE)" scripts/test-all test-unit test-integration test-fc-local test-deploy
 
 valgrind: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do CK_FORK=no valgrind -q --error-exitcode=1 --leak-check=full \

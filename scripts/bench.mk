@@ -11,17 +11,24 @@
 #                   two cores)
 # make bench-quick  a one-minute smoke run of the same (1 round, c=32, fewer servers)
 #
+# make bench-report  scripts/results.md from $(BUILD)/bench.json and
+#                   $(BUILD)/reliability.json (scripts/reliability --all), stamped
+#                   with each run's date, commit and machine
+#
 # BENCH_ARGS passes options on: make bench BENCH_ARGS="--rounds 5 --duration 10".
 # Figures go to $(BUILD)/bench.json as well as the table on stdout.
 
 BENCH_ARGS ?=
 
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick bench-report
 
-bench: setup
+bench: setup-tests
 	$(MAKE) all
 	scripts/bench --build $(abspath $(BUILD)) $(BENCH_ARGS)
 
-bench-quick: setup
+bench-quick: setup-tests
 	$(MAKE) all
 	scripts/bench --quick --build $(abspath $(BUILD)) $(BENCH_ARGS)
+
+bench-report:
+	scripts/bench-report --bench $(BUILD)/bench.json --reliability $(BUILD)/reliability.json

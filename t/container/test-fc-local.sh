@@ -141,6 +141,12 @@ check_eq "http answer 404 with x-fc-status 200 is the function's answer: exit 0"
 out=$("$fc_local" -u "http://127.0.0.1:$port" invoke 2>&1); rc=$?
 check_eq "event invoke answering 404 exits 1" 1 "$rc"
 
+# -q lifecycle: the three bodies, each on a line of its own.
+start hello || exit 1
+out=$("$fc_local" -u "http://127.0.0.1:$port" -q lifecycle 2>&1); rc=$?
+check_eq "-q lifecycle exits 0" 0 "$rc"
+check_eq "-q lifecycle prints one body per line" $'OK\nHello, World!\nOK' "$out"
+
 # Unreachable runtime and usage errors.
 dead=$(free_port)
 "$fc_local" -u "http://127.0.0.1:$dead" -t 5 initialize >/dev/null 2>&1; rc=$?

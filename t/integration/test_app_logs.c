@@ -1,8 +1,9 @@
 /*
  * test_app_logs.c -- FC's log lines right for apps not written for fcworker:
  * FC's own Flask example, byte for byte (t/fixtures/app/fc-example-app.py),
- * under gunicorn with two workers, routed as the README shows, in the
- * default environment and with PYTHONUNBUFFERED=1; and a Node app whose two
+ * under gunicorn with two workers, routed as the comment in
+ * handler/examples/flask-seed/fcworker.conf shows, in the default environment
+ * and with PYTHONUNBUFFERED=1; and a Node app whose two
  * cluster workers write each line in two pieces. Both print FC's lines
  * themselves; the worker's are the ones kept (fc_lines = worker, the
  * default), the app's dropped and counted.
@@ -43,7 +44,7 @@ static const char *const app_name[APPS] = {"seed", "seed-unbuffered", "node-clus
 #define SEQUENTIAL 20
 
 /*
- * The runtime as the README runs the example: lifecycle routes to the app
+ * The runtime as the comment in handler/examples/flask-seed/fcworker.conf runs it: lifecycle routes to the app
  * and no [app] setting but command, address and directory, all from the
  * environment over the default configuration.
  */

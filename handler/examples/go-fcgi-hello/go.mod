@@ -1,0 +1,3 @@
+module fcworker.example/go-fcgi-hello
+
+go 1.19

@@ -1,0 +1,3 @@
+module fcworker.example/go-hello
+
+go 1.19
