@@ -495,7 +495,7 @@ static int check_env_names(char *err, size_t errlen) {
                      m.closest);
         else
             snprintf(err, errlen, "environment %s: no such setting: expected one of the "
-                     "FCWORKER_* names in the README's Configuration section", name);
+                     "FCWORKER_* names in conf/README.md", name);
         return -EINVAL;
     }
     return 0;
