@@ -6,7 +6,7 @@
 # Every container runs with --network host (this machine has no bridge) on a free port,
 # never 9000, and is removed at the end. Checks: the seed's answers, fc-local's
 # lifecycle, handlers swapped by environment / mounted config / mounted program,
-# non-root processes, a read-only root filesystem, tini reaping orphans, `docker stop`
+# non-root processes, a read-only root filesystem, the worker adopting and reaping orphans, `docker stop`
 # letting in-flight requests finish with exit code 0, a dead worker ending the
 # container with a non-zero code, and the image docker/python/Dockerfile derives from
 # IMAGE (built here, tagged PYTHON_IMAGE, default fcworker-python:test) running FC's
@@ -149,12 +149,12 @@ out=$(curl -s -i --max-time 5 -X POST "http://127.0.0.1:$port/invoke" --data-bin
 check_has "mounted program answers" "custom handler for mounted, event: e1" "$out"
 check_has "mounted program's answer keeps x-fc-status" "x-fc-status: 200" "$out"
 
-echo "== tini reaps orphans"
+echo "== the worker adopts and reaps orphans (it is their subreaper, so the stop can end them)"
 start orphan --read-only --tmpfs /tmp -v "$fx:/opt/function:ro" -e FCWORKER_INVOKE=exec:/opt/function/orphan.sh || exit 1
 for i in 1 2 3; do curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$port/invoke" -X POST; done
 ps_out=$(procs "$c")
-check_eq "orphans are re-parented to PID 1" 3 \
-    "$(docker exec "$c" sh -c 'grep -l "^PPid:[[:space:]]*1$" /proc/[0-9]*/status 2>/dev/null | xargs -r grep -l "^Name:[[:space:]]*sleep$" | wc -l')"
+check_eq "orphans are re-parented to the worker" 3 \
+    "$(docker exec "$c" sh -c 'w=$(grep -l "^Name:[[:space:]]*fcworker$" /proc/[0-9]*/status | head -1 | cut -d/ -f3); grep -l "^PPid:[[:space:]]*$w$" /proc/[0-9]*/status 2>/dev/null | xargs -r grep -l "^Name:[[:space:]]*sleep$" | wc -l')"
 sleep 2.5   # the orphans sleep 1 s
 ps_out=$(procs "$c")
 check_eq "no zombie left once they exit" "" "$(awk '$3 == "Z"' <<<"$ps_out")"
