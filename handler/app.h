@@ -1,19 +1,22 @@
 /*
- * app.h -- the [app] process: the function's own long-lived server, kept
- * running by the worker.
+ * app.h -- the [app]: the function's own long-lived server, kept running by
+ * the worker. What the rest of the worker asks of it: start it, lend its
+ * FastCGI copies to requests, wait out its restarts, copy its output, stop
+ * it.
  *
- * One supervisor thread per app starts the command in its own process
- * group (a FastCGI app: `processes` copies, each on a listening socket of
- * its own that the worker creates and hands over as fd 0), waits until it
- * accepts on its address, copies its stdout and stderr
- * to the worker's line by line, restarts it with backoff when it dies (or
- * makes the worker exit, restart = never), and stops it (SIGTERM to the
- * group, stop_timeout, SIGKILL) when the last configuration that uses it is
+ * One supervisor thread per app (app_supervisor.c) starts the command in
+ * its own process group (a FastCGI app: `processes` copies, each on a
+ * listening socket of its own that the worker creates and hands over as
+ * fd 0), waits until it is ready, copies its stdout and stderr to the
+ * worker's line by line, restarts it with backoff when it dies (or makes
+ * the worker exit, restart = never), replaces copies at their request limit
+ * with successors started ahead, and stops it (SIGTERM to the group,
+ * stop_timeout, SIGKILL) when the last configuration that uses it is
  * released or the worker stops. Without a command there is no process: the
  * worker only waits, at start-up, for the server to accept.
  *
- * The protocol (app_http.c) is separate: this module knows processes and
- * logs, not requests.
+ * The protocols (app_http.c, app_fastcgi.c) are separate: these modules
+ * know processes and logs, not requests. app_internal.h maps the cluster.
  */
 #ifndef FCW_APP_H
 #define FCW_APP_H
