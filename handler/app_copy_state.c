@@ -13,18 +13,18 @@
 
 /*
  * Rows: states; columns: events (spawned, ready, taken, given, spent,
- * stopped, exited). A copy being stopped may still finish its request. A
+ * stopped, exited, replaced). A copy being stopped may still finish its request. A
  * copy that dies while starting, serving or retiring is DOWN; the
  * supervisor decides when it starts again.
  */
 static const signed char next[FCW_COPY_STATES][FCW_COPY_EVENTS] = {
-    /*            spawned   ready  taken  given     spent     stopped   exited */
-    [DOWN] =     {STARTING, X,     X,     X,        X,        X,        X},
-    [STARTING] = {X,        IDLE,  X,     X,        X,        STOPPING, DOWN},
-    [IDLE] =     {X,        X,     BUSY,  X,        X,        STOPPING, DOWN},
-    [BUSY] =     {X,        X,     X,     IDLE,     RETIRING, STOPPING, DOWN},
-    [RETIRING] = {X,        X,     X,     X,        X,        STOPPING, DOWN},
-    [STOPPING] = {X,        X,     X,     STOPPING, STOPPING, X,        DOWN},
+    /*            spawned   ready  taken  given     spent     stopped   exited  replaced */
+    [DOWN] =     {STARTING, X,     X,     X,        X,        X,        X,      X},
+    [STARTING] = {X,        IDLE,  X,     X,        X,        STOPPING, DOWN,   X},
+    [IDLE] =     {X,        X,     BUSY,  X,        X,        STOPPING, DOWN,   X},
+    [BUSY] =     {X,        X,     X,     IDLE,     RETIRING, STOPPING, DOWN,   X},
+    [RETIRING] = {X,        X,     X,     X,        X,        STOPPING, DOWN,   IDLE},
+    [STOPPING] = {X,        X,     X,     STOPPING, STOPPING, X,        DOWN,   X},
 };
 
 int fcw_copy_next(fcw_copy_state s, fcw_copy_event ev) {
@@ -40,6 +40,7 @@ const char *fcw_copy_state_name(int s) {
 
 const char *fcw_copy_event_name(int ev) {
     static const char *const names[FCW_COPY_EVENTS] = {"spawned", "ready", "taken", "given",
-                                                       "spent", "stopped", "exited"};
+                                                       "spent", "stopped", "exited",
+                                                       "replaced"};
     return (unsigned)ev < FCW_COPY_EVENTS ? names[ev] : "invalid";
 }

@@ -11,6 +11,7 @@
  *                                          |               v
  *   any state with a process --stopped--> STOPPING <-- RETIRING
  *   any state with a process --exited---> DOWN
+ *   RETIRING --replaced--> IDLE  (its successor took over; the old process goes alone)
  */
 #ifndef FCW_APP_COPY_STATE_H
 #define FCW_APP_COPY_STATE_H
@@ -35,6 +36,7 @@ typedef enum fcw_copy_event {
     FCW_COPY_EV_SPENT,        /* its request completed, its last (max_requests), or it broke */
     FCW_COPY_EV_STOPPED,      /* SIGTERM was sent to it */
     FCW_COPY_EV_EXITED,       /* its process ended */
+    FCW_COPY_EV_REPLACED,     /* its successor took over from the retiring process */
     FCW_COPY_EVENTS
 } fcw_copy_event;
 

@@ -66,6 +66,13 @@ typedef struct copy {
      * that the replacement's start lands on no request's path.
      */
     app_proc successor;
+    /*
+     * FastCGI: the process a successor took over from, finishing alone on
+     * the socket no request connects to any more: SIGTERM, and SIGKILL at
+     * retiree_kill_at.
+     */
+    app_proc retiree;
+    long retiree_kill_at;
     long kill_at;             /* STOPPING: SIGKILL then */
     long respawn_at;          /* DOWN: start again then; 0: not due */
     long probe_at;            /* STARTING, HTTP: next connect() probe */
@@ -110,7 +117,7 @@ struct fcw_app {
 
     copy *copies;
     unsigned ncopies;
-    struct pollfd *pfds;      /* the supervisor's poll set: 3 + 3 per copy */
+    struct pollfd *pfds;      /* the supervisor's poll set: 3 + 4 per copy */
     unsigned next_copy;       /* where fcw_app_copy_take looks first */
 
     int has_thread;

@@ -193,6 +193,26 @@ static void promote_successor(fcw_app *a, copy *c) {
     fcw_app_copy_move(a, c, FCW_COPY_EV_READY);
 }
 
+/*
+ * A retiring copy whose successor runs: the successor takes over at once,
+ * on its own socket, so that the copy is never missed; the retired process,
+ * on the socket no request connects to any more, is stopped on its own
+ * (SIGTERM, SIGKILL at retiree_kill_at). With a->lock held.
+ */
+static void hand_over(fcw_app *a, copy *c, long now) {
+    c->retiree = c->run;
+    c->retiree_kill_at = now + (long)a->cfg.stop_timeout_s * 1000L + 1;
+    proc_signal(&c->retiree, SIGTERM);
+    c->run = c->successor;
+    c->successor = no_proc;
+    c->active = 1 - c->active;
+    c->pub.addr = c->addrs[c->active];
+    c->pub.gen++;
+    c->served = 0;
+    fcw_app_copy_move(a, c, FCW_COPY_EV_REPLACED);
+    pthread_cond_signal(&a->freed);
+}
+
 /* SIGTERM, and SIGKILL at kill_at if it is still there; with a->lock held. */
 static void stop_copy(fcw_app *a, copy *c, long now) {
     c->respawn_at = 0;
@@ -203,10 +223,18 @@ static void stop_copy(fcw_app *a, copy *c, long now) {
     }
     /* A successor still waiting for its turn only goes with the app. */
     if (a->stop) proc_signal(&c->successor, SIGTERM);
+    proc_signal(&c->retiree, SIGTERM);
 }
 
 /* Past stop_timeout after SIGTERM: SIGKILL. With a->lock held. */
 static void escalate(fcw_app *a, copy *c, long now) {
+    if (c->retiree.pid > 0 && c->retiree_kill_at && now >= c->retiree_kill_at) {
+        fcw_log_warn("app %s (pid %d), replaced by its successor, still running %u s after "
+                     "SIGTERM: SIGKILL", a->cfg.program, (int)c->retiree.pid,
+                     a->cfg.stop_timeout_s);
+        proc_signal(&c->retiree, SIGKILL);
+        c->retiree_kill_at = now + KILL_AGAIN_MS;
+    }
     if (c->state != FCW_COPY_STOPPING || !c->kill_at || now < c->kill_at) return;
     fcw_log_warn("app %s (pid %d) still running %u s after SIGTERM: SIGKILL", a->cfg.program,
                  (int)c->run.pid, a->cfg.stop_timeout_s);
@@ -225,6 +253,17 @@ static void on_exit_successor(fcw_app *a, copy *c) {
     fcw_process_describe_exit(st, how, sizeof how);
     fcw_log_error("app %s copy %d: its successor (pid %d) %s before taking over; the copy is "
                   "replaced after it ends", a->cfg.program, c->index, pid, how);
+}
+
+static void on_exit_retiree(fcw_app *a, copy *c) {
+    int pid = (int)c->retiree.pid;
+    int st = proc_reap(a, &c->retiree);
+    c->retiree_kill_at = 0;
+    char how[128], who[32];
+    fcw_process_describe_exit(st, how, sizeof how);
+    copy_name(a, c, who, sizeof who);
+    fcw_log_info("app %s%s (pid %d) %s: its successor (started before) serves now",
+                 a->cfg.program, who, pid, how);
 }
 
 /* The copy's serving process exited: replaced at once, after a backoff, or fatal. */
@@ -321,6 +360,7 @@ static void reap_exits(fcw_app *a, long now) {
         copy *c = &a->copies[i];
         if (proc_exited(&c->run)) on_exit(a, c, now);
         if (proc_exited(&c->successor)) on_exit_successor(a, c);
+        if (proc_exited(&c->retiree)) on_exit_retiree(a, c);
     }
 }
 
@@ -340,8 +380,8 @@ static void watch(fcw_app *a, long until) {
     /* Room for every copy's two processes and probe: sized once, in app.c. */
     for (unsigned i = 0; i < a->ncopies; i++) {
         copy *c = &a->copies[i];
-        const app_proc *procs[2] = {&c->run, &c->successor};
-        for (int k = 0; k < 2; k++) {
+        const app_proc *procs[3] = {&c->run, &c->successor, &c->retiree};
+        for (int k = 0; k < 3; k++) {
             if (procs[k]->pid <= 0) continue;
             if (procs[k]->pidfd >= 0)
                 p[n++] = (struct pollfd){.fd = procs[k]->pidfd, .events = POLLIN};
@@ -376,8 +416,9 @@ static long next_timer(fcw_app *a) {
         }
         long kill = c->state == FCW_COPY_STOPPING ? c->kill_at : 0;
         long respawn = c->state == FCW_COPY_DOWN ? c->respawn_at : 0;
-        long t[3] = {respawn, kill, probe};
-        for (int k = 0; k < 3; k++)
+        long retiree_kill = c->retiree.pid > 0 ? c->retiree_kill_at : 0;
+        long t[4] = {respawn, kill, probe, retiree_kill};
+        for (int k = 0; k < 4; k++)
             if (t[k] > 0 && (due < 0 || t[k] < due)) due = t[k];
     }
     pthread_mutex_unlock(&a->lock);
@@ -430,8 +471,15 @@ static void turn(fcw_app *a) {
     pthread_mutex_lock(&a->lock);
     for (unsigned i = 0; i < a->ncopies; i++) {
         copy *c = &a->copies[i];
-        /* Retired once its last request is given back, so no request is cut. */
-        if (c->state == FCW_COPY_RETIRING) stop_copy(a, c, now);
+        /*
+         * Retired once its last request is given back, so no request is cut;
+         * its successor, if it runs and nothing else is leaving, takes over.
+         */
+        if (c->state == FCW_COPY_RETIRING && c->successor.pid > 0 && c->retiree.pid == 0 &&
+            !a->stop)
+            hand_over(a, c, now);
+        else if (c->state == FCW_COPY_RETIRING)
+            stop_copy(a, c, now);
         escalate(a, c, now);
     }
     pthread_mutex_unlock(&a->lock);
@@ -480,8 +528,10 @@ static void stop_copies(fcw_app *a) {
         for (unsigned i = 0; i < a->ncopies; i++) {
             copy *c = &a->copies[i];
             escalate(a, c, now);
-            left += (c->run.pid > 0) + (c->successor.pid > 0);
+            left += (c->run.pid > 0) + (c->successor.pid > 0) + (c->retiree.pid > 0);
             if (c->kill_at && (until < 0 || c->kill_at < until)) until = c->kill_at;
+            if (c->retiree_kill_at && (until < 0 || c->retiree_kill_at < until))
+                until = c->retiree_kill_at;
         }
         pthread_mutex_unlock(&a->lock);
         if (left == 0) break;

@@ -71,6 +71,19 @@ START_TEST(a_copy_never_starts_twice_nor_serves_before_ready) {
 }
 END_TEST
 
+/* A successor takes over a retiring copy at once; nothing else is replaced. */
+START_TEST(only_a_retiring_copy_is_replaced_by_its_successor) {
+    for (int s = 0; s < FCW_COPY_STATES; s++) {
+        int next = fcw_copy_next((fcw_copy_state)s, FCW_COPY_EV_REPLACED);
+        if (s == FCW_COPY_RETIRING)
+            ck_assert_int_eq(next, FCW_COPY_IDLE);
+        else
+            ck_assert_msg(next == FCW_COPY_INVALID, "replaced in %s gave %s",
+                          fcw_copy_state_name(s), fcw_copy_state_name(next));
+    }
+}
+END_TEST
+
 START_TEST(serving_states_and_names) {
     ck_assert(fcw_copy_serving(FCW_COPY_IDLE));
     ck_assert(fcw_copy_serving(FCW_COPY_BUSY));
@@ -81,6 +94,7 @@ START_TEST(serving_states_and_names) {
     ck_assert_str_eq(fcw_copy_state_name(FCW_COPY_RETIRING), "retiring");
     ck_assert_str_eq(fcw_copy_state_name(FCW_COPY_STATES), "invalid");
     ck_assert_str_eq(fcw_copy_event_name(FCW_COPY_EV_SPENT), "spent");
+    ck_assert_str_eq(fcw_copy_event_name(FCW_COPY_EV_REPLACED), "replaced");
     ck_assert_int_eq(fcw_copy_next(FCW_COPY_STATES, FCW_COPY_EV_SPAWNED), FCW_COPY_INVALID);
     ck_assert_int_eq(fcw_copy_next(FCW_COPY_DOWN, FCW_COPY_EVENTS), FCW_COPY_INVALID);
 }
@@ -94,6 +108,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, only_an_idle_copy_is_lent);
     tcase_add_test(tc, a_request_finishes_on_a_copy_being_stopped);
     tcase_add_test(tc, a_copy_never_starts_twice_nor_serves_before_ready);
+    tcase_add_test(tc, only_a_retiring_copy_is_replaced_by_its_successor);
     tcase_add_test(tc, serving_states_and_names);
     suite_add_tcase(s, tc);
     return s;
