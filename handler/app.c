@@ -221,6 +221,7 @@ void fcw_app_free(fcw_app *a) {
     for (unsigned i = 0; a->copies && i < a->ncopies; i++) {
         copy *c = &a->copies[i];
         fcw_fd_close(&c->probe_fd);
+        fcw_fd_close(&c->succ_probe_fd);
         fcw_metrics_app_copy_moved((int)c->state, -1);
         for (int k = 0; k < 2; k++)
             if (c->listen_fds[k] >= 0) {
@@ -385,13 +386,14 @@ static int prepare_processes(fcw_app *a, char *err, size_t errlen) {
     int out[2], errp[2], rc;
     a->ncopies = a->fastcgi ? a->cfg.processes : 1;
     a->copies = calloc(a->ncopies, sizeof *a->copies);
-    a->pfds = calloc(3 + 4 * (size_t)a->ncopies, sizeof *a->pfds);
+    a->pfds = calloc(3 + 5 * (size_t)a->ncopies, sizeof *a->pfds);
     if (a->copies == NULL || a->pfds == NULL) goto oom;
     for (unsigned i = 0; i < a->ncopies; i++) {
         copy *c = &a->copies[i];
         c->index = (int)i;
         c->listen_fds[0] = c->listen_fds[1] = -1;
         c->run.pidfd = c->successor.pidfd = c->retiree.pidfd = -1;
+        c->succ_probe_fd = -1;
         c->probe_fd = -1;
         c->state = FCW_COPY_DOWN;
         fcw_metrics_app_copy_moved(-1, FCW_COPY_DOWN);

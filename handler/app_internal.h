@@ -66,6 +66,8 @@ typedef struct copy {
      * that the replacement's start lands on no request's path.
      */
     app_proc successor;
+    int succ_probe_fd;        /* the successor's GET_VALUES probe, or -1 */
+    int succ_ready;           /* the successor answered it: it may take over */
     /*
      * FastCGI: the process a successor took over from, finishing alone on
      * the socket no request connects to any more: SIGTERM, and SIGKILL at
@@ -117,7 +119,7 @@ struct fcw_app {
 
     copy *copies;
     unsigned ncopies;
-    struct pollfd *pfds;      /* the supervisor's poll set: 3 + 4 per copy */
+    struct pollfd *pfds;      /* the supervisor's poll set: 3 + 5 per copy */
     unsigned next_copy;       /* where fcw_app_copy_take looks first */
 
     int has_thread;
@@ -178,6 +180,12 @@ bool fcw_app_accepts(const fcw_addr *addr);
 bool fcw_app_probe_fastcgi(fcw_app *a, copy *c, long now);
 /* When a STARTING FastCGI copy's probe should be looked at again without a wake-up, or 0. */
 long fcw_app_probe_due(const fcw_app *a, const copy *c);
+/*
+ * Whether the copy's successor is ready to take over (it answered its own
+ * GET_VALUES probe); sends the probe the first time. A successor takes over
+ * only then, so that no request waits for a process still starting.
+ */
+bool fcw_app_probe_successor(fcw_app *a, copy *c);
 /*
  * Whether the copy took its probe and closed it unanswered: the copy read
  * the probe (a connection still queued on its socket was never accepted).

@@ -37,15 +37,14 @@ void fcw_app_probe_reset(copy *c, long now) {
     c->probe_closed_at = 0;
 }
 
-/* 0, or a negative errno when the probe cannot be sent (the copy then counts as up). */
-static int probe_send(copy *c) {
+/* A GET_VALUES record on a new connection to addr: its descriptor, or a negative errno. */
+static int probe_open(const fcw_addr *addr) {
     unsigned char rec[FCW_FCGI_GET_VALUES_LEN];
     size_t len = fcw_fcgi_get_values(rec);
-    c->probed = 1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return fcw_errno();
     int rc = 0;
-    if (connect(fd, (const struct sockaddr *)&c->pub.addr.sa, c->pub.addr.len) != 0) {
+    if (connect(fd, (const struct sockaddr *)&addr->sa, addr->len) != 0) {
         rc = fcw_errno();
     } else {
         ssize_t w = write(fd, rec, len);
@@ -57,6 +56,14 @@ static int probe_send(copy *c) {
     }
     /* The probe's end: a libfcgi program reads on until its stream ends. */
     shutdown(fd, SHUT_WR);
+    return fd;
+}
+
+/* 0, or a negative errno when the probe cannot be sent (the copy then counts as up). */
+static int probe_send(copy *c) {
+    c->probed = 1;
+    int fd = probe_open(&c->pub.addr);
+    if (fd < 0) return fd;
     c->probe_fd = fd;
     return 0;
 }
@@ -99,4 +106,28 @@ bool fcw_app_probe_taken(const copy *c) {
     char b;
     ssize_t n = recv(c->probe_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+}
+
+bool fcw_app_probe_successor(fcw_app *a, copy *c) {
+    if (c->succ_ready) return true;
+    /* Without the probe (a library that dies of it), a started successor is ready. */
+    if (a->no_probe) {
+        c->succ_ready = 1;
+        return true;
+    }
+    if (c->succ_probe_fd < 0) {
+        int fd = probe_open(&c->addrs[1 - c->active]);
+        if (fd < 0) {
+            c->succ_ready = 1;  /* as for a copy: no probe, it counts as ready */
+            return true;
+        }
+        c->succ_probe_fd = fd;
+    }
+    char buf[256];
+    ssize_t n = recv(c->succ_probe_fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return false;
+    /* An answer, or the connection closed: the successor accepts and reads records. */
+    fcw_fd_close(&c->succ_probe_fd);
+    c->succ_ready = 1;
+    return true;
 }

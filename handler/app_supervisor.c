@@ -173,6 +173,8 @@ static void start_successor(fcw_app *a, copy *c, long now) {
                       "after it ends", a->cfg.program, c->index, fcw_strerror(rc));
     else
         c->successor = p;
+    c->succ_ready = 0;
+    fcw_fd_close(&c->succ_probe_fd);
     pthread_mutex_unlock(&a->lock);
 }
 
@@ -184,6 +186,8 @@ static void start_successor(fcw_app *a, copy *c, long now) {
 static void promote_successor(fcw_app *a, copy *c) {
     c->run = c->successor;
     c->successor = no_proc;
+    c->succ_ready = 0;
+    fcw_fd_close(&c->succ_probe_fd);
     c->active = 1 - c->active;
     c->pub.addr = c->addrs[c->active];
     c->pub.gen++;
@@ -205,12 +209,39 @@ static void hand_over(fcw_app *a, copy *c, long now) {
     proc_signal(&c->retiree, SIGTERM);
     c->run = c->successor;
     c->successor = no_proc;
+    c->succ_ready = 0;
+    fcw_fd_close(&c->succ_probe_fd);
     c->active = 1 - c->active;
     c->pub.addr = c->addrs[c->active];
     c->pub.gen++;
     c->served = 0;
     fcw_app_copy_move(a, c, FCW_COPY_EV_REPLACED);
     pthread_cond_signal(&a->freed);
+}
+
+/*
+ * A retiring copy whose successor runs but has not answered its probe yet
+ * waits for it (other copies serve meanwhile), up to ready_timeout from the
+ * successor's start; then the copy is stopped and replaced the slow way.
+ */
+static bool successor_waits(const fcw_app *a, const copy *c, long now) {
+    return c->successor.pid > 0 && !c->succ_ready && c->retiree.pid == 0 && !a->stop &&
+           now - c->successor.started_at < (long)a->cfg.ready_timeout_s * 1000L;
+}
+
+static void stop_copy(fcw_app *a, copy *c, long now);
+
+/*
+ * A retiring copy (its last request given back, so no request is cut): its
+ * successor takes over once ready; without one (or after ready_timeout), it
+ * is stopped and replaced the slow way. With a->lock held.
+ */
+static void retire(fcw_app *a, copy *c, long now) {
+    if (c->state != FCW_COPY_RETIRING || successor_waits(a, c, now)) return;
+    if (c->successor.pid > 0 && c->succ_ready && c->retiree.pid == 0 && !a->stop)
+        hand_over(a, c, now);
+    else
+        stop_copy(a, c, now);
 }
 
 /* SIGTERM, and SIGKILL at kill_at if it is still there; with a->lock held. */
@@ -248,6 +279,8 @@ static void escalate(fcw_app *a, copy *c, long now) {
 static void on_exit_successor(fcw_app *a, copy *c) {
     int pid = (int)c->successor.pid;
     int st = proc_reap(a, &c->successor);
+    c->succ_ready = 0;
+    fcw_fd_close(&c->succ_probe_fd);
     if (a->stop) return;
     char how[128];
     fcw_process_describe_exit(st, how, sizeof how);
@@ -389,6 +422,8 @@ static void watch(fcw_app *a, long until) {
                 no_pidfd = 1;
         }
         if (c->probe_fd >= 0) p[n++] = (struct pollfd){.fd = c->probe_fd, .events = POLLIN};
+        if (c->succ_probe_fd >= 0)
+            p[n++] = (struct pollfd){.fd = c->succ_probe_fd, .events = POLLIN};
     }
     int left = until < 0 ? -1 : fcw_ms_left(until);
     if (no_pidfd && (left < 0 || left > EXIT_POLL_MS)) left = EXIT_POLL_MS;
@@ -417,8 +452,12 @@ static long next_timer(fcw_app *a) {
         long kill = c->state == FCW_COPY_STOPPING ? c->kill_at : 0;
         long respawn = c->state == FCW_COPY_DOWN ? c->respawn_at : 0;
         long retiree_kill = c->retiree.pid > 0 ? c->retiree_kill_at : 0;
-        long t[4] = {respawn, kill, probe, retiree_kill};
-        for (int k = 0; k < 4; k++)
+        /* A retiring copy waiting for its successor's probe gives up on it then. */
+        long succ_by = c->state == FCW_COPY_RETIRING && c->successor.pid > 0 && !c->succ_ready
+                           ? c->successor.started_at + (long)a->cfg.ready_timeout_s * 1000L
+                           : 0;
+        long t[5] = {respawn, kill, probe, retiree_kill, succ_by};
+        for (int k = 0; k < 5; k++)
             if (t[k] > 0 && (due < 0 || t[k] < due)) due = t[k];
     }
     pthread_mutex_unlock(&a->lock);
@@ -475,11 +514,7 @@ static void turn(fcw_app *a) {
          * Retired once its last request is given back, so no request is cut;
          * its successor, if it runs and nothing else is leaving, takes over.
          */
-        if (c->state == FCW_COPY_RETIRING && c->successor.pid > 0 && c->retiree.pid == 0 &&
-            !a->stop)
-            hand_over(a, c, now);
-        else if (c->state == FCW_COPY_RETIRING)
-            stop_copy(a, c, now);
+        retire(a, c, now);
         escalate(a, c, now);
     }
     pthread_mutex_unlock(&a->lock);
@@ -493,6 +528,12 @@ static void turn(fcw_app *a) {
         pthread_mutex_unlock(&a->lock);
         if (due) start_copy(a, c, now);
         if (successor) start_successor(a, c, now);
+        if (c->successor.pid > 0 && !c->succ_ready && fcw_app_probe_successor(a, c)) {
+            /* Ready now: a copy that waited for it is handed over at once. */
+            pthread_mutex_lock(&a->lock);
+            retire(a, c, now);
+            pthread_mutex_unlock(&a->lock);
+        }
         if (c->state == FCW_COPY_STARTING) check_ready(a, c, now);
     }
 }
