@@ -179,11 +179,11 @@ static void start_successor(fcw_app *a, copy *c, long now) {
 }
 
 /*
- * The successor takes over the copy whose process was retired, with its
- * socket: nothing is queued on the old one, since a retired copy is lent to
- * no request. With a->lock held.
+ * The successor and its socket become the copy's: nothing is queued on the
+ * old socket, since a copy is handed over only while lent to no request.
+ * With a->lock held.
  */
-static void promote_successor(fcw_app *a, copy *c) {
+static void take_successor(copy *c) {
     c->run = c->successor;
     c->successor = no_proc;
     c->succ_ready = 0;
@@ -193,28 +193,26 @@ static void promote_successor(fcw_app *a, copy *c) {
     c->pub.gen++;
     c->kill_at = 0;
     c->served = 0;
+}
+
+/* The successor takes over a copy whose process has ended (it was stopped). */
+static void promote_successor(fcw_app *a, copy *c) {
+    take_successor(c);
     fcw_app_copy_move(a, c, FCW_COPY_EV_SPAWNED);
     fcw_app_copy_move(a, c, FCW_COPY_EV_READY);
 }
 
 /*
- * A retiring copy whose successor runs: the successor takes over at once,
- * on its own socket, so that the copy is never missed; the retired process,
- * on the socket no request connects to any more, is stopped on its own
- * (SIGTERM, SIGKILL at retiree_kill_at). With a->lock held.
+ * A retiring copy whose successor is ready: the successor takes over at
+ * once, so that the copy is never missed; the retired process, on the
+ * socket no request connects to any more, is stopped on its own (SIGTERM,
+ * SIGKILL at retiree_kill_at). With a->lock held.
  */
 static void hand_over(fcw_app *a, copy *c, long now) {
     c->retiree = c->run;
     c->retiree_kill_at = now + (long)a->cfg.stop_timeout_s * 1000L + 1;
     proc_signal(&c->retiree, SIGTERM);
-    c->run = c->successor;
-    c->successor = no_proc;
-    c->succ_ready = 0;
-    fcw_fd_close(&c->succ_probe_fd);
-    c->active = 1 - c->active;
-    c->pub.addr = c->addrs[c->active];
-    c->pub.gen++;
-    c->served = 0;
+    take_successor(c);
     fcw_app_copy_move(a, c, FCW_COPY_EV_REPLACED);
     pthread_cond_signal(&a->freed);
 }
