@@ -12,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "procs.h"
 #include "support/testutil.h"
 
@@ -103,4 +106,55 @@ void rt_fresh_marked(rt *r, const proc_mark *m) {
     memset(r, 0, sizeof *r);
     long deadline = now_ms() + 5000;
     while (marked_processes(m, NULL, 0, SIGKILL) > 0 && now_ms() < deadline) usleep(20000);
+}
+
+void marked_run_spawn(marked_run *p, const proc_mark *m, const char *name,
+                      const char *conf_text, const char *const *env) {
+    char conf[400];
+    static char conf_env[500], dir_env[500], port_env[32];
+    snprintf(conf, sizeof conf, "%s/%s.conf", m->dir, name);
+    write_file(conf, conf_text);
+    snprintf(p->dir, sizeof p->dir, "%s/run-%s", m->dir, name);
+    ck_assert_int_eq(mkdir(p->dir, 0755), 0);
+    snprintf(p->err_path, sizeof p->err_path, "%s/stderr.log", p->dir);
+    p->port = free_port();
+    snprintf(conf_env, sizeof conf_env, "FCWORKER_CONFIG=%s", conf);
+    snprintf(dir_env, sizeof dir_env, "FCWORKER_RUN_DIR=%s", p->dir);
+    snprintf(port_env, sizeof port_env, "PORT=%d", p->port);
+    p->pid = fork();
+    ck_assert_int_ge(p->pid, 0);
+    if (p->pid == 0) {
+        char script[600], out_path[500];
+        snprintf(out_path, sizeof out_path, "%s/stdout.log", p->dir);
+        int e = open(p->err_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+        dup2(o, 1);
+        dup2(e, 2);
+        setpgid(0, 0);
+        putenv(conf_env);
+        putenv(dir_env);
+        putenv(port_env);
+        putenv((char *)m->env);
+        unsetenv("FC_CUSTOM_LISTEN_PORT");
+        for (const char *const *v = env; v && *v; v++) putenv((char *)*v);
+        snprintf(script, sizeof script, "%s/scripts/run", project_dir());
+        execl("/bin/bash", "bash", script, (char *)NULL);
+        _exit(127);
+    }
+    setpgid(p->pid, p->pid);
+}
+
+int marked_run_wait(marked_run *p, const proc_mark *m, int timeout_ms) {
+    int st;
+    long deadline = now_ms() + timeout_ms;
+    while (waitpid(p->pid, &st, WNOHANG) != p->pid) {
+        if (now_ms() > deadline) {
+            kill(-p->pid, SIGKILL);
+            marked_processes(m, NULL, 0, SIGKILL);
+            waitpid(p->pid, &st, 0);
+            return -1;
+        }
+        usleep(5000);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

@@ -45,4 +45,25 @@ void rt_stop_marked(rt *r, const proc_mark *m);
  */
 void rt_fresh_marked(rt *r, const proc_mark *m);
 
+/* scripts/run on its own, not waited for: it runs until it exits, or is waited out. */
+typedef struct marked_run {
+    pid_t pid;
+    int port;
+    char dir[400], err_path[500];
+} marked_run;
+
+/*
+ * Writes conf_text to m->dir/NAME.conf and starts scripts/run on it in a
+ * process group of its own, on a free port, with m's entry and env
+ * (NULL-terminated, may be NULL) in its environment; its output goes to
+ * m->dir/run-NAME/stdout.log and stderr.log.
+ */
+void marked_run_spawn(marked_run *p, const proc_mark *m, const char *name,
+                      const char *conf_text, const char *const *env);
+/*
+ * Its exit status (128 + signal when killed by one), or -1 once timeout_ms
+ * passed: then its group and every process marked by m are killed.
+ */
+int marked_run_wait(marked_run *p, const proc_mark *m, int timeout_ms);
+
 #endif

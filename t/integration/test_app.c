@@ -1117,72 +1117,14 @@ START_TEST(exit_at_start_status_and_stderr) {
 }
 END_TEST
 
-/* scripts/run, not waiting for it to listen: it runs until it exits or timeout_ms. */
-typedef struct run_proc {
-    pid_t pid;
-    int port;
-    char dir[400], err_path[500];
-} run_proc;
-
-static void run_spawn(run_proc *p, const char *name, const char *text, const char *const *env) {
-    char conf[400];
-    static char conf_env[500], dir_env[500], port_env[32];
-    snprintf(conf, sizeof conf, "%s/%s.conf", tmp, name);
-    write_file(conf, text);
-    snprintf(p->dir, sizeof p->dir, "%s/run-%s", tmp, name);
-    ck_assert_int_eq(mkdir(p->dir, 0755), 0);
-    snprintf(p->err_path, sizeof p->err_path, "%s/stderr.log", p->dir);
-    p->port = free_port();
-    snprintf(conf_env, sizeof conf_env, "FCWORKER_CONFIG=%s", conf);
-    snprintf(dir_env, sizeof dir_env, "FCWORKER_RUN_DIR=%s", p->dir);
-    snprintf(port_env, sizeof port_env, "PORT=%d", p->port);
-    p->pid = fork();
-    ck_assert_int_ge(p->pid, 0);
-    if (p->pid == 0) {
-        char script[600], out_path[500];
-        snprintf(out_path, sizeof out_path, "%s/stdout.log", p->dir);
-        int e = open(p->err_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-        dup2(o, 1);
-        dup2(e, 2);
-        setpgid(0, 0);
-        putenv(conf_env);
-        putenv(dir_env);
-        putenv(port_env);
-        putenv(marker);
-        unsetenv("FC_CUSTOM_LISTEN_PORT");
-        for (const char *const *v = env; v && *v; v++) putenv((char *)*v);
-        snprintf(script, sizeof script, "%s/scripts/run", project_dir());
-        execl("/bin/bash", "bash", script, (char *)NULL);
-        _exit(127);
-    }
-    setpgid(p->pid, p->pid);
-}
-
-/* Its exit status, or -1 once timeout_ms passed (then all of it is killed). */
-static int run_wait(run_proc *p, int timeout_ms) {
-    int st;
-    long deadline = now_ms() + timeout_ms;
-    while (waitpid(p->pid, &st, WNOHANG) != p->pid) {
-        if (now_ms() > deadline) {
-            kill(-p->pid, SIGKILL);
-            marked_processes(&MARK, NULL, 0, SIGKILL);
-            waitpid(p->pid, &st, 0);
-            return -1;
-        }
-        usleep(5000);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 START_TEST(run_script_propagates_exit_at_start) {
     char text[2000];
-    run_proc p;
+    marked_run p;
     snprintf(text, sizeof text, "[app]\ncommand = %s\naddress = 127.0.0.1:%d\n"
                                 "[invoke]\nhandler = app\n",
              app_fixture("exit-at-start.sh"), free_port());
-    run_spawn(&p, "run-exit", text, NULL);
-    int st = run_wait(&p, 15000);
+    marked_run_spawn(&p, &MARK, "run-exit", text, NULL);
+    int st = marked_run_wait(&p, &MARK, 15000);
     char *err = slurp(p.err_path);
     ck_assert_msg(st == 3, "scripts/run: %d, expected the app's 3 (-1: still running after "
                   "15 s); stderr:\n%s", st, err);
@@ -1195,15 +1137,15 @@ END_TEST
 
 START_TEST(run_script_exits_when_app_never_ready) {
     char text[2000], pidfile[400], want[200];
-    run_proc p;
+    marked_run p;
     int port = free_port();
     snprintf(pidfile, sizeof pidfile, "%s/run-never-ready.pid", tmp);
     snprintf(text, sizeof text, "[app]\ncommand = %s %s\naddress = 127.0.0.1:%d\n"
                                 "ready_timeout = 2\n[invoke]\nhandler = app\n",
              app_fixture("never-ready.sh"), pidfile, port);
     long t0 = now_ms();
-    run_spawn(&p, "run-never", text, NULL);
-    int st = run_wait(&p, 15000);
+    marked_run_spawn(&p, &MARK, "run-never", text, NULL);
+    int st = marked_run_wait(&p, &MARK, 15000);
     long ms = now_ms() - t0;
     char *err = slurp(p.err_path);
     ck_assert_msg(st != 0 && st != -1, "scripts/run: %d (-1: still running after 15 s); "
@@ -1225,13 +1167,13 @@ END_TEST
  */
 START_TEST(run_script_waits_for_slow_app) {
     char text[2000];
-    run_proc p;
+    marked_run p;
     static const char *const env[] = {"APP_START_DELAY=11", NULL};
     int port = free_port();
     snprintf(text, sizeof text, "[app]\ncommand = %s\naddress = 127.0.0.1:%d\n"
                                 "[invoke]\nhandler = app\n",
              app_fixture("echo.py"), port);
-    run_spawn(&p, "run-slow", text, env);
+    marked_run_spawn(&p, &MARK, "run-slow", text, env);
     long t0 = now_ms(), up = -1;
     int fd = -1, exited = 0, st = 0;
     while (now_ms() - t0 < 30000) {
@@ -1255,7 +1197,7 @@ START_TEST(run_script_waits_for_slow_app) {
     ck_assert_msg(r.status == 200, "%d %s; stderr:\n%s", r.status, r.body, slurp(p.err_path));
     http_resp_free(&r);
     kill(p.pid, SIGTERM);
-    ck_assert_int_ne(run_wait(&p, 15000), -1);
+    ck_assert_int_ne(marked_run_wait(&p, &MARK, 15000), -1);
     expect_nothing_left(&R, &MARK);
 }
 END_TEST

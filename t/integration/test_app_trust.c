@@ -428,63 +428,6 @@ START_TEST(sigterm_during_reload_to_never_ready_app_stops_everything) {
 }
 END_TEST
 
-/* scripts/run on its own, not waited for: it starts (or not) in the background. */
-typedef struct run_proc {
-    pid_t pid;
-    char dir[400], err_path[500];
-} run_proc;
-
-static void run_spawn(run_proc *p, const char *name, const char *conf_text,
-                      const char *const *env) {
-    char conf[400];
-    static char conf_env[500], dir_env[500], port_env[32];
-    snprintf(conf, sizeof conf, "%s/%s.conf", tmp, name);
-    write_file(conf, conf_text);
-    snprintf(p->dir, sizeof p->dir, "%s/run-%s", tmp, name);
-    ck_assert_int_eq(mkdir(p->dir, 0755), 0);
-    snprintf(p->err_path, sizeof p->err_path, "%s/stderr.log", p->dir);
-    snprintf(conf_env, sizeof conf_env, "FCWORKER_CONFIG=%s", conf);
-    snprintf(dir_env, sizeof dir_env, "FCWORKER_RUN_DIR=%s", p->dir);
-    snprintf(port_env, sizeof port_env, "PORT=%d", free_port());
-    p->pid = fork();
-    ck_assert_int_ge(p->pid, 0);
-    if (p->pid == 0) {
-        char script[600], out_path[500];
-        snprintf(out_path, sizeof out_path, "%s/stdout.log", p->dir);
-        int e = open(p->err_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-        dup2(o, 1);
-        dup2(e, 2);
-        setpgid(0, 0);
-        putenv(conf_env);
-        putenv(dir_env);
-        putenv(port_env);
-        putenv(marker);
-        unsetenv("FC_CUSTOM_LISTEN_PORT");
-        for (const char *const *v = env; v && *v; v++) putenv((char *)*v);
-        snprintf(script, sizeof script, "%s/scripts/run", project_dir());
-        execl("/bin/bash", "bash", script, (char *)NULL);
-        _exit(127);
-    }
-    setpgid(p->pid, p->pid);
-}
-
-/* Its exit status, or -1 once timeout_ms passed (then all of it is killed). */
-static int run_wait(run_proc *p, int timeout_ms) {
-    int st;
-    long deadline = now_ms() + timeout_ms;
-    while (waitpid(p->pid, &st, WNOHANG) != p->pid) {
-        if (now_ms() > deadline) {
-            kill(-p->pid, SIGKILL);
-            marked_processes(&MARK, NULL, 0, SIGKILL);
-            waitpid(p->pid, &st, 0);
-            return -1;
-        }
-        usleep(5000);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /*
  * SIGTERM to scripts/run while the worker waits for a slow app (ready_timeout
  * 30): it exits within a few seconds, and no worker, nginx or app is left.
@@ -493,19 +436,19 @@ static int run_wait(run_proc *p, int timeout_ms) {
 START_TEST(sigterm_while_app_starts_ends_run_promptly_leaving_nothing) {
     for (int round = 0; round < 3; round++) {
         char text[2000], pidfile[400], name[32], left[1024];
-        run_proc p;
+        marked_run p;
         snprintf(name, sizeof name, "starting-%d", round);
         snprintf(pidfile, sizeof pidfile, "%s/%s.pid", tmp, name);
         snprintf(text, sizeof text, "[worker]\ndrain_timeout = 2\n[app]\ncommand = %s %s\n"
                                     "address = 127.0.0.1:%d\nready_timeout = 30\n"
                                     "[invoke]\nhandler = app\n",
                  fixture_path("app", "never-ready.sh"), pidfile, free_port());
-        run_spawn(&p, name, text, NULL);
+        marked_run_spawn(&p, &MARK, name, text, NULL);
         ck_assert_msg(wait_until(file_exists, pidfile, 10000), "round %d: the app did not start:"
                       "\n%s", round, slurp(p.err_path));
         long t0 = now_ms();
         kill(p.pid, SIGTERM);
-        int st = run_wait(&p, 40000);
+        int st = marked_run_wait(&p, &MARK, 40000);
         long ms = now_ms() - t0;
         ck_assert_msg(st != -1, "round %d: scripts/run still ran 40 s after SIGTERM", round);
         ck_assert_msg(ms < 6000, "round %d: scripts/run exited (%d) %ld ms after SIGTERM:\n%s",
