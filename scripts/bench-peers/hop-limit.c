@@ -8,8 +8,14 @@
  *
  *   hop-limit /path/to/socket
  *
+ * Like fcworker, it writes FC's two log lines per request to stdout, one
+ * write(2) each, with the request id from the x-fc-request-id header
+ * (HTTP_X_FC_REQUEST_ID): without them it would be spared work every
+ * compared server does, and the ratio to it would flatter the hop.
+ *
  * Written for the benchmark only: it trusts nginx (records arrive whole
- * enough to find the end of STDIN) and is not a FastCGI implementation.
+ * enough to find the end of STDIN, a name-value pair never straddles two
+ * PARAMS records) and is not a FastCGI implementation.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,10 +31,13 @@
 #include <unistd.h>
 
 #define BUF 65536
+#define ID_MAX 256      /* FC's ids are about 40 bytes; longer ones are cut */
 
 typedef struct conn {
     int fd;
     size_t len;
+    size_t id_len;      /* the current request's x-fc-request-id */
+    char id[ID_MAX];
     unsigned char in[BUF];
 } conn;
 
@@ -70,6 +79,50 @@ static void build_answer(void) {
     answer_len = (size_t)(p - answer);
 }
 
+/* A FastCGI name or value length: 1 byte, or 4 with the high bit set. */
+static int nv_length(const unsigned char **p, const unsigned char *end, size_t *len) {
+    if (*p >= end) return -1;
+    if (!(**p & 0x80)) {
+        *len = *(*p)++;
+        return 0;
+    }
+    if (end - *p < 4) return -1;
+    *len = (size_t)((*p)[0] & 0x7f) << 24 | (size_t)(*p)[1] << 16 | (size_t)(*p)[2] << 8 |
+           (*p)[3];
+    *p += 4;
+    return 0;
+}
+
+/* Keeps HTTP_X_FC_REQUEST_ID from one PARAMS record's name-value pairs. */
+static void find_request_id(conn *c, const unsigned char *p, const unsigned char *end) {
+    static const char name[] = "HTTP_X_FC_REQUEST_ID";
+    size_t nlen, vlen;
+    while (nv_length(&p, end, &nlen) == 0 && nv_length(&p, end, &vlen) == 0 &&
+           (size_t)(end - p) >= nlen && (size_t)(end - p) - nlen >= vlen) {
+        if (nlen == sizeof name - 1 && memcmp(p, name, nlen) == 0) {
+            c->id_len = vlen < ID_MAX ? vlen : ID_MAX;
+            memcpy(c->id, p + nlen, c->id_len);
+            return;
+        }
+        p += nlen + vlen;
+    }
+}
+
+/* "FC Invoke Start RequestId: <id>\n" (or End), one write(2), as fcworker's fclog.c. */
+static void fc_line(const conn *c, int end) {
+    static const char start_text[] = "FC Invoke Start RequestId: ";
+    static const char end_text[] = "FC Invoke End RequestId: ";
+    char line[sizeof start_text + ID_MAX + 1];
+    size_t n = end ? sizeof end_text - 1 : sizeof start_text - 1;
+    memcpy(line, end ? end_text : start_text, n);
+    memcpy(line + n, c->id, c->id_len);
+    n += c->id_len;
+    line[n++] = '\n';
+    /* A full disk or closed stdout must not stop the answer, as in fcworker. */
+    ssize_t w = write(STDOUT_FILENO, line, n);
+    (void)w;
+}
+
 /* Consumes whole records; answers when the empty STDIN record ends a request. */
 static int on_data(conn *c) {
     size_t off = 0;
@@ -77,11 +130,16 @@ static int on_data(conn *c) {
         unsigned char *h = c->in + off;
         size_t clen = (size_t)h[4] << 8 | h[5], total = 8 + clen + h[6];
         if (c->len - off < total) break;
+        if (h[1] == 1) c->id_len = 0;                   /* BEGIN_REQUEST */
+        if (h[1] == 4) find_request_id(c, h + 8, h + 8 + clen);
         if (h[1] == 5 && clen == 0) {
             for (int i = 0; i < 3; i++) {
                 answer[id_at[i]] = h[2];
                 answer[id_at[i] + 1] = h[3];
             }
+            /* Both lines before the answer: FC may freeze the instance once it is sent. */
+            fc_line(c, 0);
+            fc_line(c, 1);
             if (write(c->fd, answer, answer_len) != (ssize_t)answer_len) return -1;
         }
         off += total;
