@@ -4,11 +4,15 @@
 #                   behind nginx (proxy_pass) and against one process per request
 #                   (exec); the libfcgi example through [app] (protocol = fastcgi)
 #                   against the same program behind nginx (fastcgi_pass) and its
-#                   CGI twin (exec), PHP hello under php-cgi through [app] against
-#                   one php-cgi per request: req/s, p50/p99, errors, CPU and RSS
-#                   per run, cold start (the container's too when dockerd runs and
-#                   `make image` was built) (scripts/bench; about 14 minutes on
-#                   two cores)
+#                   CGI twin (exec), the Node example through [app] against the
+#                   same server behind nginx (proxy_pass), PHP hello under php-cgi
+#                   through [app] against one php-cgi per request and against
+#                   php-fpm behind nginx (fastcgi_pass), and [app] in front of that
+#                   same php-fpm; the hop limit (a minimal FastCGI responder) writes
+#                   FC's lines like every other server: req/s, p50/p99, errors,
+#                   CPU, RSS and log lines per run, cold start (the container's
+#                   too when dockerd runs and `make image` was built)
+#                   (scripts/bench; about 17 minutes on two cores)
 # make bench-quick  a one-minute smoke run of the same (1 round, c=32, fewer servers)
 #
 # make bench-report  scripts/results.md from $(BUILD)/bench.json and
