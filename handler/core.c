@@ -1,6 +1,14 @@
 /*
- * core.c -- one epoll set for the connections, leader/follower threads for
- * the requests, a FIFO queue when they are all busy.
+ * core.c -- one epoll set for the connections, a leader thread that waits
+ * on it, follower threads for the requests that may wait on something.
+ *
+ * The leader takes every ready connection of one epoll_wait. A request
+ * whose handler waits on nothing but its own connection (builtin, health),
+ * whole in the socket and with room for its answer, it serves itself, in
+ * turn: a stack of those costs no thread wake-up each, which is most of
+ * what a request costs here. The others go into a FIFO queue, and the most
+ * recently idle follower (or a new one, up to [worker] threads) is woken
+ * for each; they wait there while every follower is busy.
  */
 #include "core.h"
 
@@ -14,6 +22,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -41,11 +51,23 @@
 #define HEAD_TIMEOUT_MS 10000
 /* The first look at a head; nginx's fit, a longer one is looked at again whole. */
 #define HEAD_PEEK 16384
+/*
+ * Answers still unread by the client past which the leader does not serve
+ * on a connection: its answer might not fit in the socket's buffer (about
+ * 200 KB), and the leader must never wait on one client.
+ */
+#define INLINE_UNREAD_MAX (64 * 1024)
 
 typedef struct queued {
     int fd;
     long since_ms;
 } queued;
+
+/* A follower thread waiting for a queued request. */
+typedef struct follower {
+    pthread_cond_t wake;
+    bool woken;                  /* taken off the idle stack by whoever queued work */
+} follower;
 
 static struct {
     pthread_mutex_t lock;
@@ -53,9 +75,12 @@ static struct {
     int listen_fd, epfd, stop_fd;
     int no_accept_fd;            /* what libfcgi is given to accept on: refuses at once */
     fcw_core_settings set;
-    unsigned nthreads;           /* alive */
-    unsigned waiting;            /* in epoll_wait */
-    unsigned busy;               /* requests being served */
+    unsigned nthreads;           /* alive: the leader and the followers */
+    bool leading;                /* a thread is the leader (waits on the set) */
+    unsigned busy;               /* requests being served by followers */
+    unsigned inline_busy;        /* requests being served by the leader (atomic) */
+    follower **idle_stack;       /* idle followers, the most recent last */
+    unsigned nidle;
     int stopping;                /* set under lock; read without it by atomic loads */
     queued queue[QUEUE_MAX];
     unsigned qhead, qlen;
@@ -241,22 +266,44 @@ static void park_connection(int fd) {
 }
 
 /*
- * Whether the head asks for the health path: such a request is answered
- * even while every thread is busy, by the thread that watches the set (no
- * handler runs, see health.c). A control path routes elsewhere, so a head
- * that may carry one is not taken for a probe.
+ * Whether the request on this head may be served by the leader itself: a
+ * health probe (answered whatever the load, see health.c), or a request every
+ * handler of the configuration would serve inline. A control path routes
+ * elsewhere, so a head that may carry one is not taken for a probe.
  */
-static bool wants_health(const fcw_fcgi_head *head) {
-    if (head->control_path || head->path[0] == '\0') return false;
+static bool serve_inline(const fcw_fcgi_head *head) {
+    if (!head->whole) return false;
     fcw_config *cfg = fcw_config_acquire();
-    bool yes = cfg != NULL && fcw_health_is_path(cfg, head->path);
+    if (cfg == NULL) return false;
+    bool yes = !head->control_path && head->path[0] != '\0' &&
+               fcw_health_is_path(cfg, head->path);
+    for (int r = 0; !yes && r < FCW_ROUTE_COUNT; r++) {
+        const fcw_handler *h = cfg->lifecycle[r].handler;
+        if (h == NULL || !(h->flags & FCW_HANDLER_INLINE)) break;
+        if (r < FCW_ROUTE_COUNT - 1) continue;
+        yes = true;
+        for (size_t i = 0; yes && i < cfg->nroutes; i++) {
+            h = cfg->routes[i].handler;
+            yes = h != NULL && (h->flags & FCW_HANDLER_INLINE);
+        }
+    }
     fcw_config_release(cfg);
     return yes;
 }
 
+/*
+ * Whether an answer written to fd now goes straight into its buffer: a
+ * client that sends requests without reading the answers would otherwise
+ * stall the leader.
+ */
+static bool room_to_answer(int fd) {
+    int unread = 0;
+    return ioctl(fd, SIOCOUTQ, &unread) == 0 && unread <= INLINE_UNREAD_MAX;
+}
+
 static void *thread_main(void *arg);
 
-/* One more thread, if the limit allows. Called with core.lock held. */
+/* One more thread, if the limit allows: the leader and `threads` followers. Called with core.lock held. */
 static void spawn_locked(void) {
     if (core.stopping || core.nthreads >= core.set.threads + 1) return;
     pthread_attr_t attr;
@@ -406,7 +453,7 @@ static void done_locked(void) {
  * queue_timeout, not at the next look. Called with core.lock held.
  */
 static bool refuse_overdue_locked(FCGX_Request *fr, int *timeout) {
-    *timeout = core.set.idle_timeout_s ? (int)core.set.idle_timeout_s * 1000 : -1;
+    *timeout = -1;
     if (core.qlen == 0) return false;
     queued *q = &core.queue[core.qhead];
     long due = q->since_ms + (long)core.set.queue_timeout_s * 1000L - fcw_now_ms();
@@ -422,60 +469,146 @@ static bool refuse_overdue_locked(FCGX_Request *fr, int *timeout) {
 }
 
 /*
- * A connection the set reported readable: served by this thread, queued
- * when every thread is busy, or parked until its head is whole. Called with
- * core.lock held, which it lets go meanwhile.
+ * Hands a ready request to a follower: the most recently idle one (its stack
+ * is warm; the others may time out and retire), else a new thread. Called
+ * with core.lock held.
  */
-static void take_connection_locked(FCGX_Request *fr, int fd) {
-    /*
-     * A request takes a thread only once its head is whole and sound:
-     * a client that stalls in its params holds none, and one whose
-     * lengths would abort libfcgi is dropped before libfcgi reads them.
-     */
-    pthread_mutex_unlock(&core.lock);
-    fcw_fcgi_head head;
-    enum head_state st = look_at_head(fd, &head);
-    if (st != HEAD_READY) {
-        if (st == HEAD_PARTIAL) park_connection(fd);
-        else if (st == HEAD_DROP || arm(fd, EPOLL_CTL_MOD) < 0) close(fd);
-        pthread_mutex_lock(&core.lock);
-        return;
-    }
-    pthread_mutex_lock(&core.lock);
-    if (core.busy >= core.set.threads) {
-        /* A probe is answered at once, whatever the load: by this thread, uncounted. */
-        pthread_mutex_unlock(&core.lock);
-        bool probe = wants_health(&head);
-        if (probe) serve(fr, fd);
-        pthread_mutex_lock(&core.lock);
-        if (probe) return;
-    }
-    if (core.busy >= core.set.threads) {
-        long now = fcw_now_ms();
-        if (core.qlen < QUEUE_MAX) {
-            core.queue[(core.qhead + core.qlen) % QUEUE_MAX] = (queued){fd, now};
-            core.qlen++;
-        } else {
-            /* Never dropped: back into the set, reported again later. */
-            arm(fd, EPOLL_CTL_MOD);
-        }
+static void enqueue_locked(int fd) {
+    long now = fcw_now_ms();
+    if (core.qlen == QUEUE_MAX) {
+        /* Never dropped: back into the set, reported again later. */
+        arm(fd, EPOLL_CTL_MOD);
         note_wait_locked(now);
         return;
     }
-    /*
-     * Counted before the lock is let go: two threads that both saw a
-     * free slot would otherwise serve one request more than threads
-     * allows, leaving nobody to watch the set or queue the rest.
-     */
-    core.busy++;
+    core.queue[(core.qhead + core.qlen) % QUEUE_MAX] = (queued){fd, now};
+    core.qlen++;
+    if (core.busy + core.qlen > core.set.threads) note_wait_locked(now);
+    if (core.nidle > 0) {
+        follower *f = core.idle_stack[--core.nidle];
+        f->woken = true;
+        pthread_cond_signal(&f->wake);
+    } else {
+        spawn_locked();
+    }
+}
+
+/*
+ * Sorts what one epoll_wait reported: new connections are accepted, heads
+ * not whole yet parked, requests for a handler that may wait handed to
+ * followers, and the rest, which wait on nothing, left in inl[] for the
+ * leader to serve in turn. Returns how many are in inl[].
+ */
+static int sort_ready(const struct epoll_event *evs, int n, int *inl) {
+    int ninl = 0;
+    for (int i = 0; i < n; i++) {
+        int fd = evs[i].data.fd;
+        if (fd == core.stop_fd) continue;
+        if (fd == core.listen_fd) {
+            accept_all();
+            continue;
+        }
+        if (__atomic_load_n(&core.stopping, __ATOMIC_ACQUIRE)) {
+            /* Not served any more: nginx is told by the close. */
+            close(fd);
+            continue;
+        }
+        /*
+         * A request is served only once its head is whole and sound: a
+         * client that stalls in its params holds no thread, and one whose
+         * lengths would abort libfcgi is dropped before libfcgi reads them.
+         */
+        fcw_fcgi_head head;
+        enum head_state st = look_at_head(fd, &head);
+        if (st == HEAD_PARTIAL) {
+            park_connection(fd);
+        } else if (st != HEAD_READY) {
+            if (st == HEAD_DROP || arm(fd, EPOLL_CTL_MOD) < 0) close(fd);
+        } else if (serve_inline(&head) && room_to_answer(fd)) {
+            inl[ninl++] = fd;
+        } else {
+            pthread_mutex_lock(&core.lock);
+            enqueue_locked(fd);
+            pthread_mutex_unlock(&core.lock);
+        }
+    }
+    return ninl;
+}
+
+#define LEAD_BATCH 32
+
+/*
+ * The leader: the one thread that waits on the connection set. What waits
+ * on nothing (builtin handlers, health) it serves itself, in turn, so a
+ * stack of such requests costs no thread wake-up each; the rest goes to
+ * followers. It also refuses queued requests past queue_timeout, whatever
+ * the followers are doing. Called with core.lock held, which it lets go
+ * meanwhile.
+ */
+static void lead_locked(FCGX_Request *fr) {
+    int timeout;
+    while (refuse_overdue_locked(fr, &timeout)) {
+    }
     pthread_mutex_unlock(&core.lock);
-    serve(fr, fd);
+
+    struct epoll_event evs[LEAD_BATCH];
+    int inl[LEAD_BATCH];
+    int n = epoll_wait(core.epfd, evs, LEAD_BATCH, timeout);
+    int ninl = n > 0 ? sort_ready(evs, n, inl) : 0;
+    for (int i = 0; i < ninl; i++) {
+        if (__atomic_load_n(&core.stopping, __ATOMIC_ACQUIRE)) {
+            close(inl[i]);
+            continue;
+        }
+        __atomic_add_fetch(&core.inline_busy, 1, __ATOMIC_ACQ_REL);
+        serve(fr, inl[i]);
+        if (__atomic_sub_fetch(&core.inline_busy, 1, __ATOMIC_ACQ_REL) == 0 &&
+            __atomic_load_n(&core.stopping, __ATOMIC_ACQUIRE)) {
+            pthread_mutex_lock(&core.lock);
+            pthread_cond_broadcast(&core.idle);
+            pthread_mutex_unlock(&core.lock);
+        }
+    }
     pthread_mutex_lock(&core.lock);
-    done_locked();
+}
+
+/*
+ * A follower: serves queued requests while a slot is free, else waits to be
+ * woken for one. Says whether the thread should end: idle past
+ * thread_idle_timeout while others remain. Called with core.lock held.
+ */
+static bool follow_locked(FCGX_Request *fr, follower *self) {
+    int fd = take_queued_locked();
+    if (fd >= 0) {
+        pthread_mutex_unlock(&core.lock);
+        serve(fr, fd);
+        pthread_mutex_lock(&core.lock);
+        done_locked();
+        return false;
+    }
+    self->woken = false;
+    core.idle_stack[core.nidle++] = self;
+    int rc = 0;
+    if (core.set.idle_timeout_s) {
+        struct timespec until = fcw_realtime_after((long)core.set.idle_timeout_s * 1000L);
+        while (!self->woken && !core.stopping && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&self->wake, &core.lock, &until);
+    } else {
+        while (!self->woken && !core.stopping) pthread_cond_wait(&self->wake, &core.lock);
+    }
+    if (self->woken) return false;
+    /* Still on the stack: off it, and retire if it timed out. */
+    for (unsigned i = 0; i < core.nidle; i++) {
+        if (core.idle_stack[i] != self) continue;
+        core.idle_stack[i] = core.idle_stack[--core.nidle];
+        break;
+    }
+    return rc == ETIMEDOUT && core.qlen == 0 && core.nthreads > 1;
 }
 
 static void *thread_main(void *arg) {
     FCGX_Request fr;
+    follower self = {.wake = PTHREAD_COND_INITIALIZER};
     (void)arg;
 
     if (FCGX_InitRequest(&fr, core.no_accept_fd, 0) != 0) {
@@ -486,55 +619,19 @@ static void *thread_main(void *arg) {
         return NULL;
     }
     pthread_mutex_lock(&core.lock);
-    for (;;) {
-        if (core.stopping) break;
-        int fd = take_queued_locked();
-        if (fd >= 0) {
-            pthread_mutex_unlock(&core.lock);
-            serve(&fr, fd);
-            pthread_mutex_lock(&core.lock);
-            done_locked();
-            continue;
+    while (!core.stopping) {
+        if (!core.leading) {
+            core.leading = true;
+            lead_locked(&fr);
+            core.leading = false;
+        } else if (follow_locked(&fr, &self)) {
+            break;
         }
-        int timeout;
-        if (refuse_overdue_locked(&fr, &timeout)) continue;
-        core.waiting++;
-        pthread_mutex_unlock(&core.lock);
-
-        struct epoll_event ev;
-        int n = epoll_wait(core.epfd, &ev, 1, timeout);
-
-        pthread_mutex_lock(&core.lock);
-        core.waiting--;
-        if (n <= 0) {
-            /* Idle: a spare thread retires while another still waits. */
-            if (n == 0 && core.qlen == 0 && core.set.idle_timeout_s && core.waiting > 0 &&
-                core.nthreads > 1)
-                break;
-            continue;
-        }
-        /* Someone must go on watching the set while this thread serves. */
-        if (core.waiting == 0) spawn_locked();
-        fd = ev.data.fd;
-        if (fd == core.stop_fd) continue;
-        if (fd == core.listen_fd) {
-            pthread_mutex_unlock(&core.lock);
-            accept_all();
-            pthread_mutex_lock(&core.lock);
-            continue;
-        }
-        if (core.stopping) {
-            /* Not served any more: nginx is told by the close. */
-            pthread_mutex_unlock(&core.lock);
-            close(fd);
-            pthread_mutex_lock(&core.lock);
-            continue;
-        }
-        take_connection_locked(&fr, fd);
     }
     core.nthreads--;
     pthread_cond_broadcast(&core.idle);
     pthread_mutex_unlock(&core.lock);
+    pthread_cond_destroy(&self.wake);
     FCGX_Free(&fr, 0);
     return NULL;
 }
@@ -553,6 +650,11 @@ int fcw_core_start(int listen_fd, const fcw_core_settings *s, fcw_lifecycle *lc,
         int rc = nb < 0 ? nb : fcw_errno();
         snprintf(err, errlen, "cannot set up the connection core: %s", fcw_strerror(rc));
         return rc;
+    }
+    core.idle_stack = calloc((size_t)s->threads + 1, sizeof *core.idle_stack);
+    if (core.idle_stack == NULL) {
+        snprintf(err, errlen, "cannot set up the connection core: %s", fcw_strerror(-ENOMEM));
+        return -ENOMEM;
     }
     struct epoll_event lev = {.events = EPOLLIN | EPOLLONESHOT, .data.fd = listen_fd};
     /* Level-triggered and never read: once written, every thread sees it. */
@@ -585,12 +687,16 @@ unsigned fcw_core_drain(unsigned timeout_s, unsigned *before) {
     if (write(core.stop_fd, &one, sizeof one) < 0) {
         /* Non-blocking and never full: cannot happen. */
     }
-    *before = core.busy + core.qlen;
+    while (core.nidle > 0) pthread_cond_signal(&core.idle_stack[--core.nidle]->wake);
+    unsigned serving = core.busy + __atomic_load_n(&core.inline_busy, __ATOMIC_ACQUIRE);
+    *before = serving + core.qlen;
     /* Queued requests were never started: nginx is told by the close. */
     while (core.qlen) close(pop_locked().fd);
-    while (core.busy > 0)
+    while (serving > 0) {
         if (pthread_cond_timedwait(&core.idle, &core.lock, &deadline) == ETIMEDOUT) break;
-    unsigned left = core.busy;
+        serving = core.busy + __atomic_load_n(&core.inline_busy, __ATOMIC_ACQUIRE);
+    }
+    unsigned left = serving;
     pthread_mutex_unlock(&core.lock);
     return left;
 }

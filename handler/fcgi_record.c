@@ -255,6 +255,19 @@ static int management_check(const unsigned char *h, size_t clen, char *err, size
     return rc;
 }
 
+/* Whether buf[pos..len) holds request id's STDIN records up to the empty one. */
+static int stdin_whole(const unsigned char *buf, size_t len, size_t pos, unsigned id) {
+    while (len - pos >= FCW_FCGI_HEADER_LEN) {
+        const unsigned char *h = buf + pos;
+        size_t clen = (size_t)h[4] << 8 | h[5];
+        if (h[1] != FCW_FCGI_STDIN || ((unsigned)h[2] << 8 | h[3]) != id) return 0;
+        if (clen == 0) return 1;
+        pos += FCW_FCGI_HEADER_LEN + clen + h[6];
+        if (pos > len) return 0;
+    }
+    return 0;
+}
+
 int fcw_fcgi_head_check(const unsigned char *buf, size_t len, fcw_fcgi_head *head, char *err,
                         size_t errlen) {
     pairs pp = {0};
@@ -309,5 +322,6 @@ int fcw_fcgi_head_check(const unsigned char *buf, size_t len, fcw_fcgi_head *hea
     }
     head->len = pos;
     head->request_id = id;
+    head->whole = stdin_whole(buf, len, pos, id);
     return FCW_FCGI_HEAD_COMPLETE;
 }

@@ -122,6 +122,12 @@ typedef struct fcw_fcgi_head {
      */
     char path[FCW_FCGI_HEAD_PATH_MAX];
     int control_path;        /* HTTP_X_FC_CONTROL_PATH present, or a pair was split */
+    /*
+     * The whole request is there: its STDIN up to the empty record follows
+     * the head in what was looked at, so serving it reads nothing that may
+     * not have come yet.
+     */
+    int whole;
 } fcw_fcgi_head;
 
 enum { FCW_FCGI_HEAD_PARTIAL = 0, FCW_FCGI_HEAD_COMPLETE = 1 };

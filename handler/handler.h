@@ -34,6 +34,12 @@ struct fcw_handler {
 
 /* The handler's program writes FC's Start/End lines itself ([app] fc_lines = app). */
 #define FCW_HANDLER_OWN_FC_LINES 1u
+/*
+ * The handler waits on nothing but its own FastCGI connection (builtin): the
+ * thread that watches the connections serves it itself, without waking
+ * another (core.c).
+ */
+#define FCW_HANDLER_INLINE 2u
 
 /*
  * Parses spec and creates the handler for route into *out. 0, or a negative

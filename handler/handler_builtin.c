@@ -156,6 +156,7 @@ int fcw_builtin_create(const char *arg, fcw_route route, fcw_handler **out, char
         }
         h->run = builtins[i].run;
         h->destroy = destroy_builtin;
+        h->flags = FCW_HANDLER_INLINE;
         *out = h;
         return 0;
     }

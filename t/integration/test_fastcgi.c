@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -231,6 +232,46 @@ START_TEST(stalled_clients_do_not_block_others) {
     expect_healthy("stalled clients");
     for (int i = 0; i < 9; i++) close(stalled[i]);
     expect_healthy("stalled clients left");
+}
+END_TEST
+
+/* Answers waiting unread on a client's socket: more than seen. */
+typedef struct unread_answers {
+    int fd, seen;
+} unread_answers;
+
+static int more_unread(void *arg) {
+    unread_answers *u = arg;
+    int n = 0;
+    return ioctl(u->fd, FIONREAD, &n) == 0 && n > u->seen;
+}
+
+/*
+ * A client that sends request after request on one kept connection, each
+ * once the last is answered, and never reads the answers, fills its
+ * socket's buffer until the worker cannot write to it any more; every
+ * other client is still served meanwhile (core.c's leader serves a
+ * connection itself only while its answer fits).
+ */
+START_TEST(client_never_reading_answers_stalls_nobody) {
+    int fd = fcgi_connect(R.socket);
+    ck_assert_int_ge(fd, 0);
+    unread_answers u = {fd, 0};
+    int answered = 0;
+    for (; answered < 5000; answered++) {
+        ck_assert_int_eq(fcgi_begin(fd, 1, 1), 0);
+        ck_assert_int_eq(fcgi_params(fd, 1, hello_params), 0);
+        ck_assert_int_eq(fcgi_stdin(fd, 1, NULL, 0), 0);
+        if (!wait_until(more_unread, &u, 1000)) break;
+        ck_assert_int_eq(ioctl(fd, FIONREAD, &u.seen), 0);
+    }
+    ck_assert_msg(answered > 50 && answered < 5000,
+                  "%d answers piled up unread (%d bytes): expected the buffer to fill", answered,
+                  u.seen);
+    for (int i = 0; i < 20; i++) expect_raw_hello("a client not reading its answers");
+    expect_healthy("a client not reading its answers");
+    close(fd);
+    expect_healthy("a client not reading its answers left");
 }
 END_TEST
 
@@ -512,6 +553,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, no_params_is_400);
     tcase_add_test(tc, garbage_is_survived);
     tcase_add_test(tc, stalled_clients_do_not_block_others);
+    tcase_add_test(tc, client_never_reading_answers_stalls_nobody);
     tcase_add_test(tc, many_clients_vanish_mid_request);
     tcase_add_test(tc, get_values_answered);
     tcase_add_test(tc, multiplexed_ids_refused);

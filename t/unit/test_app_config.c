@@ -107,7 +107,8 @@ START_TEST(defaults_and_keys) {
     /* fc_lines = app: the worker writes no FC line for the route. */
     ck_assert_uint_eq(cfg->lifecycle[FCW_ROUTE_INVOKE].handler->flags & FCW_HANDLER_OWN_FC_LINES,
                       FCW_HANDLER_OWN_FC_LINES);
-    ck_assert_uint_eq(cfg->lifecycle[FCW_ROUTE_INITIALIZE].handler->flags, 0);
+    ck_assert_uint_eq(cfg->lifecycle[FCW_ROUTE_INITIALIZE].handler->flags & FCW_HANDLER_OWN_FC_LINES,
+                      0);
     fcw_config_free(cfg);
 
     cfg = load("[app]\naddress = unix:/tmp/app.sock\n", err);

@@ -242,6 +242,35 @@ START_TEST(head_complete_only_when_whole) {
 END_TEST
 
 /*
+ * A request is whole once its empty STDIN record follows the head: only
+ * then may the leader serve it without waiting on the client (core.c).
+ * A STDIN cut anywhere, or a record of another request, is not whole.
+ */
+START_TEST(whole_only_with_the_empty_stdin) {
+    const char *const kv[] = {"REQUEST_METHOD", "POST", "REQUEST_URI", "/invoke", NULL};
+    unsigned char buf[16384];
+    fcw_fcgi_head h;
+    char err[256];
+    size_t head_len = nginx_head(buf, kv, 4096), len = head_len;
+    ck_assert_int_eq(fcw_fcgi_head_check(buf, len, &h, err, sizeof err), FCW_FCGI_HEAD_COMPLETE);
+    ck_assert_int_eq(h.whole, 0);
+    len += rec(buf + len, FCW_FCGI_STDIN, 1, "body", 4, 4);
+    size_t body_end = len;
+    len += rec(buf + len, FCW_FCGI_STDIN, 1, "", 0, 0);
+    for (size_t n = head_len; n < len; n++) {
+        ck_assert_int_eq(fcw_fcgi_head_check(buf, n, &h, err, sizeof err), FCW_FCGI_HEAD_COMPLETE);
+        ck_assert_msg(h.whole == 0, "whole with %zu of %zu bytes", n, len);
+    }
+    ck_assert_int_eq(fcw_fcgi_head_check(buf, len, &h, err, sizeof err), FCW_FCGI_HEAD_COMPLETE);
+    ck_assert_int_eq(h.whole, 1);
+    /* The empty record of another request id ends nothing of this one. */
+    rec(buf + body_end, FCW_FCGI_STDIN, 2, "", 0, 0);
+    ck_assert_int_eq(fcw_fcgi_head_check(buf, len, &h, err, sizeof err), FCW_FCGI_HEAD_COMPLETE);
+    ck_assert_int_eq(h.whole, 0);
+}
+END_TEST
+
+/*
  * What libfcgi would abort on (name and value lengths of 1 GiB, in PARAMS
  * or in a GET_VALUES record), and what nginx never sends, is refused with a
  * reason before any of it is read.
@@ -310,6 +339,7 @@ static Suite *fcgi_record_suite(void) {
     tcase_add_test(tc, answer_read_whole_or_byte_by_byte);
     tcase_add_test(tc, garbage_is_refused_with_a_reason);
     tcase_add_test(tc, head_complete_only_when_whole);
+    tcase_add_test(tc, whole_only_with_the_empty_stdin);
     tcase_add_test(tc, head_refuses_what_nginx_never_sends);
     suite_add_tcase(s, tc);
     return s;
