@@ -120,6 +120,7 @@ struct fcw_app {
     copy *copies;
     unsigned ncopies;
     struct pollfd *pfds;      /* the supervisor's poll set: 3 + 5 per copy */
+    long logs_due;            /* the supervisor looks at the output again from then (ms) */
     unsigned next_copy;       /* where fcw_app_copy_take looks first */
 
     int has_thread;

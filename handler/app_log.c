@@ -59,14 +59,31 @@ static void remember(fcw_line_stream *s, const char *line, size_t n) {
     t[n] = '\0';
 }
 
-/* A whole line: len bytes and the newline at line[len], in one write. */
+/* The whole lines held back, in one write: one line or several, never a part of one. */
+static void lines_out(fcw_line_stream *s) {
+    if (s->out_len == 0) return;
+    fcw_log_write(s->dst, s->out, s->out_len);
+    s->out_len = 0;
+}
+
+/*
+ * A whole line: len bytes and the newline at line[len]. Held back with the
+ * lines before it while they fit in one atomic write, so what one read
+ * brings costs one write, not one a line.
+ */
 static void line_out(fcw_line_stream *s, const char *line, size_t len) {
     if (__atomic_load_n(&s->drop_fc, __ATOMIC_RELAXED) && fcw_app_log_is_fc_line(line, len)) {
         fcw_metrics_app_fc_line_dropped();
         return;
     }
     if (s->keep_tail) remember(s, line, len);
-    fcw_log_write(s->dst, line, len + 1);
+    if (s->out_len + len + 1 > sizeof s->out) lines_out(s);
+    if (len + 1 > sizeof s->out) {
+        fcw_log_write(s->dst, line, len + 1);
+        return;
+    }
+    memcpy(s->out + s->out_len, line, len + 1);
+    s->out_len += len + 1;
 }
 
 /* The process's line as it is, ended here. */
@@ -168,6 +185,7 @@ void fcw_line_stream_feed(fcw_line_stream *s, pid_t pid, const char *data, size_
             n--;
         }
     }
+    lines_out(s);
 }
 
 void fcw_line_stream_flush(fcw_line_stream *s) {
@@ -176,9 +194,10 @@ void fcw_line_stream_flush(fcw_line_stream *s) {
         for (int i = 0; i < FCW_APP_WRITERS; i++)
             if (s->w[i].len > 0 && (oldest == NULL || s->w[i].used < oldest->used))
                 oldest = &s->w[i];
-        if (oldest == NULL) return;
+        if (oldest == NULL) break;
         writer_out(s, oldest);
     }
+    lines_out(s);
 }
 
 void fcw_line_stream_free(fcw_line_stream *s) {

@@ -22,6 +22,7 @@
 #ifndef FCW_APP_LOG_H
 #define FCW_APP_LOG_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -54,6 +55,9 @@ typedef struct fcw_line_stream {
     int drop_fc;              /* drop the app's FC lines; atomic: a reload may change it */
     unsigned long clock;
     fcw_line_writer w[FCW_APP_WRITERS];
+    /* Whole lines not written yet: written together, at most PIPE_BUF, in one write. */
+    size_t out_len;
+    char out[PIPE_BUF];
     unsigned tail_next;
     char tail[FCW_APP_TAIL_LINES][FCW_APP_TAIL_LINE_MAX + 1];
 } fcw_line_stream;

@@ -43,6 +43,8 @@
 #define PIPE_DRAIN_MS 50
 /* After SIGKILL, how often it is sent again to a process still there. */
 #define KILL_AGAIN_MS 1000
+/* Between two looks at the app's output: its lines come out at most this late. */
+#define LOGS_PAUSE_MS 5
 
 static const app_proc no_proc = {0, -1, 0};
 
@@ -400,14 +402,22 @@ static void reap_exits(fcw_app *a, long now) {
 /*
  * Sleeps until until (CLOCK_MONOTONIC ms; -1 none), a wake-up, or a
  * process's exit, copying the app's output meanwhile.
+ *
+ * The output is looked at again LOGS_PAUSE_MS after it was copied, not at
+ * every write: an app writing lines for each request would otherwise wake
+ * this thread for each. A request's own lines do not wait for it: the
+ * request's thread copies what is there before it answers
+ * (fcw_app_logs_sync).
  */
 static void watch(fcw_app *a, long until) {
     struct pollfd *p = a->pfds;
     nfds_t n = 0;
     int no_pidfd = 0;
+    long logs_in = fcw_ms_left(a->logs_due);
     p[n++] = (struct pollfd){.fd = a->wake[0], .events = POLLIN};
-    p[n++] = (struct pollfd){.fd = a->out.src, .events = POLLIN};
-    p[n++] = (struct pollfd){.fd = a->err.src, .events = POLLIN};
+    /* Output not looked at yet: a negative fd is left out of the poll. */
+    p[n++] = (struct pollfd){.fd = logs_in > 0 ? -1 : a->out.src, .events = POLLIN};
+    p[n++] = (struct pollfd){.fd = logs_in > 0 ? -1 : a->err.src, .events = POLLIN};
     /* Room for every copy's two processes and probe: sized once, in app.c. */
     for (unsigned i = 0; i < a->ncopies; i++) {
         copy *c = &a->copies[i];
@@ -425,8 +435,12 @@ static void watch(fcw_app *a, long until) {
     }
     int left = until < 0 ? -1 : fcw_ms_left(until);
     if (no_pidfd && (left < 0 || left > EXIT_POLL_MS)) left = EXIT_POLL_MS;
+    if (logs_in > 0 && (left < 0 || left > logs_in)) left = (int)logs_in;
     if (poll(p, n, left) <= 0) return;
-    if (p[1].revents || p[2].revents) fcw_app_pump_logs(a);
+    if (p[1].revents || p[2].revents) {
+        fcw_app_pump_logs(a);
+        a->logs_due = fcw_now_ms() + LOGS_PAUSE_MS;
+    }
     if (p[0].revents) {
         char buf[64];
         while (read(a->wake[0], buf, sizeof buf) > 0)

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcgiapp.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,16 +58,23 @@
  * 200 KB), and the leader must never wait on one client.
  */
 #define INLINE_UNREAD_MAX (64 * 1024)
+/* Ready connections the leader takes from one epoll_wait. */
+#define LEAD_BATCH 32
 
 typedef struct queued {
     int fd;
     long since_ms;
 } queued;
 
-/* A follower thread waiting for a queued request. */
+/*
+ * An idle follower. Whoever takes it off the idle stack (under core.lock)
+ * gives it a request in fd, or -1 to look again (the stop), and posts its
+ * semaphore after letting the lock go: the follower wakes to its request
+ * without contending for the lock its waker holds.
+ */
 typedef struct follower {
-    pthread_cond_t wake;
-    bool woken;                  /* taken off the idle stack by whoever queued work */
+    sem_t wake;
+    int fd;
 } follower;
 
 static struct {
@@ -334,6 +342,7 @@ static void accept_all(void) {
                 accept_failed(fcw_errno());
             break;
         }
+        fcw_request_conn_new(fd);
         int rc = arm(fd, EPOLL_CTL_ADD);
         if (rc < 0) {
             fcw_log_error("cannot watch a FastCGI connection: %s", fcw_strerror(rc));
@@ -385,8 +394,7 @@ static void serve(FCGX_Request *fr, int fd) {
  * other answers of its own (405, 400).
  */
 static void refuse(FCGX_Request *fr, int fd, long waited_ms) {
-    struct timeval tv = {.tv_sec = REFUSE_READ_S};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    fcw_request_conn_recv_timeout(fd, REFUSE_READ_S * 1000L);
     fr->ipcFd = fd;
     fr->keepConnection = 1;
     if (FCGX_Accept_r(fr) < 0) {
@@ -407,8 +415,7 @@ static void refuse(FCGX_Request *fr, int fd, long waited_ms) {
     fcw_request_finish(&req);
     fcw_request_free(&req);
     FCGX_Finish_r(fr);
-    tv.tv_sec = 0;
-    if (fr->ipcFd >= 0) setsockopt(fr->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (fr->ipcFd >= 0) fcw_request_conn_recv_timeout(fr->ipcFd, 0);
     release_connection(fr);
 }
 
@@ -469,28 +476,43 @@ static bool refuse_overdue_locked(FCGX_Request *fr, int *timeout) {
 }
 
 /*
- * Hands a ready request to a follower: the most recently idle one (its stack
- * is warm; the others may time out and retire), else a new thread. Called
- * with core.lock held.
+ * A ready request for a follower: handed straight to the most recently
+ * idle one (its stack is warm; the others may time out and retire), whose
+ * semaphore the caller posts once it has let the lock go; else queued,
+ * with a new follower started if the limit allows. Returns the follower to
+ * wake, or NULL. Called with core.lock held.
  */
-static void enqueue_locked(int fd) {
+static follower *hand_over_locked(int fd) {
     long now = fcw_now_ms();
+    if (core.nidle > 0 && core.busy < core.set.threads) {
+        follower *f = core.idle_stack[--core.nidle];
+        f->fd = fd;
+        core.busy++;
+        return f;
+    }
     if (core.qlen == QUEUE_MAX) {
         /* Never dropped: back into the set, reported again later. */
         arm(fd, EPOLL_CTL_MOD);
-        note_wait_locked(now);
-        return;
-    }
-    core.queue[(core.qhead + core.qlen) % QUEUE_MAX] = (queued){fd, now};
-    core.qlen++;
-    if (core.busy + core.qlen > core.set.threads) note_wait_locked(now);
-    if (core.nidle > 0) {
-        follower *f = core.idle_stack[--core.nidle];
-        f->woken = true;
-        pthread_cond_signal(&f->wake);
     } else {
-        spawn_locked();
+        core.queue[(core.qhead + core.qlen) % QUEUE_MAX] = (queued){fd, now};
+        core.qlen++;
     }
+    if (core.busy >= core.set.threads) note_wait_locked(now);
+    else spawn_locked();
+    return NULL;
+}
+
+/* Hands the batch's requests for followers over, under one taking of the lock. */
+static void hand_over(const int *fds, int n) {
+    follower *wake[LEAD_BATCH];
+    int nwake = 0;
+    pthread_mutex_lock(&core.lock);
+    for (int i = 0; i < n; i++) {
+        follower *f = hand_over_locked(fds[i]);
+        if (f != NULL) wake[nwake++] = f;
+    }
+    pthread_mutex_unlock(&core.lock);
+    for (int i = 0; i < nwake; i++) sem_post(&wake[i]->wake);
 }
 
 /*
@@ -500,7 +522,7 @@ static void enqueue_locked(int fd) {
  * leader to serve in turn. Returns how many are in inl[].
  */
 static int sort_ready(const struct epoll_event *evs, int n, int *inl) {
-    int ninl = 0;
+    int ninl = 0, nfollow = 0, follow[LEAD_BATCH];
     for (int i = 0; i < n; i++) {
         int fd = evs[i].data.fd;
         if (fd == core.stop_fd) continue;
@@ -527,15 +549,12 @@ static int sort_ready(const struct epoll_event *evs, int n, int *inl) {
         } else if (serve_inline(&head) && room_to_answer(fd)) {
             inl[ninl++] = fd;
         } else {
-            pthread_mutex_lock(&core.lock);
-            enqueue_locked(fd);
-            pthread_mutex_unlock(&core.lock);
+            follow[nfollow++] = fd;
         }
     }
+    if (nfollow > 0) hand_over(follow, nfollow);
     return ninl;
 }
-
-#define LEAD_BATCH 32
 
 /*
  * The leader: the one thread that waits on the connection set. What waits
@@ -572,47 +591,69 @@ static void lead_locked(FCGX_Request *fr) {
     pthread_mutex_lock(&core.lock);
 }
 
+/* Serves fd, counted in busy already; with core.lock held, let go meanwhile. */
+static void serve_locked(FCGX_Request *fr, int fd) {
+    pthread_mutex_unlock(&core.lock);
+    serve(fr, fd);
+    pthread_mutex_lock(&core.lock);
+    done_locked();
+}
+
+/* Waits for self's semaphore: 0 when posted, ETIMEDOUT past the idle timeout. */
+static int await_request(follower *self) {
+    if (!core.set.idle_timeout_s) {
+        while (sem_wait(&self->wake) != 0) {
+        }
+        return 0;
+    }
+    struct timespec until = fcw_realtime_after((long)core.set.idle_timeout_s * 1000L);
+    for (;;) {
+        if (sem_timedwait(&self->wake, &until) == 0) return 0;
+        if (errno == ETIMEDOUT) return ETIMEDOUT;
+    }
+}
+
 /*
- * A follower: serves queued requests while a slot is free, else waits to be
- * woken for one. Says whether the thread should end: idle past
- * thread_idle_timeout while others remain. Called with core.lock held.
+ * A follower: serves queued requests while a slot is free, else waits on
+ * the idle stack to be handed one. Says whether the thread should end:
+ * idle past thread_idle_timeout. Called with core.lock held.
  */
 static bool follow_locked(FCGX_Request *fr, follower *self) {
     int fd = take_queued_locked();
     if (fd >= 0) {
-        pthread_mutex_unlock(&core.lock);
-        serve(fr, fd);
-        pthread_mutex_lock(&core.lock);
-        done_locked();
+        serve_locked(fr, fd);
         return false;
     }
-    self->woken = false;
+    self->fd = -1;
     core.idle_stack[core.nidle++] = self;
-    int rc = 0;
-    if (core.set.idle_timeout_s) {
-        struct timespec until = fcw_realtime_after((long)core.set.idle_timeout_s * 1000L);
-        while (!self->woken && !core.stopping && rc != ETIMEDOUT)
-            rc = pthread_cond_timedwait(&self->wake, &core.lock, &until);
-    } else {
-        while (!self->woken && !core.stopping) pthread_cond_wait(&self->wake, &core.lock);
+    pthread_mutex_unlock(&core.lock);
+    int rc = await_request(self);
+    pthread_mutex_lock(&core.lock);
+    if (rc == ETIMEDOUT) {
+        bool stacked = false;
+        for (unsigned i = 0; i < core.nidle && !stacked; i++) {
+            if (core.idle_stack[i] != self) continue;
+            core.idle_stack[i] = core.idle_stack[--core.nidle];
+            stacked = true;
+        }
+        if (stacked) return core.qlen == 0;
+        /* Taken off the stack as the wait ended: its post is on the way. */
+        pthread_mutex_unlock(&core.lock);
+        await_request(self);
+        pthread_mutex_lock(&core.lock);
     }
-    if (self->woken) return false;
-    /* Still on the stack: off it, and retire if it timed out. */
-    for (unsigned i = 0; i < core.nidle; i++) {
-        if (core.idle_stack[i] != self) continue;
-        core.idle_stack[i] = core.idle_stack[--core.nidle];
-        break;
-    }
-    return rc == ETIMEDOUT && core.qlen == 0 && core.nthreads > 1;
+    if (self->fd >= 0) serve_locked(fr, self->fd);
+    return false;
 }
 
 static void *thread_main(void *arg) {
     FCGX_Request fr;
-    follower self = {.wake = PTHREAD_COND_INITIALIZER};
+    follower self = {.fd = -1};
     (void)arg;
 
-    if (FCGX_InitRequest(&fr, core.no_accept_fd, 0) != 0) {
-        fcw_log_error("FCGX_InitRequest failed");
+    if (FCGX_InitRequest(&fr, core.no_accept_fd, 0) != 0 || sem_init(&self.wake, 0, 0) != 0) {
+        fcw_log_error("cannot set up a worker thread: %s",
+                      fcw_strerror(errno ? fcw_errno() : -ENOMEM));
         pthread_mutex_lock(&core.lock);
         core.nthreads--;
         pthread_mutex_unlock(&core.lock);
@@ -631,7 +672,7 @@ static void *thread_main(void *arg) {
     core.nthreads--;
     pthread_cond_broadcast(&core.idle);
     pthread_mutex_unlock(&core.lock);
-    pthread_cond_destroy(&self.wake);
+    sem_destroy(&self.wake);
     FCGX_Free(&fr, 0);
     return NULL;
 }
@@ -687,7 +728,7 @@ unsigned fcw_core_drain(unsigned timeout_s, unsigned *before) {
     if (write(core.stop_fd, &one, sizeof one) < 0) {
         /* Non-blocking and never full: cannot happen. */
     }
-    while (core.nidle > 0) pthread_cond_signal(&core.idle_stack[--core.nidle]->wake);
+    while (core.nidle > 0) sem_post(&core.idle_stack[--core.nidle]->wake);
     unsigned serving = core.busy + __atomic_load_n(&core.inline_busy, __ATOMIC_ACQUIRE);
     *before = serving + core.qlen;
     /* Queued requests were never started: nginx is told by the close. */

@@ -153,33 +153,50 @@ enum { IO_SEND, IO_RECV };
 #define IO_REBOUND_MS 100
 
 /*
- * The connection this thread last bounded (fcw_request_set_deadline), or -1.
- * A thread serves one connection until it closes, so the bound is lifted
- * when the thread's next request arrives on the same descriptor; on another
- * one the bounded connection is closed already.
+ * The send and receive timeouts each nginx connection has now (ms, 0 none),
+ * by descriptor, so they are set only when they change: for requests of one
+ * route on a kept connection, once. One request at a time uses a connection,
+ * and it is handed between threads under core.c's lock. Descriptors past the
+ * table are set every time.
  */
-static __thread int bounded_fd = -1;
+#define BOUND_FDS 4096
+static int conn_bound[BOUND_FDS][2];
 
 static void set_io_timeout(int fd, int which, long ms) {
+    if (fd >= 0 && fd < BOUND_FDS && conn_bound[fd][which] == ms) return;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     /* Best effort: without it the write or read is as unbounded as before. */
-    (void)setsockopt(fd, SOL_SOCKET, which == IO_SEND ? SO_SNDTIMEO : SO_RCVTIMEO, &tv,
-                     sizeof tv);
+    if (setsockopt(fd, SOL_SOCKET, which == IO_SEND ? SO_SNDTIMEO : SO_RCVTIMEO, &tv,
+                   sizeof tv) == 0 && fd >= 0 && fd < BOUND_FDS)
+        conn_bound[fd][which] = (int)ms;
 }
+
+void fcw_request_conn_new(int fd) {
+    if (fd >= 0 && fd < BOUND_FDS) conn_bound[fd][IO_SEND] = conn_bound[fd][IO_RECV] = 0;
+}
+
+void fcw_request_conn_recv_timeout(int fd, long ms) { set_io_timeout(fd, IO_RECV, ms); }
 
 /*
  * Before a read or write that may block: the connection's timeout for it
- * becomes what is left of the request's time (at least FCW_IO_GRACE_MS).
- * Re-set at most every IO_REBOUND_MS: a streamed answer writes often.
+ * becomes what is left of the request's time (at least FCW_IO_GRACE_MS),
+ * rounded up to IO_REBOUND_MS so that the next request of the route finds
+ * it set already. Re-set at most every IO_REBOUND_MS: a streamed answer
+ * writes often. A request without a deadline lifts what an earlier one set.
  */
 static void bound_io(fcw_request *req, int which) {
-    if (req->deadline_ms == 0 || req->fcgx == NULL || req->fcgx->ipcFd < 0) return;
+    if (req->fcgx == NULL || req->fcgx->ipcFd < 0) return;
+    if (req->deadline_ms == 0) {
+        set_io_timeout(req->fcgx->ipcFd, which, 0);
+        return;
+    }
     long now = fcw_now_ms();
     if (req->io_bound_at[which] != 0 && now - req->io_bound_at[which] < IO_REBOUND_MS) return;
     long left = req->deadline_ms - now;
-    set_io_timeout(req->fcgx->ipcFd, which, left < FCW_IO_GRACE_MS ? FCW_IO_GRACE_MS : left);
+    left = left < FCW_IO_GRACE_MS ? FCW_IO_GRACE_MS
+                                  : (left + IO_REBOUND_MS - 1) / IO_REBOUND_MS * IO_REBOUND_MS;
+    set_io_timeout(req->fcgx->ipcFd, which, left);
     req->io_bound_at[which] = now;
-    bounded_fd = req->fcgx->ipcFd;
 }
 
 void fcw_request_set_deadline(fcw_request *req, long deadline_ms) {
@@ -206,13 +223,6 @@ static int note_io_error(fcw_request *req, FCGX_Stream *stream) {
 void fcw_request_init(fcw_request *req, FCGX_Request *fr) {
     request_clear(req);
     req->fcgx = fr;
-    if (bounded_fd >= 0) {
-        if (bounded_fd == fr->ipcFd) {
-            set_io_timeout(fr->ipcFd, IO_SEND, 0);
-            set_io_timeout(fr->ipcFd, IO_RECV, 0);
-        }
-        bounded_fd = -1;
-    }
     request_fill(req, fr->envp);
 }
 

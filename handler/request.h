@@ -120,10 +120,15 @@ int fcw_request_flush(fcw_request *req);
  * read or write still gets FCW_IO_GRACE_MS, so an error answer can go out.
  * A read or write cut by the bound fails: the client is taken as gone (or
  * the body as failed) and io_timed_out is set. The bound lasts until the
- * next request on the connection, so the last bytes libfcgi writes after
- * fcw_request_finish are bounded too.
+ * next request on the connection reads or writes, so the last bytes libfcgi
+ * writes after fcw_request_finish are bounded too.
  */
 #define FCW_IO_GRACE_MS 1000
+
+/* A new nginx connection on fd: it has no send or receive timeout yet. */
+void fcw_request_conn_new(int fd);
+/* Sets nginx connection fd's receive timeout (ms, 0 none) where the requests' bounds see it. */
+void fcw_request_conn_recv_timeout(int fd, long ms);
 void fcw_request_set_deadline(fcw_request *req, long deadline_ms);
 
 /*
