@@ -277,10 +277,12 @@ static void park_connection(int fd) {
  * Whether the request on this head may be served by the leader itself: a
  * health probe (answered whatever the load, see health.c), or a request every
  * handler of the configuration would serve inline. A control path routes
- * elsewhere, so a head that may carry one is not taken for a probe.
+ * elsewhere, so a head that may carry one is not taken for a probe. While
+ * an initializer runs (an earlier configuration's, on a follower), none is:
+ * an /initialize waits for it.
  */
 static bool serve_inline(const fcw_fcgi_head *head) {
-    if (!head->whole) return false;
+    if (!head->whole || fcw_lifecycle_running(core.lc)) return false;
     fcw_config *cfg = fcw_config_acquire();
     if (cfg == NULL) return false;
     bool yes = !head->control_path && head->path[0] != '\0' &&

@@ -56,7 +56,7 @@ bool fcw_lifecycle_initialize(fcw_lifecycle *lc, fcw_request *req,
         pthread_mutex_unlock(&lc->lock);
         return failed;
     }
-    lc->state = FCW_INIT_RUNNING;
+    __atomic_store_n(&lc->state, FCW_INIT_RUNNING, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&lc->lock);
 
     /*
@@ -88,7 +88,8 @@ bool fcw_lifecycle_initialize(fcw_lifecycle *lc, fcw_request *req,
         fcw_buf_append(&lc->body, req->body.data ? req->body.data : "", req->body.len);
     }
     /* A failed run leaves the instance uninitialised: FC will retry. */
-    lc->state = failed || abandoned ? FCW_INIT_NONE : FCW_INIT_DONE;
+    __atomic_store_n(&lc->state, failed || abandoned ? FCW_INIT_NONE : FCW_INIT_DONE,
+                     __ATOMIC_RELAXED);
     lc->generation++;
     pthread_cond_broadcast(&lc->changed);
     pthread_mutex_unlock(&lc->lock);
@@ -103,4 +104,8 @@ bool fcw_lifecycle_initialized(fcw_lifecycle *lc) {
     bool done = lc->state == FCW_INIT_DONE;
     pthread_mutex_unlock(&lc->lock);
     return done;
+}
+
+bool fcw_lifecycle_running(const fcw_lifecycle *lc) {
+    return __atomic_load_n(&lc->state, __ATOMIC_RELAXED) == FCW_INIT_RUNNING;
 }

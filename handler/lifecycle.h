@@ -51,4 +51,10 @@ bool fcw_lifecycle_initialize(fcw_lifecycle *lc, fcw_request *req,
 /* Whether an initializer has succeeded. */
 bool fcw_lifecycle_initialized(fcw_lifecycle *lc);
 
+/*
+ * Whether an initializer runs now: another /initialize would wait for it.
+ * A hint read without the lock (core.c keeps such requests off its leader).
+ */
+bool fcw_lifecycle_running(const fcw_lifecycle *lc);
+
 #endif
