@@ -499,7 +499,8 @@ static follower *hand_over_locked(int fd) {
         core.queue[(core.qhead + core.qlen) % QUEUE_MAX] = (queued){fd, now};
         core.qlen++;
     }
-    if (core.busy >= core.set.threads) note_wait_locked(now);
+    /* Waits for a follower to finish unless there is room for one more. */
+    if (core.busy + core.qlen > core.set.threads) note_wait_locked(now);
     else spawn_locked();
     return NULL;
 }
