@@ -59,6 +59,22 @@ static int on_ini_value(void *user, const char *section, const char *key, const 
 }
 
 /*
+ * inih names a section only to the key lines under it: a section line is
+ * checked here, so a wrong one is reported at its own line, even with no
+ * key under it. An indented one may be a continuation line; inih decides,
+ * and a key under it is checked as it comes.
+ */
+static void check_section_line(parse_ctx *ctx, const char *s) {
+    char name[INI_MAX_LINE], where[FCW_ORIGIN_MAX], msg[FCW_CONFIG_ERR_MAX];
+    if (ctx->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3;
+    const char *end = s[0] == '[' ? strchr(s, ']') : NULL;
+    if (end == NULL) return;
+    snprintf(name, sizeof name, "%.*s", (int)(end - s - 1), s + 1);
+    snprintf(where, sizeof where, "%s:%d", ctx->path, ctx->line);
+    if (fcw_section_check(name, where, msg, sizeof msg) < 0) fail(ctx, "%s", msg);
+}
+
+/*
  * inih's reader, wrapped to count lines: its handler is not told the line.
  * inih's line buffer is INI_MAX_LINE bytes and it would parse the rest of a
  * longer line as a line of its own; so the rest is skipped here, which is
@@ -80,6 +96,7 @@ static char *read_line(char *str, int num, void *stream) {
             return NULL;
         }
     }
+    check_section_line(ctx, s);
     return s;
 }
 
