@@ -48,11 +48,7 @@ int fcw_status_set_parse(const char *text, fcw_status_set *out) {
 }
 
 void fcw_app_config_free(fcw_app_config *ac) {
-    free(ac->command);
-    free(ac->address);
-    free(ac->directory);
-    free(ac->error_statuses_text);
-    free(ac->script);
+    fcw_settings_free("app", ac);
     free(ac->program);
     free(ac->argv);
     free(ac->args);

@@ -231,10 +231,11 @@ fail:
     return rc;
 }
 
+/* Lifecycle sections and [route PREFIX] share fcw_route_config and its rows. */
 static void free_route(fcw_route_config *rc) {
     fcw_handler_destroy(rc->handler);
     free(rc->prefix);
-    free(rc->spec);
+    fcw_settings_free("route", rc);
 }
 
 void fcw_config_free(fcw_config *cfg) {
@@ -244,9 +245,7 @@ void fcw_config_free(fcw_config *cfg) {
     free(cfg->routes);
     fcw_app_release(cfg->app_rt);
     fcw_app_config_free(&cfg->app);
-    free(cfg->socket_path);
-    free(cfg->health_path);
-    free(cfg->metrics_listen);
+    fcw_settings_free("worker", cfg);
     free(cfg->path);
     free(cfg);
 }

@@ -12,6 +12,12 @@
 #include "config_table.h"
 #include "config_value.h"
 
+/* Whether s's value is a char * (NULL: not given). */
+static bool holds_text(const fcw_setting *s) {
+    return s->type == FCW_SET_STRING || s->type == FCW_SET_PATH || s->type == FCW_SET_ADDRESS ||
+           s->type == FCW_SET_STATUSES;
+}
+
 static bool is_route(const char *name) { return strncmp(name, "route ", 6) == 0; }
 
 const fcw_section *fcw_section_find(const char *name) {
@@ -224,15 +230,7 @@ int fcw_settings_defaults(fcw_config *cfg) {
 }
 
 bool fcw_setting_unset(const fcw_setting *s, const void *base) {
-    switch (s->type) {
-    case FCW_SET_STRING:
-    case FCW_SET_PATH:
-    case FCW_SET_ADDRESS:
-    case FCW_SET_STATUSES:
-        return *FCW_AT_CONST(base, s->offset, char *) == NULL && s->off == NULL;
-    default:
-        return false;
-    }
+    return holds_text(s) && *FCW_AT_CONST(base, s->offset, char *) == NULL && s->off == NULL;
 }
 
 const char *fcw_setting_text(const fcw_setting *s, const void *base, char *buf, size_t len) {
@@ -308,4 +306,13 @@ bool fcw_settings_same(const char *section, fcw_reload reload, const void *a, co
             return false;
     }
     return true;
+}
+
+void fcw_settings_free(const char *section, void *base) {
+    for (size_t i = 0; i < fcw_nsettings; i++) {
+        const fcw_setting *s = &fcw_settings[i];
+        if (strcmp(s->section, section) != 0 || !holds_text(s)) continue;
+        free(*FCW_AT(base, s->offset, char *));
+        *FCW_AT(base, s->offset, char *) = NULL;
+    }
 }

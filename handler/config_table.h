@@ -22,7 +22,7 @@ typedef enum fcw_setting_type {
     FCW_SET_UINT,       /* unsigned, decimal, in [min, max] */
     FCW_SET_SECONDS,    /* unsigned seconds, in [min, max] */
     FCW_SET_MODE,       /* unsigned, octal (a file mode), in [min, max] */
-    FCW_SET_STRING,     /* char *, with check for what else it must be */
+    FCW_SET_STRING,     /* char *; a setting's own set checks what else it must be */
     FCW_SET_PATH,       /* char *, an absolute path */
     FCW_SET_CHOICE,     /* int: the index of the value in choices */
     FCW_SET_ADDRESS,    /* char * as written, and its fcw_addr at aux */
@@ -120,6 +120,12 @@ int fcw_config_apply_env(struct fcw_config *cfg, char *err, size_t errlen);
 
 /* Every default of every section but [route PREFIX]'s; 0 or -ENOMEM. */
 int fcw_settings_defaults(struct fcw_config *cfg);
+
+/*
+ * Frees the strings of section's settings in base (and NULLs them): a
+ * setting's string is freed where it is declared, not in a list of its own.
+ */
+void fcw_settings_free(const char *section, void *base);
 
 /* The struct s is stored in, for cfg (not for "route"). */
 void *fcw_setting_base(const fcw_setting *s, struct fcw_config *cfg);

@@ -151,6 +151,37 @@ START_TEST(unknown_key_lists_the_sections_keys) {
 }
 END_TEST
 
+/* --check-config shows every row that has a value, as the file would spell it, with its origin. */
+START_TEST(dump_shows_every_row) {
+    char err[FCW_CONFIG_ERR_MAX], want[512], buf[64];
+    fcw_config *cfg = load("[app]\nprotocol = fastcgi\naddress = unix:/tmp/fcw-app.sock\n"
+                           "[route /api/]\nhandler = builtin:ok\n", err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    char *dump = NULL;
+    size_t len = 0;
+    FILE *tmp = tmpfile();
+    ck_assert_ptr_nonnull(tmp);
+    fcw_config_dump(cfg, fileno(tmp));
+    rewind(tmp);
+    FILE *mem = open_memstream(&dump, &len);
+    for (int c; (c = getc(tmp)) != EOF;) putc(c, mem);
+    fclose(mem);
+    fclose(tmp);
+    for (size_t i = 0; i < fcw_nsettings; i++) {
+        const fcw_setting *s = &fcw_settings[i];
+        void *base = strcmp(s->section, "route") == 0 ? (void *)&cfg->routes[0]
+                                                       : fcw_setting_base(s, cfg);
+        if (fcw_setting_unset(s, base)) continue;
+        int width = 47 - (int)strlen(s->key);
+        snprintf(want, sizeof want, "\n%s = %-*s ; %s\n", s->key, width,
+                 fcw_setting_text(s, base, buf, sizeof buf), FCW_AT_CONST(base, s->origin, char));
+        ck_assert_msg(strstr(dump, want) != NULL, "dump lacks '%s':\n%s", want, dump);
+    }
+    free(dump);
+    fcw_config_free(cfg);
+}
+END_TEST
+
 /* ---- reload rules ---- */
 
 /* Start-only values are said and set back; the others pass. */
@@ -289,6 +320,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, every_setting_refuses_a_bad_value);
     tcase_add_test(tc, every_env_name_is_known_and_its_typo_named);
     tcase_add_test(tc, unknown_key_lists_the_sections_keys);
+    tcase_add_test(tc, dump_shows_every_row);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("reload");
