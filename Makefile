@@ -5,6 +5,8 @@
 #   make test       set up for the tests, build and run every test suite (all of them,
 #                   even when one fails; the failures together at the end)
 #   make install    install fcworker, its plugin header and configuration under $(PREFIX)
+#   make config-reference  rewrite conf/README.md's tables of settings from the
+#                   worker's own table (handler/config_table.c)
 #
 # Overridable: OPTIMIZATION, CC, PREFIX, SANITIZE=1 (AddressSanitizer + UBSan).
 
@@ -53,7 +55,8 @@ DEP = $(WORKER_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(wildcard $(BUILD)/t/*/*.d)
 
 .SECONDARY:
 
-.PHONY: all run test test-unit test-integration setup setup-tests install clean valgrind examples
+.PHONY: all run test test-unit test-integration setup setup-tests install clean valgrind examples \
+        config-reference
 
 all: $(BIN) examples
 
@@ -111,6 +114,9 @@ install: $(BIN)
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/fcworker
 	install -m 0644 handler/fcworker.h $(DESTDIR)$(PREFIX)/include/fcworker.h
 	install -m 0644 conf/fcworker.conf conf/nginx.conf $(DESTDIR)$(PREFIX)/share/fcworker/
+
+config-reference: $(BIN)
+	scripts/config-reference $(abspath $(BIN)) conf/README.md
 
 clean:
 	rm -rf build

@@ -11,7 +11,8 @@
  *   error_statuses = 500-599   fc_lines = worker|app
  *   processes = 4   max_requests = 0   script = /opt/function/index.php  (fastcgi)
  *
- * Parsed and checked here, once, when a configuration is loaded: a missing
+ * Its keys are rows of config_table.c, read as every other setting is;
+ * checked here, once, when a configuration is loaded: a missing
  * program, interpreter or malformed address is found at start-up or reload.
  * A handler spec `app` on any route sends that route's requests to it.
  */
@@ -34,6 +35,8 @@ typedef struct fcw_status_set {
 } fcw_status_set;
 
 bool fcw_status_set_has(const fcw_status_set *s, int status);
+/* "500-599", "404, 500-503", "" (none) into *out; 0 or -EINVAL. */
+int fcw_status_set_parse(const char *text, fcw_status_set *out);
 
 typedef struct fcw_app_config {
     int present;              /* some [app] key was given, in the file or the environment */
@@ -62,18 +65,7 @@ typedef struct fcw_app_config {
     char *args;
 } fcw_app_config;
 
-void fcw_app_config_defaults(fcw_app_config *ac);
 void fcw_app_config_free(fcw_app_config *ac);
-
-/*
- * Sets one [app] key from where ("conf/fcworker.conf:7" or "environment
- * FCWORKER_APP_ADDRESS"). 0, or -EINVAL (-ENOMEM) with what is wrong in err.
- */
-int fcw_app_config_set(fcw_app_config *ac, const char *key, const char *value,
-                       const char *where, char *err, size_t errlen);
-
-/* The FCWORKER_APP_* overrides, after the file. */
-int fcw_app_config_apply_env(fcw_app_config *ac, char *err, size_t errlen);
 
 /*
  * A spawned FastCGI app without an address listens where the worker's own
@@ -89,12 +81,12 @@ int fcw_app_config_default_address(fcw_app_config *ac, const char *dir, char *er
  */
 int fcw_app_config_check(fcw_app_config *ac, char *err, size_t errlen);
 
-/* Whether a and b start and reach the same app (a reload keeps it running). */
+/*
+ * Whether a and b start and reach the same app (a reload keeps it running):
+ * every key the table marks FCW_RELOAD_NEW_APP is the same.
+ */
 bool fcw_app_config_same_app(const fcw_app_config *a, const fcw_app_config *b);
 /* Whether a and b name the same address. */
 bool fcw_app_config_same_address(const fcw_app_config *a, const fcw_app_config *b);
-
-/* The section for --check-config, each value with its origin. */
-void fcw_app_config_dump(const fcw_app_config *ac, void *file);
 
 #endif

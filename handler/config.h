@@ -10,6 +10,7 @@
 #define FCW_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "app_config.h"
 #include "handler.h"
@@ -73,6 +74,26 @@ void fcw_config_free(fcw_config *cfg);
 
 /* Prints the effective configuration, each value with its origin. */
 void fcw_config_dump(const fcw_config *cfg, int fd);
+
+/*
+ * conf/README.md's table of settings for part ("worker", "routes", "app":
+ * fcw_config_reference_parts), in markdown between its marker comments.
+ */
+extern const char *const fcw_config_reference_parts[];
+void fcw_config_reference(FILE *f, const char *part);
+
+/*
+ * A reload: the settings set up once at the start (socket, threads, ...)
+ * that cfg changes are said and set back to running's. 0 or -ENOMEM.
+ */
+int fcw_config_keep_start_only(fcw_config *cfg, const fcw_config *running);
+
+/*
+ * A reload once /initialize has succeeded: -EBUSY with err when cfg changes
+ * a setting that FC would never run again (the initializer), else 0.
+ */
+int fcw_config_refuse_after_init(const fcw_config *cfg, const fcw_config *running, char *err,
+                                 size_t errlen);
 
 /* The route configuration serving route (and, for invocations, path). */
 const fcw_route_config *fcw_config_route(const fcw_config *cfg, fcw_route route,

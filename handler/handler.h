@@ -41,16 +41,26 @@ struct fcw_handler {
  */
 #define FCW_HANDLER_INLINE 2u
 
+struct fcw_app;
+struct fcw_app_config;
+
+/* What a handler may need of the configuration it is created for. */
+typedef struct fcw_handler_scope {
+    fcw_route route;
+    const struct fcw_app_config *app; /* the configuration's [app]; NULL: none */
+    struct fcw_app **app_rt;          /* where its running app will be (config.h, app_rt) */
+} fcw_handler_scope;
+
 /*
- * Parses spec and creates the handler for route into *out. 0, or a negative
+ * Parses spec and creates the handler for scope into *out. 0, or a negative
  * errno (-EINVAL for a spec that is wrong, -ENOMEM) with what is wrong and
  * what was expected in err.
  */
-int fcw_handler_create(const char *spec, fcw_route route, fcw_handler **out, char *err,
-                       size_t errlen);
+int fcw_handler_create(const char *spec, const fcw_handler_scope *scope, fcw_handler **out,
+                       char *err, size_t errlen);
 void fcw_handler_destroy(fcw_handler *h);
 
-/* Kind constructors; arg is the spec after "kind:". */
+/* Kind constructors; arg is the spec after "kind:". app's is in handler_app.h. */
 int fcw_builtin_create(const char *arg, fcw_route route, fcw_handler **out, char *err,
                        size_t errlen);
 int fcw_exec_create(const char *arg, fcw_route route, fcw_handler **out, char *err,

@@ -105,8 +105,15 @@ static void destroy_app(fcw_handler *h) {
     free(h);
 }
 
-int fcw_app_handler_create(struct fcw_app **app, const fcw_app_config *ac, fcw_route route,
-                           fcw_handler **out, char *err, size_t errlen) {
+int fcw_app_handler_create(const char *arg, const fcw_handler_scope *scope, fcw_handler **out,
+                           char *err, size_t errlen) {
+    (void)arg;
+    const fcw_app_config *ac = scope->app;
+    if (ac == NULL || !ac->present) {
+        snprintf(err, errlen, "there is no [app] section: expected [app] with at least "
+                 "address = 127.0.0.1:PORT (or FCWORKER_APP_ADDRESS)");
+        return -EINVAL;
+    }
     fcw_handler *h = calloc(1, sizeof *h);
     app_handler *ah = calloc(1, sizeof *ah);
     if (h == NULL || ah == NULL) {
@@ -115,9 +122,9 @@ int fcw_app_handler_create(struct fcw_app **app, const fcw_app_config *ac, fcw_r
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    ah->app = app;
+    ah->app = scope->app_rt;
     ah->ac = ac;
-    ah->route = route;
+    ah->route = scope->route;
     h->impl = ah;
     h->run = run_app;
     h->destroy = destroy_app;

@@ -9,14 +9,14 @@
 #include "app_config.h"
 #include "handler.h"
 
-struct fcw_app;
-
 /*
- * The handler for route of the configuration whose [app] is ac and whose
- * running app will be at *app once attached (config.h, app_rt), into *out.
- * Both belong to that configuration and outlive the handler. 0 or -ENOMEM.
+ * The `app` kind (handler.c): the handler for scope's route, sent to
+ * scope's [app], whose running app will be at *scope->app_rt once attached
+ * (config.h, app_rt); both belong to the configuration and outlive the
+ * handler. arg is "" (the spec is `app` alone). 0, -EINVAL without an
+ * [app], or -ENOMEM.
  */
-int fcw_app_handler_create(struct fcw_app **app, const fcw_app_config *ac, fcw_route route,
-                           fcw_handler **out, char *err, size_t errlen);
+int fcw_app_handler_create(const char *arg, const fcw_handler_scope *scope, fcw_handler **out,
+                           char *err, size_t errlen);
 
 #endif

@@ -22,12 +22,13 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: fcworker [-c FILE] [--check-config]\n"
+            "usage: fcworker [-c FILE] [--check-config] [--config-reference]\n"
             "\n"
             "  -c, --config FILE   INI configuration (default: $FCWORKER_CONFIG, else\n"
             "                      built-in defaults and FCWORKER_* variables only)\n"
             "  -t, --check-config  validate the configuration, print it with where\n"
             "                      each value came from, and exit (0 valid, 2 not)\n"
+            "  --config-reference  print conf/README.md's tables of settings (markdown)\n"
             "  -h, --help          this text\n"
             "\n"
             "Signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads the configuration.\n");
@@ -43,11 +44,19 @@ static void finish(void) {
     if (left > 0) fcw_log_warn("killed %u processes left behind by the app or programs", left);
 }
 
+/* Every part of the reference, as conf/README.md holds them (make config-reference). */
+static int print_reference(void) {
+    for (size_t i = 0; fcw_config_reference_parts[i] != NULL; i++)
+        fcw_config_reference(stdout, fcw_config_reference_parts[i]);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* The command line: -1 to go on, else the exit status (0 after --help). */
 static int parse_args(int argc, char **argv, const char **config_path, int *check_only) {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, 't'},
+        {"config-reference", no_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -59,6 +68,7 @@ static int parse_args(int argc, char **argv, const char **config_path, int *chec
         case 'c': *config_path = optarg; break;
         case 't': *check_only = 1; break;
         case 'h': usage(stdout); return 0;
+        case 'r': return print_reference();
         default: usage(stderr); return EXIT_CONFIG;
         }
     }

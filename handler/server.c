@@ -22,7 +22,6 @@
 
 #include "app.h"
 #include "clock.h"
-#include "config_value.h"
 #include "core.h"
 #include "dispatch.h"
 #include "error.h"
@@ -147,14 +146,8 @@ static bool new_plugin(const fcw_config *cfg, const char *spec) {
 static int initialized_change(const fcw_config *cfg, const fcw_config *running, char *err,
                               size_t errlen) {
     if (running == NULL || !fcw_lifecycle_initialized(&lifecycle)) return 0;
-    const fcw_route_config *ni = &cfg->lifecycle[FCW_ROUTE_INITIALIZE];
-    const fcw_route_config *oi = &running->lifecycle[FCW_ROUTE_INITIALIZE];
-    if (strcmp(ni->spec, oi->spec) != 0) {
-        snprintf(err, errlen, "%s: [initialize] handler = '%s' replaces '%s', but the instance "
-                 "is initialized already and FC will not call /initialize again: restart the "
-                 "instance to change its initializer", ni->spec_origin, ni->spec, oi->spec);
-        return -EBUSY;
-    }
+    int rc = fcw_config_refuse_after_init(cfg, running, err, errlen);
+    if (rc < 0) return rc;
     const fcw_route_config *all[FCW_ROUTE_COUNT + 64];
     size_t n = 0;
     for (int r = 0; r < FCW_ROUTE_COUNT; r++) all[n++] = &cfg->lifecycle[r];
@@ -167,60 +160,6 @@ static int initialized_change(const fcw_config *cfg, const fcw_config *running, 
                  "never run; restart the instance to bring it in", all[i]->spec_origin,
                  all[i]->spec);
         return -EBUSY;
-    }
-    return 0;
-}
-
-#define KEPT ", kept by a reload"
-
-/* The running value's origin, said once however many reloads kept it. */
-static void kept_origin(fcw_origin dst, const char *running) {
-    size_t n = strlen(running), k = strlen(KEPT);
-    if (n >= k && strcmp(running + n - k, KEPT) == 0) fcw_set_origin(dst, "%s", running);
-    else fcw_set_origin(dst, "%s" KEPT, running);
-}
-
-/* One [worker] value a reload cannot change: said, and the running one kept. */
-static void keep_unsigned(const char *key, unsigned *now, fcw_origin now_origin,
-                          unsigned running, const char *running_origin) {
-    if (*now == running) return;
-    fcw_log_warn("reload: %s = %u (%s) takes effect only when the worker starts again; it "
-                 "keeps %u", key, *now, now_origin, running);
-    *now = running;
-    kept_origin(now_origin, running_origin);
-}
-
-/*
- * The socket, the threads and the metrics listener are set up once, at the
- * start: a reload that changes them says so and keeps the running values,
- * so the published configuration (and the health answer) stays true.
- */
-static int keep_start_settings(fcw_config *cfg, const fcw_config *running) {
-    keep_unsigned("socket_mode", &cfg->socket_mode, cfg->socket_mode_origin,
-                  running->socket_mode, running->socket_mode_origin);
-    keep_unsigned("threads", &cfg->threads, cfg->threads_origin, running->threads,
-                  running->threads_origin);
-    keep_unsigned("thread_idle_timeout", &cfg->thread_idle_timeout_s, cfg->thread_idle_origin,
-                  running->thread_idle_timeout_s, running->thread_idle_origin);
-    keep_unsigned("queue_timeout", &cfg->queue_timeout_s, cfg->queue_origin,
-                  running->queue_timeout_s, running->queue_origin);
-    if (strcmp(cfg->socket_path, running->socket_path) != 0) {
-        fcw_log_warn("reload: socket = %s (%s) takes effect only when the worker starts "
-                     "again; it keeps %s", cfg->socket_path, cfg->socket_origin,
-                     running->socket_path);
-        if (fcw_replace_str(&cfg->socket_path, running->socket_path) < 0) return -ENOMEM;
-        kept_origin(cfg->socket_origin, running->socket_origin);
-    }
-    const char *was = running->metrics_listen, *now = cfg->metrics_listen;
-    if ((was == NULL) != (now == NULL) || (was != NULL && strcmp(was, now) != 0)) {
-        fcw_log_warn("reload: metrics_listen = %s (%s) takes effect only when the worker "
-                     "starts again; it keeps %s", now ? now : "off", cfg->metrics_origin,
-                     was ? was : "off");
-        free(cfg->metrics_listen);
-        cfg->metrics_listen = was ? strdup(was) : NULL;
-        if (was != NULL && cfg->metrics_listen == NULL) return -ENOMEM;
-        cfg->metrics_addr = running->metrics_addr;
-        kept_origin(cfg->metrics_origin, running->metrics_origin);
     }
     return 0;
 }
@@ -238,7 +177,7 @@ static void reload(const char *config_path) {
     int rc = initialized_change(cfg, running, err, sizeof err);
     if (rc == 0) rc = fcw_server_attach_app(cfg, running, err, sizeof err, &code);
     /* Last: a reload refused for another reason says nothing of what it would keep. */
-    if (rc == 0 && (rc = keep_start_settings(cfg, running)) < 0)
+    if (rc == 0 && (rc = fcw_config_keep_start_only(cfg, running)) < 0)
         snprintf(err, sizeof err, "out of memory");
     fcw_config_release(running);
     if (rc != 0) {

@@ -71,7 +71,8 @@ static const struct {
     int line;
     const char *says[3]; /* what the message must contain */
 } bad_files[] = {
-    {"unknown-section.conf", 3, {"unknown section [wrker]", "expected [worker], [initialize]"}},
+    /* A wrong section line is reported at its own line, not at the key under it. */
+    {"unknown-section.conf", 2, {"unknown section [wrker]", "expected [worker], [initialize]"}},
     {"unknown-key.conf", 3, {"unknown key 'threds' in [worker]", "expected socket, socket_mode"}},
     {"outside-section.conf", 2, {"'threads = 4' is outside any section", "expected it under [worker]"}},
     {"bad-number.conf", 3, {"threads = 'four'", "expected a whole number from 1 to 1000"}},
@@ -90,7 +91,7 @@ static const struct {
                                 "expected a shared library"}},
     {"plugin-not-library.conf", 3, {"plugin '/etc/passwd' does not load", "invalid ELF header",
                                     "expected a shared library"}},
-    {"route-no-slash.conf", 3, {"[route api/]", "expected [route /path/prefix/]"}},
+    {"route-no-slash.conf", 2, {"[route api/]", "expected [route /path/prefix/]"}},
     {"route-no-handler.conf", 3, {"[route /api/]: no handler", "expected handler = builtin:NAME"}},
     {"not-ini.conf", 4, {"'this is not ini' is not an INI line", "expected [section], key = value"}},
 };

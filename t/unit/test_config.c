@@ -290,9 +290,18 @@ END_TEST
 
 /* --- errors: file, line, value, expectation -------------------------------------- */
 
+/* At the section's own line, even with no key under it (issue 23). */
 START_TEST(error_unknown_section) {
-    load_fails("[worker]\nthreads = 4\n[wroker]\nthreads = 5\n", at(4), "[wroker]",
+    load_fails("[worker]\nthreads = 4\n[wroker]\nthreads = 5\n", at(3), "[wroker]",
                "unknown section", "expected [worker], [initialize]");
+    load_fails("[invoke]\nhandler = builtin:ok\n\n[invok]\n", at(4), "unknown section [invok]",
+               "expected [worker], [initialize], [pre-stop], [pre-freeze], [invoke], "
+               "[route /prefix/] or [app]");
+    load_fails("[invok]\n; a comment\n\ntimeout = 5\n", at(1), "[invok]", "unknown section");
+    /* inih skips a byte order mark; so does the check. */
+    load_fails("\xEF\xBB\xBF[route]\n", at(1), "unknown section [route]");
+    /* The first error is still the one reported. */
+    load_fails("[worker]\nthreads = 0\n[invok]\n", at(2), "'0'", "from 1 to 1000");
 }
 END_TEST
 
@@ -382,8 +391,8 @@ START_TEST(error_unknown_builtin) {
 END_TEST
 
 START_TEST(error_route_prefix_without_slash) {
-    load_fails("[route api/]\nhandler = builtin:ok\n", at(2), "[route api/]", "starting with '/'");
-    load_fails("[route ]\nhandler = builtin:ok\n", at(2), "starting with '/'");
+    load_fails("[route api/]\nhandler = builtin:ok\n", at(1), "[route api/]", "starting with '/'");
+    load_fails("[worker]\n[route ]\nhandler = builtin:ok\n", at(2), "starting with '/'");
 }
 END_TEST
 
