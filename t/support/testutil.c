@@ -4,8 +4,10 @@
 #include "testutil.h"
 
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 int run_suite(Suite *s) {
@@ -54,4 +56,24 @@ long now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+void unset_env_prefixed(const char *prefix) {
+    extern char **environ;
+    size_t plen = strlen(prefix);
+    char name[256];
+    /* One at a time, from the start: unsetenv moves the entries after it. */
+    for (bool again = true; again;) {
+        again = false;
+        for (char **e = environ; *e != NULL; e++) {
+            const char *eq = strchr(*e, '=');
+            if (strncmp(*e, prefix, plen) != 0 || eq == NULL || (size_t)(eq - *e) >= sizeof name)
+                continue;
+            memcpy(name, *e, (size_t)(eq - *e));
+            name[eq - *e] = '\0';
+            unsetenv(name);
+            again = true;
+            break;
+        }
+    }
 }

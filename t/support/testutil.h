@@ -31,5 +31,11 @@ int remove_tree(const char *path);
 void write_file(const char *path, const char *text);
 /* Milliseconds on the monotonic clock, for deadlines and elapsed times. */
 long now_ms(void);
+/*
+ * Unsets every environment variable whose name begins with prefix
+ * ("FCWORKER_"): a setting the developer exported must not change what a
+ * configuration test reads.
+ */
+void unset_env_prefixed(const char *prefix);
 
 #endif

@@ -21,34 +21,19 @@
 #include "request.h"
 #include "support/testutil.h"
 
-extern char **environ;
 
 static char dir[64];
 static char conf_path[128]; /* this test's file in dir */
 
-static void clear_fcworker_env(void) {
-    char names[64][128];
-    int n = 0;
-    for (char **e = environ; *e != NULL && n < 64; e++) {
-        const char *eq = strchr(*e, '=');
-        if (strncmp(*e, "FCWORKER_", 9) == 0 && eq != NULL && (size_t)(eq - *e) < sizeof names[0]) {
-            memcpy(names[n], *e, (size_t)(eq - *e));
-            names[n][eq - *e] = '\0';
-            n++;
-        }
-    }
-    for (int i = 0; i < n; i++) unsetenv(names[i]);
-}
-
 static void setup(void) {
-    clear_fcworker_env();
+    unset_env_prefixed("FCWORKER_");
     /* Per process: with CK_FORK=no every test reuses (and removes) the same file. */
     snprintf(conf_path, sizeof conf_path, "%s/fcworker-%d.conf", dir, (int)getpid());
 }
 
 static void teardown(void) {
     unlink(conf_path);
-    clear_fcworker_env();
+    unset_env_prefixed("FCWORKER_");
 }
 
 static const char *write_conf(const char *text) {

@@ -16,28 +16,13 @@
 #include "config_table.h"
 #include "support/testutil.h"
 
-extern char **environ;
 
 static char dir[64];
 static char conf_path[128];
 static char script_path[128]; /* an existing file, for [app] script */
 
-static void clear_fcworker_env(void) {
-    char names[64][128];
-    int n = 0;
-    for (char **e = environ; *e != NULL && n < 64; e++) {
-        const char *eq = strchr(*e, '=');
-        if (strncmp(*e, "FCWORKER_", 9) == 0 && eq && (size_t)(eq - *e) < sizeof names[0]) {
-            memcpy(names[n], *e, (size_t)(eq - *e));
-            names[n][eq - *e] = '\0';
-            n++;
-        }
-    }
-    for (int i = 0; i < n; i++) unsetenv(names[i]);
-}
-
 static void setup(void) {
-    clear_fcworker_env();
+    unset_env_prefixed("FCWORKER_");
     snprintf(conf_path, sizeof conf_path, "%s/table-%d.conf", dir, (int)getpid());
     snprintf(script_path, sizeof script_path, "%s/index.php", dir);
     write_file(script_path, "<?php\n");
@@ -45,7 +30,7 @@ static void setup(void) {
 
 static void teardown(void) {
     unlink(conf_path);
-    clear_fcworker_env();
+    unset_env_prefixed("FCWORKER_");
 }
 
 static fcw_config *load(const char *text, char *err) {
@@ -83,7 +68,7 @@ START_TEST(every_setting_from_the_environment) {
         const fcw_setting *s = &fcw_settings[i];
         char err[FCW_CONFIG_ERR_MAX], buf[64], origin[FCW_ORIGIN_MAX];
         if (s->env == NULL) continue;
-        clear_fcworker_env();
+        unset_env_prefixed("FCWORKER_");
         const char *value = good_value(s, buf, sizeof buf);
         setenv(s->env, value, 1);
         with_app_address(s);
@@ -107,7 +92,7 @@ START_TEST(every_setting_refuses_a_bad_value) {
         const fcw_setting *s = &fcw_settings[i];
         char err[FCW_CONFIG_ERR_MAX], where[FCW_ORIGIN_MAX];
         if (s->env == NULL) continue;
-        clear_fcworker_env();
+        unset_env_prefixed("FCWORKER_");
         setenv(s->env, "!bad", 1);
         with_app_address(s);
         ck_assert_msg(load(NULL, err) == NULL, "%s=!bad was taken", s->env);
@@ -123,7 +108,7 @@ START_TEST(every_env_name_is_known_and_its_typo_named) {
         const fcw_setting *s = &fcw_settings[i];
         char err[FCW_CONFIG_ERR_MAX], typo[64], want[96];
         if (s->env == NULL) continue;
-        clear_fcworker_env();
+        unset_env_prefixed("FCWORKER_");
         snprintf(typo, sizeof typo, "%.*s", (int)strlen(s->env) - 1, s->env);
         setenv(typo, "1", 1);
         ck_assert_msg(load(NULL, err) == NULL, "%s was taken", typo);
