@@ -71,7 +71,7 @@ static void account(const fcw_request *req, const fcw_config *cfg, fcw_route rou
 static void refuse(fcw_request *req, const fcw_config *cfg, fcw_route_result rr,
                    long started_us) {
     /* No x-fc-status on these. */
-    req->route = FCW_ROUTE_COUNT;
+    req->route = FCW_ROUTE_NONE;
     if (rr.status == FCW_ROUTE_BAD_REQUEST) {
         /* Not from nginx, which refuses such paths itself, or sends a method. */
         char body[160];

@@ -46,7 +46,7 @@ bool fcw_health_is_path(const fcw_config *cfg, const char *path) {
 
 void fcw_health_answer(fcw_request *req, const fcw_config *cfg) {
     /* Not an invocation: no x-fc-status. */
-    req->route = FCW_ROUTE_COUNT;
+    req->route = FCW_ROUTE_NONE;
     if (strcasecmp(req->method, "GET") != 0 && strcasecmp(req->method, "HEAD") != 0) {
         fcw_request_respond(req, 405, "text/plain; charset=utf-8", "Method Not Allowed\n");
         fcw_add_header(req, "Allow", "GET, HEAD");

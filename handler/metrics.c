@@ -73,7 +73,7 @@ static unsigned bucket_of(long us) {
 }
 
 static fcw_route valid_route(fcw_route route) {
-    return route < FCW_ROUTE_COUNT ? route : FCW_ROUTE_INVOKE;
+    return (unsigned)route < FCW_ROUTE_COUNT ? route : FCW_ROUTE_INVOKE;
 }
 
 void fcw_metrics_request_begin(void) { ADD(my_stripe()->in_flight, 1); }

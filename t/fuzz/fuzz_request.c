@@ -96,9 +96,15 @@ static void check_id_make(const char *header) {
     }
 }
 
+/* One of the routes, or none (a refused request's). */
+static fcw_route any_route(unsigned sel) {
+    unsigned r = sel % (FCW_ROUTE_COUNT + 1);
+    return r == FCW_ROUTE_COUNT ? FCW_ROUTE_NONE : (fcw_route)r;
+}
+
 static void check_log_line(const fcw_request *req, unsigned sel) {
     char line[FCW_LOG_LINE_MAX];
-    size_t n = fcw_log_format(line, sizeof line, (fcw_route)(sel % (FCW_ROUTE_COUNT + 1)),
+    size_t n = fcw_log_format(line, sizeof line, any_route(sel),
                               (int)(sel & 1), req->request_id, (int)(sel & 2));
     INVARIANT(n > 0 && n < sizeof line);
     INVARIANT(line[n - 1] == '\n');
@@ -167,8 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
               FCGX_GetParam("REQUEST_URI", envp)[0] == '\0');
     INVARIANT(printable_id(req.request_id));
     INVARIANT(req.status == 200);
-    req.route = (fcw_route)((nparts > 0 && part[0][0] ? (unsigned char)part[0][1] : 0) %
-                            (FCW_ROUTE_COUNT + 1));
+    req.route = any_route(nparts > 0 && part[0][0] ? (unsigned char)part[0][1] : 0);
 
     for (; i < nparts; i++) {
         const char *op = part[i];
