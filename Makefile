@@ -5,6 +5,7 @@
 #   make test       set up for the tests, build and run every test suite (all of them,
 #                   even when one fails; the failures together at the end)
 #   make install    install fcworker, its plugin header and configuration under $(PREFIX)
+#   make check-layers  no include cycle among handler/'s modules (scripts/check-layers)
 #
 # Overridable: OPTIMIZATION, CC, PREFIX, SANITIZE=1 (AddressSanitizer + UBSan).
 
@@ -53,7 +54,8 @@ DEP = $(WORKER_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(wildcard $(BUILD)/t/*/*.d)
 
 .SECONDARY:
 
-.PHONY: all run test test-unit test-integration setup setup-tests install clean valgrind examples
+.PHONY: all run test test-unit test-integration setup setup-tests install clean valgrind examples \
+        check-layers
 
 all: $(BIN) examples
 
@@ -101,6 +103,9 @@ test-integration: all $(IT_TESTS)
 # and scripts/check-hardening do the rest, and .ci/run runs them too).
 test: setup-tests
 	@MAKE="$(MAKE)" scripts/test-all test-unit test-integration test-fc-local test-deploy
+
+check-layers:
+	@scripts/check-layers
 
 valgrind: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do CK_FORK=no valgrind -q --error-exitcode=1 --leak-check=full \
