@@ -106,7 +106,7 @@ out:
 
 /* CONTENT_LENGTH as a number (RFC 3875: none, no body); -EINVAL when it is not one. */
 static int body_length(const fcw_request *req, unsigned long long *len) {
-    const char *v = fcw_header(req, "content-length");
+    const char *v = fcw_request_header(req, "content-length");
     *len = 0;
     if (v == NULL) return 0;
     char *end;
@@ -151,7 +151,8 @@ static int apply_head(call *c, const fcw_cgi_response *res) {
     fcw_request *req = c->req;
     c->x->status = res->status;
     if (c->x->errors && fcw_status_set_has(c->x->errors, res->status)) c->x->function_error = 1;
-    fcw_set_status(req, res->status);
+    int rc = fcw_request_set_status(req, res->status);
+    if (rc < 0) return rc;
     /* The app's length is the answer's: one it breaks off reaches the client short. */
     if (res->has_length) fcw_request_set_length(req, res->length);
     for (size_t i = 0; i < res->nheaders; i++) {
@@ -167,7 +168,7 @@ static int apply_head(call *c, const fcw_cgi_response *res) {
         }
         /* Names the runtime owns (Content-Length, x-fc-*) are dropped, not an error. */
         if (!fcw_header_name_allowed(h->name, h->name_len)) continue;
-        int rc = fcw_request_add_header(req, scratch, value);
+        rc = fcw_request_add_header(req, scratch, value);
         if (rc < 0) return rc;
     }
     if (c->x->function_error) req->function_error = 1;

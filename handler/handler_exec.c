@@ -300,7 +300,8 @@ static void respond_body(exec_run *r, const char *data, size_t n) {
  */
 static int apply_headers(exec_run *r, const fcw_cgi_response *res) {
     char scratch[FCW_CGI_HEADER_MAX + 2];
-    fcw_set_status(r->req, res->status);
+    int rc = fcw_request_set_status(r->req, res->status);
+    if (rc < 0) return rc;
     if (res->has_length) fcw_request_set_length(r->req, res->length);
     for (size_t i = 0; i < res->nheaders; i++) {
         const fcw_cgi_header *h = &res->headers[i];
@@ -310,7 +311,7 @@ static int apply_headers(exec_run *r, const fcw_cgi_response *res) {
         char *value = scratch + h->name_len + 1;
         memcpy(value, h->value, h->value_len);
         value[h->value_len] = '\0';
-        int rc = fcw_request_add_header(r->req, scratch, value);
+        rc = fcw_request_add_header(r->req, scratch, value);
         if (rc < 0) return rc;
     }
     return 0;
@@ -469,7 +470,7 @@ static void pump(exec_run *r) {
         nfds_t np = watch_set(r, p, slot);
         int ready = poll(p, np, next_wait(r, now));
         if (ready < 0 && errno != EINTR) {
-            fcw_log(r->req, "exec %s: poll failed: %s", r->x->program, fcw_strerror(errno));
+            fcw_request_log(r->req, "exec %s: poll failed: %s", r->x->program, fcw_strerror(errno));
             r->output_failed = "poll failed";
             stop_child(r, fcw_now_ms());
             return;
@@ -511,30 +512,30 @@ static int verdict(exec_run *r, int st, unsigned timeout_s) {
 
     fcw_process_describe_exit(st, how, sizeof how);
     if (r->abandoned)
-        fcw_log(req, "exec %s: its stdout/stderr stayed open after it exited, held by a "
+        fcw_request_log(req, "exec %s: its stdout/stderr stayed open after it exited, held by a "
                 "process outside its process group; stopped reading", prog);
     if (r->timed_out) {
         const char *waiting = !req->io_timed_out ? ""
                               : req->client_gone ? " (nginx was not taking its answer: the "
                                                    "client stopped reading)"
                                                  : " (waiting for the request body)";
-        fcw_log(req, "exec %s: timed out after %u s%s, stopped with SIG%s", prog, timeout_s,
+        fcw_request_log(req, "exec %s: timed out after %u s%s, stopped with SIG%s", prog, timeout_s,
                 waiting, r->killed ? "KILL" : "TERM");
         fcw_metrics_timeout(req->route);
         return fail_with(req, 504, "Gateway Timeout: the function did not finish in time\n");
     }
     if (r->output_failed) {
-        fcw_log(req, "exec %s: %s; the program was stopped", prog, r->output_failed);
+        fcw_request_log(req, "exec %s: %s; the program was stopped", prog, r->output_failed);
         return FCW_ERROR;
     }
     if (r->bad_output) {
-        fcw_log(req, "exec %s: invalid CGI response, line %u: %s", prog, r->bad_line,
+        fcw_request_log(req, "exec %s: invalid CGI response, line %u: %s", prog, r->bad_line,
                 r->bad_output);
         return fail_with(req, 502, "Bad Gateway: the function's output is not a CGI response\n");
     }
     if (r->outlived_stdout) {
         /* Stopped by the worker: the exit status says nothing about the function. */
-        fcw_log(req, "exec %s: closed its stdout and was still running %d ms later; "
+        fcw_request_log(req, "exec %s: closed its stdout and was still running %d ms later; "
                 "stopped it with SIG%s (a request's work ends with its output)", prog,
                 EXEC_OUTLIVE_GRACE_MS, r->killed ? "KILL" : "TERM");
         if (r->head_done) return FCW_OK;
@@ -542,15 +543,15 @@ static int verdict(exec_run *r, int st, unsigned timeout_s) {
     }
     if (!r->head_done) {
         if (!clean) {
-            fcw_log(req, "exec %s %s before writing a complete header block", prog, how);
+            fcw_request_log(req, "exec %s %s before writing a complete header block", prog, how);
             return fail_with(req, 500, "Internal Server Error: the function failed\n");
         }
-        fcw_log(req, "exec %s: output ended before the blank line that ends the headers "
+        fcw_request_log(req, "exec %s: output ended before the blank line that ends the headers "
                 "(expected 'Name: value' lines, a blank line, then the body)", prog);
         return fail_with(req, 502, "Bad Gateway: the function's output is not a CGI response\n");
     }
     if (!clean) {
-        fcw_log(req, "exec %s %s after writing its response", prog, how);
+        fcw_request_log(req, "exec %s %s after writing its response", prog, how);
         /* A chosen error status stands; a streamed answer is cut (fail_with). */
         if (req->status < 400 || req->committed)
             return fail_with(req, 500, "Internal Server Error: the function failed\n");
@@ -577,13 +578,13 @@ static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     r.in_buf = malloc(EXEC_CHUNK);
     r.rd_buf = malloc(EXEC_CHUNK);
     if (r.in_buf == NULL || r.rd_buf == NULL || fcw_exec_env_build(x, req, &env) < 0) {
-        fcw_log(req, "exec %s: out of memory", x->program);
+        fcw_request_log(req, "exec %s: out of memory", x->program);
         rc = fail_with(req, 500, "Internal Server Error: out of memory\n");
         goto out;
     }
     int err = fcw_process_spawn_piped(x->program, x->argv, x->dir, env.envp, &r.pid, io);
     if (err < 0) {
-        fcw_log(req, "exec %s: cannot start it: %s", x->program, fcw_strerror(err));
+        fcw_request_log(req, "exec %s: cannot start it: %s", x->program, fcw_strerror(err));
         rc = fail_with(req, 500, "Internal Server Error: the function could not start\n");
         goto out;
     }
@@ -603,7 +604,7 @@ static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     if (r.stopping || !r.exited) fcw_metrics_exec_killed();
     if (!r.exited) fcw_process_signal_group(r.pid, SIGKILL);
     pid_t reaped = fcw_process_reap(r.pid, &st);
-    if (reaped < 0) fcw_log(req, "exec %s: waitpid: %s", x->program, fcw_strerror(reaped));
+    if (reaped < 0) fcw_request_log(req, "exec %s: waitpid: %s", x->program, fcw_strerror(reaped));
     rc = verdict(&r, st, timeout_s);
 
 out:

@@ -238,7 +238,7 @@ const char *fcw_path(const fcw_request *req) { return req->path; }
 const char *fcw_query(const fcw_request *req) { return req->query; }
 const char *fcw_request_id(const fcw_request *req) { return req->request_id; }
 
-const char *fcw_header(const fcw_request *req, const char *name) {
+const char *fcw_request_header(const fcw_request *req, const char *name) {
     char param[256];
     size_t n = 0;
 
@@ -269,6 +269,10 @@ const char *fcw_header(const fcw_request *req, const char *name) {
     }
     param[n] = '\0';
     return FCGX_GetParam(param, req->envp);
+}
+
+const char *fcw_header(const fcw_request *req, const char *name) {
+    return fcw_request_header(req, name);
 }
 
 /*
@@ -337,10 +341,15 @@ const char *fcw_status_reason(int status) {
     }
 }
 
-int fcw_set_status(fcw_request *req, int status) {
-    if (req->committed || status < 100 || status > 599) return FCW_ERROR;
+int fcw_request_set_status(fcw_request *req, int status) {
+    if (req->committed) return -EBUSY;
+    if (!fcw_status_valid(status)) return -EINVAL;
     req->status = status;
-    return FCW_OK;
+    return 0;
+}
+
+int fcw_set_status(fcw_request *req, int status) {
+    return fcw_request_set_status(req, status) < 0 ? FCW_ERROR : FCW_OK;
 }
 
 /* RFC 9110 token characters; ASCII ranges rather than locale-aware isalnum(). */
@@ -488,7 +497,7 @@ static size_t within_length(fcw_request *req, size_t len) {
     unsigned long long room = req->length > req->body_sent ? req->length - req->body_sent : 0;
     if (len <= room) return len;
     if (!req->length_overrun)
-        fcw_log(req, "the handler wrote more than the Content-Length it declared (%llu); "
+        fcw_request_log(req, "the handler wrote more than the Content-Length it declared (%llu); "
                 "the bytes past it were dropped", req->length);
     req->length_overrun = 1;
     return (size_t)room;
@@ -593,13 +602,24 @@ int fcw_flush(fcw_request *req) {
     return fcw_request_flush(req) < 0 ? FCW_ERROR : FCW_OK;
 }
 
-void fcw_log(const fcw_request *req, const char *fmt, ...) {
+static void request_vlog(const fcw_request *req, const char *fmt, va_list ap) {
     char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fcw_log_info("[%s] %s", req->request_id, msg);
+}
+
+void fcw_request_log(const fcw_request *req, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    request_vlog(req, fmt, ap);
     va_end(ap);
-    fcw_log_info("[%s] %s", req->request_id, msg);
+}
+
+void fcw_log(const fcw_request *req, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    request_vlog(req, fmt, ap);
+    va_end(ap);
 }
 
 int fcw_request_reset_response(fcw_request *req) {
@@ -614,7 +634,8 @@ void fcw_request_respond(fcw_request *req, int status, const char *content_type,
                          const char *body) {
     if (fcw_request_reset_response(req) < 0) return;
     req->status = status;
-    if (content_type) fcw_add_header(req, "Content-Type", content_type);
+    /* A runtime-made answer's own header, on headers just emptied: it fits. */
+    if (content_type) (void)fcw_request_add_header(req, "Content-Type", content_type);
     if (body) fcw_buf_append(&req->body, body, strlen(body));
 }
 
@@ -668,7 +689,7 @@ int fcw_request_finish(fcw_request *req) {
         if (rc == 0) rc = send_body(req);
     }
     if (!req->cut && rc == 0 && length_binds(req) && req->body_sent < req->length) {
-        fcw_log(req, "the answer ended after %llu of the %llu bytes its Content-Length "
+        fcw_request_log(req, "the answer ended after %llu of the %llu bytes its Content-Length "
                 "declared; the client's connection is closed so it cannot take it as whole",
                 req->body_sent, req->length);
         req->cut = 1;

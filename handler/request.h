@@ -100,13 +100,25 @@ void fcw_request_free(fcw_request *req);
 int fcw_request_finish(fcw_request *req);
 
 /*
- * fcw_read, fcw_add_header, fcw_write and fcw_flush with the worker's error
+ * The worker's own code calls these, never the fcworker.h functions, which
+ * are the plugins' (handler/README.md, "Two audiences"). fcw_request_header
+ * is fcw_header; fcw_request_log is fcw_log, for the worker's lines about a
+ * request (the request id in front).
+ */
+const char *fcw_request_header(const fcw_request *req, const char *name);
+void fcw_request_log(const fcw_request *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * fcw_read, fcw_set_status, fcw_add_header, fcw_write and fcw_flush with the worker's error
  * convention: a negative errno says why (-EPIPE: nginx's connection failed,
  * -ETIMEDOUT: the deadline's bound cut it, -EMSGSIZE: a captured answer or
  * the headers past their limit, -EBUSY: the response is sent already,
- * -EINVAL: a header refused, -ENOMEM) where the plugin interface says -1.
+ * -EINVAL: a header or status refused, -ENOMEM) where the plugin interface
+ * says -1.
  */
 ssize_t fcw_request_read(fcw_request *req, void *buf, size_t len);
+int fcw_request_set_status(fcw_request *req, int status);
 int fcw_request_add_header(fcw_request *req, const char *name, const char *value);
 int fcw_request_write(fcw_request *req, const void *buf, size_t len);
 int fcw_request_flush(fcw_request *req);
