@@ -146,11 +146,6 @@ int fcw_metrics_draining(void) { return GET(ev.draining); }
 int fcw_metrics_initialized(void) { return GET(ev.initialized); }
 long fcw_metrics_last_queue_wait_ms(void) { return GET(ev.last_queue_wait_ms); }
 
-void fcw_metrics_reset(void) {
-    memset(stripes, 0, sizeof stripes);
-    memset(&ev, 0, sizeof ev);
-}
-
 /* ---- the text ---- */
 
 /* Label values as the issue names the routes: pre_stop, not the section's pre-stop. */
