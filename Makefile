@@ -47,6 +47,9 @@ IT_TESTS = $(patsubst t/integration/%.c,$(BUILD)/t/integration/%,$(wildcard t/in
 # (runtime, HTTP and FastCGI clients, fixtures, processes, ...; harness.h
 # includes their headers).
 IT_HELPERS = $(patsubst t/integration/%.c,$(BUILD)/t/integration/%.o,$(filter-out t/integration/test_%,$(wildcard t/integration/*.c)))
+# What the unit suites share beside the suites (t/unit/*.c but test_*: a
+# request on a real FastCGI connection).
+UNIT_HELPERS = $(patsubst t/unit/%.c,$(BUILD)/t/unit/%.o,$(filter-out t/unit/test_%,$(wildcard t/unit/*.c)))
 # Helpers both kinds of suite link (t/support/*.c).
 TEST_SUPPORT = $(patsubst t/%.c,$(BUILD)/t/%.o,$(wildcard t/support/*.c))
 
@@ -70,7 +73,7 @@ $(BUILD)/t/%.o: t/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -It $(CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/t/unit/test_%: $(BUILD)/t/unit/test_%.o $(TEST_SUPPORT) $(WORKER_OBJ)
+$(BUILD)/t/unit/test_%: $(BUILD)/t/unit/test_%.o $(UNIT_HELPERS) $(TEST_SUPPORT) $(WORKER_OBJ)
 	$(CC) $(LDFLAGS) $(EXPORT) -o $@ $^ $(CHECK_LIBS) $(LIBS)
 
 $(BUILD)/t/integration/test_%: $(BUILD)/t/integration/test_%.o $(IT_HELPERS) $(TEST_SUPPORT)

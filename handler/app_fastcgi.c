@@ -346,7 +346,7 @@ static void call_init(call *c, fcw_request *req, fcw_app_exchange *x, int fd, lo
     c->deadline = deadline;
     c->body_left = body_left;
     /* The initializer belongs to the instance: a client giving up does not stop it. */
-    c->nginx_fd = req->fcgx != NULL && !req->capture ? req->fcgx->ipcFd : -1;
+    c->nginx_fd = req->capture ? -1 : req->fcgx->ipcFd;
     fcw_fcgi_reader_init(&c->rd);
 }
 

@@ -572,7 +572,7 @@ static int run_exec(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
      */
     exec_run r = {.req = req, .x = x, .pidfd = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1,
                   .spool_fd = -1,
-                  .conn_fd = req->fcgx && !req->capture ? req->fcgx->ipcFd : -1};
+                  .conn_fd = req->capture ? -1 : req->fcgx->ipcFd};
     int io[3], st = 0, rc;
 
     r.in_buf = malloc(EXEC_CHUNK);

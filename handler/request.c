@@ -173,7 +173,7 @@ static void set_io_timeout(int fd, int which, long ms) {
  * Re-set at most every IO_REBOUND_MS: a streamed answer writes often.
  */
 static void bound_io(fcw_request *req, int which) {
-    if (req->deadline_ms == 0 || req->fcgx == NULL || req->fcgx->ipcFd < 0) return;
+    if (req->deadline_ms == 0 || req->fcgx->ipcFd < 0) return;
     long now = fcw_now_ms();
     if (req->io_bound_at[which] != 0 && now - req->io_bound_at[which] < IO_REBOUND_MS) return;
     long left = req->deadline_ms - now;
@@ -214,13 +214,6 @@ void fcw_request_init(fcw_request *req, FCGX_Request *fr) {
         bounded_fd = -1;
     }
     request_fill(req, fr->envp);
-}
-
-void fcw_request_init_params(fcw_request *req, char **envp) {
-    static char *empty[] = {NULL};
-    request_clear(req);
-    request_fill(req, envp ? envp : empty);
-    req->body_done = 1;
 }
 
 void fcw_request_free(fcw_request *req) {
@@ -301,7 +294,6 @@ ssize_t fcw_request_read(fcw_request *req, void *buf, size_t len) {
         req->body_held_off += n;
         return (ssize_t)n;
     }
-    if (req->fcgx == NULL) return 0;
     return read_nginx(req, buf, len > INT_MAX ? INT_MAX : (int)len);
 }
 
@@ -576,7 +568,7 @@ int fcw_request_write(fcw_request *req, const void *buf, size_t len) {
     }
     if (req->capture && req->body.len + len > FCW_CAPTURE_MAX) return -EMSGSIZE;
     if (fcw_buf_append(&req->body, buf, len) < 0) return -ENOMEM;
-    if (req->body.len >= FCW_RESPONSE_BUFFER && !req->capture && req->fcgx != NULL) {
+    if (req->body.len >= FCW_RESPONSE_BUFFER && !req->capture) {
         int rc = commit(req, 0);
         return rc < 0 ? rc : send_body(req);
     }
@@ -584,7 +576,7 @@ int fcw_request_write(fcw_request *req, const void *buf, size_t len) {
 }
 
 int fcw_request_flush(fcw_request *req) {
-    if (req->capture || req->fcgx == NULL) return 0;
+    if (req->capture) return 0;
     if (req->client_gone) return -EPIPE;
     int rc = req->committed ? 0 : commit(req, 0);
     if (rc == 0) rc = send_body(req);
@@ -680,7 +672,7 @@ int fcw_request_finish(fcw_request *req) {
     int rc = 0;
     char sink[16384];
 
-    if (req->fcgx == NULL || req->capture) return 0;
+    if (req->capture) return 0;
     if (!req->committed) {
         /* The unread body goes first, so commit has none to hold in memory. */
         while (fcw_request_read(req, sink, sizeof sink) > 0)

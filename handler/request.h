@@ -30,7 +30,7 @@
 #define FCW_PATH_INLINE 256
 
 struct fcw_request {
-    FCGX_Request *fcgx;          /* NULL in unit tests: everything is captured */
+    FCGX_Request *fcgx;          /* the request as libfcgi read it from nginx */
     FCGX_ParamArray envp;        /* "NAME=value" params, NULL-terminated */
     const char *method;
     const char *path;            /* raw, as the client sent it: what handlers get */
@@ -87,8 +87,6 @@ struct fcw_request {
  * afterwards: its buffers start in its own inline storage.
  */
 void fcw_request_init(fcw_request *req, FCGX_Request *fr);
-/* For tests: a request with params but no connection behind it. */
-void fcw_request_init_params(fcw_request *req, char **envp);
 void fcw_request_free(fcw_request *req);
 
 /*

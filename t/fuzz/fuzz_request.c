@@ -2,7 +2,9 @@
  * fuzz_request.c -- libFuzzer target for the request/response API (request.c),
  * request ids (request_id.c), FC log lines (fclog.c), the built-in handlers and
  * the timeout header (dispatch.c), i.e. everything a client or a handler can
- * feed the worker without a socket.
+ * feed the worker. The request comes over a real FastCGI connection
+ * (t/unit/fcgi_conn.h), its answer captured as an initializer's is: held
+ * whole and never sent, so no reader is needed however much is written.
  *
  * Input: parts separated by NUL bytes.
  *   part 0     control: byte 0 = number of params (mod 24)
@@ -28,6 +30,7 @@
 #include "handler.h"
 #include "request.h"
 #include "request_id.h"
+#include "unit/fcgi_conn.h"
 
 #define INVARIANT(cond)                                                        \
     do {                                                                       \
@@ -165,8 +168,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     envp[nenv] = NULL;
 
+    fcgi_conn conn;
     fcw_request req;
-    fcw_request_init_params(&req, envp);
+    INVARIANT(fcgi_conn_open(&conn, &req, envp, NULL, 0) == 0);
+    req.capture = 1;
     INVARIANT(req.method != NULL && req.path != NULL && req.query != NULL);
     INVARIANT(req.path[0] != '\0');
     INVARIANT(strchr(req.path, '?') == NULL || FCGX_GetParam("REQUEST_URI", envp) == NULL ||
@@ -253,7 +258,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_id_make(NULL);
     check_headers(&req);
 
-    fcw_request_free(&req);
+    fcgi_conn_close(&conn, &req);
     for (size_t k = 0; k < nenv; k++) free(owned[k]);
     free(buf);
     return 0;
