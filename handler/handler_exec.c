@@ -14,13 +14,13 @@
  *      signal dispositions and an empty mask.
  *   3. pump (here): one poll() loop feeds the request body to stdin in 64 KiB
  *      chunks, reads stdout (the header block through cgi_response.c, then
- *      the body straight into the response, which request.c streams past
+ *      the body straight into the response, which response.c streams past
  *      64 KiB) and logs stderr line by line, until the program has exited and
  *      its pipes are closed, its time is up, or it has run on for a second
  *      after closing its stdout (then it is stopped: the answer is complete).
  *      When and how to stop the child is decided here; process.c only
  *      sends the signals. Reading the body from nginx and writing the answer
- *      to it wait at most until the route's deadline (request.c bounds the
+ *      to it wait at most until the route's deadline (request_io.c bounds the
  *      connection), so a client that stalls or stops reading is a timeout.
  *   4. verdict (here): exit status, timeout and output decide the answer and
  *      whether the function failed (FCW_ERROR). Every child is reaped

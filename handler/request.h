@@ -1,5 +1,7 @@
 /*
- * request.h -- one request and its response, behind the fcw_* API of fcworker.h.
+ * request.h -- one request and its response, behind the fcw_* API of
+ * fcworker.h: the request in request.c, the response in response.c, the
+ * connection with nginx in request_io.c.
  *
  * The response is held in memory until the handler returns or has written
  * FCW_RESPONSE_BUFFER bytes, so a handler that fails can still be answered
@@ -14,11 +16,10 @@
 #include "buf.h"
 #include "fcworker.h"
 #include "request_id.h"
+#include "response_header.h"
 #include "route.h"
 
 #define FCW_RESPONSE_BUFFER (64 * 1024)
-/* FC answers 502 when a response's headers pass 8 KB. */
-#define FCW_RESPONSE_HEADERS_MAX (8 * 1024)
 /* A captured (replayed) response is held whole; /initialize answers are small. */
 #define FCW_CAPTURE_MAX (1024 * 1024)
 /* Most request body held in memory when a response starts early (see request.c). */
@@ -162,34 +163,5 @@ void fcw_request_respond(fcw_request *req, int status, const char *content_type,
 
 /* Drops the handler's response if it can still be dropped: 0, or -EBUSY once sent. */
 int fcw_request_reset_response(fcw_request *req);
-
-/* Whether status is an HTTP status code at all: 100-599 (RFC 9110, 15). */
-static inline bool fcw_status_valid(int status) { return status >= 100 && status <= 599; }
-
-/*
- * Whether an answer with this status has no body, whatever the handler
- * wrote: 1xx, 204 and 304 (RFC 9110, 6.4.1). Such an answer carries no
- * Content-Length the runtime made up either.
- */
-static inline bool fcw_status_bodyless(int status) {
-    return status < 200 || status == 204 || status == 304;
-}
-
-/* Reason phrase for a status code ("Not Found"); "Unknown" for others. */
-const char *fcw_status_reason(int status);
-
-/*
- * Appends "name: value\r\n" to b when a handler may set that header: name a
- * token the runtime does not own, value without CR, LF or other controls, b
- * within FCW_RESPONSE_HEADERS_MAX. Returns 0, -EINVAL when the header is
- * refused, -EMSGSIZE when b would outgrow FCW_RESPONSE_HEADERS_MAX, -ENOMEM.
- * fcw_add_header is this on the request's headers.
- */
-int fcw_header_line_append(fcw_buf *b, const char *name, const char *value);
-
-/* Whether name is a header the handler may set (token, not runtime-owned). */
-bool fcw_header_name_allowed(const char *name, size_t len);
-/* Whether value has no CR, LF or other control byte but HTAB. */
-bool fcw_header_value_valid(const char *value, size_t len);
 
 #endif

@@ -1,8 +1,8 @@
 /*
- * fuzz_request.c -- libFuzzer target for the request/response API (request.c),
- * request ids (request_id.c), FC log lines (fclog.c), the built-in handlers and
- * the timeout header (dispatch.c), i.e. everything a client or a handler can
- * feed the worker. The request comes over a real FastCGI connection
+ * fuzz_request.c -- libFuzzer target for the request/response API
+ * (request.c, response.c, response_header.c), request ids (request_id.c),
+ * FC log lines (fclog.c), the built-in handlers and the timeout header
+ * (dispatch.c), i.e. everything a client or a handler can feed the worker. The request comes over a real FastCGI connection
  * (t/unit/fcgi_conn.h), its answer captured as an initializer's is: held
  * whole and never sent, so no reader is needed however much is written.
  *

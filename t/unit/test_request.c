@@ -1,6 +1,6 @@
 /*
- * test_request.c -- request.c: what a handler sees of the request and what
- * it may put into the response.
+ * test_request.c -- request.c, response.c, response_header.c: what a
+ * handler sees of the request and what it may put into the response.
  *
  * Requests come over a real FastCGI connection (unit/fcgi_conn.h): the
  * response is read in req->status, req->headers and req->body while it is
