@@ -3,8 +3,10 @@
  * nothing outside it includes. The jobs are split as php-fpm splits its
  * process manager:
  *
- *   app.c             the app object: its configuration, environment,
- *                     sockets and logs, the registry of apps, the public API
+ *   app.c             the app: its start, state and logs, the registry of
+ *                     apps, the public API
+ *   app_setup.c       the app object: its copy of the configuration, its
+ *                     processes' environment, sockets and output, freeing it
  *   app_supervisor.c  the supervisor thread: spawning and reaping, the one
  *                     SIGTERM -> SIGKILL escalation, the restart backoff,
  *                     successors, every copy's transitions
@@ -157,9 +159,20 @@ void fcw_app_stderr_tail(fcw_app *a, char *out, size_t outlen);
 void fcw_app_fatal(int code);
 /* The supervisor has ended: the app leaves the registry, and is freed if unused. */
 void fcw_app_supervisor_done(fcw_app *a);
-void fcw_app_free(fcw_app *a);
 /* A copy's socket path, or the app's address, for messages. */
 const char *fcw_app_copy_where(const fcw_app *a, const copy *c);
+
+/* ---- app_setup.c ---- */
+
+/*
+ * A new app: its own copy of ac, its processes' environment and recycling
+ * plan, its connection pool and wake-up pipe; nothing started yet. 0, or a
+ * negative errno with err.
+ */
+int fcw_app_create(const fcw_app_config *ac, fcw_app **out, char *err, size_t errlen);
+/* Pipes and sockets the supervised processes share; 0 or a negative errno with err. */
+int fcw_app_prepare_processes(fcw_app *a, char *err, size_t errlen);
+void fcw_app_free(fcw_app *a);
 
 /* ---- app_supervisor.c ---- */
 
