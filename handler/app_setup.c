@@ -22,7 +22,6 @@
 #include "fd.h"
 #include "metrics.h"
 
-#define BACKOFF_FIRST_MS 100
 #define LISTEN_BACKLOG 64
 /* php-cgi's own default for PHP_FCGI_MAX_REQUESTS. */
 #define PHP_CGI_MAX_REQUESTS 500
