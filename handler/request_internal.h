@@ -26,7 +26,7 @@ int fcw_request_io_read(fcw_request *req, void *buf, int len);
  * client_gone (and io_timed_out when the deadline's bound cut it).
  */
 int fcw_request_io_put(fcw_request *req, const char *data, size_t len);
-/* Pushes what libfcgi holds to nginx, as put fails. */
+/* Sends what libfcgi holds to nginx now; fails as fcw_request_io_put does. */
 int fcw_request_io_flush(fcw_request *req);
 
 /* Ends the request without END_REQUEST and shuts the connection (fcw_request_cut). */
