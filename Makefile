@@ -7,6 +7,7 @@
 #   make install    install fcworker, its plugin header and configuration under $(PREFIX)
 #   make config-reference  rewrite conf/README.md's tables of settings from the
 #                   worker's own table (handler/config_table.c)
+#   make check-layers  no include cycle among handler/'s modules (scripts/check-layers)
 #
 # Overridable: OPTIMIZATION, CC, PREFIX, SANITIZE=1 (AddressSanitizer + UBSan).
 
@@ -48,6 +49,9 @@ IT_TESTS = $(patsubst t/integration/%.c,$(BUILD)/t/integration/%,$(wildcard t/in
 # (runtime, HTTP and FastCGI clients, fixtures, processes, ...; harness.h
 # includes their headers).
 IT_HELPERS = $(patsubst t/integration/%.c,$(BUILD)/t/integration/%.o,$(filter-out t/integration/test_%,$(wildcard t/integration/*.c)))
+# What the unit suites share beside the suites (t/unit/*.c but test_*: a
+# request on a real FastCGI connection).
+UNIT_HELPERS = $(patsubst t/unit/%.c,$(BUILD)/t/unit/%.o,$(filter-out t/unit/test_%,$(wildcard t/unit/*.c)))
 # Helpers both kinds of suite link (t/support/*.c).
 TEST_SUPPORT = $(patsubst t/%.c,$(BUILD)/t/%.o,$(wildcard t/support/*.c))
 
@@ -56,7 +60,7 @@ DEP = $(WORKER_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(wildcard $(BUILD)/t/*/*.d)
 .SECONDARY:
 
 .PHONY: all run test test-unit test-integration setup setup-tests install clean valgrind examples \
-        config-reference
+        config-reference check-layers
 
 all: $(BIN) examples
 
@@ -71,7 +75,7 @@ $(BUILD)/t/%.o: t/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -It $(CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/t/unit/test_%: $(BUILD)/t/unit/test_%.o $(TEST_SUPPORT) $(WORKER_OBJ)
+$(BUILD)/t/unit/test_%: $(BUILD)/t/unit/test_%.o $(UNIT_HELPERS) $(TEST_SUPPORT) $(WORKER_OBJ)
 	$(CC) $(LDFLAGS) $(EXPORT) -o $@ $^ $(CHECK_LIBS) $(LIBS)
 
 $(BUILD)/t/integration/test_%: $(BUILD)/t/integration/test_%.o $(IT_HELPERS) $(TEST_SUPPORT)
@@ -104,6 +108,9 @@ test-integration: all $(IT_TESTS)
 # and scripts/check-hardening do the rest, and .ci/run runs them too).
 test: setup-tests
 	@MAKE="$(MAKE)" scripts/test-all test-unit test-integration test-fc-local test-deploy
+
+check-layers:
+	@scripts/check-layers
 
 valgrind: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do CK_FORK=no valgrind -q --error-exitcode=1 --leak-check=full \

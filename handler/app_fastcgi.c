@@ -106,7 +106,7 @@ out:
 
 /* CONTENT_LENGTH as a number (RFC 3875: none, no body); -EINVAL when it is not one. */
 static int body_length(const fcw_request *req, unsigned long long *len) {
-    const char *v = fcw_header(req, "content-length");
+    const char *v = fcw_request_header(req, "content-length");
     *len = 0;
     if (v == NULL) return 0;
     char *end;
@@ -151,7 +151,8 @@ static int apply_head(call *c, const fcw_cgi_response *res) {
     fcw_request *req = c->req;
     c->x->status = res->status;
     if (c->x->errors && fcw_status_set_has(c->x->errors, res->status)) c->x->function_error = 1;
-    fcw_set_status(req, res->status);
+    int rc = fcw_request_set_status(req, res->status);
+    if (rc < 0) return rc;
     /* The app's length is the answer's: one it breaks off reaches the client short. */
     if (res->has_length) fcw_request_set_length(req, res->length);
     for (size_t i = 0; i < res->nheaders; i++) {
@@ -167,7 +168,7 @@ static int apply_head(call *c, const fcw_cgi_response *res) {
         }
         /* Names the runtime owns (Content-Length, x-fc-*) are dropped, not an error. */
         if (!fcw_header_name_allowed(h->name, h->name_len)) continue;
-        int rc = fcw_request_add_header(req, scratch, value);
+        rc = fcw_request_add_header(req, scratch, value);
         if (rc < 0) return rc;
     }
     if (c->x->function_error) req->function_error = 1;
@@ -345,7 +346,7 @@ static void call_init(call *c, fcw_request *req, fcw_app_exchange *x, int fd, lo
     c->deadline = deadline;
     c->body_left = body_left;
     /* The initializer belongs to the instance: a client giving up does not stop it. */
-    c->nginx_fd = req->fcgx != NULL && !req->capture ? req->fcgx->ipcFd : -1;
+    c->nginx_fd = req->capture ? -1 : req->fcgx->ipcFd;
     fcw_fcgi_reader_init(&c->rd);
 }
 
@@ -393,58 +394,40 @@ static int run_on(call *c, const fcw_buf *msg) {
     return exchange(c);
 }
 
-fcw_app_outcome fcw_app_fastcgi_forward(fcw_app *app, fcw_request *req, long deadline,
-                                        fcw_app_exchange *x) {
-    const fcw_app_config *ac = fcw_app_config_of(app);
-    unsigned long long body_len;
-    fcw_buf msg = FCW_BUF_INIT;
-    fcw_app_outcome o;
-    int whole = 0;
+/* A server started some other way (php-fpm): through the pool, like an HTTP app. */
+static fcw_app_outcome forward_pooled(fcw_app *app, fcw_request *req, long deadline,
+                                      fcw_app_exchange *x, const fcw_buf *msg,
+                                      unsigned long long body_left) {
+    fcw_app_pool *pool = fcw_app_pool_of(app);
     call c;
-
-    if (body_length(req, &body_len) < 0)
-        return fail(x, FCW_APP_BAD_REQUEST, "CONTENT_LENGTH is not a number");
-    unsigned long long body_left = body_len;
-    int fm = first_message(req, ac, &msg, &body_left, &whole);
-    if (fm < 0) {
-        fcw_buf_free(&msg);
-        return fm == -ECONNABORTED
-                   ? fail(x, FCW_APP_CLIENT_GONE, "reading the request body from nginx failed")
-                   : fail(x, FCW_APP_BROKEN, "out of memory");
+    if (fcw_app_pool_take(pool, deadline) < 0)
+        return fail(x, FCW_APP_BUSY, "every connection to the app stayed busy until the timeout");
+    int fd = fcw_app_pool_idle(pool);
+    if (fd < 0) fd = fcw_app_connect(fcw_app_pool_addr(pool), deadline);
+    if (fd < 0) {
+        snprintf(x->why, sizeof x->why, "cannot connect to the app: %s", fcw_strerror(fd));
+        fcw_app_pool_give(pool, -1, 0);
+        return fd == -ETIMEDOUT ? FCW_APP_TIMEOUT : FCW_APP_UNREACHABLE;
     }
+    call_init(&c, req, x, fd, deadline, body_left);
+    fcw_app_outcome o = verdict(&c, run_on(&c, msg));
+    if (o == FCW_APP_TIMEOUT) abort_request(fd);
+    fcw_app_pool_give(pool, fd, 0);
+    call_free(&c);
+    return o;
+}
 
-    if (ac->command == NULL) {
-        /* A server started some other way (php-fpm): the pool, like an HTTP app. */
-        fcw_app_pool *pool = fcw_app_pool_of(app);
-        if (fcw_app_pool_take(pool, deadline) < 0) {
-            fcw_buf_free(&msg);
-            return fail(x, FCW_APP_BUSY, "every connection to the app stayed busy until the timeout");
-        }
-        int fd = fcw_app_pool_idle(pool);
-        if (fd < 0) fd = fcw_app_connect(fcw_app_pool_addr(pool), deadline);
-        if (fd < 0) {
-            snprintf(x->why, sizeof x->why, "cannot connect to the app: %s", fcw_strerror(fd));
-            fcw_app_pool_give(pool, -1, 0);
-            fcw_buf_free(&msg);
-            return fd == -ETIMEDOUT ? FCW_APP_TIMEOUT : FCW_APP_UNREACHABLE;
-        }
-        call_init(&c, req, x, fd, deadline, body_left);
-        o = verdict(&c, run_on(&c, &msg));
-        if (o == FCW_APP_TIMEOUT) abort_request(fd);
-        fcw_app_pool_give(pool, fd, 0);
-        call_free(&c);
-        fcw_buf_free(&msg);
-        return o;
-    }
-
+/* One of the worker's own copies, lent to this request alone. */
+static fcw_app_outcome forward_to_copy(fcw_app *app, fcw_request *req, long deadline,
+                                       fcw_app_exchange *x, const fcw_buf *msg,
+                                       unsigned long long body_left) {
     fcw_app_copy *copy;
+    call c;
     int taken = fcw_app_copy_take(app, deadline, &copy);
-    if (taken < 0) {
-        fcw_buf_free(&msg);
+    if (taken < 0)
         return taken == FCW_APP_GONE
                    ? fail(x, FCW_APP_UNREACHABLE, "the app has stopped")
                    : fail(x, FCW_APP_BUSY, "every copy of the app stayed busy until the timeout");
-    }
     /*
      * A connection of its own for each request: the socket is the worker's,
      * so a copy that has just ended (at its own request limit, or killed)
@@ -455,11 +438,10 @@ fcw_app_outcome fcw_app_fastcgi_forward(fcw_app *app, fcw_request *req, long dea
     if (fd < 0) {
         snprintf(x->why, sizeof x->why, "cannot connect to the app: %s", fcw_strerror(fd));
         fcw_app_copy_give(app, copy, FCW_COPY_LOST);
-        fcw_buf_free(&msg);
         return fd == -ETIMEDOUT ? FCW_APP_TIMEOUT : FCW_APP_UNREACHABLE;
     }
     call_init(&c, req, x, fd, deadline, body_left);
-    o = verdict(&c, run_on(&c, &msg));
+    fcw_app_outcome o = verdict(&c, run_on(&c, msg));
     fcw_copy_verdict v = FCW_COPY_DONE;
     if (o == FCW_APP_TIMEOUT || o == FCW_APP_CLIENT_GONE) {
         /*
@@ -477,6 +459,29 @@ fcw_app_outcome fcw_app_fastcgi_forward(fcw_app *app, fcw_request *req, long dea
     close(fd);
     fcw_app_copy_give(app, copy, v);
     call_free(&c);
+    return o;
+}
+
+fcw_app_outcome fcw_app_fastcgi_forward(fcw_app *app, fcw_request *req, long deadline,
+                                        fcw_app_exchange *x) {
+    const fcw_app_config *ac = fcw_app_config_of(app);
+    unsigned long long body_len;
+    fcw_buf msg = FCW_BUF_INIT;
+    fcw_app_outcome o;
+    int whole = 0;
+
+    if (body_length(req, &body_len) < 0)
+        return fail(x, FCW_APP_BAD_REQUEST, "CONTENT_LENGTH is not a number");
+    unsigned long long body_left = body_len;
+    int fm = first_message(req, ac, &msg, &body_left, &whole);
+    if (fm < 0)
+        o = fm == -ECONNABORTED
+                ? fail(x, FCW_APP_CLIENT_GONE, "reading the request body from nginx failed")
+                : fail(x, FCW_APP_BROKEN, "out of memory");
+    else if (ac->command == NULL)
+        o = forward_pooled(app, req, deadline, x, &msg, body_left);
+    else
+        o = forward_to_copy(app, req, deadline, x, &msg, body_left);
     fcw_buf_free(&msg);
     return o;
 }

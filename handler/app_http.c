@@ -215,7 +215,9 @@ static int apply_head(exchange *e) {
     e->x->status = status;
     if (e->x->errors != NULL && fcw_status_set_has(e->x->errors, status))
         e->x->function_error = 1;
-    fcw_set_status(req, status);
+    /* Checked valid already (on_headers_complete), and nothing is sent before the head. */
+    int rc = fcw_request_set_status(req, status);
+    if (rc < 0) return rc;
     const char *p = e->hdr, *end = e->hdr + e->hdr_len;
     for (size_t i = 0; i < e->nheaders && p < end; i++) {
         const char *name = p, *value = p + strlen(p) + 1;
@@ -412,7 +414,7 @@ static void exchange_init(exchange *e, fcw_request *req, fcw_app_exchange *x, in
      * While the initializer runs, a client giving up must not stop it: the
      * initializer belongs to the instance (its answer is replayed to others).
      */
-    e->nginx_fd = req->fcgx != NULL && !req->capture ? req->fcgx->ipcFd : -1;
+    e->nginx_fd = !req->capture ? req->fcgx->ipcFd : -1;
     http_parser_init(&e->parser, HTTP_RESPONSE);
     e->parser.data = e;
 }

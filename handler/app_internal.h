@@ -3,11 +3,15 @@
  * nothing outside it includes. The jobs are split as php-fpm splits its
  * process manager:
  *
- *   app.c             the app object: its configuration, environment,
- *                     sockets and logs, the registry of apps, the public API
- *   app_supervisor.c  the supervisor thread: spawning and reaping, the one
- *                     SIGTERM -> SIGKILL escalation, the restart backoff,
- *                     successors, every copy's transitions
+ *   app.c             the app: its start, state and logs, the registry of
+ *                     apps, the public API
+ *   app_setup.c       the app object: its copy of the configuration, its
+ *                     processes' environment, sockets and output, freeing it
+ *   app_supervisor.c  the supervisor thread: spawning, the one SIGTERM ->
+ *                     SIGKILL escalation, successors, every copy's
+ *                     transitions
+ *   app_reap.c        reaping: what each process's exit means for its copy
+ *                     (replaced, promoted, the restart backoff, fatal)
  *   app_copy_state.c  the transitions themselves, as a pure table
  *   app_probe.c       readiness: a connect for HTTP, GET_VALUES for FastCGI
  *   app_lend.c        lending FastCGI copies to requests
@@ -128,6 +132,22 @@ struct fcw_app {
     struct fcw_app *next;     /* every supervised app not yet gone */
 };
 
+/* No process: what a copy's run, successor and retiree are when they have none. */
+#define APP_NO_PROC ((app_proc){.pid = 0, .pidfd = -1, .started_at = 0})
+
+/*
+ * The restart backoff, one policy for every copy: the first wait, doubled
+ * after each failed start or crash up to the longest, and back to the first
+ * after an uptime of BACKOFF_RESET_MS (or once the copy served).
+ */
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 10000
+#define BACKOFF_RESET_MS 30000
+
+static inline void fcw_app_backoff_grow(copy *c) {
+    c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff * 2;
+}
+
 /*
  * Whether the copy nears the limit after which the worker replaces it, so
  * that its successor should be starting: a tenth of the limit ahead, so
@@ -158,9 +178,20 @@ void fcw_app_stderr_tail(fcw_app *a, char *out, size_t outlen);
 void fcw_app_fatal(int code);
 /* The supervisor has ended: the app leaves the registry, and is freed if unused. */
 void fcw_app_supervisor_done(fcw_app *a);
-void fcw_app_free(fcw_app *a);
 /* A copy's socket path, or the app's address, for messages. */
 const char *fcw_app_copy_where(const fcw_app *a, const copy *c);
+
+/* ---- app_setup.c ---- */
+
+/*
+ * A new app: its own copy of ac, its processes' environment and recycling
+ * plan, its connection pool and wake-up pipe; nothing started yet. 0, or a
+ * negative errno with err.
+ */
+int fcw_app_create(const fcw_app_config *ac, fcw_app **out, char *err, size_t errlen);
+/* Pipes and sockets the supervised processes share; 0 or a negative errno with err. */
+int fcw_app_prepare_processes(fcw_app *a, char *err, size_t errlen);
+void fcw_app_free(fcw_app *a);
 
 /* ---- app_supervisor.c ---- */
 
@@ -172,6 +203,19 @@ void *fcw_app_supervise(void *arg);
  * logged, and c stays where it is.
  */
 void fcw_app_copy_move(fcw_app *a, copy *c, fcw_copy_event ev);
+/*
+ * A stopped copy's successor takes over (its process ended), serving at
+ * once. With a->lock held.
+ */
+void fcw_app_promote_successor(fcw_app *a, copy *c);
+
+/* ---- app_reap.c ---- */
+
+/*
+ * Reaps every process of the copies that has exited and decides what each
+ * exit means for its copy (app_reap.c's head says how).
+ */
+void fcw_app_reap_exits(fcw_app *a, long now);
 
 /* ---- app_probe.c ---- */
 

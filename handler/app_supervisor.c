@@ -1,8 +1,9 @@
 /*
  * app_supervisor.c -- the supervisor thread of one [app]: it starts the
- * copies, watches them, reaps them, restarts them with backoff, replaces
- * them at their request limit, and stops them (php-fpm's fpm_children.c
- * and fpm_process_ctl.c in one thread).
+ * copies, watches them, reaps them (app_reap.c decides what each exit
+ * means), restarts them with backoff, replaces them at their request limit,
+ * and stops them (php-fpm's fpm_children.c and fpm_process_ctl.c in one
+ * thread).
  *
  * Everything about the processes happens here, in one poll() loop over the
  * app's stdout and stderr, each process's pidfd, the FastCGI probes and a
@@ -26,10 +27,6 @@
 #include "metrics.h"
 #include "process.h"
 
-/* Restart backoff: first wait, longest wait, and the uptime that resets it. */
-#define BACKOFF_FIRST_MS 100
-#define BACKOFF_MAX_MS 10000
-#define BACKOFF_RESET_MS 30000
 /*
  * Readiness probes of an HTTP app: a connect() every few milliseconds at
  * first (cold start is on FC's bill), slowing down for an app that takes
@@ -39,14 +36,10 @@
 #define PROBE_MAX_MS 50
 /* Without a pidfd (kernel before 5.3), how often to look for an exit. */
 #define EXIT_POLL_MS 100
-/* After a process exits, how long its output may take to arrive. */
-#define PIPE_DRAIN_MS 50
 /* After SIGKILL, how often it is sent again to a process still there. */
 #define KILL_AGAIN_MS 1000
 /* Between two looks at the app's output: its lines come out at most this late. */
 #define LOGS_PAUSE_MS 5
-
-static const app_proc no_proc = {0, -1, 0};
 
 void fcw_app_copy_move(fcw_app *a, copy *c, fcw_copy_event ev) {
     int to = fcw_copy_next(c->state, ev);
@@ -76,58 +69,21 @@ static int proc_start(fcw_app *a, copy *c, int k, app_proc *p, long now) {
     return 0;
 }
 
-static bool proc_exited(const app_proc *p) {
-    siginfo_t si;
-    memset(&si, 0, sizeof si);
-    return p->pid > 0 && waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-           si.si_pid == p->pid;
-}
-
 /* Only while unreaped: the pid, which is its group's id, cannot have been reused. */
 static void proc_signal(const app_proc *p, int sig) {
     if (p->pid > 0) fcw_process_signal_group(p->pid, sig);
-}
-
-/*
- * The process has exited (not yet reaped): what it left in its group
- * (gunicorn's workers) is killed so that its replacement finds the address
- * free, its last output is copied, and it is reaped. Returns its status.
- */
-static int proc_reap(fcw_app *a, app_proc *p) {
-    int st = 0;
-    fcw_process_signal_group(p->pid, SIGKILL);
-    if (fcw_process_reap(p->pid, &st) < 0) st = 0;
-    long until = fcw_now_ms() + PIPE_DRAIN_MS;
-    struct pollfd pf[2] = {{.fd = a->out.src, .events = POLLIN},
-                           {.fd = a->err.src, .events = POLLIN}};
-    while (poll(pf, 2, 0) > 0 && fcw_now_ms() < until) fcw_app_pump_logs(a);
-    fcw_fd_close(&p->pidfd);
-    *p = no_proc;
-    return st;
-}
-
-/* The exit status a worker reports for an app's: its own, or 128+signal, never 0. */
-static int exit_code_of(int st) {
-    if (WIFEXITED(st) && WEXITSTATUS(st) != 0) return WEXITSTATUS(st);
-    if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
-    return 1;
-}
-
-static void copy_name(const fcw_app *a, const copy *c, char *out, size_t outlen) {
-    out[0] = '\0';
-    if (a->ncopies > 1) snprintf(out, outlen, " copy %d", c->index);
 }
 
 /* ---- transitions that start and stop processes ---- */
 
 /* A new start of the copy: DOWN to STARTING, or straight to IDLE for a FastCGI replacement. */
 static void start_copy(fcw_app *a, copy *c, long now) {
-    app_proc p = no_proc;
+    app_proc p = APP_NO_PROC;
     int rc = proc_start(a, c, c->active, &p, now);
     pthread_mutex_lock(&a->lock);
     c->respawn_at = 0;
     if (rc < 0) {
-        c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff * 2;
+        fcw_app_backoff_grow(c);
         fcw_log_error("cannot start app %s: %s; trying again in %ld ms", a->cfg.program,
                       fcw_strerror(rc), c->backoff);
         snprintf(a->start_err, sizeof a->start_err, "cannot start app %s: %s",
@@ -166,7 +122,7 @@ static bool successor_due(const fcw_app *a, const copy *c) {
 }
 
 static void start_successor(fcw_app *a, copy *c, long now) {
-    app_proc p = no_proc;
+    app_proc p = APP_NO_PROC;
     /* On the other socket: the copy's own may still be in use by its request. */
     int rc = proc_start(a, c, 1 - c->active, &p, now);
     pthread_mutex_lock(&a->lock);
@@ -187,7 +143,7 @@ static void start_successor(fcw_app *a, copy *c, long now) {
  */
 static void take_successor(copy *c) {
     c->run = c->successor;
-    c->successor = no_proc;
+    c->successor = APP_NO_PROC;
     c->succ_ready = 0;
     fcw_fd_close(&c->succ_probe_fd);
     c->active = 1 - c->active;
@@ -198,7 +154,7 @@ static void take_successor(copy *c) {
 }
 
 /* The successor takes over a copy whose process has ended (it was stopped). */
-static void promote_successor(fcw_app *a, copy *c) {
+void fcw_app_promote_successor(fcw_app *a, copy *c) {
     take_successor(c);
     fcw_app_copy_move(a, c, FCW_COPY_EV_SPAWNED);
     fcw_app_copy_move(a, c, FCW_COPY_EV_READY);
@@ -272,129 +228,6 @@ static void escalate(fcw_app *a, copy *c, long now) {
     proc_signal(&c->run, SIGKILL);
     if (a->stop) proc_signal(&c->successor, SIGKILL);
     c->kill_at = now + KILL_AGAIN_MS;
-}
-
-/* ---- exits ---- */
-
-static void on_exit_successor(fcw_app *a, copy *c) {
-    int pid = (int)c->successor.pid;
-    int st = proc_reap(a, &c->successor);
-    c->succ_ready = 0;
-    fcw_fd_close(&c->succ_probe_fd);
-    if (a->stop) return;
-    char how[128];
-    fcw_process_describe_exit(st, how, sizeof how);
-    fcw_log_error("app %s copy %d: its successor (pid %d) %s before taking over; the copy is "
-                  "replaced after it ends", a->cfg.program, c->index, pid, how);
-}
-
-static void on_exit_retiree(fcw_app *a, copy *c) {
-    int pid = (int)c->retiree.pid;
-    int st = proc_reap(a, &c->retiree);
-    c->retiree_kill_at = 0;
-    char how[128], who[32];
-    fcw_process_describe_exit(st, how, sizeof how);
-    copy_name(a, c, who, sizeof who);
-    fcw_log_info("app %s%s (pid %d) %s: its successor (started before) serves now",
-                 a->cfg.program, who, pid, how);
-}
-
-/* The copy's serving process exited: replaced at once, after a backoff, or fatal. */
-static void on_exit(fcw_app *a, copy *c, long now) {
-    pid_t pid = c->run.pid;
-    long uptime = now - c->run.started_at;
-    /* Before the probe's fd is closed: whether the copy took the probe. */
-    int probe_taken = a->fastcgi && c->served == 0 && c->state != FCW_COPY_BUSY &&
-                      !c->ready_timed_out && fcw_app_probe_taken(c);
-    fcw_fd_close(&c->probe_fd);
-    int st = proc_reap(a, &c->run);
-    char how[128], who[32];
-    fcw_process_describe_exit(st, how, sizeof how);
-    copy_name(a, c, who, sizeof who);
-
-    pthread_mutex_lock(&a->lock);
-    fcw_copy_state was = c->state;
-    int first = !a->start_done;
-    /*
-     * A FastCGI copy that served (or is serving: its request may not be given
-     * back yet) and then ended with status 0 stopped at its own request
-     * limit (php-cgi after PHP_FCGI_MAX_REQUESTS): replaced at once, as if
-     * retired, not after a crash's backoff.
-     */
-    int own_limit = a->fastcgi && (c->served > 0 || was == FCW_COPY_BUSY) && WIFEXITED(st) &&
-                    WEXITSTATUS(st) == 0 && was != FCW_COPY_STOPPING && was != FCW_COPY_RETIRING;
-    int planned = was == FCW_COPY_STOPPING || was == FCW_COPY_RETIRING || own_limit;
-    /*
-     * Died with the readiness probe unanswered: some FastCGI libraries
-     * (ruby-fcgi's pure-Ruby one) end on a GET_VALUES record. Not the app's
-     * fault: copies count as ready once started from now on, as they would
-     * without the probe, and this one starts again at once.
-     */
-    int probe_killed = probe_taken && !a->stop;
-    int probe_news = probe_killed && !a->no_probe;
-    fcw_app_copy_move(a, c, FCW_COPY_EV_EXITED);
-    if (c->served > 0) c->backoff = BACKOFF_FIRST_MS;
-    int promoted = 0;
-    if (a->stop) {
-        /* Stopping: nothing starts again. */
-    } else if (planned && !own_limit && c->successor.pid > 0) {
-        promote_successor(a, c);
-        promoted = 1;
-    } else if (probe_killed) {
-        a->no_probe = 1;
-        c->respawn_at = now;
-    } else if (planned) {
-        c->respawn_at = now;
-    } else if (first) {
-        if (a->start_err[0] == '\0') a->start_exit_code = exit_code_of(st);
-    } else if (a->cfg.restart == FCW_APP_RESTART_NEVER) {
-        a->fatal = exit_code_of(st);
-    } else {
-        if (uptime >= BACKOFF_RESET_MS) c->backoff = BACKOFF_FIRST_MS;
-        c->respawn_at = now + c->backoff;
-        fcw_metrics_app_restart();
-        c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff * 2;
-    }
-    long wait = c->respawn_at ? c->respawn_at - now : 0;
-    pthread_cond_broadcast(&a->changed);
-    pthread_cond_broadcast(&a->freed);
-    pthread_mutex_unlock(&a->lock);
-
-    if (probe_news) {
-        fcw_log_warn("app %s%s (pid %d) %s on the worker's readiness probe (a FastCGI "
-                     "GET_VALUES record): its copies count as ready once started from now on",
-                     a->cfg.program, who, (int)pid, how);
-    } else if (probe_killed) {
-        fcw_log_info("app %s%s (pid %d) %s on its readiness probe too: started again",
-                     a->cfg.program, who, (int)pid, how);
-    } else if (first && !a->stop) {
-        if (a->start_err[0] == '\0') {
-            char tail[1200];
-            fcw_app_stderr_tail(a, tail, sizeof tail);
-            snprintf(a->start_err, sizeof a->start_err,
-                     "app %s%s (pid %d) %s before it was ready on %s; its last lines on "
-                     "stderr:%s", a->cfg.program, who, (int)pid, how, a->cfg.address, tail);
-        }
-    } else if (planned || a->stop) {
-        fcw_log_info("app %s%s (pid %d) %s%s", a->cfg.program, who, (int)pid, how,
-                     promoted ? ": its successor (started before) serves now"
-                     : own_limit ? " after its requests: replaced" : "");
-    } else if (a->cfg.restart == FCW_APP_RESTART_NEVER) {
-        fcw_log_error("app %s%s (pid %d) %s after %ld ms; restart = never: the worker stops",
-                      a->cfg.program, who, (int)pid, how, uptime);
-    } else {
-        fcw_log_error("app %s%s (pid %d) %s after %ld ms; restarting it in %ld ms",
-                      a->cfg.program, who, (int)pid, how, uptime, wait);
-    }
-}
-
-static void reap_exits(fcw_app *a, long now) {
-    for (unsigned i = 0; i < a->ncopies; i++) {
-        copy *c = &a->copies[i];
-        if (proc_exited(&c->run)) on_exit(a, c, now);
-        if (proc_exited(&c->successor)) on_exit_successor(a, c);
-        if (proc_exited(&c->retiree)) on_exit_retiree(a, c);
-    }
 }
 
 /* ---- the loop ---- */
@@ -518,7 +351,7 @@ static void check_ready(fcw_app *a, copy *c, long now) {
 /* One turn of the supervisor: exits, retirements, escalations, starts, probes. */
 static void turn(fcw_app *a) {
     long now = fcw_now_ms();
-    reap_exits(a, now);
+    fcw_app_reap_exits(a, now);
     pthread_mutex_lock(&a->lock);
     for (unsigned i = 0; i < a->ncopies; i++) {
         copy *c = &a->copies[i];
@@ -574,7 +407,7 @@ static void stop_copies(fcw_app *a) {
     pthread_mutex_unlock(&a->lock);
     for (;;) {
         now = fcw_now_ms();
-        reap_exits(a, now);
+        fcw_app_reap_exits(a, now);
         int left = 0;
         long until = -1;
         pthread_mutex_lock(&a->lock);
@@ -642,3 +475,4 @@ void *fcw_app_supervise(void *arg) {
     fcw_app_supervisor_done(a);
     return NULL;
 }
+

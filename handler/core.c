@@ -405,8 +405,8 @@ static void refuse(FCGX_Request *fr, int fd, long waited_ms) {
     }
     fcw_request req;
     fcw_request_init(&req, fr);
-    req.route = FCW_ROUTE_COUNT; /* not FC's answer: no x-fc-status */
-    fcw_log(&req, "waited %ld ms for a free thread (queue_timeout %u s, every one of %u busy): "
+    req.route = FCW_ROUTE_NONE; /* not FC's answer: no x-fc-status */
+    fcw_request_log(&req, "waited %ld ms for a free thread (queue_timeout %u s, every one of %u busy): "
             "answered 503; raise [worker] threads", waited_ms, core.set.queue_timeout_s,
             core.set.threads);
     fcw_request_respond(&req, 503, "text/plain; charset=utf-8",

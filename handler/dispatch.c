@@ -71,7 +71,7 @@ static void account(const fcw_request *req, const fcw_config *cfg, fcw_route rou
 static void refuse(fcw_request *req, const fcw_config *cfg, fcw_route_result rr,
                    long started_us) {
     /* No x-fc-status on these. */
-    req->route = FCW_ROUTE_COUNT;
+    req->route = FCW_ROUTE_NONE;
     if (rr.status == FCW_ROUTE_BAD_REQUEST) {
         /* Not from nginx, which refuses such paths itself, or sends a method. */
         char body[160];
@@ -80,7 +80,7 @@ static void refuse(fcw_request *req, const fcw_config *cfg, fcw_route_result rr,
         fcw_request_respond(req, 400, "text/plain; charset=utf-8", body);
     } else {
         fcw_request_respond(req, 405, "text/plain; charset=utf-8", "Method Not Allowed\n");
-        fcw_add_header(req, "Allow", rr.allow);
+        (void)fcw_request_add_header(req, "Allow", rr.allow); /* fits, as Content-Type */
     }
     fcw_request_finish(req);
     account(req, cfg, rr.route, started_us, 0, 0);

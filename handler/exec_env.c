@@ -292,12 +292,12 @@ int fcw_exec_env_build(const fcw_exec_spec *x, const fcw_request *req, fcw_exec_
      * The request id is the worker's, in both: generated when the request
      * came without one, so code that reads the header finds it too.
      */
-    if (own_add(own, "REQUEST_METHOD", fcw_method(req)) != 0 ||
-        own_add(own, "QUERY_STRING", fcw_query(req)) != 0 ||
-        own_add_path_info(own, fcw_path(req)) != 0 ||
+    if (own_add(own, "REQUEST_METHOD", req->method) != 0 ||
+        own_add(own, "QUERY_STRING", req->query) != 0 ||
+        own_add_path_info(own, req->path) != 0 ||
         own_add(own, "SCRIPT_NAME", "") != 0 ||
-        own_add(own, "FC_REQUEST_ID", fcw_request_id(req)) != 0 ||
-        own_add(own, "HTTP_X_FC_REQUEST_ID", fcw_request_id(req)) != 0)
+        own_add(own, "FC_REQUEST_ID", req->request_id) != 0 ||
+        own_add(own, "HTTP_X_FC_REQUEST_ID", req->request_id) != 0)
         return -ENOMEM;
     for (size_t i = 0; params && params[i]; i++) {
         nparams++;

@@ -38,18 +38,18 @@ static int run_app(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     long deadline = now + (long)(timeout_s ? timeout_s : 86400) * 1000L;
 
     if (app == NULL) {
-        fcw_log(req, "app: no app is running for this configuration");
+        fcw_request_log(req, "app: no app is running for this configuration");
         return fail_with(req, 502, "Bad Gateway: the function's server is not running\n");
     }
     /* A restart is waited out, but not for longer than a start may take. */
     long ready_by = now + (long)ah->ac->ready_timeout_s * 1000L;
     int ready = fcw_app_wait_ready(app, ready_by < deadline ? ready_by : deadline);
     if (ready == FCW_APP_GONE) {
-        fcw_log(req, "app: the function's server has stopped");
+        fcw_request_log(req, "app: the function's server has stopped");
         return fail_with(req, 502, "Bad Gateway: the function's server has stopped\n");
     }
     if (ready != 0) {
-        fcw_log(req, "app: the function's server is still restarting");
+        fcw_request_log(req, "app: the function's server is still restarting");
         if (fcw_now_ms() >= deadline) {
             fcw_metrics_timeout(req->route);
             return fail_with(req, 504, "Gateway Timeout: the function did not finish in time\n");
@@ -79,23 +79,23 @@ static int run_app(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     case FCW_APP_DONE:
         return x.function_error ? FCW_ERROR : FCW_OK;
     case FCW_APP_TIMEOUT:
-        fcw_log(req, "app: timed out after %u s: %s", timeout_s, x.why);
+        fcw_request_log(req, "app: timed out after %u s: %s", timeout_s, x.why);
         fcw_metrics_timeout(req->route);
         return fail_with(req, 504, "Gateway Timeout: the function did not finish in time\n");
     case FCW_APP_CLIENT_GONE:
-        fcw_log(req, "app: %s", x.why);
+        fcw_request_log(req, "app: %s", x.why);
         return FCW_ERROR;
     case FCW_APP_BAD_REQUEST:
-        fcw_log(req, "app: %s", x.why);
+        fcw_request_log(req, "app: %s", x.why);
         return fail_with(req, 400, "Bad Request\n");
     case FCW_APP_BUSY:
-        fcw_log(req, "app: %s", x.why);
+        fcw_request_log(req, "app: %s", x.why);
         return fail_with(req, 503, "Service Unavailable: the function's server is busy\n");
     case FCW_APP_UNREACHABLE:
-        fcw_log(req, "app: %s", x.why);
+        fcw_request_log(req, "app: %s", x.why);
         return fail_with(req, 502, "Bad Gateway: the function's server cannot be reached\n");
     default:
-        fcw_log(req, "app: %s", x.why);
+        fcw_request_log(req, "app: %s", x.why);
         return fail_with(req, 502, "Bad Gateway: the function's server failed to answer\n");
     }
 }

@@ -47,7 +47,7 @@ static canned *canned_create(int with_function_name) {
 static int answer_canned(fcw_handler *h, fcw_request *req, const char *body, size_t len) {
     const canned *c = h->impl;
     if (fcw_buf_append(&req->headers, c->headers, c->headers_len) != 0) return FCW_ERROR;
-    return fcw_write(req, body, len) == 0 ? FCW_OK : FCW_ERROR;
+    return fcw_request_write(req, body, len) == 0 ? FCW_OK : FCW_ERROR;
 }
 
 static int run_hello(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
@@ -98,7 +98,8 @@ static int run_echo(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     ssize_t n;
     int rc = 0;
 
-    fcw_add_header(req, "Content-Type", "text/plain; charset=utf-8");
+    if (fcw_request_add_header(req, "Content-Type", "text/plain; charset=utf-8") < 0)
+        return FCW_ERROR;
     fcw_buf head = FCW_BUF_INIT;
     fcw_buf_appendf(&head, "%s %s%s%s\nrequest-id: %s\n", req->method, req->path,
                     req->query[0] ? "?" : "", req->query, req->request_id);
@@ -118,10 +119,10 @@ static int run_echo(fcw_handler *h, fcw_request *req, unsigned timeout_s) {
     }
     append_content_headers(req, &head);
     fcw_buf_append(&head, "\n", 1);
-    rc |= fcw_write(req, head.data, head.len);
+    if (fcw_request_write(req, head.data, head.len) < 0) rc = -1;
     fcw_buf_free(&head);
-    while ((n = fcw_read(req, chunk, sizeof chunk)) > 0)
-        rc |= fcw_write(req, chunk, (size_t)n);
+    while ((n = fcw_request_read(req, chunk, sizeof chunk)) > 0)
+        if (fcw_request_write(req, chunk, (size_t)n) < 0) rc = -1;
     if (n < 0) rc = -1;
     return rc == 0 ? FCW_OK : FCW_ERROR;
 }

@@ -46,10 +46,10 @@ bool fcw_health_is_path(const fcw_config *cfg, const char *path) {
 
 void fcw_health_answer(fcw_request *req, const fcw_config *cfg) {
     /* Not an invocation: no x-fc-status. */
-    req->route = FCW_ROUTE_COUNT;
+    req->route = FCW_ROUTE_NONE;
     if (strcasecmp(req->method, "GET") != 0 && strcasecmp(req->method, "HEAD") != 0) {
         fcw_request_respond(req, 405, "text/plain; charset=utf-8", "Method Not Allowed\n");
-        fcw_add_header(req, "Allow", "GET, HEAD");
+        (void)fcw_request_add_header(req, "Allow", "GET, HEAD"); /* fits, as Content-Type */
         fcw_request_finish(req);
         return;
     }
@@ -58,7 +58,7 @@ void fcw_health_answer(fcw_request *req, const fcw_config *cfg) {
     fcw_health_read(cfg, &h);
     fcw_health_json(&h, body, sizeof body);
     fcw_request_respond(req, h.status, "application/json", body);
-    fcw_add_header(req, "Cache-Control", "no-store");
+    (void)fcw_request_add_header(req, "Cache-Control", "no-store"); /* fits, as Content-Type */
     fcw_request_finish(req);
     fcw_metrics_health_check(h.status);
 }

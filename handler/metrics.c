@@ -73,7 +73,7 @@ static unsigned bucket_of(long us) {
 }
 
 static fcw_route valid_route(fcw_route route) {
-    return route < FCW_ROUTE_COUNT ? route : FCW_ROUTE_INVOKE;
+    return (unsigned)route < FCW_ROUTE_COUNT ? route : FCW_ROUTE_INVOKE;
 }
 
 void fcw_metrics_request_begin(void) { ADD(my_stripe()->in_flight, 1); }
@@ -145,11 +145,6 @@ long fcw_metrics_in_flight(void) {
 int fcw_metrics_draining(void) { return GET(ev.draining); }
 int fcw_metrics_initialized(void) { return GET(ev.initialized); }
 long fcw_metrics_last_queue_wait_ms(void) { return GET(ev.last_queue_wait_ms); }
-
-void fcw_metrics_reset(void) {
-    memset(stripes, 0, sizeof stripes);
-    memset(&ev, 0, sizeof ev);
-}
 
 /* ---- the text ---- */
 

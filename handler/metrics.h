@@ -94,7 +94,4 @@ long fcw_metrics_last_queue_wait_ms(void);
  */
 int fcw_metrics_render(fcw_buf *out);
 
-/* Forgets every count: for tests. */
-void fcw_metrics_reset(void);
-
 #endif

@@ -1,23 +1,20 @@
 /*
- * request.c -- request accessors and the buffered response (fcworker.h API).
+ * request.c -- the request as a handler sees it (fcworker.h's accessors):
+ * what the worker reads of the params in one pass, the path and its normal
+ * form, header lookup, the body, and log lines carrying the request id.
+ * The response is response.c's, the bytes to and from nginx request_io.c's.
  */
-#include "request.h"
+#include "request_internal.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <limits.h>
-#include <stddef.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
 
-#include "clock.h"
-#include "fcgi_record.h"
 #include "fclog.h"
 #include "path_norm.h"
 
@@ -145,92 +142,10 @@ static void request_clear(fcw_request *req) {
     memset(req, 0, offsetof(fcw_request, path_inline));
 }
 
-/* ---- the deadline on the connection ---- */
-
-enum { IO_SEND, IO_RECV };
-
-/* A bound set less than this long ago is close enough to what is left. */
-#define IO_REBOUND_MS 100
-
-/*
- * The send and receive timeouts each nginx connection has now (ms, 0 none),
- * by descriptor, so they are set only when they change: for requests of one
- * route on a kept connection, once. One request at a time uses a connection,
- * and it is handed between threads under core.c's lock. Descriptors past the
- * table are set every time.
- */
-#define BOUND_FDS 4096
-static int conn_bound[BOUND_FDS][2];
-
-static void set_io_timeout(int fd, int which, long ms) {
-    if (fd >= 0 && fd < BOUND_FDS && conn_bound[fd][which] == ms) return;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    /* Best effort: without it the write or read is as unbounded as before. */
-    if (setsockopt(fd, SOL_SOCKET, which == IO_SEND ? SO_SNDTIMEO : SO_RCVTIMEO, &tv,
-                   sizeof tv) == 0 && fd >= 0 && fd < BOUND_FDS)
-        conn_bound[fd][which] = (int)ms;
-}
-
-void fcw_request_conn_new(int fd) {
-    if (fd >= 0 && fd < BOUND_FDS) conn_bound[fd][IO_SEND] = conn_bound[fd][IO_RECV] = 0;
-}
-
-void fcw_request_conn_recv_timeout(int fd, long ms) { set_io_timeout(fd, IO_RECV, ms); }
-
-/*
- * Before a read or write that may block: the connection's timeout for it
- * becomes what is left of the request's time (at least FCW_IO_GRACE_MS),
- * rounded up to IO_REBOUND_MS so that the next request of the route finds
- * it set already. Re-set at most every IO_REBOUND_MS: a streamed answer
- * writes often. A request without a deadline lifts what an earlier one set.
- */
-static void bound_io(fcw_request *req, int which) {
-    if (req->fcgx == NULL || req->fcgx->ipcFd < 0) return;
-    if (req->deadline_ms == 0) {
-        set_io_timeout(req->fcgx->ipcFd, which, 0);
-        return;
-    }
-    long now = fcw_now_ms();
-    if (req->io_bound_at[which] != 0 && now - req->io_bound_at[which] < IO_REBOUND_MS) return;
-    long left = req->deadline_ms - now;
-    left = left < FCW_IO_GRACE_MS ? FCW_IO_GRACE_MS
-                                  : (left + IO_REBOUND_MS - 1) / IO_REBOUND_MS * IO_REBOUND_MS;
-    set_io_timeout(req->fcgx->ipcFd, which, left);
-    req->io_bound_at[which] = now;
-}
-
-void fcw_request_set_deadline(fcw_request *req, long deadline_ms) {
-    req->deadline_ms = deadline_ms;
-    req->io_bound_at[IO_SEND] = req->io_bound_at[IO_RECV] = 0;
-    bound_io(req, IO_SEND);
-    bound_io(req, IO_RECV);
-}
-
-/*
- * The stream failed: cut by the bound (EAGAIN) or a broken connection.
- * Returns the failure as a negative errno: -ETIMEDOUT for the bound, -EPROTO
- * for libfcgi's own (negative) codes.
- */
-static int note_io_error(fcw_request *req, FCGX_Stream *stream) {
-    int e = FCGX_GetError(stream);
-    if (req->deadline_ms != 0 && (e == EAGAIN || e == EWOULDBLOCK)) {
-        req->io_timed_out = 1;
-        return -ETIMEDOUT;
-    }
-    return e > 0 ? -e : e < 0 ? -EPROTO : -EIO;
-}
-
 void fcw_request_init(fcw_request *req, FCGX_Request *fr) {
     request_clear(req);
     req->fcgx = fr;
     request_fill(req, fr->envp);
-}
-
-void fcw_request_init_params(fcw_request *req, char **envp) {
-    static char *empty[] = {NULL};
-    request_clear(req);
-    request_fill(req, envp ? envp : empty);
-    req->body_done = 1;
 }
 
 void fcw_request_free(fcw_request *req) {
@@ -248,7 +163,7 @@ const char *fcw_path(const fcw_request *req) { return req->path; }
 const char *fcw_query(const fcw_request *req) { return req->query; }
 const char *fcw_request_id(const fcw_request *req) { return req->request_id; }
 
-const char *fcw_header(const fcw_request *req, const char *name) {
+const char *fcw_request_header(const fcw_request *req, const char *name) {
     char param[256];
     size_t n = 0;
 
@@ -281,23 +196,10 @@ const char *fcw_header(const fcw_request *req, const char *name) {
     return FCGX_GetParam(param, req->envp);
 }
 
-/*
- * Up to len bytes of the body from nginx (libfcgi waits for all len or the
- * end): n, 0 at the end, a negative errno when the connection failed, which
- * is never taken for the end of the body.
- */
-static int read_nginx(fcw_request *req, void *buf, int len) {
-    if (req->body_failed) return -EPIPE;
-    if (req->body_done || len <= 0) return 0;
-    bound_io(req, IO_RECV);
-    int n = FCGX_GetStr(buf, len, req->fcgx->in);
-    if (FCGX_GetError(req->fcgx->in) != 0) {
-        req->body_failed = 1;
-        return note_io_error(req, req->fcgx->in);
-    }
-    if (n < len) req->body_done = 1;
-    return n;
+const char *fcw_header(const fcw_request *req, const char *name) {
+    return fcw_request_header(req, name);
 }
+
 
 ssize_t fcw_request_read(fcw_request *req, void *buf, size_t len) {
     if (req->body_held_off < req->body_held.len) {
@@ -307,8 +209,7 @@ ssize_t fcw_request_read(fcw_request *req, void *buf, size_t len) {
         req->body_held_off += n;
         return (ssize_t)n;
     }
-    if (req->fcgx == NULL) return 0;
-    return read_nginx(req, buf, len > INT_MAX ? INT_MAX : (int)len);
+    return fcw_request_io_read(req, buf, len > INT_MAX ? INT_MAX : (int)len);
 }
 
 /* The plugin interface's: -1 for any failure, as fcworker.h documents. */
@@ -317,377 +218,22 @@ ssize_t fcw_read(fcw_request *req, void *buf, size_t len) {
     return n < 0 ? FCW_ERROR : n;
 }
 
-const char *fcw_status_reason(int status) {
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
-    }
-}
-
-int fcw_set_status(fcw_request *req, int status) {
-    if (req->committed || status < 100 || status > 599) return FCW_ERROR;
-    req->status = status;
-    return FCW_OK;
-}
-
-/* RFC 9110 token characters; ASCII ranges rather than locale-aware isalnum(). */
-static bool is_tchar(unsigned char c) {
-    unsigned char lower = c | 0x20;
-    if ((c >= '0' && c <= '9') || (lower >= 'a' && lower <= 'z')) return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-/*
- * Headers the runtime owns: x-fc-* is FC's namespace (a handler must not fake
- * x-fc-status), the framing headers are nginx's and ours to compute, and
- * X-Accel-* would let a handler make nginx serve internal files.
- */
-static bool runtime_owned(const char *name, size_t len) {
-    static const struct {
-        const char *name;
-        size_t len;
-    } exact[] = {{"status", 6}, {"content-length", 14}, {"transfer-encoding", 17},
-                 {"connection", 10}, {"keep-alive", 10}};
-    if (len >= 5 && strncasecmp(name, "x-fc-", 5) == 0) return true;
-    if (len >= 8 && strncasecmp(name, "x-accel-", 8) == 0) return true;
-    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
-        if (exact[i].len == len && strncasecmp(name, exact[i].name, len) == 0) return true;
-    return false;
-}
-
-bool fcw_header_name_allowed(const char *name, size_t len) {
-    if (len == 0) return false;
-    for (size_t i = 0; i < len; i++)
-        if (!is_tchar((unsigned char)name[i])) return false;
-    return !runtime_owned(name, len);
-}
-
-bool fcw_header_value_valid(const char *value, size_t len) {
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
-    }
-    return true;
-}
-
-int fcw_header_line_append(fcw_buf *b, const char *name, const char *value) {
-    size_t nlen = strlen(name), vlen = strlen(value);
-    if (!fcw_header_name_allowed(name, nlen) || !fcw_header_value_valid(value, vlen))
-        return -EINVAL;
-    if (b->len + nlen + vlen + 4 > FCW_RESPONSE_HEADERS_MAX) return -EMSGSIZE;
-    if (fcw_buf_reserve(b, nlen + vlen + 4) < 0) return -ENOMEM;
-    /* By hand, not printf: this runs for every header of every answer. */
-    char *p = b->data + b->len;
-    memcpy(p, name, nlen);
-    p += nlen;
-    *p++ = ':';
-    *p++ = ' ';
-    memcpy(p, value, vlen);
-    p += vlen;
-    *p++ = '\r';
-    *p++ = '\n';
-    *p = '\0';
-    b->len = (size_t)(p - b->data);
-    return 0;
-}
-
-int fcw_request_add_header(fcw_request *req, const char *name, const char *value) {
-    if (req->committed) return -EBUSY;
-    if (name == NULL || value == NULL) return -EINVAL;
-    return fcw_header_line_append(&req->headers, name, value);
-}
-
-int fcw_add_header(fcw_request *req, const char *name, const char *value) {
-    return fcw_request_add_header(req, name, value) < 0 ? FCW_ERROR : FCW_OK;
-}
-
-static int output_failed(fcw_request *req) {
-    req->client_gone = 1;
-    return note_io_error(req, req->fcgx->out);
-}
-
-static int put(fcw_request *req, const char *data, size_t len) {
-    bound_io(req, IO_SEND);
-    while (len > 0) {
-        int chunk = len > INT_MAX ? INT_MAX : (int)len;
-        if (FCGX_PutStr(data, chunk, req->fcgx->out) != chunk) return output_failed(req);
-        data += chunk;
-        len -= (size_t)chunk;
-    }
-    return 0;
-}
-
-/*
- * nginx stops sending the request body to FastCGI as soon as the response
- * header reaches it (ngx_http_upstream_send_request_handler, header_sent), so
- * a handler that answers while it still reads (echo, a CGI filter, a plugin
- * that flushes first) would wait for the rest of the body until nginx's
- * read timeout. What it has not read yet is taken into memory before the
- * header leaves: nginx bounds it by client_max_body_size, FCW_BODY_HOLD_MAX
- * bounds it for other clients, who are read from directly past that.
- */
-static void hold_rest_of_body(fcw_request *req) {
-    char chunk[16384];
-    while (!req->body_done && req->body_held.len < FCW_BODY_HOLD_MAX) {
-        int n = read_nginx(req, chunk, (int)sizeof chunk);
-        if (n <= 0 || fcw_buf_append(&req->body_held, chunk, (size_t)n) != 0) return;
-    }
-}
-
-/* Copies s to p (no terminator); returns the end. */
-static char *append_str(char *p, const char *s) {
-    size_t n = strlen(s);
-    memcpy(p, s, n);
-    return p + n;
-}
-
-/* Writes v in decimal at p (at most 20 digits); returns the end. */
-static char *append_uint(char *p, size_t v) {
-    char digits[20];
-    size_t n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n > 0) *p++ = digits[--n];
-    return p;
-}
-
-/*
- * Whether the handler's declared length is the answer's: HEAD, 204 and 304
- * send no body, and only HEAD keeps the length of the one it would have had.
- */
-static bool length_declared(const fcw_request *req) {
-    return req->has_length && (req->head_only || (req->status != 204 && req->status != 304));
-}
-
-/* Whether the body sent must match the declared length. */
-static bool length_binds(const fcw_request *req) {
-    return length_declared(req) && !req->head_only;
-}
-
-/*
- * How many of len more body bytes fit in the declared length. The rest is
- * dropped, as nginx would drop it, but said once: the handler is wrong.
- */
-static size_t within_length(fcw_request *req, size_t len) {
-    if (!length_binds(req)) return len;
-    unsigned long long room = req->length > req->body_sent ? req->length - req->body_sent : 0;
-    if (len <= room) return len;
-    if (!req->length_overrun)
-        fcw_log(req, "the handler wrote more than the Content-Length it declared (%llu); "
-                "the bytes past it were dropped", req->length);
-    req->length_overrun = 1;
-    return (size_t)room;
-}
-
-/*
- * Sends status and headers. final means the whole body is in req->body, so
- * its length is known; otherwise the response streams and nginx is told not
- * to buffer it (server-sent events must reach the client as written). A
- * length the handler declared is sent either way.
- */
-static int commit(fcw_request *req, int final) {
-    /*
-     * Straight into libfcgi's 8 KiB stream buffer: one memcpy per piece and
-     * no allocation; nothing reaches the socket before the body follows.
-     * Formatted by hand: printf was a fifth of the worker's own instructions.
-     */
-    char line[64];
-    char *p;
-
-    hold_rest_of_body(req);
-    req->committed = 1;
-    p = append_str(line, "Status: ");
-    p = append_uint(p, (size_t)req->status);
-    *p++ = ' ';
-    p = append_str(p, fcw_status_reason(req->status));
-    p = append_str(p, "\r\n");
-    int rc = put(req, line, (size_t)(p - line));
-    if (rc == 0 && req->headers.len) rc = put(req, req->headers.data, req->headers.len);
-    if (rc == 0 && req->route == FCW_ROUTE_INVOKE)
-        rc = put(req, req->function_error ? "x-fc-status: 404\r\n" : "x-fc-status: 200\r\n", 18);
-    if (rc < 0) return rc;
-    if (fcw_status_bodyless(req->status) ||
-        (final && req->head_only && !length_declared(req) && req->body.len == 0)) {
-        /*
-         * No body, so no length: a 204 or 304 with Content-Length breaks
-         * clients, and a HEAD answer's length is the one its handler said
-         * or wrote, never one made up.
-         */
-        return put(req, "\r\n", 2);
-    }
-    if (final || length_declared(req)) {
-        p = append_str(line, "Content-Length: ");
-        p = append_uint(p, length_declared(req) ? (size_t)req->length : req->body.len);
-        p = append_str(p, "\r\n");
-        rc = put(req, line, (size_t)(p - line));
-        if (rc < 0) return rc;
-    }
-    return final ? put(req, "\r\n", 2) : put(req, "X-Accel-Buffering: no\r\n\r\n", 25);
-}
-
-/* Whether the body the handler writes goes to the client at all. */
-static bool sends_body(const fcw_request *req) {
-    return !req->head_only && !fcw_status_bodyless(req->status);
-}
-
-static int send_body(fcw_request *req) {
-    int rc = 0;
-    size_t n = within_length(req, req->body.len);
-    if (n && sends_body(req)) rc = put(req, req->body.data, n);
-    if (rc == 0 && sends_body(req)) req->body_sent += n;
-    fcw_buf_reset(&req->body);
-    return rc;
-}
-
-int fcw_request_write(fcw_request *req, const void *buf, size_t len) {
-    /* A captured answer is the instance's (lifecycle.c): no connection needed. */
-    if (req->client_gone && !req->capture) return -EPIPE;
-    if (req->committed) {
-        len = within_length(req, len);
-        if (!sends_body(req) || len == 0) return 0;
-        int rc = put(req, buf, len);
-        if (rc < 0) return rc;
-        req->body_sent += len;
-        return 0;
-    }
-    if (req->capture && req->body.len + len > FCW_CAPTURE_MAX) return -EMSGSIZE;
-    if (fcw_buf_append(&req->body, buf, len) < 0) return -ENOMEM;
-    if (req->body.len >= FCW_RESPONSE_BUFFER && !req->capture && req->fcgx != NULL) {
-        int rc = commit(req, 0);
-        return rc < 0 ? rc : send_body(req);
-    }
-    return 0;
-}
-
-int fcw_request_flush(fcw_request *req) {
-    if (req->capture || req->fcgx == NULL) return 0;
-    if (req->client_gone) return -EPIPE;
-    int rc = req->committed ? 0 : commit(req, 0);
-    if (rc == 0) rc = send_body(req);
-    if (rc < 0) return rc;
-    bound_io(req, IO_SEND);
-    if (FCGX_FFlush(req->fcgx->out) != 0) return output_failed(req);
-    return 0;
-}
-
-int fcw_write(fcw_request *req, const void *buf, size_t len) {
-    return fcw_request_write(req, buf, len) < 0 ? FCW_ERROR : FCW_OK;
-}
-
-int fcw_flush(fcw_request *req) {
-    return fcw_request_flush(req) < 0 ? FCW_ERROR : FCW_OK;
-}
-
-void fcw_log(const fcw_request *req, const char *fmt, ...) {
+static void request_vlog(const fcw_request *req, const char *fmt, va_list ap) {
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     fcw_log_info("[%s] %s", req->request_id, msg);
 }
 
-int fcw_request_reset_response(fcw_request *req) {
-    if (req->committed) return -EBUSY;
-    fcw_buf_reset(&req->headers);
-    fcw_buf_reset(&req->body);
-    req->status = 200;
-    return 0;
+void fcw_request_log(const fcw_request *req, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    request_vlog(req, fmt, ap);
+    va_end(ap);
 }
 
-void fcw_request_respond(fcw_request *req, int status, const char *content_type,
-                         const char *body) {
-    if (fcw_request_reset_response(req) < 0) return;
-    req->status = status;
-    if (content_type) fcw_add_header(req, "Content-Type", content_type);
-    if (body) fcw_buf_append(&req->body, body, strlen(body));
-}
-
-int fcw_request_set_length(fcw_request *req, unsigned long long length) {
-    if (req->committed) return -EBUSY;
-    /* A captured answer is held whole and replayed with the length it has. */
-    if (req->capture) return 0;
-    req->has_length = 1;
-    req->length = length;
-    return 0;
-}
-
-void fcw_request_cut(fcw_request *req) { req->cut = 1; }
-
-/*
- * Ends the request without END_REQUEST. The end of the connection alone would
- * not do: nginx streams an unbuffered answer (X-Accel-Buffering: no) with no
- * length of its own and takes the end of its FastCGI connection for the end
- * of the answer, finishing it as whole. A record no FastCGI server sends
- * (ABORT_REQUEST, a web server's record) is an upstream error to nginx
- * ("upstream sent invalid FastCGI record type: 2"), buffered or not: it
- * closes the client's connection where the answer stands, without the last
- * chunk or short of the Content-Length. The connection is then shut for
- * writing, so the closing records libfcgi writes in FCGX_Finish_r fail and
- * it closes the connection instead of keeping it.
- */
-static int cut_connection(fcw_request *req) {
-    int rc = 0, fd = req->fcgx->ipcFd;
-    if (!req->client_gone && fd >= 0) {
-        unsigned char rec[FCW_FCGI_HEADER_LEN];
-        size_t n = fcw_fcgi_abort_request(rec);
-        bound_io(req, IO_SEND);
-        if (FCGX_FFlush(req->fcgx->out) != 0) rc = output_failed(req);
-        else if (fcw_write_all(fd, (const char *)rec, n) < 0) rc = -EPIPE;
-    }
-    if (fd >= 0) (void)shutdown(fd, SHUT_WR);
-    req->client_gone = 1;
-    return rc;
-}
-
-int fcw_request_finish(fcw_request *req) {
-    int rc = 0;
-    char sink[16384];
-
-    if (req->fcgx == NULL || req->capture) return 0;
-    if (!req->committed) {
-        /* The unread body goes first, so commit has none to hold in memory. */
-        while (fcw_request_read(req, sink, sizeof sink) > 0)
-            ;
-        rc = commit(req, 1);
-        if (rc == 0) rc = send_body(req);
-    }
-    if (!req->cut && rc == 0 && length_binds(req) && req->body_sent < req->length) {
-        fcw_log(req, "the answer ended after %llu of the %llu bytes its Content-Length "
-                "declared; the client's connection is closed so it cannot take it as whole",
-                req->body_sent, req->length);
-        req->cut = 1;
-    }
-    if (req->cut) {
-        int cut = cut_connection(req);
-        return rc < 0 ? rc : cut;
-    }
-    while (fcw_request_read(req, sink, sizeof sink) > 0)
-        ;
-    return rc;
+void fcw_log(const fcw_request *req, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    request_vlog(req, fmt, ap);
+    va_end(ap);
 }

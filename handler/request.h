@@ -1,5 +1,7 @@
 /*
- * request.h -- one request and its response, behind the fcw_* API of fcworker.h.
+ * request.h -- one request and its response, behind the fcw_* API of
+ * fcworker.h: the request in request.c, the response in response.c, the
+ * connection with nginx in request_io.c.
  *
  * The response is held in memory until the handler returns or has written
  * FCW_RESPONSE_BUFFER bytes, so a handler that fails can still be answered
@@ -14,11 +16,10 @@
 #include "buf.h"
 #include "fcworker.h"
 #include "request_id.h"
+#include "response_header.h"
 #include "route.h"
 
 #define FCW_RESPONSE_BUFFER (64 * 1024)
-/* FC answers 502 when a response's headers pass 8 KB. */
-#define FCW_RESPONSE_HEADERS_MAX (8 * 1024)
 /* A captured (replayed) response is held whole; /initialize answers are small. */
 #define FCW_CAPTURE_MAX (1024 * 1024)
 /* Most request body held in memory when a response starts early (see request.c). */
@@ -30,7 +31,7 @@
 #define FCW_PATH_INLINE 256
 
 struct fcw_request {
-    FCGX_Request *fcgx;          /* NULL in unit tests: everything is captured */
+    FCGX_Request *fcgx;          /* the request as libfcgi read it from nginx */
     FCGX_ParamArray envp;        /* "NAME=value" params, NULL-terminated */
     const char *method;
     const char *path;            /* raw, as the client sent it: what handlers get */
@@ -87,8 +88,6 @@ struct fcw_request {
  * afterwards: its buffers start in its own inline storage.
  */
 void fcw_request_init(fcw_request *req, FCGX_Request *fr);
-/* For tests: a request with params but no connection behind it. */
-void fcw_request_init_params(fcw_request *req, char **envp);
 void fcw_request_free(fcw_request *req);
 
 /*
@@ -100,13 +99,25 @@ void fcw_request_free(fcw_request *req);
 int fcw_request_finish(fcw_request *req);
 
 /*
- * fcw_read, fcw_add_header, fcw_write and fcw_flush with the worker's error
+ * The worker's own code calls these, never the fcworker.h functions, which
+ * are the plugins' (handler/README.md, "Two audiences"). fcw_request_header
+ * is fcw_header; fcw_request_log is fcw_log, for the worker's lines about a
+ * request (the request id in front).
+ */
+const char *fcw_request_header(const fcw_request *req, const char *name);
+void fcw_request_log(const fcw_request *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * fcw_read, fcw_set_status, fcw_add_header, fcw_write and fcw_flush with the worker's error
  * convention: a negative errno says why (-EPIPE: nginx's connection failed,
  * -ETIMEDOUT: the deadline's bound cut it, -EMSGSIZE: a captured answer or
  * the headers past their limit, -EBUSY: the response is sent already,
- * -EINVAL: a header refused, -ENOMEM) where the plugin interface says -1.
+ * -EINVAL: a header or status refused, -ENOMEM) where the plugin interface
+ * says -1.
  */
 ssize_t fcw_request_read(fcw_request *req, void *buf, size_t len);
+int fcw_request_set_status(fcw_request *req, int status);
 int fcw_request_add_header(fcw_request *req, const char *name, const char *value);
 int fcw_request_write(fcw_request *req, const void *buf, size_t len);
 int fcw_request_flush(fcw_request *req);
@@ -157,34 +168,5 @@ void fcw_request_respond(fcw_request *req, int status, const char *content_type,
 
 /* Drops the handler's response if it can still be dropped: 0, or -EBUSY once sent. */
 int fcw_request_reset_response(fcw_request *req);
-
-/* Whether status is an HTTP status code at all: 100-599 (RFC 9110, 15). */
-static inline bool fcw_status_valid(int status) { return status >= 100 && status <= 599; }
-
-/*
- * Whether an answer with this status has no body, whatever the handler
- * wrote: 1xx, 204 and 304 (RFC 9110, 6.4.1). Such an answer carries no
- * Content-Length the runtime made up either.
- */
-static inline bool fcw_status_bodyless(int status) {
-    return status < 200 || status == 204 || status == 304;
-}
-
-/* Reason phrase for a status code ("Not Found"); "Unknown" for others. */
-const char *fcw_status_reason(int status);
-
-/*
- * Appends "name: value\r\n" to b when a handler may set that header: name a
- * token the runtime does not own, value without CR, LF or other controls, b
- * within FCW_RESPONSE_HEADERS_MAX. Returns 0, -EINVAL when the header is
- * refused, -EMSGSIZE when b would outgrow FCW_RESPONSE_HEADERS_MAX, -ENOMEM.
- * fcw_add_header is this on the request's headers.
- */
-int fcw_header_line_append(fcw_buf *b, const char *name, const char *value);
-
-/* Whether name is a header the handler may set (token, not runtime-owned). */
-bool fcw_header_name_allowed(const char *name, size_t len);
-/* Whether value has no CR, LF or other control byte but HTAB. */
-bool fcw_header_value_valid(const char *value, size_t len);
 
 #endif

@@ -20,11 +20,11 @@ static const struct {
 };
 
 const char *fcw_route_log_name(fcw_route r) {
-    return r < FCW_ROUTE_COUNT ? routes[r].log_name : "Invoke";
+    return (unsigned)r < FCW_ROUTE_COUNT ? routes[r].log_name : "Invoke";
 }
 
 const char *fcw_route_name(fcw_route r) {
-    return r < FCW_ROUTE_COUNT ? routes[r].name : "invoke";
+    return (unsigned)r < FCW_ROUTE_COUNT ? routes[r].name : "invoke";
 }
 
 static fcw_route_result result(fcw_route r, fcw_route_status s) {

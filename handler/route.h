@@ -12,7 +12,13 @@ typedef enum fcw_route {
     FCW_ROUTE_PRE_STOP,
     FCW_ROUTE_PRE_FREEZE,
     FCW_ROUTE_INVOKE,
-    FCW_ROUTE_COUNT
+    FCW_ROUTE_COUNT,            /* how many routes there are, never a request's */
+    /*
+     * A request the worker answers before or instead of routing it (400,
+     * 405, 503, the health path): its answer is not FC's, so it carries no
+     * x-fc-status. Outside 0..FCW_ROUTE_COUNT-1, so no table indexes it.
+     */
+    FCW_ROUTE_NONE = -1
 } fcw_route;
 
 typedef enum fcw_route_status {

@@ -11,7 +11,7 @@ void fcw_stderr_lines_init(fcw_stderr_lines *s) {
 void fcw_stderr_lines_flush(fcw_stderr_lines *s, const fcw_request *req) {
     if (s->len == 0 && !s->cut) return;
     s->line[s->len] = '\0';
-    fcw_log(req, "%s%s", s->line, s->cut ? " [line cut]" : "");
+    fcw_request_log(req, "%s%s", s->line, s->cut ? " [line cut]" : "");
     s->len = 0;
     s->cut = 0;
 }

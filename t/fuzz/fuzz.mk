@@ -24,6 +24,8 @@ FUZZ_CFLAGS = -std=c11 -O1 -g $(WARN) -pthread -fno-strict-aliasing $(FUZZ_SAN)
 FUZZ_TARGETS = $(patsubst t/fuzz/%.c,%,$(wildcard t/fuzz/fuzz_*.c))
 FUZZ_BINS = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 FUZZ_OBJ = $(WORKER_SRC:handler/%.c=$(FUZZ_DIR)/obj/%.o)
+# A request on a real FastCGI connection, as the unit suites make one.
+FUZZ_HELPERS = $(FUZZ_DIR)/t/unit/fcgi_conn.o
 
 # Longest input per target: about what the real input can be (a config file,
 # a request line, FC's 8 KB of headers, a CGI header block just past its
@@ -48,9 +50,13 @@ $(FUZZ_DIR)/obj/%.o: handler/%.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
-$(FUZZ_DIR)/fuzz_%: t/fuzz/fuzz_%.c $(FUZZ_OBJ)
+$(FUZZ_DIR)/t/%.o: t/%.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -MT $@ -MF $@.d -o $@ $< $(FUZZ_OBJ) $(LIBS)
+	$(FUZZ_CC) $(CPPFLAGS) -It $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: t/fuzz/fuzz_%.c $(FUZZ_OBJ) $(FUZZ_HELPERS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) -It $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -MT $@ -MF $@.d -o $@ $< $(FUZZ_HELPERS) $(FUZZ_OBJ) $(LIBS)
 
 # Every file once, no fuzzing: a regression or a seed that crashes fails here.
 fuzz-regressions: $(FUZZ_BINS)

@@ -1,8 +1,10 @@
 /*
- * fuzz_request.c -- libFuzzer target for the request/response API (request.c),
- * request ids (request_id.c), FC log lines (fclog.c), the built-in handlers and
- * the timeout header (dispatch.c), i.e. everything a client or a handler can
- * feed the worker without a socket.
+ * fuzz_request.c -- libFuzzer target for the request/response API
+ * (request.c, response.c, response_header.c), request ids (request_id.c),
+ * FC log lines (fclog.c), the built-in handlers and the timeout header
+ * (dispatch.c), i.e. everything a client or a handler can feed the worker. The request comes over a real FastCGI connection
+ * (t/unit/fcgi_conn.h), its answer captured as an initializer's is: held
+ * whole and never sent, so no reader is needed however much is written.
  *
  * Input: parts separated by NUL bytes.
  *   part 0     control: byte 0 = number of params (mod 24)
@@ -28,6 +30,7 @@
 #include "handler.h"
 #include "request.h"
 #include "request_id.h"
+#include "unit/fcgi_conn.h"
 
 #define INVARIANT(cond)                                                        \
     do {                                                                       \
@@ -96,9 +99,15 @@ static void check_id_make(const char *header) {
     }
 }
 
+/* One of the routes, or none (a refused request's). */
+static fcw_route any_route(unsigned sel) {
+    unsigned r = sel % (FCW_ROUTE_COUNT + 1);
+    return r == FCW_ROUTE_COUNT ? FCW_ROUTE_NONE : (fcw_route)r;
+}
+
 static void check_log_line(const fcw_request *req, unsigned sel) {
     char line[FCW_LOG_LINE_MAX];
-    size_t n = fcw_log_format(line, sizeof line, (fcw_route)(sel % (FCW_ROUTE_COUNT + 1)),
+    size_t n = fcw_log_format(line, sizeof line, any_route(sel),
                               (int)(sel & 1), req->request_id, (int)(sel & 2));
     INVARIANT(n > 0 && n < sizeof line);
     INVARIANT(line[n - 1] == '\n');
@@ -159,16 +168,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     envp[nenv] = NULL;
 
+    fcgi_conn conn;
     fcw_request req;
-    fcw_request_init_params(&req, envp);
+    INVARIANT(fcgi_conn_open(&conn, &req, envp, NULL, 0) == 0);
+    req.capture = 1;
     INVARIANT(req.method != NULL && req.path != NULL && req.query != NULL);
     INVARIANT(req.path[0] != '\0');
     INVARIANT(strchr(req.path, '?') == NULL || FCGX_GetParam("REQUEST_URI", envp) == NULL ||
               FCGX_GetParam("REQUEST_URI", envp)[0] == '\0');
     INVARIANT(printable_id(req.request_id));
     INVARIANT(req.status == 200);
-    req.route = (fcw_route)((nparts > 0 && part[0][0] ? (unsigned char)part[0][1] : 0) %
-                            (FCW_ROUTE_COUNT + 1));
+    req.route = any_route(nparts > 0 && part[0][0] ? (unsigned char)part[0][1] : 0);
 
     for (; i < nparts; i++) {
         const char *op = part[i];
@@ -248,7 +258,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_id_make(NULL);
     check_headers(&req);
 
-    fcw_request_free(&req);
+    fcgi_conn_close(&conn, &req);
     for (size_t k = 0; k < nenv; k++) free(owned[k]);
     free(buf);
     return 0;

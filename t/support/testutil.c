@@ -18,6 +18,15 @@ int run_suite(Suite *s) {
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+int run_suite_forked(Suite *s) {
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 int run_suite_in_tmp_dir(Suite *(*make_suite)(void), char *dir, size_t dirlen,
                          const char *template) {
     snprintf(dir, dirlen, "%s", template);

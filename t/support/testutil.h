@@ -15,6 +15,13 @@
  */
 int run_suite(Suite *s);
 /*
+ * run_suite with every test in a process of its own even under CK_FORK=no
+ * (valgrind follows the forks): for suites of process-wide state, such as
+ * metrics.c's counters and gauges, which each test must find as a new
+ * process has them and which the worker never resets.
+ */
+int run_suite_forked(Suite *s);
+/*
  * Creates dir from template (mkdtemp, "...XXXXXX"; dirlen bytes) before the
  * suite is made, runs it, then removes dir with what is in it: a failed test's
  * process ends without its teardown, so only main can clean up after it.

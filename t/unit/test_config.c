@@ -20,6 +20,12 @@
 #include "config.h"
 #include "request.h"
 #include "support/testutil.h"
+#include "unit/fcgi_conn.h"
+
+/* A request on a real FastCGI connection (unit/fcgi_conn.h), the test as nginx. */
+static void open_request(fcgi_conn *c, fcw_request *req, char **envp) {
+    ck_assert_int_eq(fcgi_conn_open(c, req, envp, NULL, 0), 0);
+}
 
 
 static char dir[64];
@@ -582,17 +588,18 @@ END_TEST
 
 /* --- the shared snapshot ----------------------------------------------------------- */
 
-static char *detached_env[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/x", NULL};
+static char *invoke_env[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/x", NULL};
 
-/* Runs cfg's invoke handler on a detached request and returns its body's first line. */
+/* Runs cfg's invoke handler on a request and returns its body's first line. */
 static void run_invoke(const fcw_config *cfg, char *out, size_t outlen) {
     fcw_request req;
-    fcw_request_init_params(&req, detached_env);
+    fcgi_conn conn;
+    open_request(&conn, &req, invoke_env);
     req.route = FCW_ROUTE_INVOKE;
     const fcw_route_config *rc = fcw_config_route(cfg, FCW_ROUTE_INVOKE, req.path);
     ck_assert_int_eq(rc->handler->run(rc->handler, &req, rc->timeout_s), FCW_OK);
     snprintf(out, outlen, "%.*s", (int)strcspn(req.body.data, "\n"), req.body.data);
-    fcw_request_free(&req);
+    fcgi_conn_close(&conn, &req);
 }
 
 START_TEST(publish_acquire_release) {

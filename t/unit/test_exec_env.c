@@ -15,12 +15,14 @@
 #include "exec_env.h"
 #include "request.h"
 #include "support/testutil.h"
+#include "unit/fcgi_conn.h"
 
 /* The program only has to exist and be executable: nothing is started. */
 #define PROGRAM "/bin/sh"
 
 typedef struct built {
     fcw_exec_spec *x;
+    fcgi_conn conn;
     fcw_request req;
     fcw_exec_env env;
 } built;
@@ -29,14 +31,14 @@ typedef struct built {
 static void build(built *b, char **params) {
     char err[512] = "";
     ck_assert_msg(fcw_exec_spec_create(PROGRAM, &b->x, err, sizeof err) == 0, "spec: %s", err);
-    fcw_request_init_params(&b->req, params);
+    ck_assert_int_eq(fcgi_conn_open(&b->conn, &b->req, params, NULL, 0), 0);
     b->env = (fcw_exec_env)FCW_EXEC_ENV_INIT;
     ck_assert_int_eq(fcw_exec_env_build(b->x, &b->req, &b->env), 0);
 }
 
 static void unbuild(built *b) {
     fcw_exec_env_free(&b->env);
-    fcw_request_free(&b->req);
+    fcgi_conn_close(&b->conn, &b->req);
     fcw_exec_spec_free(b->x);
 }
 

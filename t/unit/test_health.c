@@ -1,7 +1,8 @@
 /*
  * test_health.c -- health.c: the state the health path reports (ready,
  * draining, app not ready, saturated, in that order of precedence), its
- * JSON body, the path match, and the metrics gauges.
+ * JSON body, the path match, and the metrics gauges. Each test runs in a
+ * process of its own (run_suite_forked): the gauges start as the worker's do.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -11,8 +12,6 @@
 #include "health.h"
 #include "metrics.h"
 #include "support/testutil.h"
-
-static void setup(void) { fcw_metrics_reset(); }
 
 START_TEST(ready_by_default) {
     fcw_health h;
@@ -115,7 +114,6 @@ END_TEST
 static Suite *health_suite(void) {
     Suite *s = suite_create("health");
     TCase *tc = tcase_create("health");
-    tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, ready_by_default);
     tcase_add_test(tc, reports_initialized_and_in_flight);
     tcase_add_test(tc, draining_is_503);
@@ -127,4 +125,4 @@ static Suite *health_suite(void) {
     return s;
 }
 
-int main(void) { return run_suite(health_suite()); }
+int main(void) { return run_suite_forked(health_suite()); }

@@ -3,8 +3,9 @@
  * success, its answer is replayed, a failure leaves the instance
  * uninitialised, and concurrent calls share one run.
  *
- * Requests are detached (fcw_request_init_params): the answer stays in
- * req->status, req->headers and req->body.
+ * Requests come over a real FastCGI connection (unit/fcgi_conn.h); the
+ * answer is read where lifecycle.c leaves it, in req->status, req->headers
+ * and req->body, before anything is sent.
  */
 #include <check.h>
 #include <pthread.h>
@@ -17,6 +18,12 @@
 #include "lifecycle.h"
 #include "request.h"
 #include "support/testutil.h"
+#include "unit/fcgi_conn.h"
+
+/* A request on a real FastCGI connection (unit/fcgi_conn.h), the test as nginx. */
+static void open_request(fcgi_conn *c, fcw_request *req, char **envp) {
+    ck_assert_int_eq(fcgi_conn_open(c, req, envp, NULL, 0), 0);
+}
 
 static char *init_env[] = {"REQUEST_METHOD=POST", "REQUEST_URI=/initialize",
                            "HTTP_X_FC_REQUEST_ID=init-1", NULL};
@@ -75,12 +82,13 @@ START_TEST(success_runs_once_then_replays) {
     fcw_lifecycle lc;
     init_ctx c;
     fcw_request req;
+    fcgi_conn conn;
 
     fcw_lifecycle_init(&lc);
     ctx_init(&c, 200, FCW_OK);
     ck_assert_int_eq(fcw_lifecycle_initialized(&lc), 0);
 
-    fcw_request_init_params(&req, init_env);
+    open_request(&conn, &req, init_env);
     ck_assert_int_eq(fcw_lifecycle_initialize(&lc, &req, initializer, &c), 0);
     ck_assert_int_eq(atomic_load(&c.runs), 1);
     ck_assert_int_eq(c.capture_seen, 1);
@@ -89,11 +97,11 @@ START_TEST(success_runs_once_then_replays) {
     ck_assert_str_eq(req.body.data, "run 1 status 200");
     ck_assert_str_eq(req.headers.data, "X-Run: 1\r\n");
     ck_assert_int_eq(fcw_lifecycle_initialized(&lc), 1);
-    fcw_request_free(&req);
+    fcgi_conn_close(&conn, &req);
 
     /* Later calls replay, replacing whatever the request held. */
     for (int i = 0; i < 3; i++) {
-        fcw_request_init_params(&req, init_env);
+        open_request(&conn, &req, init_env);
         fcw_set_status(&req, 418);
         fcw_add_header(&req, "X-Stale", "yes");
         fcw_write(&req, "stale", 5);
@@ -104,7 +112,7 @@ START_TEST(success_runs_once_then_replays) {
         ck_assert_str_eq(req.body.data, "run 1 status 200");
         ck_assert_uint_eq(req.body.len, strlen("run 1 status 200"));
         ck_assert_str_eq(req.headers.data, "X-Run: 1\r\n");
-        fcw_request_free(&req);
+        fcgi_conn_close(&conn, &req);
     }
     ck_assert_int_eq(fcw_lifecycle_initialized(&lc), 1);
     fcw_lifecycle_destroy(&lc);
@@ -116,36 +124,37 @@ static void fail_then_retry(int status, int rc) {
     fcw_lifecycle lc;
     init_ctx c;
     fcw_request req;
+    fcgi_conn conn;
     char want[64];
 
     fcw_lifecycle_init(&lc);
     ctx_init(&c, status, rc);
-    fcw_request_init_params(&req, init_env);
+    open_request(&conn, &req, init_env);
     ck_assert_int_eq(fcw_lifecycle_initialize(&lc, &req, initializer, &c), 1);
     ck_assert_int_eq(atomic_load(&c.runs), 1);
     ck_assert_int_eq(req.status, status);
     snprintf(want, sizeof want, "run 1 status %d", status);
     ck_assert_str_eq(req.body.data, want);
     ck_assert_int_eq(fcw_lifecycle_initialized(&lc), 0);
-    fcw_request_free(&req);
+    fcgi_conn_close(&conn, &req);
 
     /* FC retries: the initializer runs again, and its success sticks. */
     c.status = 200;
     c.rc = FCW_OK;
-    fcw_request_init_params(&req, init_env);
+    open_request(&conn, &req, init_env);
     ck_assert_int_eq(fcw_lifecycle_initialize(&lc, &req, initializer, &c), 0);
     ck_assert_int_eq(atomic_load(&c.runs), 2);
     ck_assert_int_eq(req.status, 200);
     ck_assert_str_eq(req.body.data, "run 2 status 200");
     ck_assert_str_eq(req.headers.data, "X-Run: 2\r\n");
     ck_assert_int_eq(fcw_lifecycle_initialized(&lc), 1);
-    fcw_request_free(&req);
+    fcgi_conn_close(&conn, &req);
 
-    fcw_request_init_params(&req, init_env);
+    open_request(&conn, &req, init_env);
     ck_assert_int_eq(fcw_lifecycle_initialize(&lc, &req, initializer, &c), 0);
     ck_assert_int_eq(atomic_load(&c.runs), 2);
     ck_assert_str_eq(req.body.data, "run 2 status 200");
-    fcw_request_free(&req);
+    fcgi_conn_close(&conn, &req);
     fcw_lifecycle_destroy(&lc);
 }
 
@@ -165,18 +174,19 @@ START_TEST(any_2xx_is_success) {
     fcw_lifecycle lc;
     init_ctx c;
     fcw_request req;
+    fcgi_conn conn;
 
     fcw_lifecycle_init(&lc);
     ctx_init(&c, 204, FCW_OK);
-    fcw_request_init_params(&req, init_env);
+    open_request(&conn, &req, init_env);
     ck_assert_int_eq(fcw_lifecycle_initialize(&lc, &req, initializer, &c), 0);
     ck_assert_int_eq(fcw_lifecycle_initialized(&lc), 1);
-    fcw_request_free(&req);
-    fcw_request_init_params(&req, init_env);
+    fcgi_conn_close(&conn, &req);
+    open_request(&conn, &req, init_env);
     ck_assert_int_eq(fcw_lifecycle_initialize(&lc, &req, initializer, &c), 0);
     ck_assert_int_eq(req.status, 204);
     ck_assert_int_eq(atomic_load(&c.runs), 1);
-    fcw_request_free(&req);
+    fcgi_conn_close(&conn, &req);
     fcw_lifecycle_destroy(&lc);
 }
 END_TEST
@@ -189,21 +199,22 @@ START_TEST(vanished_caller_keeps_result) {
     fcw_lifecycle lc;
     init_ctx c;
     fcw_request req;
+    fcgi_conn conn;
 
     fcw_lifecycle_init(&lc);
     ctx_init(&c, 200, FCW_OK);
     c.client_gone = 1;
-    fcw_request_init_params(&req, init_env);
+    open_request(&conn, &req, init_env);
     ck_assert_int_eq(fcw_lifecycle_initialize(&lc, &req, initializer, &c), 0);
     ck_assert_int_eq(fcw_lifecycle_initialized(&lc), 1);
-    fcw_request_free(&req);
+    fcgi_conn_close(&conn, &req);
 
     c.client_gone = 0;
-    fcw_request_init_params(&req, init_env);
+    open_request(&conn, &req, init_env);
     ck_assert_int_eq(fcw_lifecycle_initialize(&lc, &req, initializer, &c), 0);
     ck_assert_int_eq(atomic_load(&c.runs), 1);
     ck_assert_str_eq(req.body.data, "run 1 status 200");
-    fcw_request_free(&req);
+    fcgi_conn_close(&conn, &req);
     fcw_lifecycle_destroy(&lc);
 }
 END_TEST
@@ -216,21 +227,22 @@ START_TEST(run_without_its_body_is_abandoned) {
     fcw_lifecycle lc;
     init_ctx c;
     fcw_request req;
+    fcgi_conn conn;
 
     fcw_lifecycle_init(&lc);
     ctx_init(&c, 200, FCW_OK);
     c.abandon_first = 1;
-    fcw_request_init_params(&req, init_env);
+    open_request(&conn, &req, init_env);
     ck_assert_int_eq(fcw_lifecycle_initialize(&lc, &req, initializer, &c), 1);
     ck_assert_int_eq(fcw_lifecycle_initialized(&lc), 0);
-    fcw_request_free(&req);
+    fcgi_conn_close(&conn, &req);
 
-    fcw_request_init_params(&req, init_env);
+    open_request(&conn, &req, init_env);
     ck_assert_int_eq(fcw_lifecycle_initialize(&lc, &req, initializer, &c), 0);
     ck_assert_int_eq(atomic_load(&c.runs), 2);
     ck_assert_str_eq(req.body.data, "run 2 status 200");
     ck_assert_int_eq(fcw_lifecycle_initialized(&lc), 1);
-    fcw_request_free(&req);
+    fcgi_conn_close(&conn, &req);
     fcw_lifecycle_destroy(&lc);
 }
 END_TEST
@@ -252,14 +264,15 @@ typedef struct caller {
 static void *call_initialize(void *arg) {
     caller *k = arg;
     fcw_request req;
-    fcw_request_init_params(&req, init_env);
+    fcgi_conn conn;
+    open_request(&conn, &req, init_env);
     pthread_barrier_wait(k->go);
     atomic_fetch_add(&k->ctx->arrived, 1);
     k->failed = fcw_lifecycle_initialize(k->lc, &req, initializer, k->ctx);
     k->status = req.status;
     snprintf(k->headers, sizeof k->headers, "%s", req.headers.data ? req.headers.data : "");
     snprintf(k->body, sizeof k->body, "%s", req.body.data ? req.body.data : "");
-    fcw_request_free(&req);
+    fcgi_conn_close(&conn, &req);
     return NULL;
 }
 
@@ -320,6 +333,7 @@ START_TEST(concurrent_failure_then_retry_runs_again) {
     init_ctx c;
     caller k[NTHREADS];
     fcw_request req;
+    fcgi_conn conn;
 
     fcw_lifecycle_init(&lc);
     ctx_init(&c, 404, FCW_OK);
@@ -329,11 +343,11 @@ START_TEST(concurrent_failure_then_retry_runs_again) {
     c.status = 200;
     c.wait_for = 0;
     c.sleep_ms = 0;
-    fcw_request_init_params(&req, init_env);
+    open_request(&conn, &req, init_env);
     ck_assert_int_eq(fcw_lifecycle_initialize(&lc, &req, initializer, &c), 0);
     ck_assert_int_eq(atomic_load(&c.runs), 2);
     ck_assert_str_eq(req.body.data, "run 2 status 200");
-    fcw_request_free(&req);
+    fcgi_conn_close(&conn, &req);
     fcw_lifecycle_destroy(&lc);
 }
 END_TEST

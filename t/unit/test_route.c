@@ -193,7 +193,9 @@ START_TEST(route_names) {
     ck_assert_str_eq(fcw_route_name(FCW_ROUTE_PRE_STOP), "pre-stop");
     ck_assert_str_eq(fcw_route_name(FCW_ROUTE_PRE_FREEZE), "pre-freeze");
     ck_assert_str_eq(fcw_route_name(FCW_ROUTE_INVOKE), "invoke");
-    /* Out of range (dispatch marks protocol errors with FCW_ROUTE_COUNT). */
+    /* No route (dispatch marks protocol errors with FCW_ROUTE_NONE), or out of range. */
+    ck_assert_str_eq(fcw_route_log_name(FCW_ROUTE_NONE), "Invoke");
+    ck_assert_str_eq(fcw_route_name(FCW_ROUTE_NONE), "invoke");
     ck_assert_str_eq(fcw_route_log_name(FCW_ROUTE_COUNT), "Invoke");
     ck_assert_str_eq(fcw_route_name(FCW_ROUTE_COUNT), "invoke");
 }
