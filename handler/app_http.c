@@ -8,7 +8,6 @@
  */
 #include "app_http.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <http_parser.h>
 #include <netinet/in.h>
@@ -26,6 +25,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "app_http_head.h"
 #include "app_pool.h"
 #include "clock.h"
 #include "error.h"
@@ -36,121 +36,6 @@
 #define READ_CHUNK (16 * 1024)
 /* The answer's header names and values, as the app sent them. */
 #define RESPONSE_HEADER_MAX (16 * 1024)
-
-/* ---- the request ---- */
-
-static int append(fcw_buf *b, const char *s, size_t n) { return fcw_buf_append(b, s, n); }
-static int appends(fcw_buf *b, const char *s) { return fcw_buf_append(b, s, strlen(s)); }
-
-static bool is_hop_by_hop(const char *name, size_t len) {
-    static const char *const hop[] = {"CONNECTION", "KEEP_ALIVE", "PROXY_CONNECTION", "TE",
-                                      "TRAILER", "TRANSFER_ENCODING", "UPGRADE",
-                                      "CONTENT_LENGTH", "CONTENT_TYPE", NULL};
-    for (int i = 0; hop[i]; i++)
-        if (strlen(hop[i]) == len && memcmp(hop[i], name, len) == 0) return true;
-    return false;
-}
-
-/* No CR, LF or NUL may reach the app's parser from a raw FastCGI client. */
-static bool value_ok(const char *v) {
-    for (; *v; v++)
-        if (*v == '\r' || *v == '\n') return false;
-    return true;
-}
-
-/*
- * "HTTP_X_FC_REQUEST_ID=1-abc" becomes "X-Fc-Request-Id: 1-abc". CGI has
- * lost the header's spelling; HTTP names are case-insensitive, and nginx
- * drops names with underscores, so '_' was '-'.
- */
-static int append_header_param(fcw_buf *b, const char *entry) {
-    const char *name = entry + 5, *eq = strchr(name, '=');
-    if (eq == NULL || eq == name) return 0;
-    size_t n = (size_t)(eq - name);
-    if (is_hop_by_hop(name, n) || eq[1] == '\0' || !value_ok(eq + 1)) return 0;
-    if (fcw_buf_reserve(b, n + strlen(eq + 1) + 4) < 0) return -ENOMEM;
-    char *p = b->data + b->len;
-    int up = 1;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (c == '_') {
-            *p++ = '-';
-            up = 1;
-            continue;
-        }
-        *p++ = up ? c : (char)tolower((unsigned char)c);
-        up = 0;
-    }
-    b->len = (size_t)(p - b->data);
-    return append(b, ": ", 2) || appends(b, eq + 1) || append(b, "\r\n", 2) ? -ENOMEM : 0;
-}
-
-static bool uri_ok(const char *u) {
-    if (u[0] != '/' && u[0] != '*') return false;
-    for (const unsigned char *p = (const unsigned char *)u; *p; p++)
-        if (*p <= 0x20 || *p == 0x7f) return false;
-    return true;
-}
-
-/*
- * The head of the request. *body_len is the CONTENT_LENGTH (RFC 3875: no
- * CONTENT_LENGTH, no body). Returns 0, -ENOMEM, or -EINVAL: not sendable.
- */
-static int build_head(const fcw_request *req, fcw_buf *b, unsigned long long *body_len) {
-    const char *uri = NULL, *ctype = NULL, *clen = NULL;
-    int has_host = 0, has_id = 0;
-
-    for (char **p = req->envp; p && *p; p++) {
-        const char *e = *p;
-        if (!uri && strncmp(e, "REQUEST_URI=", 12) == 0) uri = e + 12;
-        else if (!ctype && strncmp(e, "CONTENT_TYPE=", 13) == 0) ctype = e + 13;
-        else if (!clen && strncmp(e, "CONTENT_LENGTH=", 15) == 0) clen = e + 15;
-    }
-    *body_len = 0;
-    if (clen != NULL && clen[0] != '\0') {
-        char *end;
-        errno = 0;
-        if (clen[0] < '0' || clen[0] > '9') return -EINVAL;
-        *body_len = strtoull(clen, &end, 10);
-        if (*end != '\0' || errno != 0) return -EINVAL;
-    }
-    const char *method = req->method[0] ? req->method : "GET";
-    for (const char *m = method; *m; m++)
-        if (!isupper((unsigned char)*m) && *m != '-' && *m != '_') return -EINVAL;
-
-    if (appends(b, method) || append(b, " ", 1)) return -ENOMEM;
-    if (uri != NULL && uri[0] != '\0') {
-        if (!uri_ok(uri)) return -EINVAL;
-        if (appends(b, uri)) return -ENOMEM;
-    } else {
-        if (!uri_ok(req->path)) return -EINVAL;
-        if (appends(b, req->path)) return -ENOMEM;
-        if (req->query[0] && (append(b, "?", 1) || appends(b, req->query))) return -ENOMEM;
-    }
-    if (append(b, " HTTP/1.1\r\n", 11)) return -ENOMEM;
-
-    for (char **p = req->envp; p && *p; p++) {
-        if (strncmp(*p, "HTTP_", 5) != 0) continue;
-        if (strncmp(*p, "HTTP_HOST=", 10) == 0) has_host = 1;
-        if (strncmp(*p, "HTTP_X_FC_REQUEST_ID=", 21) == 0) has_id = 1;
-        if (append_header_param(b, *p) != 0) return -ENOMEM;
-    }
-    if (!has_host && appends(b, "Host: localhost\r\n")) return -ENOMEM;
-    /* The generated id, where the app's code looks for it. */
-    if (!has_id && (appends(b, "X-Fc-Request-Id: ") || appends(b, req->request_id) ||
-                    append(b, "\r\n", 2)))
-        return -ENOMEM;
-    if (ctype != NULL && ctype[0] != '\0' && value_ok(ctype) &&
-        (appends(b, "Content-Type: ") || appends(b, ctype) || append(b, "\r\n", 2)))
-        return -ENOMEM;
-    if (*body_len > 0 || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
-        strcmp(method, "PATCH") == 0) {
-        char line[48];
-        int n = snprintf(line, sizeof line, "Content-Length: %llu\r\n", *body_len);
-        if (append(b, line, (size_t)n)) return -ENOMEM;
-    }
-    return append(b, "\r\n", 2) ? -ENOMEM : 0;
-}
 
 /* ---- the exchange on one connection ---- */
 
@@ -332,6 +217,7 @@ static int parse(exchange *e, const char *buf, size_t n) {
  */
 #define ANSWERED_EARLY 1    /* the app answered before it took the whole request */
 #define APP_CLOSED (-ESHUTDOWN) /* end of file before the answer was whole */
+#define STALE_CONN 2        /* a kept connection the app had closed: nothing of the request sent */
 
 /* A failure of the connection to the app itself, as opposed to time or client. */
 static bool app_conn_failed(int rc) {
@@ -509,6 +395,52 @@ static bool may_resend(const fcw_request *req, const exchange *e, bool whole_bod
     return true;
 }
 
+/*
+ * A connection for the next try: a kept one, else a new one. A refused
+ * connect means the app died and is restarting, or is about to be noticed
+ * dead: nothing was sent, so the request waits for the app, up to its
+ * deadline. False, with *out set, when there is none.
+ */
+static bool next_conn(fcw_app *app, fcw_app_pool *h, long deadline, fcw_app_exchange *x,
+                      int *fd, int *reused, fcw_app_outcome *out) {
+    for (;;) {
+        *reused = 1;
+        if ((*fd = fcw_app_pool_idle(h)) >= 0) return true;
+        *reused = 0;
+        *fd = fcw_app_connect(fcw_app_pool_addr(h), deadline);
+        if (*fd >= 0) return true;
+        if (*fd != -ETIMEDOUT && fcw_app_await_restart(app, deadline) == 0) {
+            fcw_metrics_app_retry();
+            continue;
+        }
+        char why[120];
+        snprintf(why, sizeof why, "cannot connect to the app: %s", fcw_strerror(*fd));
+        *out = fail(x, *fd == -ETIMEDOUT || fcw_ms_left(deadline) == 0 ? FCW_APP_TIMEOUT
+                                                                      : FCW_APP_UNREACHABLE,
+                    why);
+        return false;
+    }
+}
+
+/*
+ * One try on e's connection: the request out (the head with the start of
+ * the body in one write), the answer in. 0, ANSWERED_EARLY, a negative
+ * errno, or STALE_CONN.
+ */
+static int attempt(exchange *e, const fcw_buf *head, char *first, size_t first_len,
+                   unsigned long long body_len, int reused) {
+    struct iovec iov[2] = {{head->data, head->len}, {first, first_len}};
+    int rc = send_all(e, iov, 2);
+    if (reused && closed_before_sent(rc) && e->sent == 0) return STALE_CONN;
+    if (rc == 0) rc = send_rest(e, first_len, body_len);
+    if (rc >= 0 || app_conn_failed(rc)) {
+        int sent_all = rc == 0;
+        rc = read_answer(e);
+        if (!sent_all) e->keep = 0;
+    }
+    return rc;
+}
+
 fcw_app_outcome fcw_app_http_forward(fcw_app *app, fcw_request *req, long deadline,
                                       fcw_app_exchange *x) {
     char head_inline[2048], first[BODY_FIRST_CHUNK];
@@ -519,24 +451,22 @@ fcw_app_outcome fcw_app_http_forward(fcw_app *app, fcw_request *req, long deadli
     fcw_app_outcome out;
 
     fcw_buf_init_fixed(&head, head_inline, sizeof head_inline);
-    int built = build_head(req, &head, &body_len);
+    int built = fcw_app_http_head(req, &head, &body_len);
     if (built < 0) {
         fcw_buf_free(&head);
         return built == -ENOMEM ? fail(x, FCW_APP_BROKEN, "out of memory")
                            : fail(x, FCW_APP_BAD_REQUEST, "the request cannot be sent as HTTP/1.1 "
                                                            "(method, URI or Content-Length)");
     }
-    /* The start of the body goes out with the head in one write. */
     if (read_first(req, first, sizeof first, body_len, &first_len) < 0) {
         fcw_buf_free(&head);
         return fail(x, FCW_APP_CLIENT_GONE, "reading the request body from nginx failed");
     }
-
     if (fcw_app_pool_take(h, deadline) < 0) {
         fcw_buf_free(&head);
         return fail(x, FCW_APP_BUSY, "every connection to the app stayed busy until the timeout");
     }
-    int fd = -1;
+    int fd = -1, reused;
     /*
      * A new connection that breaks may have met an app dying with it in its
      * queue: sent once more after the restart, never more, so that a
@@ -545,44 +475,9 @@ fcw_app_outcome fcw_app_http_forward(fcw_app *app, fcw_request *req, long deadli
     int fresh_resends = 1;
     exchange e;
     e.keep = 0;
-    for (;;) {
-        int reused = 1;
-        if ((fd = fcw_app_pool_idle(h)) < 0) {
-            reused = 0;
-            fd = fcw_app_connect(fcw_app_pool_addr(h), deadline);
-            if (fd < 0) {
-                /*
-                 * Refused: the app died and is restarting, or is about to be
-                 * noticed dead. Nothing was sent, so the request waits for
-                 * the app, up to its deadline.
-                 */
-                if (fd != -ETIMEDOUT && fcw_app_await_restart(app, deadline) == 0) {
-                    fcw_metrics_app_retry();
-                    continue;
-                }
-                char why[120];
-                snprintf(why, sizeof why, "cannot connect to the app: %s", fcw_strerror(fd));
-                out = fail(x, fd == -ETIMEDOUT || fcw_ms_left(deadline) == 0 ? FCW_APP_TIMEOUT
-                                                                            : FCW_APP_UNREACHABLE,
-                           why);
-                break;
-            }
-        }
+    while (next_conn(app, h, deadline, x, &fd, &reused, &out)) {
         exchange_init(&e, req, x, fd, deadline);
-        struct iovec iov[2] = {{head.data, head.len}, {first, first_len}};
-        int rc = send_all(&e, iov, 2);
-        if (reused && closed_before_sent(rc) && e.sent == 0) {
-            close(fd);
-            fd = -1;
-            fcw_metrics_app_retry();
-            continue;
-        }
-        if (rc == 0) rc = send_rest(&e, first_len, body_len);
-        if (rc >= 0 || app_conn_failed(rc)) {
-            int sent_all = rc == 0;
-            rc = read_answer(&e);
-            if (!sent_all) e.keep = 0;
-        }
+        int rc = attempt(&e, &head, first, first_len, body_len, reused);
         /*
          * A kept connection: any failure (nginx's rule for a cached one). A
          * new one: only a reset, which says the app had not read the request
@@ -590,20 +485,21 @@ fcw_app_outcome fcw_app_http_forward(fcw_app *app, fcw_request *req, long deadli
          * it read it is the app failing on this request, which is not sent
          * twice.
          */
-        if (app_conn_failed(rc) && may_resend(req, &e, first_len == body_len) &&
-            (reused || (rc == -ECONNRESET && fresh_resends-- > 0))) {
-            close(fd);
-            fd = -1;
-            fcw_metrics_app_retry();
-            if (!reused && fcw_app_await_restart(app, deadline) != 0) {
-                out = fail(x, FCW_APP_BROKEN, "the app closed the connection before it "
-                                              "answered, and did not come back");
-                break;
-            }
-            continue;
+        bool again = rc == STALE_CONN ||
+                     (app_conn_failed(rc) && may_resend(req, &e, first_len == body_len) &&
+                      (reused || (rc == -ECONNRESET && fresh_resends-- > 0)));
+        if (!again) {
+            out = rc == 0 ? FCW_APP_DONE : outcome_of(&e, rc);
+            break;
         }
-        out = rc == 0 ? FCW_APP_DONE : outcome_of(&e, rc);
-        break;
+        close(fd);
+        fd = -1;
+        fcw_metrics_app_retry();
+        if (rc != STALE_CONN && !reused && fcw_app_await_restart(app, deadline) != 0) {
+            out = fail(x, FCW_APP_BROKEN, "the app closed the connection before it "
+                                          "answered, and did not come back");
+            break;
+        }
     }
     fcw_app_pool_give(h, fd, out == FCW_APP_DONE && e.keep);
     fcw_buf_free(&head);
