@@ -73,6 +73,22 @@ static pid_t start_external_echo(int port, const char *extra) {
     return pid;
 }
 
+/* GET /pid, until it answers 200: the status, and the pid that answered. */
+typedef struct pid_answer {
+    int status;
+    pid_t pid;
+} pid_answer;
+
+static int pid_answered(void *arg) {
+    pid_answer *a = arg;
+    http_resp r;
+    app_request("GET", "/pid", NULL, NULL, 0, &r);
+    a->status = r.status;
+    if (a->status == 200) a->pid = atoi(r.body);
+    http_resp_free(&r);
+    return a->status == 200;
+}
+
 /*
  * The worker waits for a server it did not start (listening a second after
  * the worker starts); once that server is gone, requests answer 502 and the
@@ -93,14 +109,11 @@ START_TEST(external_server_without_command) {
     http_resp_free(&r);
     ck_assert_msg(process_alive(worker), "the worker exited when a server it did not start went");
     ext = start_external_echo(port, NULL);
-    int status = 0;
-    for (long deadline = now_ms() + 10000; status != 200 && now_ms() < deadline; usleep(50000)) {
-        app_request("GET", "/pid", NULL, NULL, 0, &r);
-        status = r.status;
-        if (status == 200) ck_assert_int_eq(atoi(r.body), ext);
-        http_resp_free(&r);
-    }
-    ck_assert_msg(status == 200, "the new server on the address was never used: %d", status);
+    pid_answer answer = {0, 0};
+    wait_until_every(pid_answered, &answer, 10000, 50000);
+    ck_assert_msg(answer.status == 200, "the new server on the address was never used: %d",
+                  answer.status);
+    ck_assert_int_eq(answer.pid, ext);
     rt_stop(&app_rt);
     stop_child(ext);
 }

@@ -47,6 +47,22 @@ static pid_t start_external(const char *path) {
     return pid;
 }
 
+/* GET /pid, until it answers 200: the status, and the pid that answered. */
+typedef struct pid_answer {
+    int status;
+    pid_t pid;
+} pid_answer;
+
+static int pid_answered(void *arg) {
+    pid_answer *a = arg;
+    http_resp r;
+    app_request("GET", "/pid", NULL, NULL, 0, &r);
+    a->status = r.status;
+    if (a->status == 200) a->pid = body_pid(&r);
+    http_resp_free(&r);
+    return a->status == 200;
+}
+
 /*
  * Without command, address names a server started some other way: used as
  * it is (its connection kept and reused), a 502 while it is gone without
@@ -95,14 +111,11 @@ START_TEST(external_server_without_command) {
 
     /* Back on the same address: used again. */
     ext = start_external(sock);
-    int status = 0;
-    for (long deadline = now_ms() + 10000; status != 200 && now_ms() < deadline; usleep(50000)) {
-        app_request("GET", "/pid", NULL, NULL, 0, &r);
-        status = r.status;
-        if (status == 200) ck_assert_int_eq(body_pid(&r), ext);
-        http_resp_free(&r);
-    }
-    ck_assert_msg(status == 200, "the new server on the address was never used: %d", status);
+    pid_answer answer = {0, 0};
+    wait_until_every(pid_answered, &answer, 10000, 50000);
+    ck_assert_msg(answer.status == 200, "the new server on the address was never used: %d",
+                  answer.status);
+    ck_assert_int_eq(answer.pid, ext);
     rt_stop(&app_rt);
     stop_child(ext);
 }

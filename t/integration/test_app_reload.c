@@ -80,10 +80,20 @@ static void *swap_loader(void *arg) {
     return NULL;
 }
 
-/* Waits up to 15 s for *counter to reach n. */
+typedef struct counter_want {
+    atomic_int *counter;
+    int n;
+} counter_want;
+
+static int counter_reached(void *arg) {
+    const counter_want *w = arg;
+    return atomic_load(w->counter) >= w->n;
+}
+
+/* Waits up to 15 s for *counter to reach n; its value then. */
 static int wait_counter(atomic_int *counter, int n) {
-    long deadline = now_ms() + 15000;
-    while (atomic_load(counter) < n && now_ms() < deadline) usleep(5000);
+    counter_want w = {counter, n};
+    wait_until_every(counter_reached, &w, 15000, 5000);
     return atomic_load(counter);
 }
 

@@ -161,6 +161,23 @@ START_TEST(run_script_exits_when_app_never_ready) {
 }
 END_TEST
 
+/* Until scripts/run listens (up: ms after t0) or exits (st: its wait status). */
+typedef struct run_watch {
+    const marked_run *p;
+    long t0, up;
+    int exited, st;
+} run_watch;
+
+static int listening_or_exited(void *arg) {
+    run_watch *w = arg;
+    if (waitpid(w->p->pid, &w->st, WNOHANG) == w->p->pid) return w->exited = 1;
+    int fd = http_connect(w->p->port);
+    if (fd < 0) return 0;
+    close(fd);
+    w->up = now_ms() - w->t0;
+    return 1;
+}
+
 /*
  * FC's start-up window is up to 120 s and ready_timeout defaults to it: an
  * app that takes 11 s to listen (past any 10 s of scripts/run's own) still
@@ -175,23 +192,12 @@ START_TEST(run_script_waits_for_slow_app) {
                                 "[invoke]\nhandler = app\n",
              app_fixture("echo.py"), port);
     marked_run_spawn(&p, &app_mark, "run-slow", text, env);
-    long t0 = now_ms(), up = -1;
-    int fd = -1, exited = 0, st = 0;
-    while (now_ms() - t0 < 30000) {
-        if (waitpid(p.pid, &st, WNOHANG) == p.pid) {
-            exited = 1;
-            break;
-        }
-        if ((fd = http_connect(p.port)) >= 0) {
-            up = now_ms() - t0;
-            close(fd);
-            break;
-        }
-        usleep(20000);
-    }
+    run_watch w = {&p, now_ms(), -1, 0, 0};
+    wait_until_every(listening_or_exited, &w, 30000, 20000);
     char *err = slurp(p.err_path);
-    ck_assert_msg(!exited, "scripts/run exited (%d) before the app was ready:\n%s", st, err);
-    ck_assert_msg(up >= 10500, "nginx listened after %ld ms, before the app (11 s):\n%s", up, err);
+    ck_assert_msg(!w.exited, "scripts/run exited (%d) before the app was ready:\n%s", w.st, err);
+    ck_assert_msg(w.up >= 10500, "nginx listened after %ld ms, before the app (11 s):\n%s", w.up,
+                  err);
     free(err);
     http_resp r;
     ck_assert_int_eq(http_do(p.port, "GET", "/pid", NULL, NULL, 0, &r), 0);

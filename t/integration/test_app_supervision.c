@@ -41,11 +41,19 @@ static int line_with(const char *path, const char *a, const char *b) {
     return found;
 }
 
+typedef struct line_want {
+    const char *path, *a, *b;
+} line_want;
+
+static int line_wanted(void *arg) {
+    const line_want *w = arg;
+    return line_with(w->path, w->a, w->b);
+}
+
 /* Waits up to timeout_ms for a line holding both a and b in path. */
 static int wait_for_line_with(const char *path, const char *a, const char *b, int timeout_ms) {
-    long deadline = now_ms() + timeout_ms;
-    while (!line_with(path, a, b) && now_ms() < deadline) usleep(10000);
-    return line_with(path, a, b);
+    line_want w = {path, a, b};
+    return wait_until(line_wanted, &w, timeout_ms);
 }
 
 START_TEST(crash_mid_request_502_then_restarted) {
@@ -54,9 +62,9 @@ START_TEST(crash_mid_request_502_then_restarted) {
     app_request("POST", "/crash", "x-fc-request-id: crash-1\r\n", NULL, 0, &r);
     assert_function_error(&app_rt, &r, 502, "crash-1");
     http_resp_free(&r);
-    ck_assert_msg(wait_for_line_with(app_rt.err_path, "fcworker: error: app ", "exited with status 7",
-                                     10000), "the death was not logged with its status:\n%s",
-                  slurp(app_rt.err_path));
+    ck_assert_msg(wait_for_line_with(app_rt.err_path, "fcworker: error: app ",
+                                     "exited with status 7", 10000),
+                  "the death was not logged with its status:\n%s", slurp(app_rt.err_path));
     assert_in_file(app_rt.err_path, "echo: crashing on purpose\n");
     /* Requests while it restarts wait for it. */
     echo_still_serves();
