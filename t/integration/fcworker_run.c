@@ -17,6 +17,7 @@
 
 #include "file_text.h"
 #include "fixtures.h"
+#include "procs.h"
 #include "support/testutil.h"
 
 /* A file for a child's stdout or stderr, read back and removed by the caller. */
@@ -30,16 +31,10 @@ static int capture_file(char *path, size_t len) {
 /* Waits up to timeout_ms for pid, then kills it: its exit status, or -1 if killed. */
 static int wait_or_kill(pid_t pid, int timeout_ms) {
     int st;
-    long deadline = now_ms() + timeout_ms;
-    while (waitpid(pid, &st, WNOHANG) != pid) {
-        if (now_ms() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            return -1;
-        }
-        usleep(2000);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (wait_child(pid, &st, timeout_ms)) return exit_code(st);
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
 }
 
 int fcworker_run(const char *const *args, const char *const *env, char **out, char **err) {

@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "support/testutil.h"
+#include "wait.h"
 
 char *slurp(const char *path) {
     FILE *f = fopen(path, "r");
@@ -48,11 +48,21 @@ int count_in_file(const char *path, const char *needle) {
     return n;
 }
 
+typedef struct file_count {
+    const char *path, *needle;
+    int n, seen;
+} file_count;
+
+static int count_reached(void *arg) {
+    file_count *c = arg;
+    c->seen = count_in_file(c->path, c->needle);
+    return c->seen >= c->n;
+}
+
 int wait_for_count(const char *path, const char *needle, int n, int timeout_ms) {
-    long deadline = now_ms() + timeout_ms;
-    int seen;
-    while ((seen = count_in_file(path, needle)) < n && now_ms() < deadline) usleep(10000);
-    return seen;
+    file_count c = {path, needle, n, 0};
+    wait_until(count_reached, &c, timeout_ms);
+    return c.seen;
 }
 
 void assert_in_file(const char *path, const char *needle) {

@@ -19,6 +19,7 @@
 #include "fixtures.h"
 #include "procs.h"
 #include "support/testutil.h"
+#include "wait.h"
 
 int marked_processes(const proc_mark *m, char *desc, size_t desclen, int sig) {
     static char env[131072];
@@ -71,15 +72,34 @@ int marked_processes(const proc_mark *m, char *desc, size_t desclen, int sig) {
     return found;
 }
 
+typedef struct marked_watch {
+    const proc_mark *m;
+    char *desc;
+    size_t desclen;
+    int sig, n;
+} marked_watch;
+
+static int none_marked(void *arg) {
+    marked_watch *w = arg;
+    w->n = marked_processes(w->m, w->desc, w->desclen, w->sig);
+    return w->n == 0;
+}
+
+int wait_marked_gone(const proc_mark *m, char *desc, size_t desclen, int sig, int timeout_ms) {
+    marked_watch w = {m, desc, desclen, sig, 0};
+    wait_until_every(none_marked, &w, timeout_ms, 20000);
+    return w.n;
+}
+
 void expect_nothing_left(const rt *r, const proc_mark *m) {
     char desc[1024];
-    long deadline = now_ms() + 5000;
-    int n;
-    while ((n = rt_leftovers(r, desc, sizeof desc)) > 0 && now_ms() < deadline) usleep(20000);
+    long t0 = now_ms();
+    int n = rt_wait_leftovers_gone(r, desc, sizeof desc, 5000);
     ck_assert_msg(n == 0, "%d processes of the run are left: %s", n, desc);
     if (m == NULL) return;
-    while ((n = marked_processes(m, desc, sizeof desc, 0)) > 0 && now_ms() < deadline)
-        usleep(20000);
+    /* The 5 s are for both. */
+    long left = 5000 - (now_ms() - t0);
+    n = wait_marked_gone(m, desc, sizeof desc, 0, left > 0 ? (int)left : 0);
     ck_assert_msg(n == 0, "%d processes started for the app are left: %s", n, desc);
 }
 
@@ -104,8 +124,7 @@ void rt_stop_marked(rt *r, const proc_mark *m) {
 
 void rt_fresh_marked(rt *r, const proc_mark *m) {
     memset(r, 0, sizeof *r);
-    long deadline = now_ms() + 5000;
-    while (marked_processes(m, NULL, 0, SIGKILL) > 0 && now_ms() < deadline) usleep(20000);
+    wait_marked_gone(m, NULL, 0, SIGKILL, 5000);
 }
 
 void marked_run_spawn(marked_run *p, const proc_mark *m, const char *name,
@@ -146,15 +165,9 @@ void marked_run_spawn(marked_run *p, const proc_mark *m, const char *name,
 
 int marked_run_wait(marked_run *p, const proc_mark *m, int timeout_ms) {
     int st;
-    long deadline = now_ms() + timeout_ms;
-    while (waitpid(p->pid, &st, WNOHANG) != p->pid) {
-        if (now_ms() > deadline) {
-            kill(-p->pid, SIGKILL);
-            marked_processes(m, NULL, 0, SIGKILL);
-            waitpid(p->pid, &st, 0);
-            return -1;
-        }
-        usleep(5000);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (wait_child(p->pid, &st, timeout_ms)) return exit_code(st);
+    kill(-p->pid, SIGKILL);
+    marked_processes(m, NULL, 0, SIGKILL);
+    waitpid(p->pid, &st, 0);
+    return -1;
 }

@@ -26,6 +26,11 @@ typedef struct proc_mark {
  */
 int marked_processes(const proc_mark *m, char *desc, size_t desclen, int sig);
 /*
+ * Waits up to timeout_ms for no process marked by m to be left, sending
+ * sig on the way unless it is 0; how many are left (described into desc).
+ */
+int wait_marked_gone(const proc_mark *m, char *desc, size_t desclen, int sig, int timeout_ms);
+/*
  * Fails the test unless, within 5 s, nothing of r's run is left (nginx,
  * worker), nor any process marked by m (NULL: the run only).
  */

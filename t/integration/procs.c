@@ -17,6 +17,7 @@
 
 #include "file_text.h"
 #include "support/testutil.h"
+#include "wait.h"
 
 size_t read_proc(const char *path, char *buf, size_t len) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -60,10 +61,21 @@ int children_of(pid_t pid, int *zombies) {
     return n;
 }
 
+typedef struct childless {
+    pid_t parent;
+    int n, zombies;
+} childless;
+
+static int has_no_children(void *arg) {
+    childless *c = arg;
+    c->n = children_of(c->parent, &c->zombies);
+    return c->n == 0;
+}
+
 void assert_no_children(pid_t parent, int timeout_ms) {
-    long deadline = now_ms() + timeout_ms;
-    int zombies, n;
-    while ((n = children_of(parent, &zombies)) > 0 && now_ms() < deadline) usleep(50000);
+    childless c = {parent, 0, 0};
+    wait_until_every(has_no_children, &c, timeout_ms, 50000);
+    int n = c.n, zombies = c.zombies;
     ck_assert_msg(n == 0, "process %d still has %d children (%d zombies) after %d ms",
                   (int)parent, n, zombies, timeout_ms);
 }
@@ -74,11 +86,9 @@ int process_alive(pid_t pid) {
     return proc_state(pid, &state, &ppid) && state != 'Z' && state != 'X';
 }
 
-int wait_process_gone(pid_t pid, int timeout_ms) {
-    long deadline = now_ms() + timeout_ms;
-    while (process_alive(pid) && now_ms() < deadline) usleep(10000);
-    return !process_alive(pid);
-}
+static int process_gone(void *arg) { return !process_alive(*(pid_t *)arg); }
+
+int wait_process_gone(pid_t pid, int timeout_ms) { return wait_until(process_gone, &pid, timeout_ms); }
 
 long process_hwm_kb(pid_t pid) {
     char path[64], *st, *p;
@@ -93,4 +103,25 @@ long process_hwm_kb(pid_t pid) {
 void stop_child(pid_t pid) {
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+}
+
+typedef struct child_exit {
+    pid_t pid;
+    int status;
+} child_exit;
+
+static int child_exited(void *arg) {
+    child_exit *c = arg;
+    return waitpid(c->pid, &c->status, WNOHANG) == c->pid;
+}
+
+int wait_child(pid_t pid, int *status, int timeout_ms) {
+    child_exit c = {pid, 0};
+    if (!wait_until(child_exited, &c, timeout_ms)) return 0;
+    if (status) *status = c.status;
+    return 1;
+}
+
+int exit_code(int status) {
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

@@ -1,7 +1,7 @@
 /*
  * procs.h -- processes seen through /proc: their state and parent, the
  * children a process has, whether one still runs, its peak memory; and a
- * child the test started, stopped.
+ * child the test started, waited for or stopped.
  */
 #ifndef FCW_PROCS_H
 #define FCW_PROCS_H
@@ -26,5 +26,12 @@ int wait_process_gone(pid_t pid, int timeout_ms);
 long process_hwm_kb(pid_t pid);
 /* SIGKILL to pid, a child of the test (a server it started), and reaps it. */
 void stop_child(pid_t pid);
+/*
+ * Waits up to timeout_ms for pid, a child of the test, to exit and reaps
+ * it: 1 with its wait status in *status (may be NULL), or 0 if it still runs.
+ */
+int wait_child(pid_t pid, int *status, int timeout_ms);
+/* A wait status as a shell gives it: the exit code, or 128 + the signal. */
+int exit_code(int status);
 
 #endif

@@ -25,6 +25,7 @@
 #include "http_client.h"
 #include "procs.h"
 #include "support/testutil.h"
+#include "wait.h"
 
 int free_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -108,6 +109,18 @@ static int file_exists(const char *dir, const char *name) {
     char path[600];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     return access(path, F_OK) == 0;
+}
+
+/* Until nginx listens for the run (its pid file and the port), or the run exits. */
+typedef struct listen_watch {
+    rt *r;
+    int exited, status;
+} listen_watch;
+
+static int listening_or_exited(void *arg) {
+    listen_watch *w = arg;
+    if (waitpid(w->r->pid, &w->status, WNOHANG) == w->r->pid) return w->exited = 1;
+    return file_exists(w->r->dir, "nginx.pid") && port_open(w->r->port);
 }
 
 static void remove_dir(const rt *r) {
@@ -235,21 +248,18 @@ static int try_start(rt *r, const char *const *env, int flags) {
      * nginx writes its pid file only after binding every listener: an open
      * port without it may be somebody else's server on a recycled port.
      */
-    long deadline = now_ms() + 10000;
-    while (!file_exists(r->dir, "nginx.pid") || !port_open(r->port)) {
-        int st;
-        if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
-            char *err = slurp(r->err_path);
-            r->pid = 0;
-            if (strstr(err, "Address already in use")) {
-                free(err);
-                rt_stop(r);
-                return 1;
-            }
-            ck_abort_msg("runtime exited (status %d) before listening:\n%s", st, err);
+    listen_watch w = {r, 0, 0};
+    if (!wait_until(listening_or_exited, &w, 10000))
+        ck_abort_msg("runtime did not listen on %d in 10 s", r->port);
+    if (w.exited) {
+        char *err = slurp(r->err_path);
+        r->pid = 0;
+        if (strstr(err, "Address already in use")) {
+            free(err);
+            rt_stop(r);
+            return 1;
         }
-        if (now_ms() > deadline) ck_abort_msg("runtime did not listen on %d in 10 s", r->port);
-        usleep(10000);
+        ck_abort_msg("runtime exited (status %d) before listening:\n%s", w.status, err);
     }
     return 0;
 }
@@ -264,36 +274,23 @@ void rt_start(rt *r, const char *const *env) { rt_start_opts(r, env, 0); }
 
 int rt_wait(rt *r, int timeout_ms) {
     int st;
-    if (r->pid <= 0) return -1;
-    long deadline = now_ms() + timeout_ms;
-    for (;;) {
-        pid_t p = waitpid(r->pid, &st, WNOHANG);
-        if (p == r->pid) break;
-        if (now_ms() > deadline) return -1;
-        usleep(5000);
-    }
+    if (r->pid <= 0 || !wait_child(r->pid, &st, timeout_ms)) return -1;
     r->pid = 0;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return exit_code(st);
 }
 
 int rt_stop_sig(rt *r, int sig, int timeout_ms) {
     int st;
     if (r->pid <= 0) return -1;
     kill(r->pid, sig);
-    long deadline = now_ms() + timeout_ms;
-    for (;;) {
-        pid_t p = waitpid(r->pid, &st, WNOHANG);
-        if (p == r->pid) break;
-        if (now_ms() > deadline) {
-            kill_run(r);
-            waitpid(r->pid, &st, 0);
-            r->pid = 0;
-            return -1;
-        }
-        usleep(5000);
+    if (!wait_child(r->pid, &st, timeout_ms)) {
+        kill_run(r);
+        waitpid(r->pid, &st, 0);
+        r->pid = 0;
+        return -1;
     }
     r->pid = 0;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return exit_code(st);
 }
 
 void rt_stop(rt *r) {
@@ -372,18 +369,30 @@ static int scan_run(const rt *r, char *desc, size_t desclen, int sig) {
 
 int rt_leftovers(const rt *r, char *desc, size_t desclen) { return scan_run(r, desc, desclen, 0); }
 
+static int port_closed(void *arg) { return !port_open(*(const int *)arg); }
+
 int rt_wait_not_accepting(const rt *r, int timeout_ms) {
-    long deadline = now_ms() + timeout_ms;
-    int open;
-    while ((open = port_open(r->port)) && now_ms() < deadline) usleep(10000);
-    return !open;
+    int port = r->port;
+    return wait_until(port_closed, &port, timeout_ms);
+}
+
+typedef struct leftovers {
+    const rt *r;
+    char *desc;
+    size_t desclen;
+    int n;
+} leftovers;
+
+static int no_leftovers(void *arg) {
+    leftovers *l = arg;
+    l->n = rt_leftovers(l->r, l->desc, l->desclen);
+    return l->n == 0;
 }
 
 int rt_wait_leftovers_gone(const rt *r, char *desc, size_t desclen, int timeout_ms) {
-    long deadline = now_ms() + timeout_ms;
-    int n;
-    while ((n = rt_leftovers(r, desc, desclen)) > 0 && now_ms() < deadline) usleep(20000);
-    return n;
+    leftovers l = {r, desc, desclen, 0};
+    wait_until_every(no_leftovers, &l, timeout_ms, 20000);
+    return l.n;
 }
 
 /* Every process of the run, whichever group it is in. */
@@ -431,18 +440,28 @@ void rt_start_config(rt *r, const char *conf, const char *text, const char *cons
     rt_start(r, all);
 }
 
+typedef struct reload_watch {
+    const char *err_path;
+    int ok, bad;  /* the lines before the SIGHUP */
+    int verdict;  /* 1 reloaded, 0 refused */
+} reload_watch;
+
+static int reload_said(void *arg) {
+    reload_watch *w = arg;
+    if (count_in_file(w->err_path, RT_RELOADED) > w->ok) return w->verdict = 1, 1;
+    if (count_in_file(w->err_path, RT_RELOAD_FAILED) > w->bad) return w->verdict = 0, 1;
+    return 0;
+}
+
 int rt_reload(const rt *r, const char *conf, const char *text, int timeout_ms) {
-    int ok = count_in_file(r->err_path, RT_RELOADED);
-    int bad = count_in_file(r->err_path, RT_RELOAD_FAILED);
+    reload_watch w = {r->err_path, count_in_file(r->err_path, RT_RELOADED),
+                      count_in_file(r->err_path, RT_RELOAD_FAILED), -1};
     if (text) write_file(conf, text);
     else unlink(conf);
     pid_t worker = rt_worker_pid(r);
     ck_assert_int_gt(worker, 0);
     ck_assert_int_eq(kill(worker, SIGHUP), 0);
-    for (long deadline = now_ms() + timeout_ms; now_ms() < deadline; usleep(5000)) {
-        if (count_in_file(r->err_path, RT_RELOADED) > ok) return 1;
-        if (count_in_file(r->err_path, RT_RELOAD_FAILED) > bad) return 0;
-    }
+    if (wait_until_every(reload_said, &w, timeout_ms, 5000)) return w.verdict;
     char *err = slurp(r->err_path);
     ck_abort_msg("the worker said nothing %d ms after SIGHUP; stderr:\n%.6000s", timeout_ms, err);
     free(err);

@@ -172,6 +172,8 @@ static int children(pid_t parent, pid_t *pids, int max) {
 
 static int file_exists(void *path) { return access(path, F_OK) == 0; }
 
+static int app_gone(void *pid) { return !process_alive(*(const pid_t *)pid); }
+
 /* ---- 1. one FastCGI request is one request to the app (repro 01) ---- */
 
 /*
@@ -453,9 +455,7 @@ START_TEST(sigterm_while_app_starts_ends_run_promptly_leaving_nothing) {
         ck_assert_msg(st != -1, "round %d: scripts/run still ran 40 s after SIGTERM", round);
         ck_assert_msg(ms < 6000, "round %d: scripts/run exited (%d) %ld ms after SIGTERM:\n%s",
                       round, st, ms, slurp(p.err_path));
-        int n = 0;
-        for (long deadline = now_ms() + 5000; now_ms() < deadline; usleep(20000))
-            if ((n = marked_processes(&MARK, left, sizeof left, 0)) == 0) break;
+        int n = wait_marked_gone(&MARK, left, sizeof left, 0, 5000);
         ck_assert_msg(n == 0, "round %d: scripts/run exited (%d) leaving %d processes: %s",
                       round, st, n, left);
     }
@@ -673,9 +673,8 @@ START_TEST(requests_right_after_http_app_died_wait_for_restart) {
          * have noticed yet. A request the dying app could still have read
          * is not this test's business.
          */
-        for (long until = now_ms() + 2000; process_alive(app) && now_ms() < until;)
-            usleep(100);
-        ck_assert_msg(!process_alive(app), "the app (pid %d) survived SIGKILL", (int)app);
+        ck_assert_msg(wait_until_every(app_gone, &app, 2000, 100), "the app (pid %d) survived "
+                      "SIGKILL", (int)app);
         pthread_mutex_lock(&K.lock);
         K.go = 1;
         pthread_cond_broadcast(&K.cond);

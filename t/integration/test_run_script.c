@@ -47,36 +47,41 @@ static int port_answers(int port) {
     return ok;
 }
 
+typedef struct answer_watch {
+    int port;
+    pid_t pid;
+    int answers;
+} answer_watch;
+
+static int answering_or_exited(void *arg) {
+    answer_watch *w = arg;
+    if ((w->answers = port_answers(w->port))) return 1;
+    return waitpid(w->pid, NULL, WNOHANG) == w->pid;
+}
+
 /* Waits until port answers 200 or pid exits; 1 when it answers. */
 static int wait_answering(int port, pid_t pid, int timeout_ms) {
-    long deadline = now_ms() + timeout_ms;
-    while (now_ms() < deadline) {
-        if (port_answers(port)) return 1;
-        if (waitpid(pid, NULL, WNOHANG) == pid) return 0;
-        usleep(10000);
-    }
-    return 0;
+    answer_watch w = {port, pid, 0};
+    wait_until(answering_or_exited, &w, timeout_ms);
+    return w.answers;
 }
 
 /* SIGTERM to the run, and its exit status (-1 if it had to be killed). */
 static int stop_run(pid_t pid, int timeout_ms) {
     int st;
     kill(pid, SIGTERM);
-    long deadline = now_ms() + timeout_ms;
-    while (waitpid(pid, &st, WNOHANG) != pid) {
-        if (now_ms() > deadline) {
-            kill(-pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            return -1;
-        }
-        usleep(10000);
+    if (!wait_child(pid, &st, timeout_ms)) {
+        kill(-pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        return -1;
     }
     kill(-pid, SIGKILL); /* whatever of its group is left */
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return exit_code(st);
 }
 
-/* 1 when pid ignores or catches SIGHUP (bit 0 of SigIgn or SigCgt in /proc). */
-static int handles_sighup(pid_t pid) {
+/* 1 when *(pid_t *)arg ignores or catches SIGHUP (bit 0 of SigIgn or SigCgt in /proc). */
+static int handles_sighup(void *arg) {
+    pid_t pid = *(const pid_t *)arg;
     char path[64], text[4096];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     if (read_proc(path, text, sizeof text) == 0) return 0;
@@ -86,6 +91,26 @@ static int handles_sighup(pid_t pid) {
         if (p != NULL && (strtoull(p + 7, NULL, 16) & 1)) return 1;
     }
     return 0;
+}
+
+/* *(pid_t *)arg has a child, running or not. */
+static int has_children(void *arg) {
+    int zombies;
+    return children_of(*(const pid_t *)arg, &zombies) > 0;
+}
+
+/* The two pids ("program child") a fixture writes to a file. */
+typedef struct pid_pair {
+    const char *path;
+    int prog, child;
+} pid_pair;
+
+static int pid_pair_written(void *arg) {
+    pid_pair *p = arg;
+    char *t = slurp(p->path);
+    int n = sscanf(t, "%d %d", &p->prog, &p->child);
+    free(t);
+    return n == 2;
 }
 
 static char *file_in(const char *dir, const char *name) {
@@ -120,15 +145,14 @@ START_TEST(sighup_during_start_up_is_not_fatal) {
      * From the moment the script handles SIGHUP at all (the bit in its
      * SigIgn or SigCgt): the fork before its exec still has the default.
      */
-    long wait_until = now_ms() + 10000;
-    while (!handles_sighup(pid) && now_ms() < wait_until) usleep(1000);
-    ck_assert_msg(handles_sighup(pid), "scripts/run never handled SIGHUP");
+    ck_assert_msg(wait_until_every(handles_sighup, &pid, 10000, 1000),
+                  "scripts/run never handled SIGHUP");
     long until = now_ms() + 1500;
     int sent = 0;
     while (now_ms() < until && waitpid(pid, NULL, WNOHANG) == 0) {
         kill(pid, SIGHUP);
         sent++;
-        usleep(20000);
+        usleep(20000); /* the fault: a SIGHUP every 20 ms for 1.5 s; pacing, not a wait */
     }
     ck_assert_int_gt(sent, 10);
     int up = wait_answering(port, pid, 15000);
@@ -167,10 +191,7 @@ START_TEST(stop_is_bounded_by_the_drain_timeout) {
     ck_assert_int_eq(http_send(fd, req, sizeof req - 1), 0);
     /* The program runs once the worker has a child. */
     pid_t worker = rt_worker_pid(&R);
-    long deadline = now_ms() + 10000;
-    int zombies;
-    while (children_of(worker, &zombies) == 0 && now_ms() < deadline) usleep(10000);
-    ck_assert_int_gt(children_of(worker, &zombies), 0);
+    ck_assert_msg(wait_until(has_children, &worker, 10000), "the worker started no program");
 
     long t0 = now_ms();
     int rc = rt_stop_sig(&R, SIGTERM, 30000);
@@ -226,11 +247,7 @@ START_TEST(two_runtimes_on_one_machine) {
     const char *env_c[] = {env_pa, "FCWORKER_RUN_DIR=", "FC_FUNCTION_NAME=gamma", NULL};
     pid_t c = spawn_run(env_c, dir_c);
     int st_c;
-    long deadline = now_ms() + 10000;
-    while (waitpid(c, &st_c, WNOHANG) != c) {
-        ck_assert_msg(now_ms() < deadline, "a runtime on a taken port kept running");
-        usleep(10000);
-    }
+    ck_assert_msg(wait_child(c, &st_c, 10000), "a runtime on a taken port kept running");
     ck_assert_int_ne(WEXITSTATUS(st_c), 0);
     char *err = file_in(dir_c, "stderr.log");
     ck_assert_msg(strstr(err, "in use") != NULL, "%s", err);
@@ -272,15 +289,9 @@ START_TEST(drain_timeout_ends_children_and_requests) {
     int fd = http_connect(R.port);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(http_send(fd, hdr, strlen(hdr)), 0);
-    long deadline = now_ms() + 10000;
-    int prog = 0, child = 0;
-    while (now_ms() < deadline) {
-        char *t = slurp(pidfile);
-        int n = sscanf(t, "%d %d", &prog, &child);
-        free(t);
-        if (n == 2) break;
-        usleep(10000);
-    }
+    pid_pair pids = {pidfile, 0, 0};
+    wait_until(pid_pair_written, &pids, 10000);
+    int prog = pids.prog, child = pids.child;
     ck_assert_int_gt(child, 0);
 
     pid_t worker = rt_worker_pid(&R);

@@ -1,6 +1,8 @@
 /*
  * wait.h -- waiting for what the runtime brings about, instead of sleeping
- * for a guess: a condition polled until it holds or the time is up.
+ * for a guess: a condition polled until it holds or the time is up. Every
+ * bounded wait of the integration suites and their harness goes through
+ * here; what a condition needs beyond its one argument goes in a struct.
  */
 #ifndef FCW_WAIT_H
 #define FCW_WAIT_H
@@ -12,5 +14,11 @@ typedef int (*wait_cond)(void *arg);
  * passed (it is asked once more at the end); returns its last answer.
  */
 int wait_until(wait_cond cond, void *arg, int timeout_ms);
+/*
+ * wait_until asking every every_us microseconds instead: less often for a
+ * condition that costs (a request, a scan of /proc), more often for a
+ * moment that passes quickly.
+ */
+int wait_until_every(wait_cond cond, void *arg, int timeout_ms, long every_us);
 
 #endif

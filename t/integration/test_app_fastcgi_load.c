@@ -1,0 +1,152 @@
+/*
+ * test_app_fastcgi_load.c -- [app] protocol = fastcgi under load, each test
+ * with a runtime of its own: max_requests recycling and php-cgi's own
+ * request limit (taken over by the worker, a successor started beforehand)
+ * with no request failing; 200 concurrent requests over four copies.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app_fastcgi_suite.h"
+
+/*
+ * max_requests = 20 with 2 copies: 400 requests over 20 connections make
+ * about 20 replacements, and not one request fails.
+ */
+START_TEST(max_requests_recycles_under_load_without_failure) {
+    char text[2000];
+    fixture_config(text, sizeof text, 2, "max_requests = 20\n");
+    app_start("recycle", text, NULL);
+    static load l;
+    memset(&l, 0, sizeof l);
+    l.path = "/pid";
+    l.prefix = "recycle";
+    l.total = 400;
+    l.conc = 20;
+    l.max_per_pid = 20;
+    run_load(&l);
+    ck_assert_msg(l.npids >= 20, "%d copies served 400 requests at 20 each", l.npids);
+    expect_recycled_copies(2, 5000);
+    assert_in_file(app_rt.err_path, "fcworker: info: app ");
+    ck_assert_int_eq(count_in_file(app_rt.err_path, "fcworker: error: "), 0);
+    copies_still_serve("recycle");
+}
+END_TEST
+
+/*
+ * php-cgi would end itself after PHP_FCGI_MAX_REQUESTS (10 here) requests;
+ * the worker takes the limit over (php-cgi is told 0) and replaces each
+ * copy after 10 requests with a successor started beforehand: 300 requests
+ * at concurrency 10 over 2 copies see it happen some 30 times, with no
+ * request failing and no php-cgi serving more than 10.
+ */
+START_TEST(php_cgi_own_limit_under_load_without_failure) {
+    static const char *const env[] = {"PHP_FCGI_MAX_REQUESTS=10", NULL};
+    char text[2000];
+    snprintf(text, sizeof text,
+             "[app]\nprotocol = fastcgi\ncommand = php-cgi\nprocesses = 2\nscript = %s\n"
+             "[invoke]\nhandler = app\n", fastcgi_fixture("pid.php"));
+    app_start("php-limit", text, env);
+    static load l;
+    memset(&l, 0, sizeof l);
+    l.path = "/invoke";
+    l.prefix = "php-limit";
+    l.total = 300;
+    l.conc = 10;
+    l.max_per_pid = 10;
+    run_load(&l);
+    ck_assert_msg(l.npids >= 30, "%d php-cgi processes served 300 requests at 10 each", l.npids);
+    ck_assert_msg(count_in_file(app_rt.err_path, "its successor (started before) serves now") >= 25,
+                  "php-cgi was not replaced by successors:\n%.4000s", slurp(app_rt.err_path));
+    ck_assert_int_eq(count_in_file(app_rt.err_path, "after its requests: replaced"), 0);
+    ck_assert_int_eq(count_in_file(app_rt.err_path, "fcworker: error: "), 0);
+    expect_recycled_copies(2, 5000);
+}
+END_TEST
+
+typedef struct burst {
+    pthread_mutex_t lock;
+    pthread_cond_t go_cond;
+    int go;
+    int ok;
+    char first_failure[300];
+    int npids;
+    pid_t pids[16];
+} burst;
+
+static burst B;
+
+static void *burst_client(void *arg) {
+    long i = (long)arg;
+    char hdr[64];
+    http_resp r;
+    pthread_mutex_lock(&B.lock);
+    while (!B.go) pthread_cond_wait(&B.go_cond, &B.lock);
+    pthread_mutex_unlock(&B.lock);
+    snprintf(hdr, sizeof hdr, "x-fc-request-id: burst-%ld\r\n", i);
+    int rc = http_do(app_rt.port, "GET", "/slow?20", hdr, NULL, 0, &r);
+    pthread_mutex_lock(&B.lock);
+    if (rc == 0 && r.status == 200 && strstr(r.body, "slow done")) {
+        pid_t pid = body_pid(&r);
+        int k = 0;
+        while (k < B.npids && B.pids[k] != pid) k++;
+        if (k == B.npids && B.npids < 16) B.pids[B.npids++] = pid;
+        B.ok++;
+    } else if (B.first_failure[0] == '\0') {
+        snprintf(B.first_failure, sizeof B.first_failure, "burst-%ld: %s %d %.200s", i,
+                 rc ? "no complete answer" : "status", rc ? 0 : r.status, rc ? "" : r.body);
+    }
+    pthread_mutex_unlock(&B.lock);
+    if (rc == 0) http_resp_free(&r);
+    return NULL;
+}
+
+/* 200 requests at once (FC's most per instance) over 4 copies: all 200. */
+START_TEST(concurrent_200_across_four_copies) {
+    enum { N = 200 };
+    char text[2000];
+    fixture_config(text, sizeof text, 4, NULL);
+    app_start("burst", text, NULL);
+    memset(&B, 0, sizeof B);
+    pthread_mutex_init(&B.lock, NULL);
+    pthread_cond_init(&B.go_cond, NULL);
+    static pthread_t th[N];
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 128 * 1024);
+    for (long i = 0; i < N; i++)
+        ck_assert_int_eq(pthread_create(&th[i], &attr, burst_client, (void *)i), 0);
+    pthread_attr_destroy(&attr);
+    pthread_mutex_lock(&B.lock);
+    B.go = 1;
+    pthread_cond_broadcast(&B.go_cond);
+    pthread_mutex_unlock(&B.lock);
+    for (int i = 0; i < N; i++) pthread_join(th[i], NULL);
+    ck_assert_msg(B.ok == N, "%d of %d answered 200; the first other: %s", B.ok, N,
+                  B.first_failure);
+    ck_assert_msg(B.npids == 4, "%d copies served the burst, expected 4", B.npids);
+    ck_assert_int_eq(count_in_file(app_rt.out_path, "FC Invoke End RequestId: burst-"), N);
+    ck_assert_int_eq(count_in_file(app_rt.out_path, FAILED_END), 0);
+    expect_copies(4, 0, 5000);
+}
+END_TEST
+
+static Suite *make_suite(void) {
+    Suite *s = suite_create("app_fastcgi_load");
+    TCase *tc = tcase_create("load");
+    tcase_add_checked_fixture(tc, app_fresh, app_down);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, max_requests_recycles_under_load_without_failure);
+    tcase_add_test(tc, php_cgi_own_limit_under_load_without_failure);
+    tcase_add_test(tc, concurrent_200_across_four_copies);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    return app_fastcgi_suite_main(make_suite, "/tmp/fcw-fcgi-load-XXXXXX");
+}
