@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config_table.h"
+#include "config_setting.h"
 #include "program.h"
 
 void fcw_app_config_free(fcw_app_config *ac) {

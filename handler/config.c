@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "config_env.h"
 #include "config_table.h"
 #include "config_value.h"
 #include "error.h"
