@@ -55,11 +55,15 @@ typedef struct fcw_config {
 
     fcw_app_config app;       /* [app]; app.present is 0 without one */
     /*
-     * The running app this snapshot sends `app` routes to: attached by
-     * fcw_app_attach (app.h) before the snapshot is published, released
-     * with it. NULL in a configuration that is only checked.
+     * The running app this snapshot sends `app` routes to: attached by the
+     * layer that starts apps (fcw_server_attach_app, server.c) before the
+     * snapshot is published, and let go, when the snapshot is freed, with
+     * app_release, which that layer sets with it: the configuration holds
+     * the app without knowing what an app is. NULL in a configuration that
+     * is only checked.
      */
     struct fcw_app *app_rt;
+    void (*app_release)(struct fcw_app *app);
 
     int refs;                 /* atomic; taken under the snapshot lock (config.c) */
 } fcw_config;
