@@ -16,8 +16,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "origin.h"
-
 #define FCW_CONFIG_ERR_MAX 1024
 
 struct fcw_config;

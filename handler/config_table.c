@@ -335,7 +335,8 @@ void *fcw_setting_base(const fcw_setting *s, fcw_config *cfg) {
 int fcw_settings_defaults(fcw_config *cfg) {
     for (size_t i = 0; i < fcw_nsections; i++) {
         const char *name = fcw_sections[i].name;
-        if (strcmp(name, "route") == 0) continue; /* a prefix's: config.c, at the end */
+        /* A [route PREFIX] has no struct until the file names one, and no default. */
+        if (strcmp(name, "route") == 0) continue;
         int rc = fcw_section_defaults(name, fcw_sections[i].base(cfg, name));
         if (rc < 0) return rc;
     }
