@@ -11,41 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config_table.h"
+#include "config_setting.h"
 #include "program.h"
-
-bool fcw_status_set_has(const fcw_status_set *s, int status) {
-    if (status < 0 || status >= 600) return 0;
-    return (s->bits[status / 8] >> (status % 8)) & 1;
-}
-
-int fcw_status_set_parse(const char *text, fcw_status_set *out) {
-    fcw_status_set s;
-    memset(&s, 0, sizeof s);
-    for (const char *p = text; *p;) {
-        p += strspn(p, " \t");
-        if (*p == '\0') break;
-        char *end;
-        errno = 0;
-        long lo = strtol(p, &end, 10), hi;
-        if (end == p || errno != 0) return -EINVAL;
-        p = end;
-        hi = lo;
-        if (*p == '-') {
-            p++;
-            hi = strtol(p, &end, 10);
-            if (end == p || errno != 0) return -EINVAL;
-            p = end;
-        }
-        if (lo < 100 || hi > 599 || lo > hi) return -EINVAL;
-        for (long c = lo; c <= hi; c++) s.bits[c / 8] |= (unsigned char)(1u << (c % 8));
-        p += strspn(p, " \t");
-        if (*p == ',') p++;
-        else if (*p != '\0') return -EINVAL;
-    }
-    *out = s;
-    return 0;
-}
 
 void fcw_app_config_free(fcw_app_config *ac) {
     fcw_settings_free("app", ac);

@@ -24,19 +24,11 @@
 #include <sys/socket.h>
 
 #include "addr.h"
+#include "config_value.h"
 #include "origin.h"
 
 typedef enum fcw_app_protocol { FCW_APP_HTTP = 0, FCW_APP_FASTCGI } fcw_app_protocol;
 typedef enum fcw_app_restart { FCW_APP_RESTART_ALWAYS = 0, FCW_APP_RESTART_NEVER } fcw_app_restart;
-
-/* Status codes 100-599 as a bit set: "500-599", "404,500-503". */
-typedef struct fcw_status_set {
-    unsigned char bits[600 / 8];
-} fcw_status_set;
-
-bool fcw_status_set_has(const fcw_status_set *s, int status);
-/* "500-599", "404, 500-503", "" (none) into *out; 0 or -EINVAL. */
-int fcw_status_set_parse(const char *text, fcw_status_set *out);
 
 typedef struct fcw_app_config {
     int present;              /* some [app] key was given, in the file or the environment */

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
+#include "config_env.h"
 #include "config_table.h"
 #include "config_value.h"
 #include "error.h"
@@ -243,7 +243,7 @@ void fcw_config_free(fcw_config *cfg) {
     for (int r = 0; r < FCW_ROUTE_COUNT; r++) free_route(&cfg->lifecycle[r]);
     for (size_t i = 0; i < cfg->nroutes; i++) free_route(&cfg->routes[i]);
     free(cfg->routes);
-    fcw_app_release(cfg->app_rt);
+    if (cfg->app_rt != NULL) cfg->app_release(cfg->app_rt);
     fcw_app_config_free(&cfg->app);
     fcw_settings_free("worker", cfg);
     free(cfg->path);
@@ -279,9 +279,6 @@ static pthread_mutex_t snapshot_lock = PTHREAD_MUTEX_INITIALIZER;
 static fcw_config *snapshot;
 
 void fcw_config_publish(fcw_config *cfg) {
-    /* The app a reload kept running follows the new fc_lines. */
-    if (cfg != NULL && cfg->app_rt != NULL)
-        fcw_app_logs_fc_lines(cfg->app_rt, cfg->app.fc_lines_app);
     pthread_mutex_lock(&snapshot_lock);
     fcw_config *old = snapshot;
     snapshot = cfg;

@@ -12,55 +12,11 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "app_config.h"
+#include "config_table.h"
 #include "handler.h"
-#include "origin.h"
 #include "route.h"
 
-#define FCW_CONFIG_ERR_MAX 1024
-
-typedef struct fcw_route_config {
-    char *prefix;             /* "/api/" for [route /api/], NULL for the lifecycle routes */
-    char *spec;               /* "builtin:hello", "exec:/bin/x -a" */
-    unsigned timeout_s;
-    fcw_origin spec_origin;
-    fcw_origin timeout_origin;
-    fcw_handler *handler;
-} fcw_route_config;
-
-typedef struct fcw_config {
-    char *path;               /* the INI file, NULL when none was read */
-    char *socket_path;
-    unsigned socket_mode;
-    unsigned threads;         /* most requests served at once (idle connections cost none) */
-    unsigned drain_timeout_s;
-    /* After SIGTERM: seconds still accepting, health 503 draining, before the drain. */
-    unsigned shutdown_delay_s;
-    unsigned thread_idle_timeout_s; /* a spare thread exits after this idle; 0: never */
-    unsigned queue_timeout_s; /* a request waiting for a thread longer is answered 503 */
-    fcw_origin socket_origin, socket_mode_origin, threads_origin, drain_origin;
-    fcw_origin thread_idle_origin, queue_origin, shutdown_delay_origin;
-    /* Health and metrics (health.c, metrics_listen.c) and the access log (access_log.c). */
-    char *health_path;        /* answered by the worker itself; "" when off */
-    char *metrics_listen;     /* "127.0.0.1:9101" as given, NULL when off; fixed at start */
-    fcw_addr metrics_addr;    /* metrics_listen parsed */
-    int access_log;           /* one stderr line per request */
-    fcw_origin health_origin, metrics_origin, access_log_origin;
-
-    fcw_route_config lifecycle[FCW_ROUTE_COUNT];  /* indexed by fcw_route */
-    fcw_route_config *routes; /* [route PREFIX] sections, longest prefix first */
-    size_t nroutes;
-
-    fcw_app_config app;       /* [app]; app.present is 0 without one */
-    /*
-     * The running app this snapshot sends `app` routes to: attached by
-     * fcw_app_attach (app.h) before the snapshot is published, released
-     * with it. NULL in a configuration that is only checked.
-     */
-    struct fcw_app *app_rt;
-
-    int refs;                 /* atomic; taken under the snapshot lock (config.c) */
-} fcw_config;
+/* struct fcw_config, where each setting is stored: config_table.h. */
 
 /*
  * Loads path (NULL: no file, defaults and environment only) into *out, applies

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "config_table.h"
+#include "config_setting.h"
 
 /* "key = value" is padded to this width, then "; origin". */
 #define DUMP_WIDTH 50

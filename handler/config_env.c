@@ -3,13 +3,15 @@
  * table (config_table.c), applied after the file, and a misspelt name
  * refused with the closest known one.
  */
+#include "config_env.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "config_setting.h"
 #include "config_table.h"
 
 extern char **environ;

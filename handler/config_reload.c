@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "config_setting.h"
 #include "config_table.h"
 #include "config_value.h"
 #include "fclog.h"

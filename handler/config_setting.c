@@ -1,15 +1,17 @@
 /*
  * config_setting.c -- what every setting's type means: how a value is read,
  * checked, stored, shown, compared and copied. The same code serves every
- * row of the table (config_table.c), from the file or the environment.
+ * row of the table (config_table.c), from the file or the environment, in
+ * whichever struct the row's section is stored: it never sees the structs.
  */
+#include "config_setting.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "config_table.h"
+#include "addr.h"
 #include "config_value.h"
 
 /* Whether s's value is a char * (NULL: not given). */
@@ -153,9 +155,8 @@ static int set_typed(const fcw_setting *s, void *base, const char *value, char *
     return -EINVAL;
 }
 
-/* s from where into base, of the section called name (for the message). */
-static int set_one(const fcw_setting *s, void *base, const char *name, const char *value,
-                   const char *where, char *err, size_t errlen) {
+int fcw_setting_store(const fcw_setting *s, void *base, const char *name, const char *value,
+                      const char *where, char *err, size_t errlen) {
     char why[FCW_CONFIG_ERR_MAX / 2], in[FCW_ORIGIN_MAX + 8] = "";
     if (strcmp(name, "worker") != 0) snprintf(in, sizeof in, " in [%s]", name);
     if ((s->flags & FCW_SETTING_NONBLANK) && value[strspn(value, " \t")] == '\0') {
@@ -193,36 +194,24 @@ static int unknown_key(const fcw_section *sec, const char *name, const char *key
     return -EINVAL;
 }
 
-int fcw_config_set(fcw_config *cfg, const char *name, const char *key, const char *value,
-                   const char *where, char *err, size_t errlen) {
+int fcw_setting_lookup(const char *name, const char *key, const char *where,
+                       const fcw_setting **out, char *err, size_t errlen) {
     int rc = fcw_section_check(name, where, err, errlen);
     if (rc < 0) return rc;
     const fcw_section *sec = fcw_section_find(name);
-    const fcw_setting *s = fcw_setting_find(sec->name, key);
-    if (s == NULL) return unknown_key(sec, name, key, where, err, errlen);
-    void *base = sec->base(cfg, name);
-    if (base == NULL) {
-        snprintf(err, errlen, "%s: out of memory", where);
-        return -ENOMEM;
-    }
-    if (sec->enter != NULL) sec->enter(base, where);
-    return set_one(s, base, name, value, where, err, errlen);
+    *out = fcw_setting_find(sec->name, key);
+    return *out != NULL ? 0 : unknown_key(sec, name, key, where, err, errlen);
 }
 
-void *fcw_setting_base(const fcw_setting *s, fcw_config *cfg) {
-    const fcw_section *sec = fcw_section_find(s->section);
-    return sec == NULL || strcmp(sec->name, "route") == 0 ? NULL : sec->base(cfg, s->section);
-}
-
-int fcw_settings_defaults(fcw_config *cfg) {
+int fcw_section_defaults(const char *section, void *base) {
     char err[FCW_CONFIG_ERR_MAX], buf[32];
     for (size_t i = 0; i < fcw_nsettings; i++) {
         const fcw_setting *s = &fcw_settings[i];
-        void *base = fcw_setting_base(s, cfg);
-        if (base == NULL) continue;
+        if (strcmp(s->section, section) != 0) continue;
         const char *def = s->def_fn ? s->def_fn(buf, sizeof buf) : s->def;
         /* Only memory can fail: unit tests read every default through the same setter. */
-        if (def != NULL && set_one(s, base, s->section, def, "default", err, sizeof err) < 0)
+        if (def != NULL && fcw_setting_store(s, base, section, def, "default", err,
+                                             sizeof err) < 0)
             return -ENOMEM;
         fcw_set_origin(FCW_AT(base, s->origin, char), "default");
     }

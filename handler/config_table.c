@@ -1,6 +1,7 @@
 /*
- * config_table.c -- the table of settings and sections (config_table.h),
- * and the few settings whose values have shapes of their own.
+ * config_table.c -- the table of settings and sections (config_setting.h),
+ * the few settings whose values have shapes of their own, and the table
+ * applied to a whole configuration (config_table.h).
  */
 #include "config_table.h"
 
@@ -11,8 +12,10 @@
 #include <unistd.h>
 
 #include "addr.h"
-#include "config.h"
+#include "app_config.h"
+#include "config_setting.h"
 #include "config_value.h"
+#include "route.h"
 
 /* FC's longest invocation. */
 #define MAX_TIMEOUT_S 86400
@@ -306,3 +309,36 @@ const fcw_section fcw_sections[] = {
     {"app", app_base, app_enter, NULL},
 };
 const size_t fcw_nsections = sizeof fcw_sections / sizeof fcw_sections[0];
+
+/* ---- the table applied to a configuration ---- */
+
+int fcw_config_set(fcw_config *cfg, const char *name, const char *key, const char *value,
+                   const char *where, char *err, size_t errlen) {
+    const fcw_setting *s;
+    int rc = fcw_setting_lookup(name, key, where, &s, err, errlen);
+    if (rc < 0) return rc;
+    const fcw_section *sec = fcw_section_find(name);
+    void *base = sec->base(cfg, name);
+    if (base == NULL) {
+        snprintf(err, errlen, "%s: out of memory", where);
+        return -ENOMEM;
+    }
+    if (sec->enter != NULL) sec->enter(base, where);
+    return fcw_setting_store(s, base, name, value, where, err, errlen);
+}
+
+void *fcw_setting_base(const fcw_setting *s, fcw_config *cfg) {
+    const fcw_section *sec = fcw_section_find(s->section);
+    return sec == NULL || strcmp(sec->name, "route") == 0 ? NULL : sec->base(cfg, s->section);
+}
+
+int fcw_settings_defaults(fcw_config *cfg) {
+    for (size_t i = 0; i < fcw_nsections; i++) {
+        const char *name = fcw_sections[i].name;
+        /* A [route PREFIX] has no struct until the file names one, and no default. */
+        if (strcmp(name, "route") == 0) continue;
+        int rc = fcw_section_defaults(name, fcw_sections[i].base(cfg, name));
+        if (rc < 0) return rc;
+    }
+    return 0;
+}

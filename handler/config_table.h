@@ -1,107 +1,72 @@
 /*
- * config_table.h -- every setting of the worker, declared once.
+ * config_table.h -- where every setting is stored: the configuration's
+ * structs, whose fields the rows of the table (config_table.c) point into,
+ * and the table applied to a whole configuration.
  *
- * As nginx's ngx_command_t: a setting's section, key, FCWORKER_* name, type
- * and range, default, where it is stored and what a reload may do with it
- * are one row of fcw_settings (config_table.c). Reading the file, the
- * environment overrides and their typo check, --check-config's dump,
- * --config-reference (conf/README.md) and the reload rules all walk that
- * table; none of them names a key.
+ * Here rather than in config.h so that the table sits below the loader:
+ * config.c reads a file and creates handlers, and the table needs neither.
+ * What a setting's type means is config_setting.c's.
  */
 #ifndef FCW_CONFIG_TABLE_H
 #define FCW_CONFIG_TABLE_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
+#include "addr.h"
+#include "app_config.h"
+#include "config_setting.h"
 #include "origin.h"
+#include "route.h"
 
-struct fcw_config;
+struct fcw_app;
+struct fcw_handler;
 
-typedef enum fcw_setting_type {
-    FCW_SET_UINT,       /* unsigned, decimal, in [min, max] */
-    FCW_SET_SECONDS,    /* unsigned seconds, in [min, max] */
-    FCW_SET_MODE,       /* unsigned, octal (a file mode), in [min, max] */
-    FCW_SET_STRING,     /* char *; a setting's own set checks what else it must be */
-    FCW_SET_PATH,       /* char *, an absolute path */
-    FCW_SET_CHOICE,     /* int: the index of the value in choices */
-    FCW_SET_ADDRESS,    /* char * as written, and its fcw_addr at aux */
-    FCW_SET_STATUSES,   /* char * as written, and its fcw_status_set at aux */
-} fcw_setting_type;
+typedef struct fcw_route_config {
+    char *prefix;             /* "/api/" for [route /api/], NULL for the lifecycle routes */
+    char *spec;               /* "builtin:hello", "exec:/bin/x -a" */
+    unsigned timeout_s;
+    fcw_origin spec_origin;
+    fcw_origin timeout_origin;
+    struct fcw_handler *handler; /* created from spec by config.c */
+} fcw_route_config;
 
-/* What a reload (SIGHUP) does with a changed value. */
-typedef enum fcw_reload {
-    FCW_RELOAD_YES,         /* the new value serves the next request */
-    FCW_RELOAD_START_ONLY,  /* set up once: a reload warns and keeps the running value */
-    FCW_RELOAD_NEW_APP,     /* [app]: a change starts a new app, the old one drains */
-    FCW_RELOAD_BEFORE_INIT, /* refused once /initialize has succeeded */
-} fcw_reload;
+typedef struct fcw_config {
+    char *path;               /* the INI file, NULL when none was read */
+    char *socket_path;
+    unsigned socket_mode;
+    unsigned threads;         /* most requests served at once (idle connections cost none) */
+    unsigned drain_timeout_s;
+    /* After SIGTERM: seconds still accepting, health 503 draining, before the drain. */
+    unsigned shutdown_delay_s;
+    unsigned thread_idle_timeout_s; /* a spare thread exits after this idle; 0: never */
+    unsigned queue_timeout_s; /* a request waiting for a thread longer is answered 503 */
+    fcw_origin socket_origin, socket_mode_origin, threads_origin, drain_origin;
+    fcw_origin thread_idle_origin, queue_origin, shutdown_delay_origin;
+    /* Health and metrics (health.c, metrics_listen.c) and the access log (access_log.c). */
+    char *health_path;        /* answered by the worker itself; "" when off */
+    char *metrics_listen;     /* "127.0.0.1:9101" as given, NULL when off; fixed at start */
+    fcw_addr metrics_addr;    /* metrics_listen parsed */
+    int access_log;           /* one stderr line per request */
+    fcw_origin health_origin, metrics_origin, access_log_origin;
 
-#define FCW_SETTING_NONBLANK 1u /* a blank value is "KEY is empty" */
-#define FCW_SETTING_FASTCGI 2u  /* [app]: shown by the dump only for protocol = fastcgi */
+    fcw_route_config lifecycle[FCW_ROUTE_COUNT];  /* indexed by fcw_route */
+    fcw_route_config *routes; /* [route PREFIX] sections, longest prefix first */
+    size_t nroutes;
 
-typedef struct fcw_setting fcw_setting;
+    fcw_app_config app;       /* [app]; app.present is 0 without one */
+    /*
+     * The running app this snapshot sends `app` routes to: attached by the
+     * layer that starts apps (fcw_server_attach_app, server.c) before the
+     * snapshot is published, and let go, when the snapshot is freed, with
+     * app_release, which that layer sets with it: the configuration holds
+     * the app without knowing what an app is. NULL in a configuration that
+     * is only checked.
+     */
+    struct fcw_app *app_rt;
+    void (*app_release)(struct fcw_app *app);
 
-/*
- * A type's parse-and-store, replaced for a setting with a shape of its own
- * (nginx's custom set functions): 0, -ENOMEM, or -EINVAL with the sentence
- * after "KEY = 'VALUE': " in why.
- */
-typedef int fcw_setting_set(const fcw_setting *s, void *base, const char *value, char *why,
-                            size_t whylen);
-
-struct fcw_setting {
-    const char *section;    /* "worker", "initialize", ..., "route" ([route PREFIX]), "app" */
-    const char *key;
-    const char *env;        /* FCWORKER_* name; NULL: the file only */
-    fcw_setting_type type;
-    unsigned min, max;      /* the numeric types */
-    const char *const *choices; /* FCW_SET_CHOICE, NULL-terminated */
-    const char *def;        /* the default as the file would spell it; NULL: none */
-    const char *(*def_fn)(char *buf, size_t len); /* a default known only at run time */
-    size_t offset;          /* the value in its section's struct (fcw_section.base) */
-    size_t aux;             /* FCW_SET_ADDRESS, FCW_SET_STATUSES: the parsed value */
-    size_t origin;          /* its fcw_origin in the same struct */
-    fcw_reload reload;
-    unsigned flags;         /* FCW_SETTING_* */
-    const char *off;        /* how a NULL string is shown ("off"); NULL: not shown */
-    const char *expect;     /* what was expected, when the type's own words are too few */
-    fcw_setting_set *set;   /* NULL: the type's */
-    /* conf/README.md's words where the value's own are not enough */
-    const char *doc_default, *doc_range, *doc_reload;
-};
-
-/*
- * A section: base gives the struct its keys are stored in, for the section
- * called name ([route /api/] makes one; NULL: out of memory); enter, when
- * there is one, is told of every key given to it, at where.
- */
-typedef struct fcw_section {
-    const char *name;       /* as in [name]; "route" is [route PREFIX] */
-    void *(*base)(struct fcw_config *cfg, const char *name);
-    void (*enter)(void *base, const char *where);
-    const char *doc;        /* the reference: which requests, for a route section */
-} fcw_section;
-
-extern const fcw_setting fcw_settings[];
-extern const size_t fcw_nsettings;
-extern const fcw_section fcw_sections[];
-extern const size_t fcw_nsections;
-
-/* The section called name ("route /api/" is "route"), or NULL. */
-const fcw_section *fcw_section_find(const char *name);
-
-/*
- * Whether [name] may head a section, said at its own line (where): an
- * unknown section, or a route prefix without '/'. 0 or -EINVAL with err.
- */
-int fcw_section_check(const char *name, const char *where, char *err, size_t errlen);
-
-/* "[worker], [initialize], ..., [route /prefix/] or [app]", for messages. */
-const char *fcw_sections_list(char *buf, size_t len);
-
-/* The setting key of section (the table's name: "route" for any prefix), or NULL. */
-const fcw_setting *fcw_setting_find(const char *section, const char *key);
+    int refs;                 /* atomic; taken under the snapshot lock (config.c) */
+} fcw_config;
 
 /*
  * Sets key of the section called name from where ("conf/fcworker.conf:7",
@@ -109,44 +74,13 @@ const fcw_setting *fcw_setting_find(const char *section, const char *key);
  * -EINVAL / -ENOMEM with a sentence naming where, the value and what was
  * expected in err.
  */
-int fcw_config_set(struct fcw_config *cfg, const char *name, const char *key, const char *value,
+int fcw_config_set(fcw_config *cfg, const char *name, const char *key, const char *value,
                    const char *where, char *err, size_t errlen);
 
-/* Refuses an FCWORKER_* variable no setting has (naming the closest); 0 or -EINVAL. */
-int fcw_config_check_env_names(char *err, size_t errlen);
-
-/* Every FCWORKER_* override, after the file; 0 or as fcw_config_set. */
-int fcw_config_apply_env(struct fcw_config *cfg, char *err, size_t errlen);
-
 /* Every default of every section but [route PREFIX]'s; 0 or -ENOMEM. */
-int fcw_settings_defaults(struct fcw_config *cfg);
-
-/*
- * Frees the strings of section's settings in base (and NULLs them): a
- * setting's string is freed where it is declared, not in a list of its own.
- */
-void fcw_settings_free(const char *section, void *base);
+int fcw_settings_defaults(fcw_config *cfg);
 
 /* The struct s is stored in, for cfg (not for "route"). */
-void *fcw_setting_base(const fcw_setting *s, struct fcw_config *cfg);
-
-/* s's value in base as the file would spell it (octal mode, choice name, off). */
-const char *fcw_setting_text(const fcw_setting *s, const void *base, char *buf, size_t len);
-
-/* Whether s is unset in base (a NULL string without an off word): not shown. */
-bool fcw_setting_unset(const fcw_setting *s, const void *base);
-
-/* Whether s has the same value in a and b (addresses compared parsed). */
-bool fcw_setting_same(const fcw_setting *s, const void *a, const void *b);
-
-/* s's value (and origin) of from into to; 0 or -ENOMEM. */
-int fcw_setting_copy(const fcw_setting *s, void *to, const void *from);
-
-/* Whether every setting of section with rule reload is the same in a and b. */
-bool fcw_settings_same(const char *section, fcw_reload reload, const void *a, const void *b);
-
-/* The value of s in base, and its origin. */
-#define FCW_AT(base, off, type) ((type *)(void *)((char *)(base) + (off)))
-#define FCW_AT_CONST(base, off, type) ((const type *)(const void *)((const char *)(base) + (off)))
+void *fcw_setting_base(const fcw_setting *s, fcw_config *cfg);
 
 #endif

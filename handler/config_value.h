@@ -1,9 +1,11 @@
 /*
  * config_value.h -- what config.c and app_config.c do with every value: say
- * where it came from, read a number, keep a string.
+ * where it came from, read a number, keep a string, read a set of statuses.
  */
 #ifndef FCW_CONFIG_VALUE_H
 #define FCW_CONFIG_VALUE_H
+
+#include <stdbool.h>
 
 #include "origin.h"
 
@@ -18,5 +20,14 @@ int fcw_parse_uint(const char *s, unsigned min, unsigned max, int base, unsigned
 
 /* Replaces *dst with a copy of value; 0, or -ENOMEM with *dst kept. */
 int fcw_replace_str(char **dst, const char *value);
+
+/* Status codes 100-599 as a bit set: "500-599", "404,500-503". */
+typedef struct fcw_status_set {
+    unsigned char bits[600 / 8];
+} fcw_status_set;
+
+bool fcw_status_set_has(const fcw_status_set *s, int status);
+/* "500-599", "404, 500-503", "" (none) into *out; 0 or -EINVAL. */
+int fcw_status_set_parse(const char *text, fcw_status_set *out);
 
 #endif

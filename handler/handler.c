@@ -3,8 +3,6 @@
  */
 #include "handler.h"
 
-#include "handler_app.h"
-
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>

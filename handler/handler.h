@@ -48,7 +48,7 @@ struct fcw_app_config;
 typedef struct fcw_handler_scope {
     fcw_route route;
     const struct fcw_app_config *app; /* the configuration's [app]; NULL: none */
-    struct fcw_app **app_rt;          /* where its running app will be (config.h, app_rt) */
+    struct fcw_app **app_rt;          /* where its running app will be (config_table.h, app_rt) */
 } fcw_handler_scope;
 
 /*
@@ -60,12 +60,26 @@ int fcw_handler_create(const char *spec, const fcw_handler_scope *scope, fcw_han
                        char *err, size_t errlen);
 void fcw_handler_destroy(fcw_handler *h);
 
-/* Kind constructors; arg is the spec after "kind:". app's is in handler_app.h. */
+/*
+ * Kind constructors; arg is the spec after "kind:". Declared here, not in
+ * headers of their own, so the kinds (which include this file for the
+ * interface) and the table of kinds (handler.c) include one another in no
+ * cycle.
+ */
 int fcw_builtin_create(const char *arg, fcw_route route, fcw_handler **out, char *err,
                        size_t errlen);
 int fcw_exec_create(const char *arg, fcw_route route, fcw_handler **out, char *err,
                     size_t errlen);
 int fcw_plugin_create(const char *arg, fcw_route route, fcw_handler **out, char *err,
                       size_t errlen);
+/*
+ * The `app` kind (handler_app.c): the handler for scope's route, sent to
+ * scope's [app], whose running app will be at *scope->app_rt once attached
+ * (config_table.h, app_rt); both belong to the configuration and outlive the
+ * handler. arg is "" (the spec is `app` alone). 0, -EINVAL without an
+ * [app], or -ENOMEM.
+ */
+int fcw_app_handler_create(const char *arg, const fcw_handler_scope *scope, fcw_handler **out,
+                           char *err, size_t errlen);
 
 #endif

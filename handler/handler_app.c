@@ -5,17 +5,17 @@
  * reached or breaks off answers 502, and the app's log lines are out before
  * the answer completes.
  */
-#include "handler_app.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "app.h"
+#include "app_config.h"
 #include "app_fastcgi.h"
 #include "app_http.h"
 #include "clock.h"
 #include "fclog.h"
+#include "handler.h"
 #include "metrics.h"
 
 typedef struct app_handler {

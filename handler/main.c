@@ -181,7 +181,7 @@ int main(int argc, char **argv) {
     int fd = start_serving(cfg, &code);
     if (fd < 0) return code;
     char *socket_path = strdup(cfg->socket_path);
-    fcw_config_publish(cfg);
+    fcw_server_publish(cfg);
     fcw_log_info("listening on %s (up to %u threads)", socket_path, cfg->threads);
 
     rc = fcw_server_run(fd, config_path);

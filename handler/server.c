@@ -112,6 +112,8 @@ int fcw_server_attach_app(fcw_config *cfg, const fcw_config *running, char *err,
     fcw_app *old = running != NULL ? running->app_rt : NULL;
     *exit_code = 1;
     if (!cfg->app.present) return 0;
+    /* The configuration lets the app go when it is freed, without knowing app.h. */
+    cfg->app_release = fcw_app_release;
     if (old != NULL && fcw_app_runs(old, &cfg->app)) {
         cfg->app_rt = fcw_app_ref(old);
         return 0;
@@ -164,6 +166,12 @@ static int initialized_change(const fcw_config *cfg, const fcw_config *running, 
     return 0;
 }
 
+void fcw_server_publish(fcw_config *cfg) {
+    /* The app a reload kept running follows the new fc_lines. */
+    if (cfg->app_rt != NULL) fcw_app_logs_fc_lines(cfg->app_rt, cfg->app.fc_lines_app);
+    fcw_config_publish(cfg);
+}
+
 static void reload(const char *config_path) {
     char err[FCW_CONFIG_ERR_MAX];
     int code;
@@ -187,7 +195,7 @@ static void reload(const char *config_path) {
         return;
     }
     /* The old app, if replaced, stops once the last request on the old snapshot ends. */
-    fcw_config_publish(cfg);
+    fcw_server_publish(cfg);
     fcw_metrics_reload(1);
     fcw_log_info("configuration reloaded%s%s", config_path ? " from " : "",
                  config_path ? config_path : "");

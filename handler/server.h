@@ -49,6 +49,12 @@ int fcw_server_attach_app(fcw_config *cfg, const fcw_config *running, char *err,
                           size_t errlen, int *exit_code);
 
 /*
+ * Publishes cfg (fcw_config_publish), its app first told who writes FC's
+ * lines: a reload may change fc_lines and keep the app running.
+ */
+void fcw_server_publish(fcw_config *cfg);
+
+/*
  * Serves until SIGTERM or SIGINT, then stops accepting, waits up to the
  * drain timeout for requests in flight and returns 0 (1 if some were cut).
  * SIGHUP reloads the configuration from config_path.

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_setting.h"
 #include "config_table.h"
 #include "support/testutil.h"
 
