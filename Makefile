@@ -6,7 +6,7 @@
 #                   even when one fails; the failures together at the end)
 #   make install    install fcworker, its plugin header and configuration under $(PREFIX)
 #   make config-reference  rewrite conf/README.md's tables of settings from the
-#                   worker's own table (handler/config_table.c)
+#                   worker's own table (handler/config/config_table.c)
 #   make check-layers  no include cycle among handler/'s modules (scripts/check-layers)
 #
 # Overridable: OPTIMIZATION, CC, PREFIX, SANITIZE=1 (AddressSanitizer + UBSan).
@@ -17,7 +17,10 @@ PREFIX ?= /usr/local
 WARN = -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
        -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -Wvla -Werror=implicit-function-declaration
 DEBUG = -g
-CPPFLAGS += -D_GNU_SOURCE -Ihandler
+# handler/'s layers, top down below main.c and server.c (handler/README.md);
+# every one is on the include path, so a module is included by its name alone.
+HANDLER_LAYERS = core dispatch config handlers app cgi request settings base
+CPPFLAGS += -D_GNU_SOURCE -Ihandler $(HANDLER_LAYERS:%=-Ihandler/%)
 CFLAGS ?=
 CFLAGS += -std=c11 $(OPTIMIZATION) $(WARN) $(DEBUG) -pthread -fno-strict-aliasing
 
@@ -33,7 +36,7 @@ LIBS = -lfcgi -linih -lhttp_parser -ldl -pthread
 # Plugins call the fcw_* API in the executable: export exactly that.
 EXPORT = -Wl,--dynamic-list=handler/fcworker.sym
 
-WORKER_SRC = $(filter-out handler/main.c,$(wildcard handler/*.c))
+WORKER_SRC = $(filter-out handler/main.c,$(wildcard handler/*.c $(HANDLER_LAYERS:%=handler/%/*.c)))
 WORKER_OBJ = $(WORKER_SRC:handler/%.c=$(BUILD)/obj/%.o)
 MAIN_OBJ = $(BUILD)/obj/main.o
 BIN = $(BUILD)/fcworker
