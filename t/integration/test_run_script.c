@@ -2,7 +2,7 @@
  * test_run_script.c -- scripts/run as the container's main process: a
  * SIGHUP while it starts is never fatal, the whole stop is bounded by the
  * drain timeout, and two runtimes on one machine never share a directory
- * or delete each other's socket.
+ * or delete each other's socket; a stop while nginx starts is an ordinary one.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -295,6 +295,37 @@ START_TEST(drain_timeout_ends_children_and_requests) {
 }
 END_TEST
 
+static int path_exists(void *path) { return access(path, F_OK) == 0; }
+
+/*
+ * SIGTERM while nginx starts (NGINX_BIN: nginx a second late; the group it
+ * leaves is empty once it has stopped): the stop is the ordinary one, status
+ * 0 and nothing left, not set -e's status 1 on a kill of that empty group.
+ */
+START_TEST(stop_while_nginx_starts_exits_0) {
+    char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], started[340], port_env[32],
+         run_env[320], nginx_env[400];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    chmod(dir, 0755);
+    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
+    snprintf(started, sizeof started, "%s/slow-nginx.started", run_dir);
+    snprintf(port_env, sizeof port_env, "PORT=%d", free_port());
+    snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
+    snprintf(nginx_env, sizeof nginx_env, "NGINX_BIN=%s", fixture_path("run", "slow-nginx.sh"));
+    const char *env[] = {port_env, run_env, nginx_env, NULL};
+
+    pid_t pid = spawn_run(env, dir);
+    ck_assert_msg(wait_until(path_exists, started, 10000), "nginx was never started");
+    int rc = stop_run(pid, 20000);
+    char *err = file_in(dir, "stderr.log");
+    ck_assert_msg(rc == 0, "scripts/run exited with %d (-1: killed after 20 s):\n%s", rc, err);
+    ck_assert_msg(strstr(err, "fcworker: info: SIGTERM received") != NULL,
+                  "the worker was not stopped:\n%s", err);
+    free(err);
+    remove_tree(dir);
+}
+END_TEST
+
 static Suite *run_script_suite(void) {
     Suite *s = suite_create("run_script");
     TCase *tc = tcase_create("run_script");
@@ -303,6 +334,7 @@ static Suite *run_script_suite(void) {
     tcase_add_test(tc, stop_is_bounded_by_the_drain_timeout);
     tcase_add_test(tc, two_runtimes_on_one_machine);
     tcase_add_test(tc, drain_timeout_ends_children_and_requests);
+    tcase_add_test(tc, stop_while_nginx_starts_exits_0);
     suite_add_tcase(s, tc);
     return s;
 }
