@@ -2,7 +2,8 @@
  * test_run_script.c -- scripts/run as the container's main process: a
  * SIGHUP while it starts is never fatal, the whole stop is bounded by the
  * drain timeout, and two runtimes on one machine never share a directory
- * or delete each other's socket.
+ * or delete each other's socket; a stop while nginx starts is an ordinary one,
+ * and the first answer after the launch is the worker's, never a 502.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -306,6 +307,80 @@ START_TEST(drain_timeout_ends_children_and_requests) {
 }
 END_TEST
 
+static int path_exists(void *path) { return access(path, F_OK) == 0; }
+
+/*
+ * SIGTERM while nginx starts (NGINX_BIN: nginx a second late; the group it
+ * leaves is empty once it has stopped): the stop is the ordinary one, status
+ * 0 and nothing left, not set -e's status 1 on a kill of that empty group;
+ * nginx, without its handlers yet, gets SIGTERM rather than SIGQUIT.
+ */
+START_TEST(stop_while_nginx_starts_exits_0) {
+    char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], started[340], port_env[32],
+         run_env[320], nginx_env[400];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    chmod(dir, 0755);
+    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
+    snprintf(started, sizeof started, "%s/slow-nginx.started", run_dir);
+    snprintf(port_env, sizeof port_env, "PORT=%d", free_port());
+    snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
+    snprintf(nginx_env, sizeof nginx_env, "NGINX_BIN=%s", fixture_path("run", "slow-nginx.sh"));
+    const char *env[] = {port_env, run_env, nginx_env, NULL};
+
+    pid_t pid = spawn_run(env, dir);
+    ck_assert_msg(wait_until(path_exists, started, 10000), "nginx was never started");
+    int rc = stop_run(pid, 20000);
+    char *err = file_in(dir, "stderr.log");
+    ck_assert_msg(rc == 0, "scripts/run exited with %d (-1: killed after 20 s):\n%s", rc, err);
+    ck_assert_msg(strstr(err, "fcworker: info: SIGTERM received") != NULL,
+                  "the worker was not stopped:\n%s", err);
+    free(err);
+    /* Not yet nginx with its handlers: TERM, where QUIT's default would dump core. */
+    char *sig = file_in(run_dir, "slow-nginx.signal");
+    ck_assert_msg(strcmp(sig, "TERM\n") == 0, "nginx got '%s' while it started", sig);
+    free(sig);
+    remove_tree(dir);
+}
+END_TEST
+
+/*
+ * FC's start-up check passes the moment nginx listens, and FC's first
+ * request follows at once: POST /initialize sent from the script's launch,
+ * again and again until something answers, gets 200 as its first answer,
+ * never nginx's 502 for a worker not yet listening. Five launches, so an
+ * order that holds only by luck shows.
+ */
+START_TEST(first_answer_after_launch_is_200) {
+    for (int launch = 0; launch < 5; launch++) {
+        char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], port_env[32], run_env[320];
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        chmod(dir, 0755);
+        int port = free_port();
+        snprintf(port_env, sizeof port_env, "PORT=%d", port);
+        snprintf(run_dir, sizeof run_dir, "%s/run", dir);
+        snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
+        const char *env[] = {port_env, run_env, NULL};
+        pid_t pid = spawn_run(env, dir);
+        http_resp r = {0};
+        int answered = 0;
+        long deadline = now_ms() + 10000;
+        while (!answered && now_ms() < deadline && waitpid(pid, NULL, WNOHANG) == 0) {
+            answered = http_do(port, "POST", "/initialize",
+                               "x-fc-control-path: /initialize\r\n", "", 0, &r) == 0;
+            if (!answered) usleep(200);
+        }
+        char *err = file_in(dir, "stderr.log");
+        ck_assert_msg(answered, "launch %d: no answer within 10 s:\n%s", launch, err);
+        ck_assert_msg(r.status == 200, "launch %d: the first answer was %d:\n%s\n%s", launch,
+                      r.status, r.head, err);
+        free(err);
+        http_resp_free(&r);
+        ck_assert_int_eq(stop_run(pid, 20000), 0);
+        remove_tree(dir);
+    }
+}
+END_TEST
+
 static Suite *run_script_suite(void) {
     Suite *s = suite_create("run_script");
     TCase *tc = tcase_create("run_script");
@@ -314,6 +389,8 @@ static Suite *run_script_suite(void) {
     tcase_add_test(tc, stop_is_bounded_by_the_drain_timeout);
     tcase_add_test(tc, two_runtimes_on_one_machine);
     tcase_add_test(tc, drain_timeout_ends_children_and_requests);
+    tcase_add_test(tc, stop_while_nginx_starts_exits_0);
+    tcase_add_test(tc, first_answer_after_launch_is_200);
     suite_add_tcase(s, tc);
     return s;
 }
