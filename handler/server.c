@@ -30,6 +30,7 @@
 #include "lifecycle.h"
 #include "metrics.h"
 #include "process.h"
+#include "thread.h"
 
 static fcw_lifecycle lifecycle;
 
@@ -264,14 +265,8 @@ static void *take_signals(void *unused) {
 }
 
 int fcw_server_take_signals(void) {
-    pthread_t tid;
-    pthread_attr_t attr;
     fcw_cond_init_monotonic(&events.cond);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = -pthread_create(&tid, &attr, take_signals, NULL);
-    pthread_attr_destroy(&attr);
-    return rc;
+    return fcw_thread_start(take_signals, NULL, 0);
 }
 
 int fcw_server_stop_signal(void) {

@@ -34,6 +34,7 @@
 #include "fclog.h"
 #include "fd.h"
 #include "metrics.h"
+#include "thread.h"
 
 /* Readiness of a server the worker did not start: a connect() this often at first, then slower. */
 #define PROBE_FIRST_MS 2
@@ -197,13 +198,8 @@ static int wait_address_free(fcw_app *a, char *err, size_t errlen) {
 
 /* The supervisor thread, detached: it ends by itself and the last reference frees a. */
 static int start_supervisor(fcw_app *a, char *err, size_t errlen) {
-    pthread_t tid;
-    pthread_attr_t attr;
     a->has_thread = 1;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = -pthread_create(&tid, &attr, fcw_app_supervise, a);
-    pthread_attr_destroy(&attr);
+    int rc = fcw_thread_start(fcw_app_supervise, a, 0);
     if (rc < 0)
         snprintf(err, errlen, "cannot start the app's supervisor thread: %s", fcw_strerror(rc));
     return rc;

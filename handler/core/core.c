@@ -13,6 +13,7 @@
 #include "core.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcgiapp.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -41,6 +42,7 @@
 #include "health.h"
 #include "metrics.h"
 #include "request.h"
+#include "thread.h"
 #include "route.h"
 
 /* Handlers run on these stacks; plugins get room, idle threads touch little. */
@@ -57,6 +59,14 @@
 #define INLINE_UNREAD_MAX (64 * 1024)
 /* Ready connections the leader takes from one epoll_wait. */
 #define LEAD_BATCH 32
+/*
+ * Idle followers kept ready as they are; one that goes idle behind this many
+ * gives its stack's pages back (a burst's threads otherwise keep what their
+ * requests touched), and the last to go idle after a burst trims the heap.
+ */
+#define WARM_FOLLOWERS 4
+/* What a follower keeps of its stack below the frame it waits in. */
+#define STACK_KEPT 4096
 
 typedef struct queued {
     int fd;
@@ -72,6 +82,7 @@ typedef struct queued {
 typedef struct follower {
     sem_t wake;
     int fd;
+    uintptr_t stack_lo;          /* the lowest address of its stack, 0 when unknown */
 } follower;
 
 static struct {
@@ -146,13 +157,7 @@ static void *thread_main(void *arg);
 /* One more thread, if the limit allows: the leader and `threads` followers. Called with core.lock held. */
 static void spawn_locked(void) {
     if (core.stopping || core.nthreads >= core.set.threads + 1) return;
-    pthread_attr_t attr;
-    pthread_t tid;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, THREAD_STACK);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int err = -pthread_create(&tid, &attr, thread_main, NULL);
-    pthread_attr_destroy(&attr);
+    int err = fcw_thread_start(thread_main, NULL, THREAD_STACK);
     if (err == 0) core.nthreads++;
     else fcw_log_warn("cannot start worker thread %u: %s", core.nthreads + 1, fcw_strerror(err));
 }
@@ -459,7 +464,12 @@ static bool follow_locked(FCGX_Request *fr, follower *self) {
     }
     self->fd = -1;
     core.idle_stack[core.nidle++] = self;
+    bool cold = core.nidle > WARM_FOLLOWERS;
+    /* The last of a burst's followers to go idle (the leader is the other thread). */
+    bool burst_over = cold && core.busy == 0 && core.nidle + 1 == core.nthreads;
     pthread_mutex_unlock(&core.lock);
+    if (cold) fcw_thread_release_stack(self->stack_lo, STACK_KEPT);
+    if (burst_over) malloc_trim(0);
     int rc = await_request(self);
     pthread_mutex_lock(&core.lock);
     if (rc == ETIMEDOUT) {
@@ -481,7 +491,7 @@ static bool follow_locked(FCGX_Request *fr, follower *self) {
 
 static void *thread_main(void *arg) {
     FCGX_Request fr;
-    follower self = {.fd = -1};
+    follower self = {.fd = -1, .stack_lo = fcw_thread_stack_lo()};
     (void)arg;
 
     if (FCGX_InitRequest(&fr, core.no_accept_fd, 0) != 0 || sem_init(&self.wake, 0, 0) != 0) {

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "error.h"
 #include "fclog.h"
+#include "thread.h"
 
 /* Set-aside threads' stacks: they only look at heads. */
 #define PARK_STACK (256 * 1024)
@@ -154,13 +155,7 @@ static int park_start_locked(void) {
     if (park.epfd >= 0) return 0;
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) return fcw_errno();
-    pthread_attr_t attr;
-    pthread_t tid;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, PARK_STACK);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = -pthread_create(&tid, &attr, park_main, (void *)(intptr_t)ep);
-    pthread_attr_destroy(&attr);
+    int rc = fcw_thread_start(park_main, (void *)(intptr_t)ep, PARK_STACK);
     if (rc < 0) {
         close(ep);
         return rc;
