@@ -36,9 +36,6 @@
 #include "metrics.h"
 #include "thread.h"
 
-/* Readiness of a server the worker did not start: a connect() this often at first, then slower. */
-#define PROBE_FIRST_MS 2
-#define PROBE_MAX_MS 50
 /*
  * A connect refused while the app counts as ready: it died a moment ago.
  * How long a request waits for the supervisor to notice before trying again.
@@ -130,7 +127,7 @@ void fcw_app_stderr_tail(fcw_app *a, char *out, size_t outlen) {
 
 static int wait_external(fcw_app *a, char *err, size_t errlen) {
     long ready_by = fcw_now_ms() + (long)a->cfg.ready_timeout_s * 1000L;
-    long probe_ms = PROBE_FIRST_MS;
+    long probe_ms = FCW_APP_PROBE_FIRST_MS;
     while (!fcw_app_accepts(&a->cfg.addr)) {
         if (fcw_now_ms() >= ready_by) {
             snprintf(err, errlen, "the app's server does not accept on %s after %u s "
@@ -139,7 +136,8 @@ static int wait_external(fcw_app *a, char *err, size_t errlen) {
             return -ETIMEDOUT;
         }
         fcw_sleep_ms(probe_ms);
-        if (probe_ms < PROBE_MAX_MS) probe_ms *= 2;
+        probe_ms *= 2;
+        if (probe_ms > FCW_APP_PROBE_MAX_MS) probe_ms = FCW_APP_PROBE_MAX_MS;
     }
     return 0;
 }
@@ -183,7 +181,7 @@ static int wait_address_free(fcw_app *a, char *err, size_t errlen) {
             return -EADDRINUSE;
         }
         /* An app's leaving is signalled; a foreign server's only seen by looking again. */
-        long next = fcw_now_ms() + (old != NULL ? 1000 : PROBE_MAX_MS);
+        long next = fcw_now_ms() + (old != NULL ? 1000 : FCW_APP_PROBE_MAX_MS);
         long ms = (next < until ? next : until) - fcw_now_ms();
         if (ms < 1) ms = 1;
         struct timespec ts = fcw_realtime_after(ms);

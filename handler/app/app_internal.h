@@ -31,6 +31,16 @@
 #include "app_log.h"
 #include "app_pool.h"
 
+/*
+ * Readiness probes (a connect(), or a FastCGI GET_VALUES): every few
+ * milliseconds, up to FCW_APP_PROBE_MAX_MS apart, so an app is taken as
+ * ready at most that long after it is (cold start is on FC's bill). An app
+ * that takes seconds costs a few hundred connects a second, which is
+ * nothing beside its own start.
+ */
+#define FCW_APP_PROBE_FIRST_MS 1
+#define FCW_APP_PROBE_MAX_MS 5
+
 typedef enum app_state {
     APP_STARTING,   /* started, not accepting yet */
     APP_READY,      /* at least one copy serves */

@@ -27,13 +27,6 @@
 #include "metrics.h"
 #include "process.h"
 
-/*
- * Readiness probes of an HTTP app: a connect() every few milliseconds at
- * first (cold start is on FC's bill), slowing down for an app that takes
- * seconds.
- */
-#define PROBE_FIRST_MS 2
-#define PROBE_MAX_MS 50
 /* Without a pidfd (kernel before 5.3), how often to look for an exit. */
 #define EXIT_POLL_MS 100
 /* After SIGKILL, how often it is sent again to a process still there. */
@@ -96,7 +89,7 @@ static void start_copy(fcw_app *a, copy *c, long now) {
     c->pub.gen++;
     c->kill_at = 0;
     c->served = 0;
-    c->probe_ms = PROBE_FIRST_MS;
+    c->probe_ms = FCW_APP_PROBE_FIRST_MS;
     c->ready_timed_out = 0;
     fcw_app_probe_reset(c, now);
     fcw_app_copy_move(a, c, FCW_COPY_EV_SPAWNED);
@@ -344,7 +337,8 @@ static void check_ready(fcw_app *a, copy *c, long now) {
         c->probe_at = 0;
     } else if (!a->fastcgi && checked) {
         c->probe_at = now + c->probe_ms;
-        if (c->probe_ms < PROBE_MAX_MS) c->probe_ms *= 2;
+        c->probe_ms *= 2;
+        if (c->probe_ms > FCW_APP_PROBE_MAX_MS) c->probe_ms = FCW_APP_PROBE_MAX_MS;
     }
 }
 
