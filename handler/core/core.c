@@ -13,8 +13,9 @@
 #include "core.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <fcgiapp.h>
+#include <linux/sockios.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdbool.h>
@@ -24,26 +25,23 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "config.h"
+#include "core_head.h"
 #include "dispatch.h"
 #include "error.h"
-#include "core_head.h"
-#include "fcgi_record.h"
 #include "fclog.h"
 #include "fd.h"
 #include "health.h"
 #include "metrics.h"
 #include "request.h"
-#include "thread.h"
 #include "route.h"
+#include "thread.h"
 
 /* Handlers run on these stacks; plugins get room, idle threads touch little. */
 #define THREAD_STACK (512 * 1024)
@@ -238,19 +236,7 @@ static void refuse(FCGX_Request *fr, int fd, long waited_ms) {
         fr->ipcFd = -1;
         return;
     }
-    fcw_request req;
-    fcw_request_init(&req, fr);
-    req.route = FCW_ROUTE_NONE; /* not FC's answer: no x-fc-status */
-    fcw_request_log(&req, "waited %ld ms for a free thread (queue_timeout %u s, every one of %u busy): "
-            "answered 503; raise [worker] threads", waited_ms, core.set.queue_timeout_s,
-            core.set.threads);
-    fcw_request_respond(&req, 503, "text/plain; charset=utf-8",
-                        "Service Unavailable: every worker thread is busy\n");
-    fcw_metrics_queue_timeout();
-    fcw_route_result rr = fcw_route_request(req.method, req.path, req.control_path);
-    fcw_metrics_request_count(rr.route, 503, waited_ms * 1000L);
-    fcw_request_finish(&req);
-    fcw_request_free(&req);
+    fcw_dispatch_refuse_busy(fr, waited_ms, core.set.queue_timeout_s, core.set.threads);
     FCGX_Finish_r(fr);
     if (fr->ipcFd >= 0) fcw_request_conn_recv_timeout(fr->ipcFd, 0);
     release_connection(fr);
@@ -429,10 +415,38 @@ static void lead_locked(FCGX_Request *fr) {
     pthread_mutex_lock(&core.lock);
 }
 
-/* Serves fd, counted in busy already; with core.lock held, let go meanwhile. */
+/*
+ * A connection ready now, taken from the set without waiting, with its head
+ * whole and sound; -1 when there is none, or queued requests come first. A
+ * follower that has served one request takes the next this way, as long as
+ * there are some, instead of going idle to be woken by the leader for it:
+ * under load, a request then costs no thread wake-up.
+ */
+static int next_ready(void) {
+    struct epoll_event ev;
+    while (!__atomic_load_n(&core.stopping, __ATOMIC_ACQUIRE) &&
+           __atomic_load_n(&core.qlen, __ATOMIC_RELAXED) == 0 &&
+           epoll_wait(core.epfd, &ev, 1, 0) == 1) {
+        int fd = ev.data.fd;
+        if (fd == core.stop_fd) return -1;
+        if (fd == core.listen_fd) {
+            accept_all();
+            continue;
+        }
+        fcw_fcgi_head head;
+        enum fcw_head_state st = fcw_core_head_look(fd, &head);
+        if (st == FCW_HEAD_READY) return fd;
+        if (st == FCW_HEAD_PARTIAL) fcw_core_head_park(fd, rearm);
+        else if (st == FCW_HEAD_DROP || arm(fd, EPOLL_CTL_MOD) < 0) close(fd);
+    }
+    return -1;
+}
+
+/* Serves fd, counted in busy already, then what next_ready gives; with core.lock held, let go meanwhile. */
 static void serve_locked(FCGX_Request *fr, int fd) {
     pthread_mutex_unlock(&core.lock);
-    serve(fr, fd);
+    do serve(fr, fd);
+    while ((fd = next_ready()) >= 0);
     pthread_mutex_lock(&core.lock);
     done_locked();
 }

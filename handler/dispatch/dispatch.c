@@ -86,6 +86,23 @@ static void refuse(fcw_request *req, const fcw_config *cfg, fcw_route_result rr,
     account(req, cfg, rr.route, started_us, 0, 0);
 }
 
+void fcw_dispatch_refuse_busy(FCGX_Request *fr, long waited_ms, unsigned queue_timeout_s,
+                              unsigned threads) {
+    fcw_request req;
+    fcw_request_init(&req, fr);
+    req.route = FCW_ROUTE_NONE; /* not FC's answer: no x-fc-status */
+    fcw_request_log(&req, "waited %ld ms for a free thread (queue_timeout %u s, every one of %u "
+                    "busy): answered 503; raise [worker] threads", waited_ms, queue_timeout_s,
+                    threads);
+    fcw_request_respond(&req, 503, "text/plain; charset=utf-8",
+                        "Service Unavailable: every worker thread is busy\n");
+    fcw_metrics_queue_timeout();
+    fcw_route_result rr = fcw_route_request(req.method, req.path, req.control_path);
+    fcw_metrics_request_count(rr.route, 503, waited_ms * 1000L);
+    fcw_request_finish(&req);
+    fcw_request_free(&req);
+}
+
 void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc) {
     long started_us = fcw_now_us();
     fcw_request req;

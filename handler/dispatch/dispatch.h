@@ -13,6 +13,14 @@
 void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc);
 
 /*
+ * Answers the request libfcgi has read on fr 503 without a handler: it
+ * waited waited_ms for a thread, past queue_timeout_s. Counted by its route
+ * like the worker's other answers of its own (400, 405), without FC's lines.
+ */
+void fcw_dispatch_refuse_busy(FCGX_Request *fr, long waited_ms, unsigned queue_timeout_s,
+                              unsigned threads);
+
+/*
  * The timeout a handler gets: the route's, bounded by FC's own header
  * (x-fc-function-timeout / x-fc-initialization-timeout) when it is a number.
  */
