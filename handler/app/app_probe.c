@@ -18,8 +18,12 @@
 #include "fcgi_record.h"
 #include "fd.h"
 
-/* A copy that closed the probe unanswered and lives this long is up. */
-#define PROBE_CLOSED_GRACE_MS 100
+/*
+ * A copy that closed the probe unanswered and lives this long is up
+ * (libfcgi closes it so). One that dies of the probe has closed it by
+ * exiting: its exit is reported within microseconds of the close.
+ */
+#define PROBE_CLOSED_GRACE_MS 10
 
 bool fcw_app_accepts(const fcw_addr *addr) {
     int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
