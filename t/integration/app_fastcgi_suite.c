@@ -6,7 +6,6 @@
 #include "app_fastcgi_suite.h"
 
 #include <check.h>
-#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -46,36 +45,6 @@ void need_fixture(void) {
                   fastcgi_fixture("fcgi-fixture.c"), fixture_status);
 }
 
-/*
- * The worker's live children (its copies), up to max, into pids; the number
- * of them. Zombies (exited, not reaped) do not count, but are counted into
- * *zombies when it is given.
- */
-int worker_copies(pid_t worker, pid_t *pids, int max, int *zombies) {
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int n = 0;
-    if (zombies) *zombies = 0;
-    while (d && (e = readdir(d)) != NULL) {
-        char path[300], stat[512];
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        if (read_proc(path, stat, sizeof stat) == 0) continue;
-        char *rp = strrchr(stat, ')');
-        char state = 0;
-        int ppid = 0;
-        if (rp == NULL || sscanf(rp + 2, "%c %d", &state, &ppid) != 2 || ppid != worker) continue;
-        if (state == 'Z' || state == 'X') {
-            if (zombies) (*zombies)++;
-            continue;
-        }
-        if (n < max) pids[n] = atoi(e->d_name);
-        n++;
-    }
-    if (d) closedir(d);
-    return n;
-}
-
 typedef struct copies_want {
     pid_t worker, gone;
     int n, most;
@@ -85,7 +54,7 @@ static int copies_are(void *arg) {
     const copies_want *w = arg;
     pid_t pids[80];
     int zombies;
-    int n = worker_copies(w->worker, pids, 80, &zombies);
+    int n = live_children(w->worker, pids, 80, &zombies);
     if (n < w->n || n > (w->most ? w->most : w->n) || zombies != 0) return 0;
     for (int i = 0; i < n && i < 80; i++)
         if (pids[i] == w->gone) return 0;
@@ -101,7 +70,7 @@ void expect_copies(int n, pid_t gone, int timeout_ms) {
     ck_assert_int_gt(w.worker, 0);
     if (!wait_until(copies_are, &w, timeout_ms)) {
         pid_t pids[80];
-        int zombies, k = worker_copies(w.worker, pids, 80, &zombies);
+        int zombies, k = live_children(w.worker, pids, 80, &zombies);
         char desc[600] = "";
         size_t used = 0;
         for (int i = 0; i < k && i < 80 && used + 16 < sizeof desc; i++)

@@ -26,8 +26,6 @@ const char *fastcgi_fixture(const char *name);
 /* Fails the test if the fixture could not be built. */
 void need_fixture(void);
 
-/* The worker's live children (its copies) up to max into pids, zombies counted apart. */
-int worker_copies(pid_t worker, pid_t *pids, int max, int *zombies);
 /* Within timeout_ms exactly n copies, gone (0: none) not among them, no zombie. */
 void expect_copies(int n, pid_t gone, int timeout_ms);
 /* Within timeout_ms n copies and at most one successor beside each, no zombie. */

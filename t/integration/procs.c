@@ -44,22 +44,28 @@ static int proc_state(pid_t pid, char *state, pid_t *ppid) {
     return 1;
 }
 
-int children_of(pid_t pid, int *zombies) {
+int live_children(pid_t parent, pid_t *pids, int max, int *zombies) {
     DIR *d = opendir("/proc");
     struct dirent *e;
     int n = 0;
-    *zombies = 0;
+    if (zombies) *zombies = 0;
     while (d && (e = readdir(d)) != NULL) {
         char state;
         pid_t ppid;
         if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        if (!proc_state(atoi(e->d_name), &state, &ppid) || ppid != pid) continue;
+        if (!proc_state(atoi(e->d_name), &state, &ppid) || ppid != parent) continue;
+        if (state == 'Z' || state == 'X') {
+            if (zombies) (*zombies)++;
+            continue;
+        }
+        if (n < max) pids[n] = atoi(e->d_name);
         n++;
-        if (state == 'Z') (*zombies)++;
     }
     if (d) closedir(d);
     return n;
 }
+
+int children_of(pid_t pid, int *zombies) { return live_children(pid, NULL, 0, zombies) + *zombies; }
 
 typedef struct childless {
     pid_t parent;

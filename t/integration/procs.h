@@ -14,6 +14,12 @@ size_t read_proc(const char *path, char *buf, size_t len);
 /* Children of pid right now, zombies (unreaped exits) included and counted apart. */
 int children_of(pid_t pid, int *zombies);
 /*
+ * parent's live children, up to max, into pids (NULL when max is 0); their
+ * number. Zombies (exited, not reaped) do not count, but are counted into
+ * *zombies when it is given.
+ */
+int live_children(pid_t parent, pid_t *pids, int max, int *zombies);
+/*
  * Fails the test unless parent has no child, running or zombie, within
  * timeout_ms (0: right now): handlers must reap what they start.
  */

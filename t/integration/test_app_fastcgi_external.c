@@ -80,7 +80,7 @@ START_TEST(external_server_without_command) {
     app_start("external", text, NULL);
     pid_t worker = rt_worker_pid(&app_rt);
     ck_assert_int_gt(worker, 0);
-    ck_assert_int_eq(worker_copies(worker, NULL, 0, NULL), 0);
+    ck_assert_int_eq(live_children(worker, NULL, 0, NULL), 0);
 
     app_request("POST", "/env/x?q=1", "x-fc-request-id: ext-1\r\n", "abc", 3, &r);
     assert_function_success(&app_rt, &r, 200, "ext-1");

@@ -14,7 +14,7 @@
 
 /* The worker's copies, sorted, into pids (room for 8); how many. */
 static int sorted_copies(pid_t *pids) {
-    int n = worker_copies(rt_worker_pid(&app_rt), pids, 8, NULL);
+    int n = live_children(rt_worker_pid(&app_rt), pids, 8, NULL);
     for (int i = 1; i < n && i < 8; i++)
         for (int j = i; j > 0 && pids[j - 1] > pids[j]; j--) {
             pid_t t = pids[j];

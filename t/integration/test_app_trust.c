@@ -19,7 +19,6 @@
  * running out of the harness's sight.
  */
 #include <check.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -146,28 +145,6 @@ static pid_t get_pid(const char *path) {
     http_resp_free(&r);
     ck_assert_int_gt(pid, 1);
     return pid;
-}
-
-/* The worker's live children, up to max, into pids; how many there are. */
-static int children(pid_t parent, pid_t *pids, int max) {
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int n = 0;
-    while (d && (e = readdir(d)) != NULL) {
-        char path[300], stat[512];
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        if (read_proc(path, stat, sizeof stat) == 0) continue;
-        char *rp = strrchr(stat, ')');
-        char state = 0;
-        int ppid = 0;
-        if (rp == NULL || sscanf(rp + 2, "%c %d", &state, &ppid) != 2 || ppid != parent) continue;
-        if (state == 'Z' || state == 'X') continue;
-        if (n < max) pids[n] = atoi(e->d_name);
-        n++;
-    }
-    if (d) closedir(d);
-    return n;
 }
 
 static int file_exists(void *path) { return access(path, F_OK) == 0; }
@@ -732,7 +709,7 @@ static pid_t copy_on_socket(pid_t worker, unsigned long inode) {
     pid_t pids[64];
     char want[64];
     snprintf(want, sizeof want, "socket:[%lu]", inode);
-    int n = children(worker, pids, 64);
+    int n = live_children(worker, pids, 64, NULL);
     for (int i = 0; i < n && i < 64; i++) {
         char path[64], link[64];
         snprintf(path, sizeof path, "/proc/%d/fd/0", (int)pids[i]);
@@ -754,7 +731,7 @@ static int copy_replaced(void *arg) {
     copy_watch *w = arg;
     pid_t pids[64];
     pid_t now = copy_on_socket(w->worker, w->inode);
-    return now > 0 && now != w->killed && children(w->worker, pids, 64) == w->n;
+    return now > 0 && now != w->killed && live_children(w->worker, pids, 64, NULL) == w->n;
 }
 
 /*
