@@ -120,6 +120,15 @@ static int by_prefix_length(const void *a, const void *b) {
     return (la < lb) - (la > lb);
 }
 
+/* Whether every route's handler waits on nothing but its own connection (core.c). */
+static int handlers_inline(const fcw_config *cfg) {
+    for (int r = 0; r < FCW_ROUTE_COUNT; r++)
+        if (!(cfg->lifecycle[r].handler->flags & FCW_HANDLER_INLINE)) return 0;
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        if (!(cfg->routes[i].handler->flags & FCW_HANDLER_INLINE)) return 0;
+    return 1;
+}
+
 static int create_handler(fcw_config *cfg, fcw_route_config *rc, fcw_route route, char *err,
                           size_t errlen) {
     char why[FCW_CONFIG_ERR_MAX];
@@ -222,6 +231,7 @@ int fcw_config_load(const char *path, fcw_config **out, char *err, size_t errlen
     for (size_t i = 0; i < cfg->nroutes; i++)
         if ((rc = create_handler(cfg, &cfg->routes[i], FCW_ROUTE_INVOKE, err, errlen)) < 0)
             goto fail;
+    cfg->handlers_inline = handlers_inline(cfg);
     cfg->refs = 1;
     *out = cfg;
     return 0;

@@ -52,6 +52,8 @@ typedef struct fcw_config {
     fcw_route_config lifecycle[FCW_ROUTE_COUNT];  /* indexed by fcw_route */
     fcw_route_config *routes; /* [route PREFIX] sections, longest prefix first */
     size_t nroutes;
+    /* Every route's handler waits on nothing but its connection (FCW_HANDLER_INLINE). */
+    int handlers_inline;
 
     fcw_app_config app;       /* [app]; app.present is 0 without one */
     /*

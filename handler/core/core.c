@@ -124,18 +124,8 @@ static bool serve_inline(const fcw_fcgi_head *head) {
     if (!head->whole || fcw_lifecycle_running(core.lc)) return false;
     fcw_config *cfg = fcw_config_acquire();
     if (cfg == NULL) return false;
-    bool yes = !head->control_path && head->path[0] != '\0' &&
-               fcw_health_is_path(cfg, head->path);
-    for (int r = 0; !yes && r < FCW_ROUTE_COUNT; r++) {
-        const fcw_handler *h = cfg->lifecycle[r].handler;
-        if (h == NULL || !(h->flags & FCW_HANDLER_INLINE)) break;
-        if (r < FCW_ROUTE_COUNT - 1) continue;
-        yes = true;
-        for (size_t i = 0; yes && i < cfg->nroutes; i++) {
-            h = cfg->routes[i].handler;
-            yes = h != NULL && (h->flags & FCW_HANDLER_INLINE);
-        }
-    }
+    bool yes = cfg->handlers_inline || (!head->control_path && head->path[0] != '\0' &&
+                                        fcw_health_is_path(cfg, head->path));
     fcw_config_release(cfg);
     return yes;
 }

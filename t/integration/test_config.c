@@ -200,17 +200,6 @@ END_TEST
  * The real runtime: scripts/run with a bad configuration must not come up.
  * fcworker exits 2 before nginx starts, and the script says so and fails.
  */
-typedef struct child_exit {
-    pid_t pid;
-    int status;
-} child_exit;
-
-/* 1 once the child has exited (and is reaped), its wait status in status. */
-static int child_exited(void *arg) {
-    child_exit *c = arg;
-    return waitpid(c->pid, &c->status, WNOHANG) == c->pid;
-}
-
 START_TEST(runtime_refuses_bad_config) {
     static const char *const files[] = {"unknown-key.conf", "plugin-missing.conf"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
@@ -239,8 +228,7 @@ START_TEST(runtime_refuses_bad_config) {
             execl("/bin/bash", "bash", script, (char *)NULL);
             _exit(127);
         }
-        child_exit ce = {.pid = pid};
-        int exited = wait_until(child_exited, &ce, 10000), st = ce.status;
+        int st = 0, exited = wait_child(pid, &st, 10000);
         if (!exited) {
             kill(-pid, SIGKILL);
             waitpid(pid, &st, 0);
