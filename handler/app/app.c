@@ -294,6 +294,10 @@ const char *fcw_app_state_name(const fcw_app *a) {
     }
 }
 
+bool fcw_app_ready(fcw_app *a) {
+    return __atomic_load_n(&a->state, __ATOMIC_ACQUIRE) == APP_READY;
+}
+
 int fcw_app_wait_ready(fcw_app *a, long deadline_ms) {
     int s = __atomic_load_n(&a->state, __ATOMIC_ACQUIRE);
     if (s == APP_READY) return 0;

@@ -57,6 +57,8 @@ const fcw_app_config *fcw_app_config_of(const fcw_app *a);
  * FCW_APP_GONE.
  */
 int fcw_app_wait_ready(fcw_app *a, long deadline_ms);
+/* Whether it accepts requests now, without waiting. */
+bool fcw_app_ready(fcw_app *a);
 
 /*
  * Copies to the worker's stdout and stderr every whole line the app has
@@ -95,6 +97,8 @@ typedef struct fcw_app_copy {
  * 0, FCW_APP_NOT_READY or FCW_APP_GONE.
  */
 int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out);
+/* The same without waiting: 0, or -EBUSY when none is idle or others wait for one. */
+int fcw_app_copy_try_take(fcw_app *a, fcw_app_copy **out);
 
 typedef enum fcw_copy_verdict {
     FCW_COPY_DONE = 0,        /* the request completed: it may serve the next one */

@@ -30,8 +30,24 @@
 #define FIRST_BODY (16 * 1024)
 /* Later STDIN records, and reads of the answer. */
 #define CHUNK (32 * 1024)
+/*
+ * What exchange says on the leader instead of waiting: watch the connection,
+ * or let a follower go on (a write that does not fit, an answer that
+ * streams, or one longer than LEAD_ANSWER_MAX).
+ */
+#define LEAD_WATCH 1
+#define LEAD_DEFER 2
+#define LEAD_ANSWER_MAX (32 * 1024)
 
 typedef struct call {
+    fcw_wait wait;            /* watched by the leader (fcw_app_fastcgi_start) */
+    fcw_app *app;
+    fcw_app_pool *pool;       /* the connection's pool: a server started some other way */
+    fcw_app_copy *copy;       /* or the copy lent to the request */
+    int lead;                 /* on the leader: never wait (exchange says what instead) */
+    const fcw_parking *parking;
+    void (*done)(void *arg, fcw_app_outcome o);
+    void *arg;
     fcw_request *req;
     fcw_app_exchange *x;
     int fd;
@@ -276,6 +292,12 @@ static int exchange(call *c) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN) return fcw_errno();
 
+        if (c->lead) {
+            if (c->out_off < c->out.len || (c->unflushed && c->head_done) ||
+                c->received > LEAD_ANSWER_MAX)
+                return LEAD_DEFER;
+            return LEAD_WATCH;
+        }
         if (c->unflushed && c->head_done) {
             if (fcw_request_flush(c->req) < 0) return -ECONNABORTED;
             c->unflushed = 0;
@@ -387,101 +409,195 @@ static int first_message(fcw_request *req, const fcw_app_config *ac, fcw_buf *ms
     return 0;
 }
 
-/* One exchange on fd with msg queued first: exchange's result. */
-static int run_on(call *c, const fcw_buf *msg) {
-    if (fcw_buf_append(&c->out, msg->data, msg->len) < 0) return -ENOMEM;
-    c->stdin_done = c->body_left == 0;
-    return exchange(c);
-}
-
-/* A server started some other way (php-fpm): through the pool, like an HTTP app. */
-static fcw_app_outcome forward_pooled(fcw_app *app, fcw_request *req, long deadline,
-                                      fcw_app_exchange *x, const fcw_buf *msg,
-                                      unsigned long long body_left) {
-    fcw_app_pool *pool = fcw_app_pool_of(app);
-    call c;
-    if (fcw_app_pool_take(pool, deadline) < 0)
-        return fail(x, FCW_APP_BUSY, "every connection to the app stayed busy until the timeout");
-    int fd = fcw_app_pool_idle(pool);
-    if (fd < 0) fd = fcw_app_connect(fcw_app_pool_addr(pool), deadline);
-    if (fd < 0) {
-        snprintf(x->why, sizeof x->why, "cannot connect to the app: %s", fcw_strerror(fd));
-        fcw_app_pool_give(pool, -1, 0);
-        return fd == -ETIMEDOUT ? FCW_APP_TIMEOUT : FCW_APP_UNREACHABLE;
+/* What the exchange (rc) came to, with the connection and the copy given back. */
+static fcw_app_outcome conclude(call *c, int rc) {
+    fcw_app_outcome o = verdict(c, rc);
+    if (c->copy == NULL) {
+        if (o == FCW_APP_TIMEOUT) abort_request(c->fd);
+        fcw_app_pool_give(c->pool, c->fd, 0);
+    } else {
+        fcw_copy_verdict v = FCW_COPY_DONE;
+        if (o == FCW_APP_TIMEOUT || o == FCW_APP_CLIENT_GONE) {
+            /*
+             * It is still busy with the request (a libfcgi program cannot be
+             * interrupted): aborted, and replaced, so that no request waits
+             * behind work nobody wants.
+             */
+            abort_request(c->fd);
+            v = FCW_COPY_BROKEN;
+        } else if (o == FCW_APP_BAD_RESPONSE) {
+            v = FCW_COPY_BROKEN;
+        } else if (o != FCW_APP_DONE) {
+            v = FCW_COPY_LOST;
+        }
+        close(c->fd);
+        fcw_app_copy_give(c->app, c->copy, v);
     }
-    call_init(&c, req, x, fd, deadline, body_left);
-    fcw_app_outcome o = verdict(&c, run_on(&c, msg));
-    if (o == FCW_APP_TIMEOUT) abort_request(fd);
-    fcw_app_pool_give(pool, fd, 0);
-    call_free(&c);
+    call_free(c);
     return o;
 }
 
-/* One of the worker's own copies, lent to this request alone. */
-static fcw_app_outcome forward_to_copy(fcw_app *app, fcw_request *req, long deadline,
-                                       fcw_app_exchange *x, const fcw_buf *msg,
-                                       unsigned long long body_left) {
-    fcw_app_copy *copy;
-    call c;
-    int taken = fcw_app_copy_take(app, deadline, &copy);
-    if (taken < 0)
-        return taken == FCW_APP_GONE
-                   ? fail(x, FCW_APP_UNREACHABLE, "the app has stopped")
-                   : fail(x, FCW_APP_BUSY, "every copy of the app stayed busy until the timeout");
-    /*
-     * A connection of its own for each request: the socket is the worker's,
-     * so a copy that has just ended (at its own request limit, or killed)
-     * leaves the connection queued for its successor, which reads the
-     * request. Nothing is ever sent twice.
-     */
-    int fd = fcw_app_connect(&copy->addr, deadline);
-    if (fd < 0) {
-        snprintf(x->why, sizeof x->why, "cannot connect to the app: %s", fcw_strerror(fd));
-        fcw_app_copy_give(app, copy, FCW_COPY_LOST);
-        return fd == -ETIMEDOUT ? FCW_APP_TIMEOUT : FCW_APP_UNREACHABLE;
+/*
+ * The call set up with its first records in c->out (BEGIN_REQUEST, PARAMS,
+ * the start of the body): 0, or the outcome that ends the request.
+ */
+static int prepare(call *c, fcw_app *app, fcw_request *req, long deadline, fcw_app_exchange *x,
+                   fcw_app_outcome *o) {
+    unsigned long long body_len;
+    int whole = 0;
+    if (body_length(req, &body_len) < 0) {
+        *o = fail(x, FCW_APP_BAD_REQUEST, "CONTENT_LENGTH is not a number");
+        return -1;
     }
-    call_init(&c, req, x, fd, deadline, body_left);
-    fcw_app_outcome o = verdict(&c, run_on(&c, msg));
-    fcw_copy_verdict v = FCW_COPY_DONE;
-    if (o == FCW_APP_TIMEOUT || o == FCW_APP_CLIENT_GONE) {
+    call_init(c, req, x, -1, deadline, body_len);
+    c->app = app;
+    int fm = first_message(req, fcw_app_config_of(app), &c->out, &c->body_left, &whole);
+    if (fm == 0) {
+        c->stdin_done = c->body_left == 0;
+        return 0;
+    }
+    call_free(c);
+    *o = fm == -ECONNABORTED
+             ? fail(x, FCW_APP_CLIENT_GONE, "reading the request body from nginx failed")
+             : fail(x, FCW_APP_BROKEN, "out of memory");
+    return -1;
+}
+
+/*
+ * The connection for c, waiting for it as need be: one of the worker's own
+ * copies, lent to this request alone, or one from the pool for a server
+ * started some other way (php-fpm), like an HTTP app. 0, or the outcome
+ * that ends the request (the call freed).
+ */
+static int connect_waiting(call *c, fcw_app_outcome *o) {
+    fcw_app *app = c->app;
+    fcw_app_exchange *x = c->x;
+    const fcw_addr *addr;
+    if (fcw_app_config_of(app)->command != NULL) {
+        int taken = fcw_app_copy_take(app, c->deadline, &c->copy);
+        if (taken < 0) {
+            call_free(c);
+            *o = taken == FCW_APP_GONE
+                     ? fail(x, FCW_APP_UNREACHABLE, "the app has stopped")
+                     : fail(x, FCW_APP_BUSY, "every copy of the app stayed busy until the timeout");
+            return -1;
+        }
         /*
-         * It is still busy with the request (a libfcgi program cannot be
-         * interrupted): aborted, and replaced, so that no request waits
-         * behind work nobody wants.
+         * A connection of its own for each request: the socket is the
+         * worker's, so a copy that has just ended (at its own request limit,
+         * or killed) leaves the connection queued for its successor, which
+         * reads the request. Nothing is ever sent twice.
          */
-        abort_request(fd);
-        v = FCW_COPY_BROKEN;
-    } else if (o == FCW_APP_BAD_RESPONSE) {
-        v = FCW_COPY_BROKEN;
-    } else if (o != FCW_APP_DONE) {
-        v = FCW_COPY_LOST;
+        addr = &c->copy->addr;
+    } else {
+        c->pool = fcw_app_pool_of(app);
+        if (fcw_app_pool_take(c->pool, c->deadline) < 0) {
+            call_free(c);
+            *o = fail(x, FCW_APP_BUSY, "every connection to the app stayed busy until the "
+                                       "timeout");
+            return -1;
+        }
+        addr = fcw_app_pool_addr(c->pool);
+        c->fd = fcw_app_pool_idle(c->pool);
     }
-    close(fd);
-    fcw_app_copy_give(app, copy, v);
-    call_free(&c);
-    return o;
+    if (c->fd < 0) c->fd = fcw_app_connect(addr, c->deadline);
+    if (c->fd >= 0) return 0;
+    snprintf(x->why, sizeof x->why, "cannot connect to the app: %s", fcw_strerror(c->fd));
+    if (c->copy != NULL) fcw_app_copy_give(app, c->copy, FCW_COPY_LOST);
+    else fcw_app_pool_give(c->pool, -1, 0);
+    call_free(c);
+    *o = c->fd == -ETIMEDOUT ? FCW_APP_TIMEOUT : FCW_APP_UNREACHABLE;
+    return -1;
 }
 
 fcw_app_outcome fcw_app_fastcgi_forward(fcw_app *app, fcw_request *req, long deadline,
                                         fcw_app_exchange *x) {
-    const fcw_app_config *ac = fcw_app_config_of(app);
-    unsigned long long body_len;
-    fcw_buf msg = FCW_BUF_INIT;
+    call c;
     fcw_app_outcome o;
-    int whole = 0;
+    if (prepare(&c, app, req, deadline, x, &o) < 0 || connect_waiting(&c, &o) < 0) return o;
+    return conclude(&c, exchange(&c));
+}
 
-    if (body_length(req, &body_len) < 0)
-        return fail(x, FCW_APP_BAD_REQUEST, "CONTENT_LENGTH is not a number");
-    unsigned long long body_left = body_len;
-    int fm = first_message(req, ac, &msg, &body_left, &whole);
-    if (fm < 0)
-        o = fm == -ECONNABORTED
-                ? fail(x, FCW_APP_CLIENT_GONE, "reading the request body from nginx failed")
-                : fail(x, FCW_APP_BROKEN, "out of memory");
-    else if (ac->command == NULL)
-        o = forward_pooled(app, req, deadline, x, &msg, body_left);
-    else
-        o = forward_to_copy(app, req, deadline, x, &msg, body_left);
-    fcw_buf_free(&msg);
-    return o;
+/* ---- on the leader: the same, without a thread while the app works ---- */
+
+static void lead_finish(call *c, fcw_app_outcome o) {
+    void (*done)(void *, fcw_app_outcome) = c->done;
+    void *arg = c->arg;
+    free(c);
+    done(arg, o);
+}
+
+/* What exchange came to on the leader: watched, handed on, or the end. */
+static void lead_next(call *c, int rc) {
+    if (rc == LEAD_WATCH) c->parking->watch(&c->wait);
+    else if (rc == LEAD_DEFER) c->parking->defer(&c->wait);
+    else lead_finish(c, conclude(c, rc));
+}
+
+static void lead_resume(fcw_wait *w, enum fcw_wait_how how) {
+    call *c = (call *)w;
+    if (how == FCW_WAIT_BLOCK) {
+        /* The follower's waits watch the client again (exchange's poll). */
+        fcw_app_outcome o;
+        c->lead = 0;
+        if (c->fd < 0 && connect_waiting(c, &o) < 0) lead_finish(c, o);
+        else lead_finish(c, conclude(c, exchange(c)));
+        return;
+    }
+    /* What the answer writes must go straight into nginx's socket. */
+    lead_next(c, fcw_request_conn_room(c->req->fcgx->ipcFd) ? exchange(c) : LEAD_DEFER);
+}
+
+/*
+ * A connection to be had at once: a free copy (none while others wait for
+ * one) or a slot of the pool, and a connect that completes at once (a unix
+ * socket, loopback). 0 with c's copy or pool and fd set, or -1.
+ */
+static int lead_connect(call *c) {
+    fcw_app *app = c->app;
+    const fcw_addr *addr;
+    if (fcw_app_config_of(app)->command != NULL) {
+        if (fcw_app_copy_try_take(app, &c->copy) < 0) return -1;
+        addr = &c->copy->addr;
+    } else {
+        c->pool = fcw_app_pool_of(app);
+        if (fcw_app_pool_try_take(c->pool) < 0) return -1;
+        addr = fcw_app_pool_addr(c->pool);
+        c->fd = fcw_app_pool_idle(c->pool);
+    }
+    if (c->fd < 0) c->fd = fcw_app_connect(addr, fcw_now_ms());
+    if (c->fd >= 0) return 0;
+    if (c->copy != NULL) fcw_app_copy_give(app, c->copy, FCW_COPY_LOST);
+    else fcw_app_pool_give(c->pool, -1, 0);
+    c->copy = NULL;
+    c->pool = NULL;
+    c->fd = -1;
+    return -1;
+}
+
+bool fcw_app_fastcgi_start(fcw_app *app, fcw_request *req, long deadline, fcw_app_exchange *x,
+                           const fcw_parking *parking,
+                           void (*done)(void *arg, fcw_app_outcome o), void *arg) {
+    unsigned long long body_len;
+    /* Only a body that goes out with the params (it is all in nginx's socket, see core.c). */
+    if (body_length(req, &body_len) < 0 || body_len > FIRST_BODY) return false;
+    call *c = malloc(sizeof *c);
+    fcw_app_outcome o;
+    if (c == NULL) return false;
+    if (prepare(c, app, req, deadline, x, &o) < 0) {
+        free(c);
+        done(arg, o);
+        return true;
+    }
+    c->lead = 1;
+    c->parking = parking;
+    c->done = done;
+    c->arg = arg;
+    c->wait = (fcw_wait){.client_fd = c->nginx_fd, .deadline_ms = deadline,
+                         .resume = lead_resume};
+    /* No copy or connection now: a follower waits for one. */
+    int rc = lead_connect(c) == 0 ? exchange(c) : LEAD_DEFER;
+    c->wait.fd = c->fd;
+    lead_next(c, rc);
+    return true;
 }

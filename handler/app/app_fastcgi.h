@@ -15,10 +15,25 @@
 #define FCW_APP_FASTCGI_H
 
 #include "app.h"
+#include <stdbool.h>
+
 #include "app_exchange.h"
+#include "park.h"
 #include "request.h"
 
 fcw_app_outcome fcw_app_fastcgi_forward(fcw_app *app, fcw_request *req, long deadline_ms,
                                         fcw_app_exchange *x);
+
+/*
+ * The same on the connection core's leader, which must not wait (park.h):
+ * the records go out on a connection to be had at once, the leader watches
+ * it for the answer, and done(arg, outcome) is called once the answer is in
+ * req, on the leader or on a follower that went on with it (one waits for
+ * a copy when none is free). False, with nothing done, for a body longer
+ * than the first records carry: fcw_app_fastcgi_forward it on a follower.
+ */
+bool fcw_app_fastcgi_start(fcw_app *app, fcw_request *req, long deadline_ms,
+                           fcw_app_exchange *x, const fcw_parking *parking,
+                           void (*done)(void *arg, fcw_app_outcome o), void *arg);
 
 #endif

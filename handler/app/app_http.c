@@ -1,30 +1,22 @@
 /*
- * app_http.c -- the HTTP/1.1 client side of the [app] handler: connection
- * pool, request framing, response parsing (http-parser), deadlines.
- *
- * Every socket is non-blocking and every wait is a poll() bounded by the
- * request's deadline, so a hung app costs a request its timeout and never a
- * thread forever.
+ * app_http.c -- the HTTP/1.1 client side of the [app] handler: on which
+ * connection a request goes (kept ones from app_pool.c, else a new one),
+ * whether a failed try goes again (nginx's proxy_next_upstream rules), and
+ * the same on the connection core's leader without a thread (park.h). One
+ * try's bytes and answer: app_http_exchange.c.
  */
 #include "app_http.h"
 
 #include <errno.h>
-#include <http_parser.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
+#include "app_http_exchange.h"
 #include "app_http_head.h"
 #include "app_pool.h"
 #include "clock.h"
@@ -33,305 +25,39 @@
 
 /* Request bodies up to this size are kept, so a request can be re-sent once. */
 #define BODY_FIRST_CHUNK (16 * 1024)
-#define READ_CHUNK (16 * 1024)
-/* The answer's header names and values, as the app sent them. */
-#define RESPONSE_HEADER_MAX (16 * 1024)
 
-/* ---- the exchange on one connection ---- */
-
-typedef struct exchange {
+/*
+ * One request's forwarding, from the head built to the connection given
+ * back: on a follower's stack (fcw_app_http_forward), or on the heap while
+ * the leader watches its connection (fcw_app_http_start).
+ */
+typedef struct call {
+    fcw_wait wait;
+    fcw_app *app;
+    fcw_app_pool *h;
     fcw_request *req;
-    fcw_app_exchange *x;
-    int fd;
-    int nginx_fd;             /* POLLHUP: the client went away; -1 when not watched */
     long deadline;
-    http_parser parser;
-    int interim;              /* a 1xx answer is being skipped */
-    int head_done, done, keep, stream;
-    int client_gone, bad, headers_too_big;
-    int bad_status;           /* a status line outside 100-599 */
-    size_t received;          /* response bytes read */
-    size_t sent;              /* request bytes the socket took */
-    size_t hdr_len;
-    int in_value;
-    size_t nheaders;
-    /* The answer's headers: "name\0value\0" pairs as they come in. Last: not cleared. */
-    char hdr[RESPONSE_HEADER_MAX];
-} exchange;
-
-/*
- * The parser's callbacks below answer as http-parser asks: 0 to go on,
- * non-zero to stop it (a negative errno here, for a reader of the code).
- */
-static int hdr_add(exchange *e, const char *at, size_t n) {
-    if (e->hdr_len + n + 2 > sizeof e->hdr) {
-        e->headers_too_big = 1;
-        return -EMSGSIZE;
-    }
-    memcpy(e->hdr + e->hdr_len, at, n);
-    e->hdr_len += n;
-    return 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t n) {
-    exchange *e = p->data;
-    if (e->in_value) {
-        e->hdr[e->hdr_len++] = '\0';  /* end of the last value */
-        e->in_value = 0;
-    }
-    return hdr_add(e, at, n);
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t n) {
-    exchange *e = p->data;
-    if (!e->in_value) {
-        e->hdr[e->hdr_len++] = '\0';  /* end of the name */
-        e->in_value = 1;
-        e->nheaders++;
-    }
-    return hdr_add(e, at, n);
-}
-
-/* Status and headers into the request; x-fc-status becomes the function's verdict. */
-static int apply_head(exchange *e) {
-    fcw_request *req = e->req;
-    int status = (int)e->parser.status_code;
-    if (e->in_value) e->hdr[e->hdr_len++] = '\0';
-    e->x->status = status;
-    if (e->x->errors != NULL && fcw_status_set_has(e->x->errors, status))
-        e->x->function_error = 1;
-    /* Checked valid already (on_headers_complete), and nothing is sent before the head. */
-    int rc = fcw_request_set_status(req, status);
-    if (rc < 0) return rc;
-    const char *p = e->hdr, *end = e->hdr + e->hdr_len;
-    for (size_t i = 0; i < e->nheaders && p < end; i++) {
-        const char *name = p, *value = p + strlen(p) + 1;
-        p = value + strlen(value) + 1;
-        /*
-         * The app's length is the answer's (for HEAD, that of the body it did
-         * not send), so an answer the app breaks off reaches the client short.
-         */
-        if (strcasecmp(name, "content-length") == 0 && value[0] >= '0' && value[0] <= '9') {
-            fcw_request_set_length(req, strtoull(value, NULL, 10));
-            continue;
-        }
-        /* FC's own way for a server to report a function error. */
-        if (strcasecmp(name, "x-fc-status") == 0) {
-            if (strcmp(value, "200") != 0) e->x->function_error = 1;
-            continue;
-        }
-        if (fcw_header_line_append(&req->headers, name, value) == -ENOMEM) return -ENOMEM;
-        if (req->headers.len + 64 > FCW_RESPONSE_HEADERS_MAX) {
-            e->headers_too_big = 1;
-            return -EMSGSIZE;
-        }
-    }
-    if (e->x->function_error) req->function_error = 1;
-    return 0;
-}
-
-static int on_headers_complete(http_parser *p) {
-    exchange *e = p->data;
-    int status = (int)p->status_code;
-    /* http-parser takes any three digits; HTTP has 100-599 (RFC 9110, 15). */
-    if (!fcw_status_valid(status)) {
-        e->bad_status = status;
-        return -EPROTO;
-    }
-    if (status >= 100 && status < 200) {
-        /* 100 Continue and the like: not the answer; 101 would leave HTTP. */
-        if (status == 101) {
-            e->bad = 1;
-            return -EPROTO;
-        }
-        e->interim = 1;
-        e->hdr_len = 0;
-        e->nheaders = 0;
-        e->in_value = 0;
-        return 0;
-    }
-    int rc = apply_head(e);
-    if (rc < 0) return rc;
-    e->head_done = 1;
-    /* No length: chunked or until close, the app is streaming. */
-    e->stream = !(p->flags & F_CONTENTLENGTH);
-    return e->req->head_only ? 1 : 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t n) {
-    exchange *e = p->data;
-    if (fcw_request_write(e->req, at, n) < 0 || (e->stream && fcw_request_flush(e->req) < 0)) {
-        e->client_gone = 1;
-        return -EPIPE;
-    }
-    return 0;
-}
-
-static int on_message_complete(http_parser *p) {
-    exchange *e = p->data;
-    if (e->interim) {
-        e->interim = 0;
-        return 0;
-    }
-    e->done = 1;
-    e->keep = http_should_keep_alive(p);
-    /* Nothing more is wanted from this answer. */
-    http_parser_pause(p, 1);
-    return 0;
-}
-
-static const http_parser_settings settings = {
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
-
-/*
- * Feeds what was read (n = 0: end of file) to the parser: 0, -ECONNABORTED
- * when the client went away meanwhile, or -EPROTO (e says why).
- */
-static int parse(exchange *e, const char *buf, size_t n) {
-    size_t used = http_parser_execute(&e->parser, &settings, buf, n);
-    enum http_errno err = HTTP_PARSER_ERRNO(&e->parser);
-    if (e->done) {
-        /* Bytes after the answer: the connection is out of step. */
-        if (used < n) e->keep = 0;
-        return 0;
-    }
-    if (err != HPE_OK || (n > 0 && used < n)) {
-        if (!e->client_gone && !e->headers_too_big && !e->bad_status) e->bad = 1;
-        return e->client_gone ? -ECONNABORTED : -EPROTO;
-    }
-    return 0;
-}
-
-/*
- * The exchange's results: 0, ANSWERED_EARLY, or a negative errno: -ETIMEDOUT
- * at the deadline, -ECONNABORTED when the client went away (nginx closed its
- * connection), APP_CLOSED when the app closed the connection before its
- * answer was whole, -ECONNRESET when it reset it (it had not read all that
- * was sent: a crash, or a connection still in its queue when it died),
- * -EPROTO for an answer that is not HTTP, or the failed system call's.
- */
-#define ANSWERED_EARLY 1    /* the app answered before it took the whole request */
-#define APP_CLOSED (-ESHUTDOWN) /* end of file before the answer was whole */
-#define STALE_CONN 2        /* a kept connection the app had closed: nothing of the request sent */
-
-/* A failure of the connection to the app itself, as opposed to time or client. */
-static bool app_conn_failed(int rc) {
-    return rc < 0 && rc != -ETIMEDOUT && rc != -ECONNABORTED;
-}
-
-/*
- * Waits for fd to be ready for events before the deadline, watching nginx's
- * connection for the client going away meanwhile.
- */
-static int wait_fd(exchange *e, short events) {
-    for (;;) {
-        struct pollfd p[2] = {{.fd = e->fd, .events = events},
-                              {.fd = e->nginx_fd, .events = 0}};
-        int left = fcw_ms_left(e->deadline);
-        if (left == 0) return -ETIMEDOUT;
-        int rc = poll(p, e->nginx_fd >= 0 ? 2 : 1, left);
-        if (rc < 0 && errno == EINTR) continue;
-        if (rc < 0) return fcw_errno();
-        if (rc == 0) return -ETIMEDOUT;
-        if (e->nginx_fd >= 0 && p[1].revents) return -ECONNABORTED;
-        if ((events & POLLOUT) && (p[0].revents & POLLIN)) return ANSWERED_EARLY;
-        if (p[0].revents) return 0;
-    }
-}
-
-/* Sends all of iov: 0, ANSWERED_EARLY, or a negative errno. */
-static int send_all(exchange *e, struct iovec *iov, int n) {
-    while (n > 0) {
-        ssize_t w = writev(e->fd, iov, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN) return fcw_errno();
-            int rc = wait_fd(e, POLLOUT);
-            if (rc != 0) return rc;
-            continue;
-        }
-        e->sent += (size_t)w;
-        while (n > 0 && (size_t)w >= iov->iov_len) {
-            w -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + w;
-            iov->iov_len -= (size_t)w;
-        }
-    }
-    return 0;
-}
-
-/* Reads and parses the answer to its end: 0 or a negative errno. */
-static int read_answer(exchange *e) {
-    char buf[READ_CHUNK];
-    while (!e->done) {
-        ssize_t n = read(e->fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) {
-            int rc = wait_fd(e, POLLIN);
-            if (rc < 0) return rc;
-            continue;
-        }
-        if (n < 0) return fcw_errno();
-        e->received += (size_t)n;
-        int rc = parse(e, buf, (size_t)n);
-        if (rc < 0) return rc;
-        if (n == 0) return e->done ? 0 : APP_CLOSED;
-    }
-    return 0;
-}
-
-static void exchange_init(exchange *e, fcw_request *req, fcw_app_exchange *x, int fd,
-                          long deadline) {
-    memset(e, 0, offsetof(exchange, hdr));
-    e->req = req;
-    e->x = x;
-    e->fd = fd;
-    e->deadline = deadline;
+    fcw_app_exchange *x;
+    fcw_buf head;
+    unsigned long long body_len;
+    char *first;              /* the body's start: up to first_cap, first_len of it read */
+    size_t first_cap, first_len;
+    int first_owned;          /* first is the call's own allocation */
+    int fd, reused;
     /*
-     * While the initializer runs, a client giving up must not stop it: the
-     * initializer belongs to the instance (its answer is replayed to others).
+     * A new connection that breaks may have met an app dying with it in its
+     * queue: sent once more after the restart, never more, so that a
+     * request that kills the app does so at most twice.
      */
-    e->nginx_fd = !req->capture ? req->fcgx->ipcFd : -1;
-    http_parser_init(&e->parser, HTTP_RESPONSE);
-    e->parser.data = e;
-}
-
-static fcw_app_outcome fail(fcw_app_exchange *x, fcw_app_outcome o, const char *why) {
-    snprintf(x->why, sizeof x->why, "%s", why);
-    return o;
-}
-
-static fcw_app_outcome outcome_of(exchange *e, int rc) {
-    fcw_app_exchange *x = e->x;
-    if (rc == -ETIMEDOUT) return fail(x, FCW_APP_TIMEOUT, "no complete answer before the timeout");
-    if (rc == -ECONNABORTED || e->client_gone)
-        return fail(x, FCW_APP_CLIENT_GONE, "the client went away (nginx closed the connection)");
-    if (e->headers_too_big)
-        return fail(x, FCW_APP_BAD_RESPONSE, "the app's answer has more than 8 KiB of headers");
-    if (e->bad_status) {
-        snprintf(x->why, sizeof x->why, "the app answered with status %03d, which is not an "
-                 "HTTP status (100-599)", e->bad_status);
-        return FCW_APP_BAD_RESPONSE;
-    }
-    if (e->bad) {
-        snprintf(x->why, sizeof x->why, "the app's answer is not HTTP/1.1: %s",
-                 http_errno_description(HTTP_PARSER_ERRNO(&e->parser)));
-        return FCW_APP_BAD_RESPONSE;
-    }
-    snprintf(x->why, sizeof x->why, "the connection to the app failed %s: %s",
-             e->received ? "in the middle of its answer" : "before it answered",
-             rc == APP_CLOSED ? "closed" : rc == -ECONNRESET ? "reset" : fcw_strerror(rc));
-    return FCW_APP_BROKEN;
-}
+    int fresh_resends;
+    int pending;              /* the try on fd has its result (rc) already */
+    int rc;
+    const fcw_parking *parking;
+    void (*done)(void *arg, fcw_app_outcome o);
+    void *arg;
+    exchange e;
+    char head_inline[2048];
+} call;
 
 /*
  * Reads the start of the body, never more than body_len: bytes past
@@ -357,14 +83,14 @@ static int read_first(fcw_request *req, char *first, size_t cap, unsigned long l
  * and the app would wait for the rest).
  */
 static int send_rest(exchange *e, unsigned long long sent, unsigned long long body_len) {
-    char chunk[READ_CHUNK];
+    char chunk[FCW_APP_HTTP_READ_CHUNK];
     while (sent < body_len) {
         size_t want = body_len - sent < sizeof chunk ? (size_t)(body_len - sent) : sizeof chunk;
         ssize_t n = fcw_request_read(e->req, chunk, want);
         if (n <= 0) return -ECONNABORTED;
         sent += (unsigned long long)n;
         struct iovec one = {chunk, (size_t)n};
-        int rc = send_all(e, &one, 1);
+        int rc = fcw_app_http_send(e, &one, 1);
         if (rc != 0) return rc;
     }
     return 0;
@@ -401,107 +127,290 @@ static bool may_resend(const fcw_request *req, const exchange *e, bool whole_bod
  * dead: nothing was sent, so the request waits for the app, up to its
  * deadline. False, with *out set, when there is none.
  */
-static bool next_conn(fcw_app *app, fcw_app_pool *h, long deadline, fcw_app_exchange *x,
-                      int *fd, int *reused, fcw_app_outcome *out) {
+static bool next_conn(call *c, fcw_app_outcome *out) {
     for (;;) {
-        *reused = 1;
-        if ((*fd = fcw_app_pool_idle(h)) >= 0) return true;
-        *reused = 0;
-        *fd = fcw_app_connect(fcw_app_pool_addr(h), deadline);
-        if (*fd >= 0) return true;
-        if (*fd != -ETIMEDOUT && fcw_app_await_restart(app, deadline) == 0) {
+        c->reused = 1;
+        if ((c->fd = fcw_app_pool_idle(c->h)) >= 0) return true;
+        c->reused = 0;
+        c->fd = fcw_app_connect(fcw_app_pool_addr(c->h), c->deadline);
+        if (c->fd >= 0) return true;
+        if (c->fd != -ETIMEDOUT && fcw_app_await_restart(c->app, c->deadline) == 0) {
             fcw_metrics_app_retry();
             continue;
         }
         char why[120];
-        snprintf(why, sizeof why, "cannot connect to the app: %s", fcw_strerror(*fd));
-        *out = fail(x, *fd == -ETIMEDOUT || fcw_ms_left(deadline) == 0 ? FCW_APP_TIMEOUT
-                                                                      : FCW_APP_UNREACHABLE,
+        snprintf(why, sizeof why, "cannot connect to the app: %s", fcw_strerror(c->fd));
+        *out = fcw_app_http_fail(c->x, c->fd == -ETIMEDOUT || fcw_ms_left(c->deadline) == 0
+                              ? FCW_APP_TIMEOUT : FCW_APP_UNREACHABLE,
                     why);
         return false;
     }
 }
 
 /*
- * One try on e's connection: the request out (the head with the start of
- * the body in one write), the answer in. 0, ANSWERED_EARLY, a negative
+ * One try on c's connection, or the rest of one the leader began: the
+ * request out (the head with the start of the body in one write, less what
+ * the socket took already), the answer in. 0, ANSWERED_EARLY, a negative
  * errno, or STALE_CONN.
  */
-static int attempt(exchange *e, const fcw_buf *head, char *first, size_t first_len,
-                   unsigned long long body_len, int reused) {
-    struct iovec iov[2] = {{head->data, head->len}, {first, first_len}};
-    int rc = send_all(e, iov, 2);
-    if (reused && closed_before_sent(rc) && e->sent == 0) return STALE_CONN;
-    if (rc == 0) rc = send_rest(e, first_len, body_len);
-    if (rc >= 0 || app_conn_failed(rc)) {
+static int attempt(call *c) {
+    exchange *e = &c->e;
+    struct iovec iov[2] = {{c->head.data, c->head.len}, {c->first, c->first_len}};
+    size_t skip = e->sent;
+    int i = 0;
+    while (i < 2 && skip >= iov[i].iov_len) skip -= iov[i++].iov_len;
+    if (i < 2) {
+        iov[i].iov_base = (char *)iov[i].iov_base + skip;
+        iov[i].iov_len -= skip;
+    }
+    int rc = fcw_app_http_send(e, iov + i, 2 - i);
+    if (c->reused && closed_before_sent(rc) && e->sent == 0) return STALE_CONN;
+    if (rc == 0) rc = send_rest(e, c->first_len, c->body_len);
+    if (rc >= 0 || fcw_app_http_conn_failed(rc)) {
         int sent_all = rc == 0;
-        rc = read_answer(e);
+        rc = fcw_app_http_read_answer(e);
         if (!sent_all) e->keep = 0;
     }
     return rc;
 }
 
+/*
+ * Whether a try that came to rc goes again on another connection. A kept
+ * connection: any failure (nginx's rule for a cached one). A new one: only
+ * a reset, which says the app had not read the request whole (it died with
+ * the connection in its queue); end of file after it read it is the app
+ * failing on this request, which is not sent twice.
+ */
+static bool again(const call *c, int rc) {
+    return rc == STALE_CONN ||
+           (fcw_app_http_conn_failed(rc) && may_resend(c->req, &c->e, c->first_len == c->body_len) &&
+            (c->reused || (rc == -ECONNRESET && c->fresh_resends > 0)));
+}
+
+/* What the call holds besides its connection, given back once it ends. */
+static void call_free(call *c) {
+    fcw_buf_free(&c->head);
+    fcw_app_http_exchange_close(&c->e);
+    if (c->first_owned) free(c->first);
+    c->first = NULL;
+    c->first_owned = 0;
+}
+
+/* The request's connection back to the pool, and what the forwarding came to. */
+static fcw_app_outcome settle(call *c, fcw_app_outcome out) {
+    fcw_app_pool_give(c->h, c->fd, out == FCW_APP_DONE && c->e.keep);
+    c->fd = -1;
+    call_free(c);
+    return out;
+}
+
+/*
+ * Tries until the app answers or the request may not go again, waiting as
+ * need be; from the start, or (c->fd >= 0) on with the try the leader
+ * began, whose result is in c->rc when c->pending.
+ */
+static fcw_app_outcome forward(call *c) {
+    fcw_app_outcome out;
+    for (;;) {
+        int rc;
+        if (c->fd >= 0) {
+            rc = c->pending ? c->rc : attempt(c);
+            c->pending = 0;
+        } else {
+            if (!next_conn(c, &out)) break;
+            fcw_app_http_exchange_init(&c->e, c->req, c->x, c->fd, c->deadline);
+            rc = attempt(c);
+        }
+        if (!again(c, rc)) {
+            out = rc == 0 ? FCW_APP_DONE : fcw_app_http_outcome(&c->e, rc);
+            break;
+        }
+        if (rc != STALE_CONN && !c->reused) c->fresh_resends--;
+        close(c->fd);
+        c->fd = -1;
+        fcw_metrics_app_retry();
+        if (rc != STALE_CONN && !c->reused && fcw_app_await_restart(c->app, c->deadline) != 0) {
+            out = fcw_app_http_fail(c->x, FCW_APP_BROKEN, "the app closed the connection before it "
+                                             "answered, and did not come back");
+            break;
+        }
+    }
+    return settle(c, out);
+}
+
+/* The call set up and the head built: 0, or the outcome that ends it. */
+static int prepare(call *c, fcw_app *app, fcw_request *req, long deadline,
+                   fcw_app_exchange *x, fcw_app_outcome *out) {
+    memset(c, 0, offsetof(call, e));
+    c->app = app;
+    c->h = fcw_app_pool_of(app);
+    c->req = req;
+    c->deadline = deadline;
+    c->x = x;
+    c->fd = -1;
+    c->fresh_resends = 1;
+    c->e.keep = 0;
+    fcw_buf_init_fixed(&c->head, c->head_inline, sizeof c->head_inline);
+    fcw_app_http_exchange_open(&c->e);
+    int built = fcw_app_http_head(req, &c->head, &c->body_len);
+    if (built == 0) return 0;
+    call_free(c);
+    *out = built == -ENOMEM ? fcw_app_http_fail(x, FCW_APP_BROKEN, "out of memory")
+                     : fcw_app_http_fail(x, FCW_APP_BAD_REQUEST, "the request cannot be sent as HTTP/1.1 "
+                                                    "(method, URI or Content-Length)");
+    return -1;
+}
+
+/* The body's start read from nginx: 0, or the outcome that ends the request. */
+static int take_first(call *c, fcw_app_outcome *out) {
+    if (read_first(c->req, c->first, c->first_cap, c->body_len, &c->first_len) == 0) return 0;
+    call_free(c);
+    *out = fcw_app_http_fail(c->x, FCW_APP_CLIENT_GONE, "reading the request body from nginx failed");
+    return -1;
+}
+
 fcw_app_outcome fcw_app_http_forward(fcw_app *app, fcw_request *req, long deadline,
                                       fcw_app_exchange *x) {
-    char head_inline[2048], first[BODY_FIRST_CHUNK];
-    fcw_app_pool *h = fcw_app_pool_of(app);
-    fcw_buf head;
-    unsigned long long body_len;
-    size_t first_len = 0;
+    call c;
+    char first[BODY_FIRST_CHUNK];
     fcw_app_outcome out;
+    if (prepare(&c, app, req, deadline, x, &out) < 0) return out;
+    c.first = first;
+    c.first_cap = sizeof first;
+    if (take_first(&c, &out) < 0) return out;
+    if (fcw_app_pool_take(c.h, deadline) < 0) {
+        call_free(&c);
+        return fcw_app_http_fail(x, FCW_APP_BUSY, "every connection to the app stayed busy until the timeout");
+    }
+    return forward(&c);
+}
 
-    fcw_buf_init_fixed(&head, head_inline, sizeof head_inline);
-    int built = fcw_app_http_head(req, &head, &body_len);
-    if (built < 0) {
-        fcw_buf_free(&head);
-        return built == -ENOMEM ? fail(x, FCW_APP_BROKEN, "out of memory")
-                           : fail(x, FCW_APP_BAD_REQUEST, "the request cannot be sent as HTTP/1.1 "
-                                                           "(method, URI or Content-Length)");
+/* ---- on the leader: the same, without a thread while the app works ---- */
+
+/*
+ * Most of an answer the leader takes in: a longer one, or one the app
+ * streams, goes on on a follower, since the leader never waits for nginx
+ * to take an answer.
+ */
+#define LEAD_ANSWER_MAX (32 * 1024)
+
+static void end_call(call *c, fcw_app_outcome out) {
+    void (*done)(void *, fcw_app_outcome) = c->done;
+    void *arg = c->arg;
+    free(c);
+    done(arg, out);
+}
+
+/* On a follower: the blocking way, from where the leader left it. */
+static void go_on_blocking(call *c) {
+    /* The client is watched again while the follower waits (wait_fd). */
+    end_call(c, forward(c));
+}
+
+static void to_follower(call *c) { c->parking->defer(&c->wait); }
+
+/* What the leader does with a try that came to rc: finish it, or let a follower. */
+static void lead_settle(call *c, int rc) {
+    if (again(c, rc)) {
+        c->pending = 1;
+        c->rc = rc;
+        to_follower(c);
+        return;
     }
-    if (read_first(req, first, sizeof first, body_len, &first_len) < 0) {
-        fcw_buf_free(&head);
-        return fail(x, FCW_APP_CLIENT_GONE, "reading the request body from nginx failed");
+    end_call(c, settle(c, rc == 0 ? FCW_APP_DONE : fcw_app_http_outcome(&c->e, rc)));
+}
+
+/* Reads what the app sent, without waiting: 0 done, 1 more to come, else rc. */
+static int lead_read(call *c) {
+    char buf[FCW_APP_HTTP_READ_CHUNK];
+    exchange *e = &c->e;
+    for (;;) {
+        ssize_t n = read(e->fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return 1;
+        if (n < 0) return fcw_errno();
+        e->received += (size_t)n;
+        int rc = fcw_app_http_parse(e, buf, (size_t)n);
+        if (rc < 0) return rc;
+        if (n == 0) return e->done ? 0 : APP_CLOSED;
+        if (e->done) return 0;
+        if (e->stream || (e->req->has_length && e->req->length > LEAD_ANSWER_MAX)) return 2;
     }
-    if (fcw_app_pool_take(h, deadline) < 0) {
-        fcw_buf_free(&head);
-        return fail(x, FCW_APP_BUSY, "every connection to the app stayed busy until the timeout");
+}
+
+static void lead_resume(fcw_wait *w, enum fcw_wait_how how) {
+    call *c = (call *)w;
+    if (how == FCW_WAIT_BLOCK) {
+        go_on_blocking(c);
+        return;
     }
-    int fd = -1, reused;
+    /* What the answer's start writes must go straight into nginx's socket. */
+    if (!fcw_request_conn_room(c->req->fcgx->ipcFd)) {
+        to_follower(c);
+        return;
+    }
+    int rc = lead_read(c);
+    if (rc == 1) c->parking->watch(&c->wait);
+    else if (rc == 2) to_follower(c);
+    else lead_settle(c, rc);
+}
+
+bool fcw_app_http_start(fcw_app *app, fcw_request *req, long deadline, fcw_app_exchange *x,
+                        const fcw_parking *parking, void (*done)(void *arg, fcw_app_outcome o),
+                        void *arg) {
+    call *c = malloc(sizeof *c);
+    fcw_app_outcome out;
+    /* A head that cannot be built is said by the follower that tries again. */
+    if (c == NULL || prepare(c, app, req, deadline, x, &out) < 0) {
+        free(c);
+        return false;
+    }
     /*
-     * A new connection that breaks may have met an app dying with it in its
-     * queue: sent once more after the restart, never more, so that a
-     * request that kills the app does so at most twice.
+     * Only what cannot wait: a body that fits in one write (it is all in
+     * nginx's socket already, see core.c) and a connection to be had now.
      */
-    int fresh_resends = 1;
-    exchange e;
-    e.keep = 0;
-    while (next_conn(app, h, deadline, x, &fd, &reused, &out)) {
-        exchange_init(&e, req, x, fd, deadline);
-        int rc = attempt(&e, &head, first, first_len, body_len, reused);
-        /*
-         * A kept connection: any failure (nginx's rule for a cached one). A
-         * new one: only a reset, which says the app had not read the request
-         * whole (it died with the connection in its queue); end of file after
-         * it read it is the app failing on this request, which is not sent
-         * twice.
-         */
-        bool again = rc == STALE_CONN ||
-                     (app_conn_failed(rc) && may_resend(req, &e, first_len == body_len) &&
-                      (reused || (rc == -ECONNRESET && fresh_resends-- > 0)));
-        if (!again) {
-            out = rc == 0 ? FCW_APP_DONE : outcome_of(&e, rc);
-            break;
+    int fd = -1, reused = 1;
+    if (c->body_len <= BODY_FIRST_CHUNK && fcw_app_pool_try_take(c->h) == 0) {
+        /* A new connection only if it is made at once: loopback and unix sockets are. */
+        if ((fd = fcw_app_pool_idle(c->h)) < 0) {
+            reused = 0;
+            fd = fcw_app_connect(fcw_app_pool_addr(c->h), fcw_now_ms());
         }
-        close(fd);
-        fd = -1;
-        fcw_metrics_app_retry();
-        if (rc != STALE_CONN && !reused && fcw_app_await_restart(app, deadline) != 0) {
-            out = fail(x, FCW_APP_BROKEN, "the app closed the connection before it "
-                                          "answered, and did not come back");
-            break;
+        if (fd < 0) fcw_app_pool_give(c->h, -1, 0);
+    }
+    /* Only as long as the body: most requests the leader holds have none. */
+    if (fd >= 0 && c->body_len > 0) {
+        c->first = malloc(c->body_len);
+        c->first_cap = c->body_len;
+        c->first_owned = 1;
+        if (c->first == NULL) {
+            fcw_app_pool_give(c->h, fd, 1);
+            fd = -1;
         }
     }
-    fcw_app_pool_give(h, fd, out == FCW_APP_DONE && e.keep);
-    fcw_buf_free(&head);
-    return out;
+    if (fd < 0) {
+        call_free(c);
+        free(c);
+        return false;
+    }
+    c->parking = parking;
+    c->done = done;
+    c->arg = arg;
+    if (take_first(c, &out) < 0) {
+        fcw_app_pool_give(c->h, fd, 1);
+        end_call(c, out);
+        return true;
+    }
+    c->fd = fd;
+    c->reused = reused;
+    fcw_app_http_exchange_init(&c->e, req, x, fd, deadline);
+    c->wait = (fcw_wait){.fd = fd, .client_fd = c->e.nginx_fd, .deadline_ms = deadline,
+                         .resume = lead_resume};
+    struct iovec iov[2] = {{c->head.data, c->head.len}, {c->first, c->first_len}};
+    ssize_t w = writev(fd, iov, 2);
+    if (w > 0) c->e.sent = (size_t)w;
+    /* Anything short of the whole request sent at once: a follower goes on (attempt). */
+    if (w == (ssize_t)(c->head.len + c->first_len)) parking->watch(&c->wait);
+    else to_follower(c);
+    return true;
 }

@@ -12,7 +12,10 @@
 #define FCW_APP_HTTP_H
 
 #include "app.h"
+#include <stdbool.h>
+
 #include "app_exchange.h"
+#include "park.h"
 #include "request.h"
 
 /*
@@ -22,5 +25,17 @@
  */
 fcw_app_outcome fcw_app_http_forward(fcw_app *app, fcw_request *req, long deadline_ms,
                                       fcw_app_exchange *x);
+
+/*
+ * The same on the connection core's leader, which must not wait (park.h):
+ * the request goes out on a kept connection, the leader watches it for the
+ * answer, and done(arg, outcome) is called once it is in req, on the leader
+ * or on a follower that went on with it. False, with nothing done, when the
+ * request cannot go this way (no connection to be had at once, a body too
+ * long for one write): fcw_app_http_forward it on a follower.
+ */
+bool fcw_app_http_start(fcw_app *app, fcw_request *req, long deadline_ms, fcw_app_exchange *x,
+                        const fcw_parking *parking, void (*done)(void *arg, fcw_app_outcome o),
+                        void *arg);
 
 #endif

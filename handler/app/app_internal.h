@@ -116,6 +116,7 @@ struct fcw_app {
     pthread_mutex_t lock;     /* state, refs, stop, copies */
     pthread_cond_t changed;
     pthread_cond_t freed;     /* a copy given back: wakes one fcw_app_copy_take */
+    unsigned copy_takers;     /* requests waiting in fcw_app_copy_take */
     int state;                /* app_state; read without the lock on the fast path */
     int refs;
     int stop;

@@ -22,6 +22,17 @@ static copy *idle_copy(fcw_app *a) {
 }
 
 
+/* c, IDLE, lent to a request; with a->lock held. */
+static fcw_app_copy *lend_locked(fcw_app *a, copy *c) {
+    fcw_app_copy_move(a, c, FCW_COPY_EV_TAKEN);
+    c->lent = 1;
+    c->pub.taken_gen = c->pub.gen;
+    a->next_copy = (unsigned)c->index + 1;
+    /* Its successor starts now, to be ready when the copy is retired. */
+    if (fcw_app_successor_soon(a, c)) fcw_app_wake_locked(a);
+    return &c->pub;
+}
+
 int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out) {
     struct timespec ts = fcw_deadline_ts(deadline_ms);
     int waited = 0;
@@ -34,13 +45,7 @@ int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out) {
         }
         copy *c = idle_copy(a);
         if (c != NULL) {
-            fcw_app_copy_move(a, c, FCW_COPY_EV_TAKEN);
-            c->lent = 1;
-            c->pub.taken_gen = c->pub.gen;
-            a->next_copy = (unsigned)c->index + 1;
-            /* Its successor starts now, to be ready when the copy is retired. */
-            if (fcw_app_successor_soon(a, c)) fcw_app_wake_locked(a);
-            *out = &c->pub;
+            *out = lend_locked(a, c);
             pthread_mutex_unlock(&a->lock);
             return 0;
         }
@@ -48,12 +53,24 @@ int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out) {
             waited = 1;
             fcw_metrics_app_copy_wait();
         }
-        if (pthread_cond_timedwait(&a->freed, &a->lock, &ts) == ETIMEDOUT) {
+        a->copy_takers++;
+        int rc = pthread_cond_timedwait(&a->freed, &a->lock, &ts);
+        a->copy_takers--;
+        if (rc == ETIMEDOUT) {
             pthread_cond_signal(&a->freed);     /* a wake-up it may have taken */
             pthread_mutex_unlock(&a->lock);
             return FCW_APP_NOT_READY;
         }
     }
+}
+
+int fcw_app_copy_try_take(fcw_app *a, fcw_app_copy **out) {
+    pthread_mutex_lock(&a->lock);
+    /* Never ahead of a request already waiting for a copy. */
+    copy *c = a->state == APP_GONE || a->stop || a->copy_takers ? NULL : idle_copy(a);
+    if (c != NULL) *out = lend_locked(a, c);
+    pthread_mutex_unlock(&a->lock);
+    return c != NULL ? 0 : -EBUSY;
 }
 
 void fcw_app_copy_give(fcw_app *a, fcw_app_copy *pc, fcw_copy_verdict v) {

@@ -58,6 +58,14 @@ int fcw_app_pool_take(fcw_app_pool *p, long deadline) {
     return 0;
 }
 
+int fcw_app_pool_try_take(fcw_app_pool *p) {
+    pthread_mutex_lock(&p->lock);
+    int ok = p->active < FCW_APP_POOL_MAX;
+    if (ok) p->active++;
+    pthread_mutex_unlock(&p->lock);
+    return ok ? 0 : -EBUSY;
+}
+
 /*
  * An idle connection the server has closed (or sent something on, which no
  * request asked for) polls ready: it cannot carry a request.

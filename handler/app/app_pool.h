@@ -23,6 +23,8 @@ const fcw_addr *fcw_app_pool_addr(const fcw_app_pool *p);
 
 /* Waits for a free slot until deadline_ms; 0, or -ETIMEDOUT when none came free. */
 int fcw_app_pool_take(fcw_app_pool *p, long deadline_ms);
+/* A free slot if there is one now: 0, or -EBUSY. */
+int fcw_app_pool_try_take(fcw_app_pool *p);
 /* An idle connection that is still open, or -1: connect a new one. */
 int fcw_app_pool_idle(fcw_app_pool *p);
 /* Returns the slot, and fd (when >= 0) to the idle ones if keep, else closes it. */

@@ -129,6 +129,14 @@ static int handlers_inline(const fcw_config *cfg) {
     return 1;
 }
 
+/* Whether some invoke route's handler may start on the leader (core.c). */
+static int handlers_park(const fcw_config *cfg) {
+    if (cfg->lifecycle[FCW_ROUTE_INVOKE].handler->flags & FCW_HANDLER_PARKS) return 1;
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        if (cfg->routes[i].handler->flags & FCW_HANDLER_PARKS) return 1;
+    return 0;
+}
+
 static int create_handler(fcw_config *cfg, fcw_route_config *rc, fcw_route route, char *err,
                           size_t errlen) {
     char why[FCW_CONFIG_ERR_MAX];
@@ -232,6 +240,7 @@ int fcw_config_load(const char *path, fcw_config **out, char *err, size_t errlen
         if ((rc = create_handler(cfg, &cfg->routes[i], FCW_ROUTE_INVOKE, err, errlen)) < 0)
             goto fail;
     cfg->handlers_inline = handlers_inline(cfg);
+    cfg->handlers_park = handlers_park(cfg);
     cfg->refs = 1;
     *out = cfg;
     return 0;

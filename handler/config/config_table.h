@@ -54,6 +54,8 @@ typedef struct fcw_config {
     size_t nroutes;
     /* Every route's handler waits on nothing but its connection (FCW_HANDLER_INLINE). */
     int handlers_inline;
+    /* Some invoke route's handler can start on the leader (FCW_HANDLER_PARKS). */
+    int handlers_park;
 
     fcw_app_config app;       /* [app]; app.present is 0 without one */
     /*

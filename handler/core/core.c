@@ -10,11 +10,10 @@
  * recently idle follower (or a new one, up to [worker] threads) is woken
  * for each; they wait there while every follower is busy.
  */
-#include "core.h"
+#include "core_internal.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
-#include <linux/sockios.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -25,7 +24,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +31,7 @@
 #include "clock.h"
 #include "config.h"
 #include "core_head.h"
+#include "core_park.h"
 #include "dispatch.h"
 #include "error.h"
 #include "fclog.h"
@@ -43,102 +42,16 @@
 #include "route.h"
 #include "thread.h"
 
-/* Handlers run on these stacks; plugins get room, idle threads touch little. */
-#define THREAD_STACK (512 * 1024)
-/* Ready requests held while every thread is busy; past it they wait in the set. */
-#define QUEUE_MAX 4096
-/* A queued request's params are read to answer it 503: nginx sent them at once. */
-#define REFUSE_READ_S 5
-/*
- * Answers still unread by the client past which the leader does not serve
- * on a connection: its answer might not fit in the socket's buffer (about
- * 200 KB), and the leader must never wait on one client.
- */
-#define INLINE_UNREAD_MAX (64 * 1024)
-/* Ready connections the leader takes from one epoll_wait. */
-#define LEAD_BATCH 32
-/*
- * Idle followers kept ready as they are; one that goes idle behind this many
- * gives its stack's pages back (a burst's threads otherwise keep what their
- * requests touched), and the last to go idle after a burst trims the heap.
- */
-#define WARM_FOLLOWERS 4
-/* What a follower keeps of its stack below the frame it waits in. */
-#define STACK_KEPT 4096
 
-typedef struct queued {
-    int fd;
-    long since_ms;
-} queued;
+core_state core = {.lock = PTHREAD_MUTEX_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
 
-/*
- * An idle follower. Whoever takes it off the idle stack (under core.lock)
- * gives it a request in fd, or -1 to look again (the stop), and posts its
- * semaphore after letting the lock go: the follower wakes to its request
- * without contending for the lock its waker holds.
- */
-typedef struct follower {
-    sem_t wake;
-    int fd;
-    uintptr_t stack_lo;          /* the lowest address of its stack, 0 when unknown */
-} follower;
-
-static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t idle;         /* busy dropped or a thread ended, while stopping */
-    int listen_fd, epfd, stop_fd;
-    int no_accept_fd;            /* what libfcgi is given to accept on: refuses at once */
-    fcw_core_settings set;
-    unsigned nthreads;           /* alive: the leader and the followers */
-    bool leading;                /* a thread is the leader (waits on the set) */
-    unsigned busy;               /* requests being served by followers */
-    unsigned inline_busy;        /* requests being served by the leader (atomic) */
-    follower **idle_stack;       /* idle followers, the most recent last */
-    unsigned nidle;
-    int stopping;                /* set under lock; read without it by atomic loads */
-    queued queue[QUEUE_MAX];
-    unsigned qhead, qlen;
-    unsigned long waited;        /* requests that queued, since the last warning */
-    long warned_ms;
-    fcw_lifecycle *lc;
-} core = {.lock = PTHREAD_MUTEX_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
-
-/* Ready again for its next request: one thread will be told, once. 0 or -errno. */
-static int arm(int fd, int op) {
+int fcw_core_arm(int fd, int op) {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.fd = fd};
     return epoll_ctl(core.epfd, op, fd, &ev) == 0 ? 0 : fcw_errno();
 }
 
-/* A set-aside connection whose head is now whole: ready at once. */
-static int rearm(int fd) { return arm(fd, EPOLL_CTL_MOD); }
+int fcw_core_rearm(int fd) { return fcw_core_arm(fd, EPOLL_CTL_MOD); }
 
-/*
- * Whether the request on this head may be served by the leader itself: a
- * health probe (answered whatever the load, see health.c), or a request every
- * handler of the configuration would serve inline. A control path routes
- * elsewhere, so a head that may carry one is not taken for a probe. While
- * an initializer runs (an earlier configuration's, on a follower), none is:
- * an /initialize waits for it.
- */
-static bool serve_inline(const fcw_fcgi_head *head) {
-    if (!head->whole || fcw_lifecycle_running(core.lc)) return false;
-    fcw_config *cfg = fcw_config_acquire();
-    if (cfg == NULL) return false;
-    bool yes = cfg->handlers_inline || (!head->control_path && head->path[0] != '\0' &&
-                                        fcw_health_is_path(cfg, head->path));
-    fcw_config_release(cfg);
-    return yes;
-}
-
-/*
- * Whether an answer written to fd now goes straight into its buffer: a
- * client that sends requests without reading the answers would otherwise
- * stall the leader.
- */
-static bool room_to_answer(int fd) {
-    int unread = 0;
-    return ioctl(fd, SIOCOUTQ, &unread) == 0 && unread <= INLINE_UNREAD_MAX;
-}
 
 static void *thread_main(void *arg);
 
@@ -156,8 +69,7 @@ static void accept_failed(int err) {
     fcw_sleep_ms(50);
 }
 
-/* Every connection waiting on the listener goes into the set. */
-static void accept_all(void) {
+void fcw_core_accept_all(void) {
     for (;;) {
         /* Blocking, as libfcgi reads it; the listener itself is non-blocking. */
         int fd = accept4(core.listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -168,7 +80,7 @@ static void accept_all(void) {
             break;
         }
         fcw_request_conn_new(fd);
-        int rc = arm(fd, EPOLL_CTL_ADD);
+        int rc = fcw_core_arm(fd, EPOLL_CTL_ADD);
         if (rc < 0) {
             fcw_log_error("cannot watch a FastCGI connection: %s", fcw_strerror(rc));
             close(fd);
@@ -189,12 +101,12 @@ static void release_connection(FCGX_Request *fr) {
      * Stopping: closed, so nginx stops using it. Read without the lock: one
      * re-armed as the stop begins is closed by the thread it wakes.
      */
-    if (__atomic_load_n(&core.stopping, __ATOMIC_ACQUIRE) || arm(fd, EPOLL_CTL_MOD) < 0)
+    if (__atomic_load_n(&core.stopping, __ATOMIC_ACQUIRE) || fcw_core_arm(fd, EPOLL_CTL_MOD) < 0)
         close(fd);
 }
 
 /* Serves the request on fd; counted in busy by the caller already. */
-static void serve(FCGX_Request *fr, int fd) {
+void fcw_core_serve(FCGX_Request *fr, int fd) {
     /*
      * Handed to libfcgi as a kept connection: it reads the request from fd.
      * Both fields are below fcgiapp.h's "don't use" line; libfcgi 2.4.2
@@ -251,14 +163,18 @@ static queued pop_locked(void) {
     return q;
 }
 
+static const work no_work = {-1, NULL};
+
+static bool is_work(work job) { return job.fd >= 0 || job.w != NULL; }
+
 /*
- * Takes the oldest queued request if a thread may serve it, else -1.
+ * Takes the oldest queued work if a thread may do it, else none.
  * Called with core.lock held; counts it in busy.
  */
-static int take_queued_locked(void) {
-    if (core.qlen == 0 || core.busy >= core.set.threads) return -1;
+static work take_queued_locked(void) {
+    if (core.qlen == 0 || core.busy >= core.set.threads) return no_work;
     core.busy++;
-    return pop_locked().fd;
+    return pop_locked().job;
 }
 
 static void done_locked(void) {
@@ -272,15 +188,17 @@ static void done_locked(void) {
  * work (ms, -1 for ever). Each queued request is refused at its own
  * queue_timeout, not at the next look. Called with core.lock held.
  */
-static bool refuse_overdue_locked(FCGX_Request *fr, int *timeout) {
+bool fcw_core_refuse_overdue_locked(FCGX_Request *fr, int *timeout) {
     *timeout = -1;
     if (core.qlen == 0) return false;
     queued *q = &core.queue[core.qhead];
+    /* A request the leader started waits for a follower, however long. */
+    if (q->job.w != NULL) return false;
     long due = q->since_ms + (long)core.set.queue_timeout_s * 1000L - fcw_now_ms();
     if (due <= 0) {
         queued old = pop_locked();
         pthread_mutex_unlock(&core.lock);
-        refuse(fr, old.fd, fcw_now_ms() - old.since_ms);
+        refuse(fr, old.job.fd, fcw_now_ms() - old.since_ms);
         pthread_mutex_lock(&core.lock);
         return true;
     }
@@ -289,25 +207,28 @@ static bool refuse_overdue_locked(FCGX_Request *fr, int *timeout) {
 }
 
 /*
- * A ready request for a follower: handed straight to the most recently
- * idle one (its stack is warm; the others may time out and retire), whose
- * semaphore the caller posts once it has let the lock go; else queued,
- * with a new follower started if the limit allows. Returns the follower to
- * wake, or NULL. Called with core.lock held.
+ * Work for a follower: handed straight to the most recently idle one (its
+ * stack is warm; the others may time out and retire), whose semaphore the
+ * caller posts once it has let the lock go; else queued, with a new
+ * follower started if the limit allows. Returns the follower to wake, or
+ * NULL. A started request that finds the queue full is the caller's to go
+ * on with (*run_here). Called with core.lock held.
  */
-static follower *hand_over_locked(int fd) {
+static follower *hand_over_locked(work job, bool *run_here) {
     long now = fcw_now_ms();
+    *run_here = false;
     if (core.nidle > 0 && core.busy < core.set.threads) {
         follower *f = core.idle_stack[--core.nidle];
-        f->fd = fd;
+        f->job = job;
         core.busy++;
         return f;
     }
     if (core.qlen == QUEUE_MAX) {
-        /* Never dropped: back into the set, reported again later. */
-        arm(fd, EPOLL_CTL_MOD);
+        /* Never dropped: a connection back into the set, reported again later. */
+        if (job.w != NULL) *run_here = true;
+        else fcw_core_arm(job.fd, EPOLL_CTL_MOD);
     } else {
-        core.queue[(core.qhead + core.qlen) % QUEUE_MAX] = (queued){fd, now};
+        core.queue[(core.qhead + core.qlen) % QUEUE_MAX] = (queued){job, now};
         core.qlen++;
     }
     /* Waits for a follower to finish unless there is room for one more. */
@@ -316,127 +237,49 @@ static follower *hand_over_locked(int fd) {
     return NULL;
 }
 
-/* Hands the batch's requests for followers over, under one taking of the lock. */
-static void hand_over(const int *fds, int n) {
+void fcw_core_hand_over(const int *fds, int n) {
     follower *wake[LEAD_BATCH];
     int nwake = 0;
+    bool run_here;
     pthread_mutex_lock(&core.lock);
     for (int i = 0; i < n; i++) {
-        follower *f = hand_over_locked(fds[i]);
+        follower *f = hand_over_locked((work){fds[i], NULL}, &run_here);
         if (f != NULL) wake[nwake++] = f;
     }
     pthread_mutex_unlock(&core.lock);
     for (int i = 0; i < nwake; i++) sem_post(&wake[i]->wake);
 }
 
-/*
- * Sorts what one epoll_wait reported: new connections are accepted, heads
- * not whole yet parked, requests for a handler that may wait handed to
- * followers, and the rest, which wait on nothing, left in inl[] for the
- * leader to serve in turn. Returns how many are in inl[].
- */
-static int sort_ready(const struct epoll_event *evs, int n, int *inl) {
-    int ninl = 0, nfollow = 0, follow[LEAD_BATCH];
-    for (int i = 0; i < n; i++) {
-        int fd = evs[i].data.fd;
-        if (fd == core.stop_fd) continue;
-        if (fd == core.listen_fd) {
-            accept_all();
-            continue;
-        }
-        if (__atomic_load_n(&core.stopping, __ATOMIC_ACQUIRE)) {
-            /* Not served any more: nginx is told by the close. */
-            close(fd);
-            continue;
-        }
-        /*
-         * A request is served only once its head is whole and sound: a
-         * client that stalls in its params holds no thread, and one whose
-         * lengths would abort libfcgi is dropped before libfcgi reads them.
-         */
-        fcw_fcgi_head head;
-        enum fcw_head_state st = fcw_core_head_look(fd, &head);
-        if (st == FCW_HEAD_PARTIAL) {
-            fcw_core_head_park(fd, rearm);
-        } else if (st != FCW_HEAD_READY) {
-            if (st == FCW_HEAD_DROP || arm(fd, EPOLL_CTL_MOD) < 0) close(fd);
-        } else if (serve_inline(&head) && room_to_answer(fd)) {
-            inl[ninl++] = fd;
-        } else {
-            follow[nfollow++] = fd;
-        }
-    }
-    if (nfollow > 0) hand_over(follow, nfollow);
-    return ninl;
-}
-
-/*
- * The leader: the one thread that waits on the connection set. What waits
- * on nothing (builtin handlers, health) it serves itself, in turn, so a
- * stack of such requests costs no thread wake-up each; the rest goes to
- * followers. It also refuses queued requests past queue_timeout, whatever
- * the followers are doing. Called with core.lock held, which it lets go
- * meanwhile.
- */
-static void lead_locked(FCGX_Request *fr) {
-    int timeout;
-    while (refuse_overdue_locked(fr, &timeout)) {
-    }
-    pthread_mutex_unlock(&core.lock);
-
-    struct epoll_event evs[LEAD_BATCH];
-    int inl[LEAD_BATCH];
-    int n = epoll_wait(core.epfd, evs, LEAD_BATCH, timeout);
-    int ninl = n > 0 ? sort_ready(evs, n, inl) : 0;
-    for (int i = 0; i < ninl; i++) {
-        if (__atomic_load_n(&core.stopping, __ATOMIC_ACQUIRE)) {
-            close(inl[i]);
-            continue;
-        }
-        __atomic_add_fetch(&core.inline_busy, 1, __ATOMIC_ACQ_REL);
-        serve(fr, inl[i]);
-        if (__atomic_sub_fetch(&core.inline_busy, 1, __ATOMIC_ACQ_REL) == 0 &&
-            __atomic_load_n(&core.stopping, __ATOMIC_ACQUIRE)) {
-            pthread_mutex_lock(&core.lock);
-            pthread_cond_broadcast(&core.idle);
-            pthread_mutex_unlock(&core.lock);
-        }
-    }
+/* A request the leader started goes on on a follower (core_park.c), unless 4096 wait. */
+static bool hand_over_started(fcw_wait *w) {
+    bool run_here;
     pthread_mutex_lock(&core.lock);
+    follower *f = hand_over_locked((work){-1, w}, &run_here);
+    pthread_mutex_unlock(&core.lock);
+    if (f != NULL) sem_post(&f->wake);
+    return !run_here;
 }
+
+/* The last request the leader held is finished: a drain waiting for it may end. */
+static void none_held(void) {
+    if (!__atomic_load_n(&core.stopping, __ATOMIC_ACQUIRE)) return;
+    pthread_mutex_lock(&core.lock);
+    pthread_cond_broadcast(&core.idle);
+    pthread_mutex_unlock(&core.lock);
+}
+
+
 
 /*
- * A connection ready now, taken from the set without waiting, with its head
- * whole and sound; -1 when there is none, or queued requests come first. A
- * follower that has served one request takes the next this way, as long as
- * there are some, instead of going idle to be woken by the leader for it:
- * under load, a request then costs no thread wake-up.
+ * Does job, counted in busy already, then serves what next_ready gives;
+ * with core.lock held, let go meanwhile.
  */
-static int next_ready(void) {
-    struct epoll_event ev;
-    while (!__atomic_load_n(&core.stopping, __ATOMIC_ACQUIRE) &&
-           __atomic_load_n(&core.qlen, __ATOMIC_RELAXED) == 0 &&
-           epoll_wait(core.epfd, &ev, 1, 0) == 1) {
-        int fd = ev.data.fd;
-        if (fd == core.stop_fd) return -1;
-        if (fd == core.listen_fd) {
-            accept_all();
-            continue;
-        }
-        fcw_fcgi_head head;
-        enum fcw_head_state st = fcw_core_head_look(fd, &head);
-        if (st == FCW_HEAD_READY) return fd;
-        if (st == FCW_HEAD_PARTIAL) fcw_core_head_park(fd, rearm);
-        else if (st == FCW_HEAD_DROP || arm(fd, EPOLL_CTL_MOD) < 0) close(fd);
-    }
-    return -1;
-}
-
-/* Serves fd, counted in busy already, then what next_ready gives; with core.lock held, let go meanwhile. */
-static void serve_locked(FCGX_Request *fr, int fd) {
+static void serve_locked(FCGX_Request *fr, work job) {
     pthread_mutex_unlock(&core.lock);
-    do serve(fr, fd);
-    while ((fd = next_ready()) >= 0);
+    if (job.w != NULL) job.w->resume(job.w, FCW_WAIT_BLOCK);
+    else fcw_core_serve(fr, job.fd);
+    int fd;
+    while ((fd = fcw_core_next_ready()) >= 0) fcw_core_serve(fr, fd);
     pthread_mutex_lock(&core.lock);
     done_locked();
 }
@@ -461,12 +304,12 @@ static int await_request(follower *self) {
  * idle past thread_idle_timeout. Called with core.lock held.
  */
 static bool follow_locked(FCGX_Request *fr, follower *self) {
-    int fd = take_queued_locked();
-    if (fd >= 0) {
-        serve_locked(fr, fd);
+    work job = take_queued_locked();
+    if (is_work(job)) {
+        serve_locked(fr, job);
         return false;
     }
-    self->fd = -1;
+    self->job = no_work;
     core.idle_stack[core.nidle++] = self;
     bool cold = core.nidle > WARM_FOLLOWERS;
     /* The last of a burst's followers to go idle (the leader is the other thread). */
@@ -489,13 +332,13 @@ static bool follow_locked(FCGX_Request *fr, follower *self) {
         await_request(self);
         pthread_mutex_lock(&core.lock);
     }
-    if (self->fd >= 0) serve_locked(fr, self->fd);
+    if (is_work(self->job)) serve_locked(fr, self->job);
     return false;
 }
 
 static void *thread_main(void *arg) {
     FCGX_Request fr;
-    follower self = {.fd = -1, .stack_lo = fcw_thread_stack_lo()};
+    follower self = {.job = {-1, NULL}, .stack_lo = fcw_thread_stack_lo()};
     (void)arg;
 
     if (FCGX_InitRequest(&fr, core.no_accept_fd, 0) != 0 || sem_init(&self.wake, 0, 0) != 0) {
@@ -510,7 +353,7 @@ static void *thread_main(void *arg) {
     while (!core.stopping) {
         if (!core.leading) {
             core.leading = true;
-            lead_locked(&fr);
+            fcw_core_lead_locked(&fr);
             core.leading = false;
         } else if (follow_locked(&fr, &self)) {
             break;
@@ -547,8 +390,10 @@ int fcw_core_start(int listen_fd, const fcw_core_settings *s, fcw_lifecycle *lc,
     struct epoll_event lev = {.events = EPOLLIN | EPOLLONESHOT, .data.fd = listen_fd};
     /* Level-triggered and never read: once written, every thread sees it. */
     struct epoll_event sev = {.events = EPOLLIN, .data.fd = core.stop_fd};
+    static const fcw_core_park_hooks hooks = {hand_over_started, release_connection, none_held};
     if (epoll_ctl(core.epfd, EPOLL_CTL_ADD, listen_fd, &lev) != 0 ||
-        epoll_ctl(core.epfd, EPOLL_CTL_ADD, core.stop_fd, &sev) != 0) {
+        epoll_ctl(core.epfd, EPOLL_CTL_ADD, core.stop_fd, &sev) != 0 ||
+        fcw_core_park_init(core.epfd, core.no_accept_fd, lc, &hooks) < 0) {
         int rc = fcw_errno();
         snprintf(err, errlen, "epoll_ctl: %s", fcw_strerror(rc));
         return rc;
@@ -564,6 +409,33 @@ int fcw_core_start(int listen_fd, const fcw_core_settings *s, fcw_lifecycle *lc,
     return 0;
 }
 
+/* Requests being served: by followers, by the leader, and those it started and holds. */
+static unsigned serving_now(void) {
+    return core.busy + __atomic_load_n(&core.inline_busy, __ATOMIC_ACQUIRE) +
+           fcw_core_park_held();
+}
+
+/*
+ * The queue at the stop. A request that waited there was never started:
+ * nginx is told by the close. One the leader started goes on here, the
+ * blocking way, since no follower takes work any more. Called with
+ * core.lock held, let go meanwhile.
+ */
+static void finish_queued_locked(void) {
+    while (core.qlen) {
+        work job = pop_locked().job;
+        if (job.w == NULL) {
+            close(job.fd);
+            continue;
+        }
+        core.busy++;
+        pthread_mutex_unlock(&core.lock);
+        job.w->resume(job.w, FCW_WAIT_BLOCK);
+        pthread_mutex_lock(&core.lock);
+        core.busy--;
+    }
+}
+
 unsigned fcw_core_drain(unsigned timeout_s, unsigned *before) {
     struct timespec deadline = fcw_realtime_after((long)timeout_s * 1000L);
 
@@ -576,13 +448,13 @@ unsigned fcw_core_drain(unsigned timeout_s, unsigned *before) {
         /* Non-blocking and never full: cannot happen. */
     }
     while (core.nidle > 0) sem_post(&core.idle_stack[--core.nidle]->wake);
-    unsigned serving = core.busy + __atomic_load_n(&core.inline_busy, __ATOMIC_ACQUIRE);
+    unsigned serving = serving_now();
     *before = serving + core.qlen;
-    /* Queued requests were never started: nginx is told by the close. */
-    while (core.qlen) close(pop_locked().fd);
+    finish_queued_locked();
+    serving = serving_now();
     while (serving > 0) {
         if (pthread_cond_timedwait(&core.idle, &core.lock, &deadline) == ETIMEDOUT) break;
-        serving = core.busy + __atomic_load_n(&core.inline_busy, __ATOMIC_ACQUIRE);
+        serving = serving_now();
     }
     unsigned left = serving;
     pthread_mutex_unlock(&core.lock);

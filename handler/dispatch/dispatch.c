@@ -3,6 +3,7 @@
  */
 #include "dispatch.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,15 +32,13 @@ typedef struct run_ctx {
 } run_ctx;
 
 /*
- * Runs the handler and applies what a failure means on each route: on invoke
- * FC wants status 404 with x-fc-status: 404; on a lifecycle hook an unexpected
- * failure is 500 (FC restarts the instance after a failed initialize). A
- * handler that chose an error status itself keeps it, and so does one that
- * flagged the function error with its answer (an app's x-fc-status: 404).
+ * What a failure means on each route: on invoke FC wants status 404 with
+ * x-fc-status: 404; on a lifecycle hook an unexpected failure is 500 (FC
+ * restarts the instance after a failed initialize). A handler that chose an
+ * error status itself keeps it, and so does one that flagged the function
+ * error with its answer (an app's x-fc-status: 404).
  */
-static int run_handler(void *arg, fcw_request *req) {
-    run_ctx *ctx = arg;
-    int rc = ctx->rc->handler->run(ctx->rc->handler, req, ctx->timeout_s);
+static int verdict(fcw_request *req, int rc) {
     if (rc == FCW_OK) return FCW_OK;
 
     int flagged = req->function_error;
@@ -50,6 +49,11 @@ static int run_handler(void *arg, fcw_request *req) {
                             "Unhandled function error\n");
     }
     return FCW_ERROR;
+}
+
+static int run_handler(void *arg, fcw_request *req) {
+    run_ctx *ctx = arg;
+    return verdict(req, ctx->rc->handler->run(ctx->rc->handler, req, ctx->timeout_s));
 }
 
 /*
@@ -103,55 +107,143 @@ void fcw_dispatch_refuse_busy(FCGX_Request *fr, long waited_ms, unsigned queue_t
     fcw_request_free(&req);
 }
 
-void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc) {
-    long started_us = fcw_now_us();
+/*
+ * One request from its params to its answer, on whichever threads it takes
+ * (fcw_dispatch: one; fcw_dispatch_lead: the leader, then maybe another).
+ */
+typedef struct call {
+    fcw_handler_done done;    /* a started handler came out (fcw_dispatch_lead) */
+    fcw_wait wait;            /* run on a follower instead (fcw_dispatch_lead) */
+    const fcw_parking *parking;
+    fcw_lifecycle *lc;
+    fcw_config *cfg;
+    fcw_route_result rr;
+    run_ctx ctx;
+    int fc_lines, opened;
+    fcw_inflight inflight;
+    long started_us;
     fcw_request req;
-    fcw_request_init(&req, fr);
-    fcw_config *cfg = fcw_config_acquire();
+} call;
+
+/*
+ * The request routed: false when the worker answered it itself (a refusal,
+ * health), else true with the route's handler in c->ctx.
+ */
+static bool route(call *c, FCGX_Request *fr) {
+    c->started_us = fcw_now_us();
+    fcw_request_init(&c->req, fr);
+    c->cfg = fcw_config_acquire();
+    fcw_request *req = &c->req;
 
     /* Matched on the normal form: "/%69nitialize" and "//api/" are no way around a rule. */
-    fcw_route_result rr =
-        req.route_path != NULL
-            ? fcw_route_request(req.method, req.route_path, req.control_path)
-            : (fcw_route_result){FCW_ROUTE_INVOKE, FCW_ROUTE_BAD_REQUEST, NULL};
-    req.route = rr.route;
-    if (rr.status != FCW_ROUTE_OK) {
-        refuse(&req, cfg, rr, started_us);
-        goto out;
+    c->rr = req->route_path != NULL
+                ? fcw_route_request(req->method, req->route_path, req->control_path)
+                : (fcw_route_result){FCW_ROUTE_INVOKE, FCW_ROUTE_BAD_REQUEST, NULL};
+    req->route = c->rr.route;
+    if (c->rr.status != FCW_ROUTE_OK) {
+        refuse(req, c->cfg, c->rr, c->started_us);
+        return false;
     }
     /* The worker's own answer, before any handler or FC line (health.c). */
-    if (rr.route == FCW_ROUTE_INVOKE && fcw_health_is_path(cfg, req.route_path)) {
-        fcw_health_answer(&req, cfg);
-        goto out;
+    if (c->rr.route == FCW_ROUTE_INVOKE && fcw_health_is_path(c->cfg, req->route_path)) {
+        fcw_health_answer(req, c->cfg);
+        return false;
     }
-
-    const fcw_route_config *rc = fcw_config_route(cfg, rr.route, req.route_path);
-    const char *fc_timeout = rr.route == FCW_ROUTE_INITIALIZE ? req.initialization_timeout
-                                                              : req.function_timeout;
-    run_ctx ctx = {rc, fcw_effective_timeout(rc->timeout_s, fc_timeout)};
-
+    const fcw_route_config *rc = fcw_config_route(c->cfg, c->rr.route, req->route_path);
+    const char *fc_timeout = c->rr.route == FCW_ROUTE_INITIALIZE ? req->initialization_timeout
+                                                                 : req->function_timeout;
+    c->ctx = (run_ctx){rc, fcw_effective_timeout(rc->timeout_s, fc_timeout)};
     /* An app that writes its own FC lines (fc_lines = app) must not see them twice. */
-    int fc_lines = !(rc->handler->flags & FCW_HANDLER_OWN_FC_LINES);
-    fcw_inflight inflight;
-    fcw_metrics_request_begin();
-    if (fc_lines) {
-        fcw_log_start(rr.route, req.request_id);
-        fcw_inflight_add(&inflight, rr.route, req.request_id);
-    }
-    int failed;
-    if (rr.route == FCW_ROUTE_INITIALIZE)
-        failed = fcw_lifecycle_initialize(lc, &req, run_handler, &ctx);
-    else
-        failed = run_handler(&ctx, &req) != FCW_OK;
+    c->fc_lines = !(rc->handler->flags & FCW_HANDLER_OWN_FC_LINES);
+    return true;
+}
 
-    /*
-     * The End line is written before the last byte of the answer: FC may
-     * freeze the instance the moment the response completes.
-     */
-    if (fc_lines) fcw_inflight_end(&inflight, failed);
-    fcw_request_finish(&req);
-    account(&req, cfg, rr.route, started_us, 1, failed);
-out:
-    fcw_request_free(&req);
-    fcw_config_release(cfg);
+/* FC's Start line: the handler runs from now on. */
+static void open_run(call *c) {
+    c->opened = 1;
+    fcw_metrics_request_begin();
+    if (c->fc_lines) {
+        fcw_log_start(c->rr.route, c->req.request_id);
+        fcw_inflight_add(&c->inflight, c->rr.route, c->req.request_id);
+    }
+}
+
+static int run_route(call *c) {
+    if (c->rr.route == FCW_ROUTE_INITIALIZE)
+        return fcw_lifecycle_initialize(c->lc, &c->req, run_handler, &c->ctx);
+    return run_handler(&c->ctx, &c->req) != FCW_OK;
+}
+
+/*
+ * The End line is written before the last byte of the answer: FC may
+ * freeze the instance the moment the response completes.
+ */
+static void close_run(call *c, int failed) {
+    if (c->fc_lines) fcw_inflight_end(&c->inflight, failed);
+    fcw_request_finish(&c->req);
+    account(&c->req, c->cfg, c->rr.route, c->started_us, 1, failed);
+}
+
+static void release(call *c) {
+    fcw_request_free(&c->req);
+    fcw_config_release(c->cfg);
+}
+
+void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc) {
+    call c = {.lc = lc};
+    if (route(&c, fr)) {
+        open_run(&c);
+        close_run(&c, run_route(&c));
+    }
+    release(&c);
+}
+
+/* ---- started by the leader ---- */
+
+static void lead_end(call *c) {
+    FCGX_Request *fr = c->req.fcgx;
+    const fcw_parking *parking = c->parking;
+    release(c);
+    free(c);
+    parking->finished(fr);
+}
+
+static void lead_done(fcw_handler_done *d, int rc) {
+    call *c = (call *)d;
+    close_run(c, verdict(&c->req, rc) != FCW_OK);
+    lead_end(c);
+}
+
+/* On a follower: the handler's run, the blocking way. */
+static void lead_run_blocking(fcw_wait *w, enum fcw_wait_how how) {
+    (void)how;
+    call *c = (call *)((char *)w - offsetof(call, wait));
+    if (!c->opened) open_run(c);
+    close_run(c, run_route(c));
+    lead_end(c);
+}
+
+void fcw_dispatch_lead(FCGX_Request *fr, fcw_lifecycle *lc, const fcw_parking *parking) {
+    call *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        /* Answered the blocking way on this thread: an exception, and rare. */
+        fcw_dispatch(fr, lc);
+        parking->finished(fr);
+        return;
+    }
+    c->lc = lc;
+    c->parking = parking;
+    c->done.fn = lead_done;
+    c->wait = (fcw_wait){.fd = -1, .client_fd = -1, .resume = lead_run_blocking};
+    if (!route(c, fr)) {
+        lead_end(c);
+        return;
+    }
+    fcw_handler *h = c->ctx.rc->handler;
+    if (c->rr.route == FCW_ROUTE_INVOKE && h->start != NULL) {
+        open_run(c);
+        /* Once started, c is the handler's until done: it may be gone already. */
+        if (h->start(h, &c->req, c->ctx.timeout_s, parking, &c->done)) return;
+    }
+    parking->defer(&c->wait);
 }

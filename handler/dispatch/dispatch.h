@@ -8,9 +8,18 @@
 #include <fcgiapp.h>
 
 #include "lifecycle.h"
+#include "park.h"
 
 /* Serves the request fr holds. The caller finishes fr afterwards. */
 void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc);
+
+/*
+ * The same, started on the connection core's leader, which must not wait
+ * (park.h): a handler that can start there (FCW_HANDLER_PARKS) does, and
+ * anything else goes to a follower through parking->defer. fr is the
+ * request's own, accepted already; parking->finished(fr) follows its answer.
+ */
+void fcw_dispatch_lead(FCGX_Request *fr, fcw_lifecycle *lc, const fcw_parking *parking);
 
 /*
  * Answers the request libfcgi has read on fr 503 without a handler: it

@@ -13,12 +13,19 @@
 #ifndef FCW_HANDLER_H
 #define FCW_HANDLER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "park.h"
 #include "request.h"
 #include "route.h"
 
 typedef struct fcw_handler fcw_handler;
+
+/* Told once how a started handler came out: FCW_OK or FCW_ERROR, as run returns. */
+typedef struct fcw_handler_done {
+    void (*fn)(struct fcw_handler_done *d, int rc);
+} fcw_handler_done;
 
 struct fcw_handler {
     /*
@@ -27,6 +34,14 @@ struct fcw_handler {
      * (the function failed); the response is left in req.
      */
     int (*run)(fcw_handler *h, fcw_request *req, unsigned timeout_s);
+    /*
+     * Optional (FCW_HANDLER_PARKS): run on the connection core's leader,
+     * which must not wait (park.h). Either does nothing and returns false
+     * (run it on a follower), or returns true and tells done once the
+     * response is in req, from whichever thread finished it.
+     */
+    bool (*start)(fcw_handler *h, fcw_request *req, unsigned timeout_s,
+                  const fcw_parking *parking, fcw_handler_done *done);
     void (*destroy)(fcw_handler *h);
     void *impl;
     unsigned flags;           /* FCW_HANDLER_* */
@@ -40,6 +55,11 @@ struct fcw_handler {
  * another (core.c).
  */
 #define FCW_HANDLER_INLINE 2u
+/*
+ * The handler's one wait is for a socket the leader can watch instead
+ * (start, above): an [app] server's answer.
+ */
+#define FCW_HANDLER_PARKS 4u
 
 struct fcw_app;
 struct fcw_app_config;

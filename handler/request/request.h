@@ -138,6 +138,15 @@ int fcw_request_flush(fcw_request *req);
 
 /* A new nginx connection on fd: it has no send or receive timeout yet. */
 void fcw_request_conn_new(int fd);
+/*
+ * Whether an answer written to nginx's connection fd now goes straight into
+ * its buffer: no more than FCW_CONN_UNREAD_MAX of earlier answers are still
+ * unread there (the buffer holds about 200 KB). The connection core's leader
+ * writes only then: it must never wait on one client, and a client that
+ * sends requests without reading the answers would stall it.
+ */
+#define FCW_CONN_UNREAD_MAX (64 * 1024)
+bool fcw_request_conn_room(int fd);
 /* Sets nginx connection fd's receive timeout (ms, 0 none) where the requests' bounds see it. */
 void fcw_request_conn_recv_timeout(int fd, long ms);
 void fcw_request_set_deadline(fcw_request *req, long deadline_ms);

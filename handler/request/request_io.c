@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -43,6 +45,11 @@ void fcw_request_conn_new(int fd) {
 }
 
 void fcw_request_conn_recv_timeout(int fd, long ms) { set_io_timeout(fd, IO_RECV, ms); }
+
+bool fcw_request_conn_room(int fd) {
+    int unread = 0;
+    return ioctl(fd, SIOCOUTQ, &unread) == 0 && unread <= FCW_CONN_UNREAD_MAX;
+}
 
 /*
  * Before a read or write that may block: the connection's timeout for it

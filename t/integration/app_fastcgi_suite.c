@@ -111,11 +111,6 @@ void up_fixture(void) {
     app_start("fixture", text, env);
 }
 
-/* Waits up to timeout_ms for needle in the file at path. */
-void expect_in_file(const char *path, const char *needle, int timeout_ms) {
-    if (wait_for_count(path, needle, 1, timeout_ms) < 1) assert_in_file(path, needle);
-}
-
 /* The pid an answer's body names ("pid N"), or 0. */
 pid_t body_pid(const http_resp *r) {
     int pid = 0;

@@ -36,8 +36,6 @@ void fixture_config(char *text, size_t len, unsigned n, const char *extra);
 /* A suite's fixture: a runtime with three copies of the fixture. */
 void up_fixture(void);
 
-/* Waits up to timeout_ms for needle in the file at path. */
-void expect_in_file(const char *path, const char *needle, int timeout_ms);
 /* The pid an answer's body names ("pid N"), or 0. */
 pid_t body_pid(const http_resp *r);
 /* A request the fixture answers with its pid: 200, and the copy's pid. */

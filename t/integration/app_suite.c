@@ -81,6 +81,10 @@ void expect_pidfile_gone(const char *pidfile, int timeout_ms) {
     expect_gone(b, timeout_ms, "the app's child");
 }
 
+void expect_in_file(const char *path, const char *needle, int timeout_ms) {
+    if (wait_for_count(path, needle, 1, timeout_ms) < 1) assert_in_file(path, needle);
+}
+
 void assert_count_in_file(const char *path, const char *needle, int want) {
     int n = count_in_file(path, needle);
     if (n != want) {

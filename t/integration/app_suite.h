@@ -55,6 +55,8 @@ int app_request_timeout(const char *method, const char *path, const char *header
 void expect_gone(pid_t pid, int timeout_ms, const char *what);
 /* The two pids a fixture wrote to pidfile ("$$ child") are gone within timeout_ms. */
 void expect_pidfile_gone(const char *pidfile, int timeout_ms);
+/* needle is in the file at path within timeout_ms (the test fails, showing the file, if not). */
+void expect_in_file(const char *path, const char *needle, int timeout_ms);
 /* needle occurs exactly want times in the file at path. */
 void assert_count_in_file(const char *path, const char *needle, int want);
 

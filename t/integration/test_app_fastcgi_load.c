@@ -2,7 +2,8 @@
  * test_app_fastcgi_load.c -- [app] protocol = fastcgi under load, each test
  * with a runtime of its own: max_requests recycling and php-cgi's own
  * request limit (taken over by the worker, a successor started beforehand)
- * with no request failing; 200 concurrent requests over four copies.
+ * with no request failing; 200 concurrent requests over four copies; three
+ * copies at work at once with a single worker thread.
  */
 #include <check.h>
 #include <pthread.h>
@@ -135,6 +136,41 @@ START_TEST(concurrent_200_across_four_copies) {
 }
 END_TEST
 
+/*
+ * A request waiting for its copy's answer holds no worker thread
+ * (handler/core/core_park.c): with threads = 1, three slow requests reach
+ * the three copies at once. Before, each held the one thread in turn.
+ */
+START_TEST(copies_work_at_once_with_one_thread) {
+    enum { N = 3, SLOW_MS = 4000 };
+    char text[2000], path[32];
+    fixture_config(text, sizeof text, N, "[worker]\nthreads = 1\n");
+    app_start("one-thread", text, NULL);
+    int fds[N];
+    snprintf(path, sizeof path, "/slow?%d", SLOW_MS);
+    for (int i = 0; i < N; i++) {
+        char req[300];
+        fds[i] = http_connect(app_rt.port);
+        ck_assert_int_ge(fds[i], 0);
+        int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                         "x-fc-request-id: one-thread-%d\r\n\r\n", path, i);
+        ck_assert_int_eq(http_send(fds[i], req, (size_t)n), 0);
+    }
+    int started = wait_for_count(app_rt.err_path, "] slow start", N, SLOW_MS - 1000);
+    ck_assert_msg(started == N, "%d of %d copies were at work at once with one thread:\n%s",
+                  started, N, slurp(app_rt.err_path));
+    for (int i = 0; i < N; i++) {
+        http_resp r;
+        char id[32];
+        snprintf(id, sizeof id, "one-thread-%d", i);
+        ck_assert_int_eq(http_read_timeout(fds[i], &r, 0, SLOW_MS + 20000), 0);
+        assert_function_success(&app_rt, &r, 200, id);
+        http_resp_free(&r);
+        close(fds[i]);
+    }
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("app_fastcgi_load");
     TCase *tc = tcase_create("load");
@@ -143,6 +179,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, max_requests_recycles_under_load_without_failure);
     tcase_add_test(tc, php_cgi_own_limit_under_load_without_failure);
     tcase_add_test(tc, concurrent_200_across_four_copies);
+    tcase_add_test(tc, copies_work_at_once_with_one_thread);
     suite_add_tcase(s, tc);
     return s;
 }
