@@ -2,6 +2,7 @@
  * main.c -- fcworker: the FastCGI worker behind nginx in an FC custom container.
  */
 #include <fcgiapp.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +108,32 @@ static int prepare_process(void) {
 }
 
 /*
+ * The descriptor FCWORKER_READY_FD names, or -1: scripts/run's, on which the
+ * worker says it accepts (say_ready). Kept from everything the worker starts.
+ */
+static int take_ready_fd(void) {
+    const char *v = getenv("FCWORKER_READY_FD");
+    char *end;
+    if (v == NULL || *v < '0' || *v > '9') return -1;
+    long fd = strtol(v, &end, 10);
+    if (*end != '\0' || fd < 3 || fd > 65535 || fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0)
+        return -1;
+    return (int)fd;
+}
+
+/*
+ * One line on ready_fd once nginx may connect: scripts/run waits for it
+ * instead of looking for the socket again and again, which would take CPU
+ * from an app starting on the other core (cold start is on FC's bill).
+ */
+static void say_ready(int ready_fd) {
+    if (ready_fd < 0) return;
+    if (write(ready_fd, "ready\n", 6) != 6)
+        fcw_log_warn("cannot tell scripts/run the worker is ready: %s", fcw_strerror(fcw_errno()));
+    close(ready_fd);
+}
+
+/*
  * The app, the metrics listener, then the socket nginx connects to. Returns
  * the socket, or -1 with *code the exit status (cfg freed, what had started
  * stopped).
@@ -173,6 +200,7 @@ int main(int argc, char **argv) {
         fcw_config_free(cfg);
         return 0;
     }
+    int ready_fd = take_ready_fd();
     if (prepare_process() < 0) {
         fcw_config_free(cfg);
         return 1;
@@ -183,6 +211,7 @@ int main(int argc, char **argv) {
     char *socket_path = strdup(cfg->socket_path);
     fcw_server_publish(cfg);
     fcw_log_info("listening on %s (up to %u threads)", socket_path, cfg->threads);
+    say_ready(ready_fd);
 
     rc = fcw_server_run(fd, config_path);
     /* Scrapes went on during the drain; the worker is done now. */

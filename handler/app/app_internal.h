@@ -39,7 +39,7 @@
  * nothing beside its own start.
  */
 #define FCW_APP_PROBE_FIRST_MS 1
-#define FCW_APP_PROBE_MAX_MS 5
+#define FCW_APP_PROBE_MAX_MS 2
 
 typedef enum app_state {
     APP_STARTING,   /* started, not accepting yet */

@@ -16,10 +16,14 @@
 
 extern char **environ;
 
-/* FCWORKER_* variables that scripts/run, make and the tests read, not the worker. */
+/*
+ * FCWORKER_* variables that are no setting: scripts/run, make and the tests
+ * read them, and scripts/run gives the worker FCWORKER_READY_FD (main.c).
+ */
 static const char *const script_env[] = {
     "FCWORKER_CONFIG", "FCWORKER_RUN_DIR", "FCWORKER_BIN", "FCWORKER_BUILD",
     "FCWORKER_SETUP_EXTRA", "FCWORKER_IMAGE", "FCWORKER_PROJECT", "FCWORKER_KEEP_TEST_DIRS",
+    "FCWORKER_READY_FD",
 };
 
 /* Calls fn on every FCWORKER_* name the worker or its scripts read; stops when it returns true. */

@@ -3,14 +3,18 @@
  * worker (and so nginx, and FC's start-up check) is ready only once the app
  * accepts; an app that never listens within ready_timeout, or exits before
  * it is ready, ends the worker and scripts/run with its status and last
- * stderr lines, nothing left behind; a slow app within FC's window comes up.
+ * stderr lines, nothing left behind; a slow app within FC's window comes up;
+ * the worker says it is ready on FCWORKER_READY_FD, which nothing else holds.
  */
 #include <check.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -209,6 +213,67 @@ START_TEST(run_script_waits_for_slow_app) {
 }
 END_TEST
 
+/* A unix socket at path that accepts a connection now. */
+static int unix_accepts(const char *path) {
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    size_t len = strlen(path);
+    if (len >= sizeof a.sun_path) return 0;
+    memcpy(a.sun_path, path, len + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0) close(fd);
+    return ok;
+}
+
+/*
+ * FCWORKER_READY_FD, on which scripts/run waits instead of looking for the
+ * socket: one line once the socket accepts, the app ready; and then end of
+ * file, since the worker closed its end and the app, which started before,
+ * never held it.
+ */
+START_TEST(ready_line_once_the_socket_accepts) {
+    char conf[400], sock[400], sock_env[500], text[1000], line[16];
+    int p[2];
+    snprintf(conf, sizeof conf, "%s/ready-fd.conf", app_tmp);
+    snprintf(sock, sizeof sock, "%s/ready-fd.sock", app_tmp);
+    snprintf(sock_env, sizeof sock_env, "FCWORKER_SOCKET=%s", sock);
+    snprintf(text, sizeof text, "[app]\ncommand = %s\naddress = 127.0.0.1:%d\n"
+                                "[invoke]\nhandler = app\n",
+             app_fixture("echo.py"), free_port());
+    write_file(conf, text);
+    ck_assert_int_eq(pipe(p), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* An inherited descriptor, as scripts/run's, not closed on exec. */
+        if (dup2(p[1], 7) < 0) _exit(127);
+        close(p[0]);
+        close(p[1]);
+        putenv("FCWORKER_READY_FD=7");
+        putenv(sock_env);
+        putenv(app_marker);
+        execl(worker_bin(), "fcworker", "-c", conf, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    struct pollfd pf = {.fd = p[0], .events = POLLIN};
+    ck_assert_msg(poll(&pf, 1, 30000) == 1, "no ready line within 30 s");
+    ssize_t n = read(p[0], line, sizeof line - 1);
+    ck_assert_int_eq(n, 6);
+    line[n] = '\0';
+    ck_assert_str_eq(line, "ready\n");
+    ck_assert_msg(unix_accepts(sock), "the worker said ready before its socket accepted");
+    ck_assert_msg(poll(&pf, 1, 10000) == 1 && read(p[0], line, sizeof line) == 0,
+                  "the ready descriptor is still open after the line: held by the worker or "
+                  "its app");
+    close(p[0]);
+    kill(pid, SIGTERM);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the worker ended %#x", status);
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("app_startup");
     TCase *tc;
@@ -228,6 +293,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, run_script_propagates_exit_at_start);
     tcase_add_test(tc, run_script_exits_when_app_never_ready);
     tcase_add_test(tc, run_script_waits_for_slow_app);
+    tcase_add_test(tc, ready_line_once_the_socket_accepts);
     suite_add_tcase(s, tc);
     return s;
 }
