@@ -73,7 +73,7 @@ void fcw_app_wake_locked(fcw_app *a) {
 void fcw_app_set_state_locked(fcw_app *a, app_state s) {
     __atomic_store_n(&a->state, (int)s, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&a->changed);
-    pthread_cond_broadcast(&a->freed);
+    fcw_app_copies_freed_locked(a, true);
 }
 
 /* READY while some copy serves; DOWN while none does. Called with a->lock held. */
@@ -92,7 +92,7 @@ void fcw_app_report_start(fcw_app *a, int ok, int code) {
     a->start_exit_code = code;
     if (ok) fcw_app_set_state_locked(a, APP_READY);
     pthread_cond_broadcast(&a->changed);
-    pthread_cond_broadcast(&a->freed);
+    fcw_app_copies_freed_locked(a, true);
     pthread_mutex_unlock(&a->lock);
 }
 
@@ -270,7 +270,7 @@ void fcw_app_release(fcw_app *a) {
         a->stop = 1;
         fcw_app_wake_locked(a);
         pthread_cond_broadcast(&a->changed);
-        pthread_cond_broadcast(&a->freed);
+        fcw_app_copies_freed_locked(a, true);
     }
     pthread_mutex_unlock(&a->lock);
     if (free_now) fcw_app_free(a);
@@ -357,7 +357,7 @@ void fcw_app_stop_all(void) {
         a->stop = 1;
         fcw_app_wake_locked(a);
         pthread_cond_broadcast(&a->changed);
-        pthread_cond_broadcast(&a->freed);
+        fcw_app_copies_freed_locked(a, true);
         pthread_mutex_unlock(&a->lock);
     }
     struct timespec until = fcw_realtime_after((long)(longest + 3) * 1000L);

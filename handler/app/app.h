@@ -26,6 +26,7 @@
 #include <stddef.h>
 
 #include "app_config.h"
+#include "park.h"
 
 typedef struct fcw_app fcw_app;
 struct fcw_app_pool;
@@ -97,8 +98,29 @@ typedef struct fcw_app_copy {
  * 0, FCW_APP_NOT_READY or FCW_APP_GONE.
  */
 int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out);
-/* The same without waiting: 0, or -EBUSY when none is idle or others wait for one. */
-int fcw_app_copy_try_take(fcw_app *a, fcw_app_copy **out);
+
+/*
+ * A request the connection core's leader started, waiting for a copy
+ * without a thread (park.h): once one is free it is lent to the request
+ * (copy; NULL when the app stops instead) and parking->post(w) says so.
+ */
+typedef struct fcw_app_copy_waiter {
+    fcw_wait *w;
+    const fcw_parking *parking;
+    fcw_app_copy *copy;
+    struct fcw_app_copy_waiter *next;
+} fcw_app_copy_waiter;
+
+#define FCW_APP_COPY_QUEUED 1
+/*
+ * The same for the leader: 0 with wt->copy lent now; FCW_APP_COPY_QUEUED:
+ * posted once one is (before any thread waiting in fcw_app_copy_take);
+ * FCW_APP_GONE; FCW_APP_NOT_READY when threads wait for copies already (the
+ * request joins them, on a follower).
+ */
+int fcw_app_copy_take_or_wait(fcw_app *a, fcw_app_copy_waiter *wt);
+/* wt out of the queue: false when a copy (or the stop) was given to it already. */
+bool fcw_app_copy_unwait(fcw_app *a, fcw_app_copy_waiter *wt);
 
 typedef enum fcw_copy_verdict {
     FCW_COPY_DONE = 0,        /* the request completed: it may serve the next one */

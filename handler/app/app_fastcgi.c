@@ -37,6 +37,7 @@
  */
 #define LEAD_WATCH 1
 #define LEAD_DEFER 2
+#define LEAD_QUEUED 3             /* lead_connect: the request waits for a copy */
 #define LEAD_ANSWER_MAX (32 * 1024)
 
 typedef struct call {
@@ -44,6 +45,7 @@ typedef struct call {
     fcw_app *app;
     fcw_app_pool *pool;       /* the connection's pool: a server started some other way */
     fcw_app_copy *copy;       /* or the copy lent to the request */
+    fcw_app_copy_waiter waiter;  /* on the leader, while no copy is free */
     int lead;                 /* on the leader: never wait (exchange says what instead) */
     const fcw_parking *parking;
     void (*done)(void *arg, fcw_app_outcome o);
@@ -473,7 +475,10 @@ static int connect_waiting(call *c, fcw_app_outcome *o) {
     fcw_app *app = c->app;
     fcw_app_exchange *x = c->x;
     const fcw_addr *addr;
-    if (fcw_app_config_of(app)->command != NULL) {
+    if (c->copy != NULL) {
+        /* Lent already, while the leader held the request. */
+        addr = &c->copy->addr;
+    } else if (fcw_app_config_of(app)->command != NULL) {
         int taken = fcw_app_copy_take(app, c->deadline, &c->copy);
         if (taken < 0) {
             call_free(c);
@@ -534,30 +539,56 @@ static void lead_next(call *c, int rc) {
     else lead_finish(c, conclude(c, rc));
 }
 
+/* Its copy came (or the app stops): connected at once, or a follower goes on. */
+static int lead_copy_came(call *c) {
+    c->copy = c->waiter.copy;
+    if (c->copy == NULL) return LEAD_DEFER;
+    c->fd = fcw_app_connect(&c->copy->addr, fcw_now_ms());
+    c->wait.fd = c->fd;
+    if (c->fd < 0) return LEAD_DEFER;
+    return fcw_request_conn_room(c->req->fcgx->ipcFd) ? exchange(c) : LEAD_DEFER;
+}
+
 static void lead_resume(fcw_wait *w, enum fcw_wait_how how) {
     call *c = (call *)w;
     if (how == FCW_WAIT_BLOCK) {
         /* The follower's waits watch the client again (exchange's poll). */
         fcw_app_outcome o;
         c->lead = 0;
+        if (c->fd < 0 && c->copy == NULL) c->copy = c->waiter.copy;
         if (c->fd < 0 && connect_waiting(c, &o) < 0) lead_finish(c, o);
         else lead_finish(c, conclude(c, exchange(c)));
+        return;
+    }
+    if (c->fd < 0) {
+        lead_next(c, lead_copy_came(c));
         return;
     }
     /* What the answer writes must go straight into nginx's socket. */
     lead_next(c, fcw_request_conn_room(c->req->fcgx->ipcFd) ? exchange(c) : LEAD_DEFER);
 }
 
+/* The deadline passed, or the client hung up, while it waited for a copy. */
+static bool lead_cancel(fcw_wait *w) {
+    call *c = (call *)w;
+    return fcw_app_copy_unwait(c->app, &c->waiter);
+}
+
 /*
- * A connection to be had at once: a free copy (none while others wait for
- * one) or a slot of the pool, and a connect that completes at once (a unix
- * socket, loopback). 0 with c's copy or pool and fd set, or -1.
+ * A connection to be had at once: a free copy, or a slot of the pool, and a
+ * connect that completes at once (a unix socket, loopback). 0 with c's copy
+ * or pool and fd set; LEAD_QUEUED when the request waits for a copy without
+ * a thread (posted once it has one); -1: a follower goes on.
  */
 static int lead_connect(call *c) {
     fcw_app *app = c->app;
     const fcw_addr *addr;
     if (fcw_app_config_of(app)->command != NULL) {
-        if (fcw_app_copy_try_take(app, &c->copy) < 0) return -1;
+        c->waiter = (fcw_app_copy_waiter){.w = &c->wait, .parking = c->parking};
+        int rc = fcw_app_copy_take_or_wait(app, &c->waiter);
+        if (rc == FCW_APP_COPY_QUEUED) return LEAD_QUEUED;
+        if (rc != 0) return -1;
+        c->copy = c->waiter.copy;
         addr = &c->copy->addr;
     } else {
         c->pool = fcw_app_pool_of(app);
@@ -593,11 +624,17 @@ bool fcw_app_fastcgi_start(fcw_app *app, fcw_request *req, long deadline, fcw_ap
     c->parking = parking;
     c->done = done;
     c->arg = arg;
-    c->wait = (fcw_wait){.client_fd = c->nginx_fd, .deadline_ms = deadline,
+    c->wait = (fcw_wait){.fd = -1, .client_fd = c->nginx_fd, .deadline_ms = deadline,
                          .resume = lead_resume};
-    /* No copy or connection now: a follower waits for one. */
-    int rc = lead_connect(c) == 0 ? exchange(c) : LEAD_DEFER;
+    int got = lead_connect(c);
+    if (got == LEAD_QUEUED) {
+        /* Watched for its deadline and its client meanwhile; its post may be on the way. */
+        c->wait.cancel = lead_cancel;
+        parking->watch(&c->wait);
+        return true;
+    }
     c->wait.fd = c->fd;
-    lead_next(c, rc);
+    /* No connection now: a follower waits for one. */
+    lead_next(c, got == 0 ? exchange(c) : LEAD_DEFER);
     return true;
 }

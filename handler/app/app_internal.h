@@ -117,6 +117,8 @@ struct fcw_app {
     pthread_cond_t changed;
     pthread_cond_t freed;     /* a copy given back: wakes one fcw_app_copy_take */
     unsigned copy_takers;     /* requests waiting in fcw_app_copy_take */
+    /* Requests the leader holds, waiting for a copy (fcw_app_copy_take_or_wait), in turn. */
+    fcw_app_copy_waiter *waiters, *waiters_tail;
     int state;                /* app_state; read without the lock on the fast path */
     int refs;
     int stop;
@@ -248,5 +250,12 @@ bool fcw_app_probe_successor(fcw_app *a, copy *c);
  */
 bool fcw_app_probe_taken(const copy *c);
 void fcw_app_probe_reset(copy *c, long now);
+
+/*
+ * Copies came free, or the app stops: the requests the leader holds get
+ * theirs first, in turn; then threads waiting in fcw_app_copy_take are
+ * woken (all, or one). With a->lock held (app_lend.c).
+ */
+void fcw_app_copies_freed_locked(fcw_app *a, bool all);
 
 #endif

@@ -43,7 +43,8 @@ int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out) {
             pthread_mutex_unlock(&a->lock);
             return FCW_APP_GONE;
         }
-        copy *c = idle_copy(a);
+        /* The requests the leader holds go first (fcw_app_copies_freed_locked). */
+        copy *c = a->waiters == NULL ? idle_copy(a) : NULL;
         if (c != NULL) {
             *out = lend_locked(a, c);
             pthread_mutex_unlock(&a->lock);
@@ -64,13 +65,59 @@ int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out) {
     }
 }
 
-int fcw_app_copy_try_take(fcw_app *a, fcw_app_copy **out) {
+int fcw_app_copy_take_or_wait(fcw_app *a, fcw_app_copy_waiter *wt) {
+    int rc;
+    copy *c;
     pthread_mutex_lock(&a->lock);
-    /* Never ahead of a request already waiting for a copy. */
-    copy *c = a->state == APP_GONE || a->stop || a->copy_takers ? NULL : idle_copy(a);
-    if (c != NULL) *out = lend_locked(a, c);
+    wt->copy = NULL;
+    wt->next = NULL;
+    if (a->state == APP_GONE || a->stop) {
+        rc = FCW_APP_GONE;
+    } else if (a->copy_takers > 0) {
+        rc = FCW_APP_NOT_READY;
+    } else if (a->waiters == NULL && (c = idle_copy(a)) != NULL) {
+        wt->copy = lend_locked(a, c);
+        rc = 0;
+    } else {
+        if (a->waiters_tail != NULL) a->waiters_tail->next = wt;
+        else a->waiters = wt;
+        a->waiters_tail = wt;
+        fcw_metrics_app_copy_wait();
+        rc = FCW_APP_COPY_QUEUED;
+    }
     pthread_mutex_unlock(&a->lock);
-    return c != NULL ? 0 : -EBUSY;
+    return rc;
+}
+
+bool fcw_app_copy_unwait(fcw_app *a, fcw_app_copy_waiter *wt) {
+    bool found = false;
+    pthread_mutex_lock(&a->lock);
+    for (fcw_app_copy_waiter **p = &a->waiters, *prev = NULL; *p != NULL;
+         prev = *p, p = &(*p)->next) {
+        if (*p != wt) continue;
+        *p = wt->next;
+        if (a->waiters_tail == wt) a->waiters_tail = prev;
+        found = true;
+        break;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return found;
+}
+
+void fcw_app_copies_freed_locked(fcw_app *a, bool all) {
+    while (a->waiters != NULL) {
+        bool stopping = a->state == APP_GONE || a->stop;
+        copy *c = stopping ? NULL : idle_copy(a);
+        if (!stopping && c == NULL) break;
+        fcw_app_copy_waiter *wt = a->waiters;
+        a->waiters = wt->next;
+        if (a->waiters == NULL) a->waiters_tail = NULL;
+        wt->copy = c != NULL ? lend_locked(a, c) : NULL;
+        /* Last: once posted, the request may end, wt with it. */
+        wt->parking->post(wt->w);
+    }
+    if (all) pthread_cond_broadcast(&a->freed);
+    else pthread_cond_signal(&a->freed);
 }
 
 void fcw_app_copy_give(fcw_app *a, fcw_app_copy *pc, fcw_copy_verdict v) {
@@ -91,12 +138,12 @@ void fcw_app_copy_give(fcw_app *a, fcw_app_copy *pc, fcw_copy_verdict v) {
         fcw_app_copy_move(a, c, spent ? FCW_COPY_EV_SPENT : FCW_COPY_EV_GIVEN);
     }
     if (c->state == FCW_COPY_IDLE && !a->stop) {
-        pthread_cond_signal(&a->freed);     /* one copy free: one taker */
+        fcw_app_copies_freed_locked(a, false);     /* one copy free: one taker */
     } else {
         /* The supervisor stops and replaces it; takers may be told the app stops. */
         fcw_app_wake_locked(a);
         pthread_cond_broadcast(&a->changed);
-        pthread_cond_broadcast(&a->freed);
+        fcw_app_copies_freed_locked(a, true);
     }
     pthread_mutex_unlock(&a->lock);
 }

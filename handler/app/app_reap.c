@@ -188,7 +188,7 @@ static void on_exit(fcw_app *a, copy *c, long now) {
     pthread_mutex_lock(&a->lock);
     decide_exit(a, c, &x, probe_taken, now);
     pthread_cond_broadcast(&a->changed);
-    pthread_cond_broadcast(&a->freed);
+    fcw_app_copies_freed_locked(a, true);
     pthread_mutex_unlock(&a->lock);
     log_exit(a, &x);
 }

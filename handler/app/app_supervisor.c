@@ -99,7 +99,7 @@ static void start_copy(fcw_app *a, copy *c, long now) {
      */
     if (a->fastcgi && a->start_done) fcw_app_copy_move(a, c, FCW_COPY_EV_READY);
     pthread_cond_broadcast(&a->changed);
-    pthread_cond_broadcast(&a->freed);
+    fcw_app_copies_freed_locked(a, true);
     pthread_mutex_unlock(&a->lock);
 }
 
@@ -165,7 +165,7 @@ static void hand_over(fcw_app *a, copy *c, long now) {
     proc_signal(&c->retiree, SIGTERM);
     take_successor(c);
     fcw_app_copy_move(a, c, FCW_COPY_EV_REPLACED);
-    pthread_cond_signal(&a->freed);
+    fcw_app_copies_freed_locked(a, false);
 }
 
 /*
@@ -320,7 +320,7 @@ static void check_ready(fcw_app *a, copy *c, long now) {
         if (a->fastcgi && c->probe_closed_at && !a->no_probe) c->probe_closed_at = 0;
         pthread_mutex_lock(&a->lock);
         fcw_app_copy_move(a, c, FCW_COPY_EV_READY);
-        pthread_cond_broadcast(&a->freed);
+        fcw_app_copies_freed_locked(a, true);
         pthread_mutex_unlock(&a->lock);
     } else if (checked && now - c->run.started_at >= (long)a->cfg.ready_timeout_s * 1000L) {
         char tail[1200];

@@ -17,6 +17,8 @@
 #ifndef FCW_PARK_H
 #define FCW_PARK_H
 
+#include <stdbool.h>
+
 struct FCGX_Request;
 
 enum fcw_wait_how {
@@ -26,16 +28,25 @@ enum fcw_wait_how {
 
 typedef struct fcw_wait fcw_wait;
 struct fcw_wait {
-    int fd;                /* watched until it is readable */
+    /*
+     * Watched until it is readable; or -1: w waits for something else (a
+     * FastCGI copy to be free), which hands it over with fcw_parking.post.
+     */
+    int fd;
     int client_fd;         /* nginx's connection, watched for a hang-up meanwhile; -1: not */
     long deadline_ms;      /* then the wait goes to a follower, whose own wait times out */
     void (*resume)(fcw_wait *w, enum fcw_wait_how how);
-    /* The leader's own (core.c). */
-    fcw_wait *prev, *next;
-    int client_armed;
+    /*
+     * For fd = -1, at the deadline or a hang-up: takes w back from what it
+     * waits for. False when that has been given already: its post follows.
+     */
+    bool (*cancel)(fcw_wait *w);
+    /* The leader's own (core_park.c). */
+    fcw_wait *prev, *next, *posted_next;
+    int client_armed, posting;
 };
 
-/* What the leader lends what it starts. Called on the leader's thread, except finished. */
+/* What the leader lends what it starts. Called on the leader's thread, except finished and post. */
 typedef struct fcw_parking {
     /*
      * Watches w->fd until readable, then calls w->resume(w, FCW_WAIT_READY);
@@ -44,6 +55,11 @@ typedef struct fcw_parking {
     void (*watch)(fcw_wait *w);
     /* Hands w to a follower, which calls w->resume(w, FCW_WAIT_BLOCK). */
     void (*defer)(fcw_wait *w);
+    /*
+     * What w (fd = -1) waits for is there: the leader calls
+     * w->resume(w, FCW_WAIT_READY). Any thread, under any lock.
+     */
+    void (*post)(fcw_wait *w);
     /*
      * The request the leader accepted on fr is answered: the core finishes
      * it (FCGX_Finish_r) and watches its connection for the next. Any thread.

@@ -14,8 +14,12 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "dispatch.h"
@@ -33,7 +37,11 @@ static struct {
     int cap;
     fcw_wait *list;              /* every watched request, for their deadlines */
     unsigned held;               /* started here and not finished or handed over (atomic) */
-} park = {.fd = -1};
+    int post_fd;                 /* an eventfd in the set: something was posted */
+    pthread_mutex_t post_lock;
+    fcw_wait *posted;            /* posted, the latest first (post_lock) */
+    unsigned posting;            /* past their deadline, their post on its way */
+} park = {.fd = -1, .post_fd = -1, .post_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Whether this thread is the leader, which alone acts here. */
 static __thread bool on_leader;
@@ -80,20 +88,75 @@ static void defer(fcw_wait *w) {
 
 static void watch(fcw_wait *w) {
     bool client = w->client_fd >= 0 && !w->client_armed;
-    if (!room_for(w->fd) || (w->client_fd >= 0 && !room_for(w->client_fd)) ||
-        watch_fd(w->fd, EPOLLIN) < 0 || (client && watch_fd(w->client_fd, EPOLLRDHUP) < 0)) {
-        /* Out of memory or descriptors: a follower waits for it instead. */
-        defer(w);
+    if ((w->fd >= 0 && (!room_for(w->fd) || watch_fd(w->fd, EPOLLIN) < 0)) ||
+        (w->client_fd >= 0 && !room_for(w->client_fd)) ||
+        (client && watch_fd(w->client_fd, EPOLLRDHUP) < 0)) {
+        /*
+         * Out of memory or descriptors: a follower waits for it instead. (A
+         * wait for a post is not taken back: the leader's own set failing
+         * is all that could happen here, and it only watches the client.)
+         */
+        if (w->fd >= 0) defer(w);
         return;
     }
     /* A client that hangs up ends the request (a follower notices): armed once. */
     if (client) w->client_armed = 1;
-    park.by_fd[w->fd] = w;
+    if (w->fd >= 0) park.by_fd[w->fd] = w;
     if (w->client_fd >= 0) park.by_fd[w->client_fd] = w;
     w->prev = NULL;
     w->next = park.list;
     if (park.list != NULL) park.list->prev = w;
     park.list = w;
+}
+
+static void post(fcw_wait *w) {
+    pthread_mutex_lock(&park.post_lock);
+    w->posted_next = park.posted;
+    park.posted = w;
+    pthread_mutex_unlock(&park.post_lock);
+    uint64_t one = 1;
+    if (write(park.post_fd, &one, sizeof one) < 0) {
+        /* Only at 2^64 - 1 unread posts: the leader reads them all at each wake-up. */
+    }
+}
+
+/* What was posted, the earliest first. */
+static fcw_wait *take_posted(void) {
+    pthread_mutex_lock(&park.post_lock);
+    fcw_wait *w = park.posted, *earliest = NULL;
+    park.posted = NULL;
+    pthread_mutex_unlock(&park.post_lock);
+    while (w != NULL) {
+        fcw_wait *next = w->posted_next;
+        w->posted_next = earliest;
+        earliest = w;
+        w = next;
+    }
+    return earliest;
+}
+
+/*
+ * The deadline passed, or the client hung up: a follower finishes w, unless
+ * what w waits for was given meanwhile; then its post comes, and the leader
+ * goes on with it then.
+ */
+static bool taken_back(fcw_wait *w) {
+    if (w->fd >= 0 || w->cancel == NULL || w->cancel(w)) return true;
+    unlist(w);
+    w->posting = 1;
+    park.posting++;
+    return false;
+}
+
+static void give_up(fcw_wait *w) {
+    if (taken_back(w)) defer(w);
+}
+
+static bool any_posted(void) {
+    pthread_mutex_lock(&park.post_lock);
+    bool any = park.posted != NULL;
+    pthread_mutex_unlock(&park.post_lock);
+    return any;
 }
 
 static void finished(FCGX_Request *fr) {
@@ -104,7 +167,8 @@ static void finished(FCGX_Request *fr) {
     if (on_leader) drop_held();
 }
 
-static const fcw_parking parking = {.watch = watch, .defer = defer, .finished = finished};
+static const fcw_parking parking = {
+    .watch = watch, .defer = defer, .post = post, .finished = finished};
 
 int fcw_core_park_init(int epfd, int no_accept_fd, fcw_lifecycle *lc,
                        const fcw_core_park_hooks *hooks) {
@@ -112,7 +176,10 @@ int fcw_core_park_init(int epfd, int no_accept_fd, fcw_lifecycle *lc,
     park.lc = lc;
     park.hooks = *hooks;
     park.fd = epoll_create1(EPOLL_CLOEXEC);
-    if (park.fd < 0) return fcw_errno();
+    park.post_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (park.fd < 0 || park.post_fd < 0) return fcw_errno();
+    struct epoll_event pev = {.events = EPOLLIN, .data.fd = park.post_fd};
+    if (epoll_ctl(park.fd, EPOLL_CTL_ADD, park.post_fd, &pev) != 0) return fcw_errno();
     /* Level-triggered: reported until the leader has taken every event. */
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = park.fd};
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, park.fd, &ev) != 0) return fcw_errno();
@@ -141,18 +208,44 @@ bool fcw_core_park_start(int fd) {
     return true;
 }
 
+/* The posted ones, on the leader. */
+static void resume_posted(enum fcw_wait_how how) {
+    uint64_t n;
+    if (read(park.post_fd, &n, sizeof n) < 0) {
+        /* Nothing posted since the last read (EAGAIN). */
+    }
+    fcw_wait *w = take_posted();
+    while (w != NULL) {
+        fcw_wait *next = w->posted_next;
+        unlist(w);
+        if (w->posting) {
+            w->posting = 0;
+            park.posting--;
+        }
+        w->resume(w, how);
+        w = next;
+    }
+}
+
 void fcw_core_park_ready(void) {
     on_leader = true;
     struct epoll_event evs[READY_BATCH];
     int n = epoll_wait(park.fd, evs, READY_BATCH, 0);
     for (int i = 0; i < n; i++) {
         int fd = evs[i].data.fd;
+        if (fd == park.post_fd) {
+            resume_posted(FCW_WAIT_READY);
+            continue;
+        }
         fcw_wait *w = fd < park.cap ? park.by_fd[fd] : NULL;
         if (w == NULL) continue;
-        unlist(w);
         /* A client that hung up: the follower's wait sees it and ends the request. */
-        if (fd == w->client_fd) defer(w);
-        else w->resume(w, FCW_WAIT_READY);
+        if (fd == w->client_fd) {
+            give_up(w);
+            continue;
+        }
+        unlist(w);
+        w->resume(w, FCW_WAIT_READY);
     }
 }
 
@@ -162,7 +255,7 @@ int fcw_core_park_sweep(void) {
     fcw_wait *w = park.list;
     while (w != NULL) {
         fcw_wait *after = w->next;
-        if (w->deadline_ms <= now) defer(w);
+        if (w->deadline_ms <= now) give_up(w);
         else if (next < 0 || w->deadline_ms < next) next = w->deadline_ms;
         w = after;
     }
@@ -171,10 +264,16 @@ int fcw_core_park_sweep(void) {
 
 void fcw_core_park_stop(void) {
     on_leader = true;
-    while (park.list != NULL) {
-        fcw_wait *w = park.list;
-        unlist(w);
-        w->resume(w, FCW_WAIT_BLOCK);
+    while (park.list != NULL || park.posting > 0 || any_posted()) {
+        while (park.list != NULL) {
+            fcw_wait *w = park.list;
+            if (!taken_back(w)) continue;
+            unlist(w);
+            w->resume(w, FCW_WAIT_BLOCK);
+        }
+        /* Posts on their way come within microseconds: the lender is posting. */
+        if (park.posting > 0 && !any_posted()) fcw_sleep_ms(1);
+        resume_posted(FCW_WAIT_BLOCK);
     }
 }
 

@@ -3,7 +3,8 @@
  * with a runtime of its own: max_requests recycling and php-cgi's own
  * request limit (taken over by the worker, a successor started beforehand)
  * with no request failing; 200 concurrent requests over four copies; three
- * copies at work at once with a single worker thread.
+ * copies at work at once with a single worker thread, and requests beyond
+ * the copies waiting for one without a thread.
  */
 #include <check.h>
 #include <pthread.h>
@@ -171,6 +172,44 @@ START_TEST(copies_work_at_once_with_one_thread) {
 }
 END_TEST
 
+/*
+ * More requests than copies, with threads = 1: the two beyond the copies
+ * wait for one without a thread, and each starts as a copy comes free. Had
+ * they waited on a thread, the one thread would hold the third while the
+ * fourth waited for it: it would start a whole SLOW_MS later.
+ */
+START_TEST(requests_beyond_the_copies_wait_without_a_thread) {
+    enum { COPIES = 2, N = 4, SLOW_MS = 2000 };
+    char text[2000];
+    fixture_config(text, sizeof text, COPIES, "[worker]\nthreads = 1\n");
+    app_start("queued", text, NULL);
+    int fds[N];
+    long t0 = now_ms();
+    for (int i = 0; i < N; i++) {
+        char req[300];
+        fds[i] = http_connect(app_rt.port);
+        ck_assert_int_ge(fds[i], 0);
+        int n = snprintf(req, sizeof req, "GET /slow?%d HTTP/1.1\r\nHost: t\r\n"
+                         "Connection: close\r\nx-fc-request-id: queued-%d\r\n\r\n",
+                         SLOW_MS, i);
+        ck_assert_int_eq(http_send(fds[i], req, (size_t)n), 0);
+    }
+    int started = wait_for_count(app_rt.err_path, "] slow start", N, SLOW_MS + 1500);
+    ck_assert_msg(started == N, "%d of %d requests had started %ld ms after they were sent "
+                  "(2 copies, each request %d ms):\n%s", started, N, now_ms() - t0, SLOW_MS,
+                  slurp(app_rt.err_path));
+    for (int i = 0; i < N; i++) {
+        http_resp r;
+        char id[32];
+        snprintf(id, sizeof id, "queued-%d", i);
+        ck_assert_int_eq(http_read_timeout(fds[i], &r, 0, 3 * SLOW_MS + 20000), 0);
+        assert_function_success(&app_rt, &r, 200, id);
+        http_resp_free(&r);
+        close(fds[i]);
+    }
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("app_fastcgi_load");
     TCase *tc = tcase_create("load");
@@ -180,6 +219,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, php_cgi_own_limit_under_load_without_failure);
     tcase_add_test(tc, concurrent_200_across_four_copies);
     tcase_add_test(tc, copies_work_at_once_with_one_thread);
+    tcase_add_test(tc, requests_beyond_the_copies_wait_without_a_thread);
     suite_add_tcase(s, tc);
     return s;
 }
