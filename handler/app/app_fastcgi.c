@@ -17,17 +17,15 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "app_fastcgi_request.h"
 #include "app_pool.h"
 #include "cgi_response.h"
 #include "clock.h"
 #include "error.h"
-#include "exec_env.h"
 #include "fcgi_record.h"
 #include "fclog.h"
 #include "stderr_lines.h"
 
-/* Request bodies up to this size go out with the params, and can be sent again. */
-#define FIRST_BODY (16 * 1024)
 /* Later STDIN records, and reads of the answer. */
 #define CHUNK (32 * 1024)
 /*
@@ -70,95 +68,12 @@ typedef struct call {
     fcw_stderr_lines err_lines;  /* STDERR, into the log; last: not cleared */
 } call;
 
-/* ---- the request's records ---- */
-
-static int append_record(fcw_buf *b, int type, const void *data, size_t len) {
-    unsigned char h[FCW_FCGI_HEADER_LEN];
-    fcw_fcgi_header(h, type, len);
-    int rc = fcw_buf_append(b, h, sizeof h);
-    return rc == 0 && len ? fcw_buf_append(b, data, len) : rc;
-}
-
-static int append_pair(fcw_buf *b, const char *name, size_t nlen, const char *value) {
-    size_t vlen = strlen(value);
-    int rc = fcw_buf_reserve(b, nlen + vlen + 8);
-    if (rc < 0) return rc;
-    return fcw_fcgi_pair((unsigned char *)b->data, b->cap, &b->len, name, nlen, value, vlen);
-}
-
-/*
- * BEGIN_REQUEST and PARAMS: the CGI/1.1 variables an exec: program gets
- * (exec_env.c builds them, duplicates combined, the request id included),
- * and for a front controller (php-cgi) SCRIPT_FILENAME and REDIRECT_STATUS,
- * without which php-cgi's cgi.force_redirect refuses to run a script.
- */
-static int build_params(fcw_request *req, const fcw_app_config *ac, int keep, fcw_buf *msg) {
-    static char *fixed[] = {"GATEWAY_INTERFACE=CGI/1.1", "SERVER_SOFTWARE=fcworker"};
-    fcw_exec_spec cgi = {.static_env = fixed, .nstatic = 2};
-    fcw_exec_env env = FCW_EXEC_ENV_INIT;
-    fcw_buf pairs = FCW_BUF_INIT;
-    unsigned char begin[16];
-    int rc;
-
-    if ((rc = fcw_exec_env_build(&cgi, req, &env)) < 0) goto out;
-    for (char **e = env.envp; *e; e++) {
-        const char *eq = strchr(*e, '=');
-        if (eq != NULL && (rc = append_pair(&pairs, *e, (size_t)(eq - *e), eq + 1)) < 0)
-            goto out;
-    }
-    if (ac->script != NULL &&
-        ((rc = append_pair(&pairs, "SCRIPT_FILENAME", 15, ac->script)) < 0 ||
-         (rc = append_pair(&pairs, "REDIRECT_STATUS", 15, "200")) < 0))
-        goto out;
-    if ((rc = fcw_buf_append(msg, begin, fcw_fcgi_begin_request(begin, keep))) < 0) goto out;
-    for (size_t off = 0; off < pairs.len; off += FCW_FCGI_MAX_CONTENT) {
-        size_t n = pairs.len - off < FCW_FCGI_MAX_CONTENT ? pairs.len - off : FCW_FCGI_MAX_CONTENT;
-        if ((rc = append_record(msg, FCW_FCGI_PARAMS, pairs.data + off, n)) < 0) goto out;
-    }
-    rc = append_record(msg, FCW_FCGI_PARAMS, NULL, 0);
-out:
-    fcw_exec_env_free(&env);
-    fcw_buf_free(&pairs);
-    return rc;
-}
-
-/* CONTENT_LENGTH as a number (RFC 3875: none, no body); -EINVAL when it is not one. */
-static int body_length(const fcw_request *req, unsigned long long *len) {
-    const char *v = fcw_request_header(req, "content-length");
-    *len = 0;
-    if (v == NULL) return 0;
-    char *end;
-    errno = 0;
-    if (*v < '0' || *v > '9') return -EINVAL;
-    *len = strtoull(v, &end, 10);
-    return *end != '\0' || errno != 0 ? -EINVAL : 0;
-}
-
-/*
- * Moves up to max bytes of the body into out as one STDIN record; the empty
- * one at the end. 0, -ECONNABORTED when the body from nginx fell short, -ENOMEM.
- */
+/* Body bytes from nginx into out as STDIN records; see app_fastcgi_request.h. */
 static int refill_stdin(call *c, size_t max) {
-    char chunk[CHUNK];
-    fcw_buf_reset(&c->out);
     c->out_off = 0;
-    while (c->body_left > 0 && c->out.len < max) {
-        size_t want = max - c->out.len < sizeof chunk ? max - c->out.len : sizeof chunk;
-        if (want > c->body_left) want = (size_t)c->body_left;
-        ssize_t n = fcw_request_read(c->req, chunk, want);
-        if (n <= 0) {
-            /* Shorter than its CONTENT_LENGTH: the application would wait for the rest. */
-            c->client_gone = 1;
-            return -ECONNABORTED;
-        }
-        c->body_left -= (unsigned long long)n;
-        if (append_record(&c->out, FCW_FCGI_STDIN, chunk, (size_t)n) < 0) return -ENOMEM;
-    }
-    if (c->body_left == 0 && !c->stdin_done) {
-        if (append_record(&c->out, FCW_FCGI_STDIN, NULL, 0) < 0) return -ENOMEM;
-        c->stdin_done = 1;
-    }
-    return 0;
+    int rc = fcw_app_fcgi_more_stdin(c->req, &c->out, max, &c->body_left, &c->stdin_done);
+    if (rc == -ECONNABORTED) c->client_gone = 1;
+    return rc;
 }
 
 /* ---- the answer ---- */
@@ -379,38 +294,6 @@ static void call_free(call *c) {
     fcw_buf_free(&c->head);
 }
 
-/*
- * The first records (BEGIN_REQUEST, PARAMS, the start of the body) into
- * msg, with the body read from nginx up to FIRST_BODY. *whole: the body
- * fits, so msg can be sent again to another copy. 0, -ENOMEM, or
- * -ECONNABORTED when the body from nginx fell short.
- */
-static int first_message(fcw_request *req, const fcw_app_config *ac, fcw_buf *msg,
-                         unsigned long long *body_left, int *whole) {
-    char first[FIRST_BODY];
-    size_t n = 0;
-    /*
-     * One connection per request, as nginx's fastcgi_pass without keepalive:
-     * a server started some other way (php-fpm, a libfcgi program) serves a
-     * kept connection until it closes, so more kept connections than its
-     * processes would stall; the worker's own copies get a new connection
-     * each so that one ending between two requests loses neither.
-     */
-    if (build_params(req, ac, 0, msg) < 0) return -ENOMEM;
-    while (n < sizeof first && n < *body_left) {
-        size_t want = sizeof first - n;
-        if (want > *body_left - n) want = (size_t)(*body_left - n);
-        ssize_t r = fcw_request_read(req, first + n, want);
-        if (r <= 0) return -ECONNABORTED;
-        n += (size_t)r;
-    }
-    *body_left -= n;
-    if (n > 0 && append_record(msg, FCW_FCGI_STDIN, first, n) < 0) return -ENOMEM;
-    *whole = *body_left == 0;
-    if (*whole && append_record(msg, FCW_FCGI_STDIN, NULL, 0) < 0) return -ENOMEM;
-    return 0;
-}
-
 /* What the exchange (rc) came to, with the connection and the copy given back. */
 static fcw_app_outcome conclude(call *c, int rc) {
     fcw_app_outcome o = verdict(c, rc);
@@ -447,13 +330,13 @@ static int prepare(call *c, fcw_app *app, fcw_request *req, long deadline, fcw_a
                    fcw_app_outcome *o) {
     unsigned long long body_len;
     int whole = 0;
-    if (body_length(req, &body_len) < 0) {
+    if (fcw_app_fcgi_body_length(req, &body_len) < 0) {
         *o = fail(x, FCW_APP_BAD_REQUEST, "CONTENT_LENGTH is not a number");
         return -1;
     }
     call_init(c, req, x, -1, deadline, body_len);
     c->app = app;
-    int fm = first_message(req, fcw_app_config_of(app), &c->out, &c->body_left, &whole);
+    int fm = fcw_app_fcgi_first_records(req, fcw_app_config_of(app), &c->out, &c->body_left, &whole);
     if (fm == 0) {
         c->stdin_done = c->body_left == 0;
         return 0;
@@ -611,7 +494,7 @@ bool fcw_app_fastcgi_start(fcw_app *app, fcw_request *req, long deadline, fcw_ap
                            void (*done)(void *arg, fcw_app_outcome o), void *arg) {
     unsigned long long body_len;
     /* Only a body that goes out with the params (it is all in nginx's socket, see core.c). */
-    if (body_length(req, &body_len) < 0 || body_len > FIRST_BODY) return false;
+    if (fcw_app_fcgi_body_length(req, &body_len) < 0 || body_len > FCW_APP_FCGI_FIRST_BODY) return false;
     call *c = malloc(sizeof *c);
     fcw_app_outcome o;
     if (c == NULL) return false;

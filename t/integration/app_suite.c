@@ -81,6 +81,17 @@ void expect_pidfile_gone(const char *pidfile, int timeout_ms) {
     expect_gone(b, timeout_ms, "the app's child");
 }
 
+int app_send_get(const char *path, const char *id) {
+    char req[600];
+    int fd = http_connect(app_rt.port);
+    ck_assert_msg(fd >= 0, "cannot connect to the runtime on port %d", app_rt.port);
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                     "x-fc-request-id: %s\r\n\r\n", path, id);
+    ck_assert_int_lt(n, (int)sizeof req);
+    ck_assert_int_eq(http_send(fd, req, (size_t)n), 0);
+    return fd;
+}
+
 void expect_in_file(const char *path, const char *needle, int timeout_ms) {
     if (wait_for_count(path, needle, 1, timeout_ms) < 1) assert_in_file(path, needle);
 }

@@ -51,6 +51,12 @@ void app_request(const char *method, const char *path, const char *headers, cons
 int app_request_timeout(const char *method, const char *path, const char *headers,
                         http_resp *r, int timeout_ms);
 
+/*
+ * GET path with request id id on a connection of its own, not waiting for
+ * the answer: the connection (http_read_timeout reads the answer). For
+ * requests that must be in flight at once.
+ */
+int app_send_get(const char *path, const char *id);
 /* pid is gone within timeout_ms; what names it in the failure. */
 void expect_gone(pid_t pid, int timeout_ms, const char *what);
 /* The two pids a fixture wrote to pidfile ("$$ child") are gone within timeout_ms. */

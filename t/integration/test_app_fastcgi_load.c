@@ -150,12 +150,9 @@ START_TEST(copies_work_at_once_with_one_thread) {
     int fds[N];
     snprintf(path, sizeof path, "/slow?%d", SLOW_MS);
     for (int i = 0; i < N; i++) {
-        char req[300];
-        fds[i] = http_connect(app_rt.port);
-        ck_assert_int_ge(fds[i], 0);
-        int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-                         "x-fc-request-id: one-thread-%d\r\n\r\n", path, i);
-        ck_assert_int_eq(http_send(fds[i], req, (size_t)n), 0);
+        char id[32];
+        snprintf(id, sizeof id, "one-thread-%d", i);
+        fds[i] = app_send_get(path, id);
     }
     int started = wait_for_count(app_rt.err_path, "] slow start", N, SLOW_MS - 1000);
     ck_assert_msg(started == N, "%d of %d copies were at work at once with one thread:\n%s",
@@ -185,14 +182,12 @@ START_TEST(requests_beyond_the_copies_wait_without_a_thread) {
     app_start("queued", text, NULL);
     int fds[N];
     long t0 = now_ms();
+    char path[32];
+    snprintf(path, sizeof path, "/slow?%d", SLOW_MS);
     for (int i = 0; i < N; i++) {
-        char req[300];
-        fds[i] = http_connect(app_rt.port);
-        ck_assert_int_ge(fds[i], 0);
-        int n = snprintf(req, sizeof req, "GET /slow?%d HTTP/1.1\r\nHost: t\r\n"
-                         "Connection: close\r\nx-fc-request-id: queued-%d\r\n\r\n",
-                         SLOW_MS, i);
-        ck_assert_int_eq(http_send(fds[i], req, (size_t)n), 0);
+        char id[32];
+        snprintf(id, sizeof id, "queued-%d", i);
+        fds[i] = app_send_get(path, id);
     }
     int started = wait_for_count(app_rt.err_path, "] slow start", N, SLOW_MS + 1500);
     ck_assert_msg(started == N, "%d of %d requests had started %ld ms after they were sent "

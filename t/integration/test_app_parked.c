@@ -26,17 +26,6 @@ static void start_echo(void) {
     app_start("parked", text, NULL);
 }
 
-/* Sends GET path with request id id on a connection of its own: the connection. */
-static int send_get(const char *path, const char *id) {
-    char req[300];
-    int fd = http_connect(app_rt.port);
-    ck_assert_int_ge(fd, 0);
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-                     "x-fc-request-id: %s\r\n\r\n", path, id);
-    ck_assert_int_eq(http_send(fd, req, (size_t)n), 0);
-    return fd;
-}
-
 /*
  * Before, each waiting request held one of the two threads: two reached
  * the app, and the other four only as those two timed out.
@@ -47,7 +36,7 @@ START_TEST(waiting_requests_hold_no_thread) {
     for (int i = 0; i < WAITING; i++) {
         char id[32];
         snprintf(id, sizeof id, "park-%d", i);
-        fds[i] = send_get("/hang/", id);
+        fds[i] = app_send_get("/hang/", id);
     }
     int started = wait_for_count(app_rt.out_path, "echo: hang start park-", WAITING,
                                  (HANG_TIMEOUT_S - 1) * 1000);
@@ -70,7 +59,7 @@ END_TEST
 /* Watched for while it waits: the request ends, and its connection to the app with it. */
 START_TEST(client_hanging_up_ends_its_waiting_request) {
     start_echo();
-    int fd = send_get("/hang/", "park-gone");
+    int fd = app_send_get("/hang/", "park-gone");
     expect_in_file(app_rt.out_path, "echo: hang start park-gone", 10000);
     close(fd);
     expect_in_file(app_rt.err_path, "[park-gone] app: the client went away", 5000);
