@@ -20,20 +20,22 @@ int fcw_thread_start(void *(*fn)(void *), void *arg, size_t stack_size) {
     return -rc;
 }
 
-uintptr_t fcw_thread_stack_lo(void) {
+fcw_thread_stack fcw_thread_stack_of_self(void) {
     pthread_attr_t attr;
     void *lo = NULL;
     size_t size = 0;
-    if (pthread_getattr_np(pthread_self(), &attr) != 0) return 0;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) return (fcw_thread_stack){0, 0};
     if (pthread_attr_getstack(&attr, &lo, &size) != 0) lo = NULL;
     pthread_attr_destroy(&attr);
-    return (uintptr_t)lo;
+    return (fcw_thread_stack){(uintptr_t)lo, lo != NULL ? size : 0};
 }
 
-void fcw_thread_release_stack(uintptr_t lo, size_t kept) {
-    char here;
+/* noinline: the frame is this function's own, below every frame of its caller. */
+__attribute__((noinline)) void fcw_thread_release_stack(fcw_thread_stack st, size_t kept) {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t from = (lo + page - 1) & ~(page - 1);
-    uintptr_t to = ((uintptr_t)&here - kept) & ~(page - 1);
-    if (lo != 0 && to > from) madvise((void *)from, to - from, MADV_DONTNEED);
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    if (st.lo == 0 || sp < st.lo || sp - st.lo >= st.size || sp - st.lo <= kept) return;
+    uintptr_t from = (st.lo + page - 1) & ~(page - 1);
+    uintptr_t to = (sp - kept) & ~(page - 1);
+    if (to > from) madvise((void *)from, to - from, MADV_DONTNEED);
 }

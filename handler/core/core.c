@@ -315,7 +315,7 @@ static bool follow_locked(FCGX_Request *fr, follower *self) {
     /* The last of a burst's followers to go idle (the leader is the other thread). */
     bool burst_over = cold && core.busy == 0 && core.nidle + 1 == core.nthreads;
     pthread_mutex_unlock(&core.lock);
-    if (cold) fcw_thread_release_stack(self->stack_lo, STACK_KEPT);
+    if (cold) fcw_thread_release_stack(self->stack, STACK_KEPT);
     if (burst_over) malloc_trim(0);
     int rc = await_request(self);
     pthread_mutex_lock(&core.lock);
@@ -338,7 +338,7 @@ static bool follow_locked(FCGX_Request *fr, follower *self) {
 
 static void *thread_main(void *arg) {
     FCGX_Request fr;
-    follower self = {.job = {-1, NULL}, .stack_lo = fcw_thread_stack_lo()};
+    follower self = {.job = {-1, NULL}, .stack = fcw_thread_stack_of_self()};
     (void)arg;
 
     if (FCGX_InitRequest(&fr, core.no_accept_fd, 0) != 0 || sem_init(&self.wake, 0, 0) != 0) {

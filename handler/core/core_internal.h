@@ -14,6 +14,7 @@
 
 #include "core.h"
 #include "park.h"
+#include "thread.h"
 
 /* Handlers run on these stacks; plugins get room, idle threads touch little. */
 #define THREAD_STACK (512 * 1024)
@@ -52,7 +53,7 @@ typedef struct queued {
 typedef struct follower {
     sem_t wake;
     work job;
-    uintptr_t stack_lo;          /* the lowest address of its stack, 0 when unknown */
+    fcw_thread_stack stack;       /* its stack (lo 0 when unknown) */
 } follower;
 
 typedef struct core_state {
