@@ -113,11 +113,16 @@ static int prepare_process(void) {
  */
 static int take_ready_fd(void) {
     const char *v = getenv("FCWORKER_READY_FD");
-    char *end;
-    if (v == NULL || *v < '0' || *v > '9') return -1;
-    long fd = strtol(v, &end, 10);
-    if (*end != '\0' || fd < 3 || fd > 65535 || fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0)
+    char *end = NULL;
+    if (v == NULL || *v == '\0') return -1;
+    long fd = *v >= '0' && *v <= '9' ? strtol(v, &end, 10) : -1;
+    if (end == NULL || *end != '\0' || fd < 3 || fd > 65535 ||
+        fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0) {
+        /* Not the worker's to refuse to start over: it serves, and scripts/run finds the socket. */
+        fcw_log_warn("FCWORKER_READY_FD=%s is not an open descriptor from 3 to 65535: the "
+                     "worker cannot say on it that it is ready (scripts/run sets it)", v);
         return -1;
+    }
     return (int)fd;
 }
 

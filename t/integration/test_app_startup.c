@@ -274,6 +274,49 @@ START_TEST(ready_line_once_the_socket_accepts) {
 }
 END_TEST
 
+/* A FCWORKER_READY_FD that is no open descriptor: said, and the worker serves all the same. */
+START_TEST(ready_fd_that_is_no_descriptor_is_said_and_ignored) {
+    static const char *const values[] = {"banana", "1", "999", "7x"};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        char conf[400], sock[400], sock_env[500], ready_env[64], want[200], *out, *err;
+        snprintf(conf, sizeof conf, "%s/bad-ready-%zu.conf", app_tmp, i);
+        snprintf(sock, sizeof sock, "%s/bad-ready-%zu.sock", app_tmp, i);
+        snprintf(sock_env, sizeof sock_env, "FCWORKER_SOCKET=%s", sock);
+        snprintf(ready_env, sizeof ready_env, "FCWORKER_READY_FD=%s", values[i]);
+        write_file(conf, "[invoke]\nhandler = builtin:hello\n");
+        const char *const args[] = {"-c", conf, "--check-config", NULL};
+        const char *const env[] = {sock_env, ready_env, NULL};
+        /* --check-config: the variable is a known one, not a typo of a setting. */
+        ck_assert_int_eq(fcworker_run(args, env, &out, &err), 0);
+        free(out);
+        free(err);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            char err_path[450];
+            snprintf(err_path, sizeof err_path, "%s/bad-ready-%zu.err", app_tmp, i);
+            if (freopen(err_path, "w", stderr) == NULL) _exit(127);
+            putenv(sock_env);
+            putenv(ready_env);
+            execl(worker_bin(), "fcworker", "-c", conf, (char *)NULL);
+            _exit(127);
+        }
+        char err_path[450];
+        snprintf(err_path, sizeof err_path, "%s/bad-ready-%zu.err", app_tmp, i);
+        snprintf(want, sizeof want, "FCWORKER_READY_FD=%s is not an open descriptor", values[i]);
+        expect_in_file(err_path, want, 10000);
+        expect_in_file(err_path, "listening on", 10000);
+        ck_assert_msg(unix_accepts(sock), "the worker does not serve with FCWORKER_READY_FD=%s",
+                      values[i]);
+        kill(pid, SIGTERM);
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the worker ended %#x",
+                      status);
+    }
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("app_startup");
     TCase *tc;
@@ -294,6 +337,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, run_script_exits_when_app_never_ready);
     tcase_add_test(tc, run_script_waits_for_slow_app);
     tcase_add_test(tc, ready_line_once_the_socket_accepts);
+    tcase_add_test(tc, ready_fd_that_is_no_descriptor_is_said_and_ignored);
     suite_add_tcase(s, tc);
     return s;
 }
