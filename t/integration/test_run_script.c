@@ -3,7 +3,8 @@
  * SIGHUP while it starts is never fatal, the whole stop is bounded by the
  * drain timeout, and two runtimes on one machine never share a directory
  * or delete each other's socket; a stop while nginx starts is an ordinary one,
- * and the first answer after the launch is the worker's, never a 502.
+ * the first answer after the launch is the worker's, never a 502, and a
+ * configuration nginx refuses ends the start.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -382,6 +383,72 @@ START_TEST(first_answer_after_launch_is_200) {
 }
 END_TEST
 
+/* scripts/run's children once both nginx and the worker run. */
+typedef struct run_children {
+    pid_t run, pids[8];
+    int n;
+} run_children;
+
+static int both_started(void *arg) {
+    run_children *c = arg;
+    c->n = live_children(c->run, c->pids, 8, NULL);
+    return c->n >= 2 || waitpid(c->run, NULL, WNOHANG) == c->run;
+}
+
+/*
+ * nginx starts on a configuration that listens nowhere and reloads with the
+ * real one once the worker accepts. A real one nginx refuses (here an
+ * unknown directive in NGINX_CONF) leaves it listening nowhere: the start
+ * ends within NGINX_RELOAD_TIMEOUT, non-zero, with nginx's error and run's
+ * own, never "listening", and neither nginx nor the worker left running.
+ */
+START_TEST(nginx_refusing_its_configuration_ends_the_start) {
+    char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], port_env[32], run_env[320],
+        template[340], conf_env[400], src[400];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    chmod(dir, 0755);
+    snprintf(src, sizeof src, "%s/conf/nginx.conf", project_dir());
+    char *text = slurp(src);
+    char *http = strstr(text, "\nhttp {\n");
+    ck_assert_ptr_nonnull(http);
+    snprintf(template, sizeof template, "%s/nginx.conf.in", dir);
+    FILE *f = fopen(template, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "%.*s\nhttp {\n    no_such_directive on;\n%s", (int)(http - text), text,
+            http + strlen("\nhttp {\n"));
+    fclose(f);
+    free(text);
+    snprintf(port_env, sizeof port_env, "PORT=%d", free_port());
+    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
+    snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
+    snprintf(conf_env, sizeof conf_env, "NGINX_CONF=%s", template);
+    const char *env[] = {port_env, run_env, conf_env, "NGINX_RELOAD_TIMEOUT=2", NULL};
+
+    long t0 = now_ms();
+    pid_t pid = spawn_run(env, dir);
+    run_children kids = {.run = pid};
+    ck_assert_msg(wait_until(both_started, &kids, 10000) && kids.n >= 2,
+                  "nginx and the worker never ran together");
+    int st;
+    int exited = wait_child(pid, &st, 20000);
+    long ms = now_ms() - t0;
+    char *err = file_in(dir, "stderr.log");
+    ck_assert_msg(exited, "scripts/run still runs after 20 s:\n%s", err);
+    ck_assert_msg(exit_code(st) != 0, "scripts/run exited 0:\n%s", err);
+    ck_assert_msg(ms >= 1500 && ms < 15000, "the start ended after %ld ms for a 2 s reload "
+                  "timeout:\n%s", ms, err);
+    ck_assert_msg(strstr(err, "unknown directive \"no_such_directive\"") != NULL,
+                  "nginx's error is not on stderr:\n%s", err);
+    ck_assert_msg(strstr(err, "run: nginx did not listen on port") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, "run: listening") == NULL, "%s", err);
+    for (int i = 0; i < kids.n; i++)
+        ck_assert_msg(wait_process_gone(kids.pids[i], 5000), "pid %d still runs:\n%s",
+                      (int)kids.pids[i], err);
+    free(err);
+    remove_tree(dir);
+}
+END_TEST
+
 static Suite *run_script_suite(void) {
     Suite *s = suite_create("run_script");
     TCase *tc = tcase_create("run_script");
@@ -392,6 +459,7 @@ static Suite *run_script_suite(void) {
     tcase_add_test(tc, drain_timeout_ends_children_and_requests);
     tcase_add_test(tc, stop_while_nginx_starts_exits_0);
     tcase_add_test(tc, first_answer_after_launch_is_200);
+    tcase_add_test(tc, nginx_refusing_its_configuration_ends_the_start);
     suite_add_tcase(s, tc);
     return s;
 }
