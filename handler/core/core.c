@@ -106,7 +106,7 @@ static void release_connection(FCGX_Request *fr) {
 }
 
 /* Serves the request on fd; counted in busy by the caller already. */
-void fcw_core_serve(FCGX_Request *fr, int fd) {
+void fcw_core_serve(FCGX_Request *fr, int fd, bool whole) {
     /*
      * Handed to libfcgi as a kept connection: it reads the request from fd.
      * Both fields are below fcgiapp.h's "don't use" line; libfcgi 2.4.2
@@ -117,7 +117,8 @@ void fcw_core_serve(FCGX_Request *fr, int fd) {
     fr->keepConnection = 1;
     int rc = FCGX_Accept_r(fr);
     if (rc >= 0) {
-        fcw_dispatch(fr, core.lc);
+        if (whole) fcw_dispatch_whole(fr, core.lc);
+        else fcw_dispatch(fr, core.lc);
         FCGX_Finish_r(fr);
         release_connection(fr);
     } else {
@@ -277,9 +278,9 @@ static void none_held(void) {
 static void serve_locked(FCGX_Request *fr, work job) {
     pthread_mutex_unlock(&core.lock);
     if (job.w != NULL) job.w->resume(job.w, FCW_WAIT_BLOCK);
-    else fcw_core_serve(fr, job.fd);
+    else fcw_core_serve(fr, job.fd, false);
     int fd;
-    while ((fd = fcw_core_next_ready()) >= 0) fcw_core_serve(fr, fd);
+    while ((fd = fcw_core_next_ready()) >= 0) fcw_core_serve(fr, fd, false);
     pthread_mutex_lock(&core.lock);
     done_locked();
 }

@@ -85,8 +85,8 @@ int fcw_core_arm(int fd, int op);
 int fcw_core_rearm(int fd);
 /* Every connection waiting on the listener goes into the set. */
 void fcw_core_accept_all(void);
-/* Serves the request on fd, with fr (the thread's own). */
-void fcw_core_serve(FCGX_Request *fr, int fd);
+/* Serves the request on fd, with fr (the thread's own); whole: all of it is in fd already. */
+void fcw_core_serve(FCGX_Request *fr, int fd, bool whole);
 /* Hands ready connections to followers, under one taking of the lock. */
 void fcw_core_hand_over(const int *fds, int n);
 

@@ -99,7 +99,7 @@ static int sort_ready(const struct epoll_event *evs, int n, lead_job *mine) {
 /* Serves or starts a request, counted in inline_busy meanwhile (the drain waits for it). */
 static void lead_one(FCGX_Request *fr, lead_job job) {
     __atomic_add_fetch(&core.inline_busy, 1, __ATOMIC_ACQ_REL);
-    if (job.how == LEAD_SERVE) fcw_core_serve(fr, job.fd);
+    if (job.how == LEAD_SERVE) fcw_core_serve(fr, job.fd, true);
     else if (!fcw_core_park_start(job.fd)) fcw_core_hand_over(&job.fd, 1);
     if (__atomic_sub_fetch(&core.inline_busy, 1, __ATOMIC_ACQ_REL) == 0 &&
         __atomic_load_n(&core.stopping, __ATOMIC_ACQUIRE)) {

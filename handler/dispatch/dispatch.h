@@ -12,6 +12,8 @@
 
 /* Serves the request fr holds. The caller finishes fr afterwards. */
 void fcw_dispatch(FCGX_Request *fr, fcw_lifecycle *lc);
+/* The same, for a request that was whole in its socket before libfcgi read it. */
+void fcw_dispatch_whole(FCGX_Request *fr, fcw_lifecycle *lc);
 
 /*
  * The same, started on the connection core's leader, which must not wait

@@ -16,14 +16,20 @@ typedef struct fcw_inflight {
     fcw_route route;
     const char *request_id;
     int cut;                      /* its End line was written by fcw_inflight_cut_all */
+    int start_due;                /* its Start line is written with the End line */
     struct fcw_inflight *prev, *next;
 } fcw_inflight;
 
-/* After the request's Start line. */
-void fcw_inflight_add(fcw_inflight *f, fcw_route route, const char *request_id);
 /*
- * Writes the request's End line (failed: with FC's error) unless the stop
- * wrote it already, and removes the entry.
+ * After the request's Start line; or before it, with start_due, when the
+ * handler writes nothing between the two: the End line then brings it.
+ */
+void fcw_inflight_add(fcw_inflight *f, fcw_route route, const char *request_id,
+                      int start_due);
+/*
+ * Writes the request's End line (failed: with FC's error), and its Start
+ * line before it when due, unless the stop wrote them already, and removes
+ * the entry.
  */
 void fcw_inflight_end(fcw_inflight *f, int failed);
 /* Writes an End line with the error for every request still in flight; returns how many. */

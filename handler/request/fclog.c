@@ -97,6 +97,13 @@ void fcw_log_end(fcw_route route, const char *request_id, int failed) {
     log_line(route, 1, request_id, failed);
 }
 
+void fcw_log_start_end(fcw_route route, const char *request_id, int failed) {
+    char lines[2 * FCW_LOG_LINE_MAX];
+    size_t n = fcw_log_format(lines, FCW_LOG_LINE_MAX, route, 0, request_id, 0);
+    n += fcw_log_format(lines + n, FCW_LOG_LINE_MAX, route, 1, request_id, failed);
+    fcw_log_write(STDOUT_FILENO, lines, n);
+}
+
 static void diag(const char *level, const char *fmt, va_list ap) {
     char line[2048];
     int n = snprintf(line, sizeof line, "fcworker: %s: ", level);

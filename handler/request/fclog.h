@@ -3,9 +3,10 @@
  *
  * stdout carries exactly FC's lifecycle lines ("FC Invoke Start RequestId: x"),
  * which FC collects and parses. Everything else the worker has to say goes to
- * stderr as "fcworker: <level>: <text>". Each line is one write(2), so lines of
- * concurrent requests never interleave and nothing sits in a buffer when FC
- * freezes the instance after the response.
+ * stderr as "fcworker: <level>: <text>". Each line is one write(2) (a
+ * builtin's Start and End lines one together), so lines of concurrent
+ * requests never interleave and nothing sits in a buffer when FC freezes the
+ * instance after the response.
  */
 #ifndef FCW_FCLOG_H
 #define FCW_FCLOG_H
@@ -27,6 +28,11 @@ size_t fcw_log_format(char *out, size_t outlen, fcw_route route, int end,
 
 void fcw_log_start(fcw_route route, const char *request_id);
 void fcw_log_end(fcw_route route, const char *request_id, int failed);
+/*
+ * Both lines in one write(2), for a request whose handler writes nothing
+ * of its own between them (a builtin): the same bytes, one system call less.
+ */
+void fcw_log_start_end(fcw_route route, const char *request_id, int failed);
 
 /* Diagnostics on stderr. */
 void fcw_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

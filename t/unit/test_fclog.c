@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "fclog.h"
@@ -162,6 +163,32 @@ START_TEST(start_end_lines_on_stdout) {
 }
 END_TEST
 
+/*
+ * A builtin's two lines in one write(2): stdout is a SOCK_SEQPACKET socket
+ * here, on which every write is a record of its own, so one receive must
+ * bring both lines, whole, and nothing may follow.
+ */
+START_TEST(start_end_in_one_write) {
+    int sv[2];
+    char got[2 * FCW_LOG_LINE_MAX];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    fflush(NULL);
+    int saved = dup(STDOUT_FILENO);
+    ck_assert_int_ge(dup2(sv[1], STDOUT_FILENO), 0);
+    fcw_log_start_end(FCW_ROUTE_INVOKE, "id-9", 1);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    close(sv[1]);
+    ssize_t n = recv(sv[0], got, sizeof got - 1, MSG_DONTWAIT);
+    ck_assert_int_gt(n, 0);
+    got[n] = '\0';
+    ck_assert_str_eq(got, "FC Invoke Start RequestId: id-9\n"
+                          "FC Invoke End RequestId: id-9, Error: Unhandled function error\n");
+    ck_assert_int_eq(recv(sv[0], got, sizeof got, MSG_DONTWAIT), 0); /* end: no second write */
+    close(sv[0]);
+}
+END_TEST
+
 START_TEST(diagnostics_on_stderr) {
     capture c;
     capture_start(&c, STDERR_FILENO);
@@ -304,6 +331,7 @@ static Suite *suite(void) {
     tc = tcase_create("output");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, start_end_lines_on_stdout);
+    tcase_add_test(tc, start_end_in_one_write);
     tcase_add_test(tc, diagnostics_on_stderr);
     tcase_add_test(tc, long_diagnostic_is_one_line);
     tcase_add_test(tc, write_all_to_pipe_larger_than_its_buffer);
