@@ -95,8 +95,9 @@ typedef struct fcw_app_copy {
 
 /*
  * Takes an idle copy for one request, waiting until deadline_ms for one:
- * 0, FCW_APP_NOT_READY or FCW_APP_GONE.
+ * 0 (free at once), FCW_APP_COPY_WAITED, FCW_APP_NOT_READY or FCW_APP_GONE.
  */
+#define FCW_APP_COPY_WAITED 1
 int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out);
 
 /*
@@ -125,7 +126,8 @@ bool fcw_app_copy_unwait(fcw_app *a, fcw_app_copy_waiter *wt);
 typedef enum fcw_copy_verdict {
     FCW_COPY_DONE = 0,        /* the request completed: it may serve the next one */
     FCW_COPY_BROKEN,          /* it timed out or misbehaved: stop it and start another */
-    FCW_COPY_LOST             /* its connection failed (it died, or ended): not its fault */
+    FCW_COPY_LOST,            /* its connection failed (it died, or ended): not its fault */
+    FCW_COPY_UNUSED           /* nothing was sent to it (its client left first): idle again */
 } fcw_copy_verdict;
 void fcw_app_copy_give(fcw_app *a, fcw_app_copy *c, fcw_copy_verdict v);
 

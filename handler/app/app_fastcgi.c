@@ -349,6 +349,17 @@ static int prepare(call *c, fcw_app *app, fcw_request *req, long deadline, fcw_a
 }
 
 /*
+ * Whether nginx closed the request's connection (the client went away).
+ * Asked of a request that waited for a copy, before anything is sent to
+ * it: sent, the copy would be replaced when the answer cannot be
+ * delivered; unsent, it goes back as it was.
+ */
+static bool client_left(const call *c) {
+    struct pollfd p = {.fd = c->nginx_fd, .events = 0};
+    return c->nginx_fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
+/*
  * The connection for c, waiting for it as need be: one of the worker's own
  * copies, lent to this request alone, or one from the pool for a server
  * started some other way (php-fpm), like an HTTP app. 0, or the outcome
@@ -358,11 +369,14 @@ static int connect_waiting(call *c, fcw_app_outcome *o) {
     fcw_app *app = c->app;
     fcw_app_exchange *x = c->x;
     const fcw_addr *addr;
+    int waited = 0;
     if (c->copy != NULL) {
-        /* Lent already, while the leader held the request. */
+        /* Lent already, while the leader held the request (it waited in a queue). */
         addr = &c->copy->addr;
+        waited = 1;
     } else if (fcw_app_config_of(app)->command != NULL) {
         int taken = fcw_app_copy_take(app, c->deadline, &c->copy);
+        waited = taken == FCW_APP_COPY_WAITED;
         if (taken < 0) {
             call_free(c);
             *o = taken == FCW_APP_GONE
@@ -387,6 +401,13 @@ static int connect_waiting(call *c, fcw_app_outcome *o) {
         }
         addr = fcw_app_pool_addr(c->pool);
         c->fd = fcw_app_pool_idle(c->pool);
+    }
+    if (waited && client_left(c)) {
+        fcw_app_copy_give(app, c->copy, FCW_COPY_UNUSED);
+        call_free(c);
+        *o = fail(x, FCW_APP_CLIENT_GONE, "the client went away while the request waited for "
+                                          "a copy of the app");
+        return -1;
     }
     if (c->fd < 0) c->fd = fcw_app_connect(addr, c->deadline);
     if (c->fd >= 0) return 0;
@@ -425,7 +446,8 @@ static void lead_next(call *c, int rc) {
 /* Its copy came (or the app stops): connected at once, or a follower goes on. */
 static int lead_copy_came(call *c) {
     c->copy = c->waiter.copy;
-    if (c->copy == NULL) return LEAD_DEFER;
+    /* A client gone meanwhile: a follower gives the copy back unused (connect_waiting). */
+    if (c->copy == NULL || client_left(c)) return LEAD_DEFER;
     c->fd = fcw_app_connect(&c->copy->addr, fcw_now_ms());
     c->wait.fd = c->fd;
     if (c->fd < 0) return LEAD_DEFER;
@@ -439,6 +461,13 @@ static void lead_resume(fcw_wait *w, enum fcw_wait_how how) {
         fcw_app_outcome o;
         c->lead = 0;
         if (c->fd < 0 && c->copy == NULL) c->copy = c->waiter.copy;
+        if (c->fd < 0 && c->copy == NULL && client_left(c)) {
+            /* Taken out of the queue for its hang-up: it waits for no copy now. */
+            call_free(c);
+            lead_finish(c, fail(c->x, FCW_APP_CLIENT_GONE, "the client went away while the "
+                                                           "request waited for a copy of the app"));
+            return;
+        }
         if (c->fd < 0 && connect_waiting(c, &o) < 0) lead_finish(c, o);
         else lead_finish(c, conclude(c, exchange(c)));
         return;

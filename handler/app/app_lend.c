@@ -48,7 +48,7 @@ int fcw_app_copy_take(fcw_app *a, long deadline_ms, fcw_app_copy **out) {
         if (c != NULL) {
             *out = lend_locked(a, c);
             pthread_mutex_unlock(&a->lock);
-            return 0;
+            return waited ? FCW_APP_COPY_WAITED : 0;
         }
         if (!waited) {
             waited = 1;
@@ -132,7 +132,10 @@ void fcw_app_copy_give(fcw_app *a, fcw_app_copy *pc, fcw_copy_verdict v) {
      */
     if (c->state == FCW_COPY_BUSY && c->pub.gen == c->pub.taken_gen) {
         if (v == FCW_COPY_DONE) c->served++;
-        /* Broken: replaced. Lost (its process ended, or closed): its exit decides. */
+        /*
+         * Broken: replaced. Lost (its process ended, or closed): its exit
+         * decides. Unused: it served nothing, and serves the next.
+         */
         int spent = v == FCW_COPY_BROKEN ||
                     (v == FCW_COPY_DONE && a->recycle_after && c->served >= a->recycle_after);
         fcw_app_copy_move(a, c, spent ? FCW_COPY_EV_SPENT : FCW_COPY_EV_GIVEN);

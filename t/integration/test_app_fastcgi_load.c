@@ -4,7 +4,8 @@
  * request limit (taken over by the worker, a successor started beforehand)
  * with no request failing; 200 concurrent requests over four copies; three
  * copies at work at once with a single worker thread, and requests beyond
- * the copies waiting for one without a thread.
+ * the copies waiting for one without a thread; a client that hangs up while
+ * its request waits for a copy costs no copy.
  */
 #include <check.h>
 #include <pthread.h>
@@ -205,6 +206,51 @@ START_TEST(requests_beyond_the_copies_wait_without_a_thread) {
 }
 END_TEST
 
+/*
+ * A client that hangs up while its request waits for the one copy (busy
+ * with a slow request): the request ends without reaching the copy (the
+ * fixture would write X-Pidfile on taking it), and the copy, which never
+ * saw it, is not replaced: the next request is served by the same process.
+ * Before, the request was sent once the copy came free, its answer could
+ * not be delivered, and the copy was stopped and started again.
+ */
+START_TEST(client_hanging_up_while_waiting_for_a_copy_costs_no_copy) {
+    enum { SLOW_MS = 2500 };
+    char text[2000], pidfile[400], req[800], path[32];
+    fixture_config(text, sizeof text, 1, NULL);
+    app_start("hang-up", text, NULL);
+    snprintf(path, sizeof path, "/slow?%d", SLOW_MS);
+    int busy = app_send_get(path, "hang-up-busy");
+    ck_assert_int_eq(wait_for_count(app_rt.err_path, "] slow start", 1, 10000), 1);
+
+    snprintf(pidfile, sizeof pidfile, "%s/hang-up-waiting.pid", app_tmp);
+    int fd = http_connect(app_rt.port);
+    ck_assert_int_ge(fd, 0);
+    int n = snprintf(req, sizeof req, "GET /pid HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                     "x-fc-request-id: hang-up-waiting\r\nX-Pidfile: %s\r\n\r\n", pidfile);
+    ck_assert_int_eq(http_send(fd, req, (size_t)n), 0);
+    ck_assert_int_eq(wait_for_count(app_rt.out_path,
+                                    "FC Invoke Start RequestId: hang-up-waiting\n", 1, 10000), 1);
+    close(fd);
+    ck_assert_int_eq(wait_for_count(app_rt.out_path,
+                                    "FC Invoke End RequestId: hang-up-waiting", 1, 20000), 1);
+
+    http_resp r;
+    ck_assert_int_eq(http_read_timeout(busy, &r, 0, SLOW_MS + 20000), 0);
+    close(busy);
+    ck_assert_int_eq(r.status, 200);
+    http_resp_free(&r);
+    pid_t served = copy_pid("hang-up-after");
+    ck_assert_msg(access(pidfile, F_OK) != 0, "the request whose client hung up reached the "
+                  "copy (pid %d)", (int)read_pidfile(pidfile));
+    ck_assert_int_gt(served, 0);
+    expect_copies(1, 0, 5000);
+    ck_assert_msg(count_in_file(app_rt.err_path, "] slow start") == 1 &&
+                      copy_pid("hang-up-again") == served,
+                  "the copy was replaced:\n%s", slurp(app_rt.err_path));
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("app_fastcgi_load");
     TCase *tc = tcase_create("load");
@@ -215,6 +261,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, concurrent_200_across_four_copies);
     tcase_add_test(tc, copies_work_at_once_with_one_thread);
     tcase_add_test(tc, requests_beyond_the_copies_wait_without_a_thread);
+    tcase_add_test(tc, client_hanging_up_while_waiting_for_a_copy_costs_no_copy);
     suite_add_tcase(s, tc);
     return s;
 }
