@@ -3,6 +3,7 @@
  * SIGHUP while it starts is never fatal, the whole stop is bounded by the
  * drain timeout, and two runtimes on one machine never share a directory
  * or delete each other's socket; a stop while nginx starts is an ordinary one,
+ * and reaches even an nginx that misses a signal;
  * the first answer after the launch is the worker's, never a 502, and a
  * configuration nginx refuses ends the start.
  */
@@ -346,6 +347,51 @@ START_TEST(stop_while_nginx_starts_exits_0) {
 END_TEST
 
 /*
+ * A start that fails while nginx starts (the worker gives up on an app
+ * never ready after its 1 s ready_timeout) stops nginx at once, even an
+ * nginx that misses the first signal (NGINX_BIN, as nginx does with one
+ * between setting its handlers and blocking them): the signal is sent
+ * again, and the run ends within seconds with the worker's status, not after
+ * the 30 s drain timeout.
+ */
+START_TEST(failed_start_stops_an_nginx_that_missed_a_signal) {
+    char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], started[340], port_env[32],
+        run_env[320], nginx_env[400], cmd[600], addr[64], pidfile[340];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    chmod(dir, 0755);
+    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
+    snprintf(started, sizeof started, "%s/deaf-nginx.started", run_dir);
+    snprintf(pidfile, sizeof pidfile, "%s/never-ready.pid", dir);
+    snprintf(port_env, sizeof port_env, "PORT=%d", free_port());
+    snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
+    snprintf(nginx_env, sizeof nginx_env, "NGINX_BIN=%s", fixture_path("run", "deaf-nginx.sh"));
+    snprintf(cmd, sizeof cmd, "FCWORKER_APP_COMMAND=%s/t/fixtures/app/never-ready.sh %s",
+             project_dir(), pidfile);
+    snprintf(addr, sizeof addr, "FCWORKER_APP_ADDRESS=127.0.0.1:%d", free_port());
+    const char *env[] = {port_env, run_env, nginx_env, cmd, addr, "FCWORKER_INVOKE=app",
+                         "FCWORKER_APP_READY_TIMEOUT=1", NULL};
+
+    long t0 = now_ms();
+    pid_t pid = spawn_run(env, dir);
+    ck_assert_msg(wait_until(path_exists, started, 10000), "nginx was never started");
+    int st;
+    int exited = wait_child(pid, &st, 20000);
+    long ms = now_ms() - t0;
+    char *err = file_in(dir, "stderr.log");
+    ck_assert_msg(exited, "scripts/run still runs after 20 s:\n%s", err);
+    ck_assert_msg(exit_code(st) != 0, "scripts/run exited 0:\n%s", err);
+    ck_assert_msg(ms < 15000, "the failed start took %ld ms to end:\n%s", ms, err);
+    ck_assert_msg(strstr(err, "run: fcworker exited with status") != NULL, "%s", err);
+    char *signals = file_in(run_dir, "deaf-nginx.signals");
+    ck_assert_msg(strcmp(signals, "2\n") == 0, "nginx got '%s' signals", signals);
+    free(signals);
+    free(err);
+    kill(-pid, SIGKILL);
+    remove_tree(dir);
+}
+END_TEST
+
+/*
  * FC's start-up check passes the moment nginx listens, and FC's first
  * request follows at once: POST /initialize sent from the script's launch,
  * again and again until something answers, gets 200 as its first answer,
@@ -458,6 +504,7 @@ static Suite *run_script_suite(void) {
     tcase_add_test(tc, two_runtimes_on_one_machine);
     tcase_add_test(tc, drain_timeout_ends_children_and_requests);
     tcase_add_test(tc, stop_while_nginx_starts_exits_0);
+    tcase_add_test(tc, failed_start_stops_an_nginx_that_missed_a_signal);
     tcase_add_test(tc, first_answer_after_launch_is_200);
     tcase_add_test(tc, nginx_refusing_its_configuration_ends_the_start);
     suite_add_tcase(s, tc);
