@@ -123,6 +123,20 @@ static char *file_in(const char *dir, const char *name) {
 }
 
 /*
+ * Waits up to 20 s for a run that must fail and fails the test unless it
+ * exited non-zero; its stderr (to free), and in *ms how long it ran from t0.
+ */
+static char *wait_failed_run(pid_t pid, const char *dir, long t0, long *ms) {
+    int st;
+    int exited = wait_child(pid, &st, 20000);
+    *ms = now_ms() - t0;
+    char *err = file_in(dir, "stderr.log");
+    ck_assert_msg(exited, "scripts/run still runs after 20 s:\n%s", err);
+    ck_assert_msg(exit_code(st) != 0, "scripts/run exited 0:\n%s", err);
+    return err;
+}
+
+/*
  * SIGHUPs to scripts/run from the moment it starts, and while the worker
  * waits for a slow app: the instance comes up and serves, never "exited
  * with status 129".
@@ -374,12 +388,8 @@ START_TEST(failed_start_stops_an_nginx_that_missed_a_signal) {
     long t0 = now_ms();
     pid_t pid = spawn_run(env, dir);
     ck_assert_msg(wait_until(path_exists, started, 10000), "nginx was never started");
-    int st;
-    int exited = wait_child(pid, &st, 20000);
-    long ms = now_ms() - t0;
-    char *err = file_in(dir, "stderr.log");
-    ck_assert_msg(exited, "scripts/run still runs after 20 s:\n%s", err);
-    ck_assert_msg(exit_code(st) != 0, "scripts/run exited 0:\n%s", err);
+    long ms;
+    char *err = wait_failed_run(pid, dir, t0, &ms);
     ck_assert_msg(ms < 15000, "the failed start took %ld ms to end:\n%s", ms, err);
     ck_assert_msg(strstr(err, "run: fcworker exited with status") != NULL, "%s", err);
     char *signals = file_in(run_dir, "deaf-nginx.signals");
@@ -475,12 +485,8 @@ START_TEST(nginx_refusing_its_configuration_ends_the_start) {
     run_children kids = {.run = pid};
     ck_assert_msg(wait_until(both_started, &kids, 10000) && kids.n >= 2,
                   "nginx and the worker never ran together");
-    int st;
-    int exited = wait_child(pid, &st, 20000);
-    long ms = now_ms() - t0;
-    char *err = file_in(dir, "stderr.log");
-    ck_assert_msg(exited, "scripts/run still runs after 20 s:\n%s", err);
-    ck_assert_msg(exit_code(st) != 0, "scripts/run exited 0:\n%s", err);
+    long ms;
+    char *err = wait_failed_run(pid, dir, t0, &ms);
     ck_assert_msg(ms >= 1500 && ms < 15000, "the start ended after %ld ms for a 2 s reload "
                   "timeout:\n%s", ms, err);
     ck_assert_msg(strstr(err, "unknown directive \"no_such_directive\"") != NULL,
@@ -492,6 +498,37 @@ START_TEST(nginx_refusing_its_configuration_ends_the_start) {
                       (int)kids.pids[i], err);
     free(err);
     remove_tree(dir);
+}
+END_TEST
+
+/*
+ * NGINX_RELOAD_TIMEOUT that is no whole number of seconds: run says so,
+ * naming the value, and exits 1 before it starts anything.
+ */
+START_TEST(reload_timeout_that_is_no_number_is_refused) {
+    const char *bad[] = {"banana", "0", "-1", "1.5", "9999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], port_env[32], run_env[320],
+            timeout_env[64], want[96];
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(run_dir, sizeof run_dir, "%s/run", dir);
+        snprintf(port_env, sizeof port_env, "PORT=%d", free_port());
+        snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
+        snprintf(timeout_env, sizeof timeout_env, "NGINX_RELOAD_TIMEOUT=%s", bad[i]);
+        const char *env[] = {port_env, run_env, timeout_env, NULL};
+        pid_t pid = spawn_run(env, dir);
+        int st;
+        ck_assert_msg(wait_child(pid, &st, 10000), "%s: scripts/run still runs", bad[i]);
+        char *err = file_in(dir, "stderr.log");
+        snprintf(want, sizeof want, "run: NGINX_RELOAD_TIMEOUT='%s': expected whole seconds",
+                 bad[i]);
+        ck_assert_msg(exit_code(st) == 1 && strstr(err, want) != NULL, "%s: status %d:\n%s",
+                      bad[i], exit_code(st), err);
+        ck_assert_msg(access(run_dir, F_OK) != 0, "%s: the run directory was made", bad[i]);
+        free(err);
+        kill(-pid, SIGKILL);
+        remove_tree(dir);
+    }
 }
 END_TEST
 
@@ -507,6 +544,7 @@ static Suite *run_script_suite(void) {
     tcase_add_test(tc, failed_start_stops_an_nginx_that_missed_a_signal);
     tcase_add_test(tc, first_answer_after_launch_is_200);
     tcase_add_test(tc, nginx_refusing_its_configuration_ends_the_start);
+    tcase_add_test(tc, reload_timeout_that_is_no_number_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }
