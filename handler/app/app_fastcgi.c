@@ -348,6 +348,9 @@ static int prepare(call *c, fcw_app *app, fcw_request *req, long deadline, fcw_a
     return -1;
 }
 
+/* Why a request ends whose client left while it waited for a copy. */
+#define LEFT_WAITING "the client went away while the request waited for a copy of the app"
+
 /*
  * Whether nginx closed the request's connection (the client went away).
  * Asked of a request that waited for a copy, before anything is sent to
@@ -405,8 +408,7 @@ static int connect_waiting(call *c, fcw_app_outcome *o) {
     if (waited && client_left(c)) {
         fcw_app_copy_give(app, c->copy, FCW_COPY_UNUSED);
         call_free(c);
-        *o = fail(x, FCW_APP_CLIENT_GONE, "the client went away while the request waited for "
-                                          "a copy of the app");
+        *o = fail(x, FCW_APP_CLIENT_GONE, LEFT_WAITING);
         return -1;
     }
     if (c->fd < 0) c->fd = fcw_app_connect(addr, c->deadline);
@@ -464,8 +466,7 @@ static void lead_resume(fcw_wait *w, enum fcw_wait_how how) {
         if (c->fd < 0 && c->copy == NULL && client_left(c)) {
             /* Taken out of the queue for its hang-up: it waits for no copy now. */
             call_free(c);
-            lead_finish(c, fail(c->x, FCW_APP_CLIENT_GONE, "the client went away while the "
-                                                           "request waited for a copy of the app"));
+            lead_finish(c, fail(c->x, FCW_APP_CLIENT_GONE, LEFT_WAITING));
             return;
         }
         if (c->fd < 0 && connect_waiting(c, &o) < 0) lead_finish(c, o);
