@@ -174,7 +174,8 @@ static int start_serving(fcw_config *cfg, int *code) {
         }
         fcw_log_info("metrics on http://%s/metrics", cfg->metrics_listen);
     }
-    int fd = fcw_server_listen(cfg->socket_path, cfg->socket_mode, err, sizeof err);
+    int fd = fcw_server_listen(cfg->socket_path, cfg->socket_mode, cfg->socket_group, err,
+                               sizeof err);
     if (fd < 0) {
         fcw_log_error("cannot listen: %s", err);
         fcw_config_free(cfg);
@@ -206,6 +207,12 @@ int main(int argc, char **argv) {
         return 0;
     }
     int ready_fd = take_ready_fd();
+    /* First: scripts/run starts nginx in that directory once it exists. */
+    if (fcw_server_socket_dir(cfg->socket_path, cfg->socket_group, err, sizeof err) < 0) {
+        fcw_log_error("%s", err);
+        fcw_config_free(cfg);
+        return 1;
+    }
     if (prepare_process() < 0) {
         fcw_config_free(cfg);
         return 1;

@@ -10,12 +10,25 @@
 #include "config.h"
 
 /*
- * Creates the listening socket at path with mode. The socket appears at path
- * only once it accepts connections (it is bound under a temporary name and
- * renamed), so a script that waits for the file can start nginx right after.
- * Returns the descriptor, or a negative errno with the reason in err.
+ * Makes the directory of the socket at path when it is missing, mode 0750,
+ * in group (socket_group: a name or number; NULL: the worker's own), so
+ * that the group can reach the socket in it and nobody else can. Only the
+ * last part is made, and an existing directory is left as it is, whoever's
+ * it is (/run). scripts/run leaves its run directory to this: a system call
+ * or two where a process of its own (install -d) would delay the cold
+ * start. 0, or a negative errno with the reason in err.
  */
-int fcw_server_listen(const char *path, unsigned mode, char *err, size_t errlen);
+int fcw_server_socket_dir(const char *path, const char *group, char *err, size_t errlen);
+
+/*
+ * Creates the listening socket at path with mode, in group (as above). The
+ * socket appears at path only once it accepts connections and has its mode
+ * and group (it is bound under a temporary name and renamed), so a script
+ * that waits for the file can start nginx right after. Returns the
+ * descriptor, or a negative errno with the reason in err.
+ */
+int fcw_server_listen(const char *path, unsigned mode, const char *group, char *err,
+                      size_t errlen);
 
 /*
  * Blocks the signals the worker handles (SIGTERM, SIGINT, SIGHUP, SIGCHLD)

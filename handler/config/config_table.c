@@ -15,6 +15,8 @@
 #include "app_config.h"
 #include "config_setting.h"
 #include "config_value.h"
+#include "error.h"
+#include "group.h"
 #include "route.h"
 
 /* FC's longest invocation. */
@@ -34,6 +36,26 @@ static int set_socket(const fcw_setting *s, void *base, const char *value, char 
         return -EINVAL;
     }
     return fcw_replace_str(FCW_AT(base, s->offset, char *), value);
+}
+
+/* A group by name or number, looked up now: a typo is the file's error, not the start's. */
+static int set_socket_group(const fcw_setting *s, void *base, const char *value, char *why,
+                            size_t whylen) {
+    char **text = FCW_AT(base, s->offset, char *);
+    gid_t gid;
+    if (value[0] == '\0') {
+        free(*text);
+        *text = NULL;
+        return 0;
+    }
+    int rc = fcw_group_id(value, &gid);
+    if (rc == -ENOMEM) return rc;
+    if (rc < 0) {
+        snprintf(why, whylen, "%s", rc == -EINVAL ? "expected a group name or number"
+                 : rc == -ENOENT ? "no such group" : fcw_strerror(rc));
+        return -EINVAL;
+    }
+    return fcw_replace_str(text, value);
 }
 
 /* Why v cannot be the health path, or NULL. "" turns it off. */
@@ -142,6 +164,12 @@ const fcw_setting fcw_settings[] = {
     {.section = "worker", .key = "socket_mode", .env = "FCWORKER_SOCKET_MODE",
      .type = FCW_SET_MODE, .min = 0600, .max = 0777, .def = "0660", .offset = W(socket_mode),
      .origin = W(socket_mode_origin), .reload = FCW_RELOAD_START_ONLY},
+    /* nginx's workers' group when both run as root (scripts/run sets it then). */
+    {.section = "worker", .key = "socket_group", .env = "FCWORKER_SOCKET_GROUP",
+     .type = FCW_SET_STRING, .offset = W(socket_group), .origin = W(socket_group_origin),
+     .reload = FCW_RELOAD_START_ONLY, .set = set_socket_group,
+     .doc_default = "none: the worker's own (`scripts/run` as root: nginx's user's group)",
+     .doc_range = "a group name or number"},
     /* FC allows 200 requests per instance; idle kept connections cost no thread. */
     {.section = "worker", .key = "threads", .env = "FCWORKER_THREADS", .type = FCW_SET_UINT,
      .min = 1, .max = 1000, .def = "256", .offset = W(threads), .origin = W(threads_origin),

@@ -34,13 +34,14 @@ typedef struct fcw_config {
     char *path;               /* the INI file, NULL when none was read */
     char *socket_path;
     unsigned socket_mode;
+    char *socket_group;       /* the socket's group as written (name or number); NULL: the worker's */
     unsigned threads;         /* most requests served at once (idle connections cost none) */
     unsigned drain_timeout_s;
     /* After SIGTERM: seconds still accepting, health 503 draining, before the drain. */
     unsigned shutdown_delay_s;
     unsigned thread_idle_timeout_s; /* a spare thread exits after this idle; 0: never */
     unsigned queue_timeout_s; /* a request waiting for a thread longer is answered 503 */
-    fcw_origin socket_origin, socket_mode_origin, threads_origin, drain_origin;
+    fcw_origin socket_origin, socket_mode_origin, socket_group_origin, threads_origin, drain_origin;
     fcw_origin thread_idle_origin, queue_origin, shutdown_delay_origin;
     /* Health and metrics (health.c, metrics_listen.c) and the access log (access_log.c). */
     char *health_path;        /* answered by the worker itself; "" when off */

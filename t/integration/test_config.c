@@ -80,6 +80,7 @@ static const struct {
     {"threads-zero.conf", 3, {"threads = '0'", "expected a whole number from 1 to 1000"}},
     {"bad-socket-mode.conf", 3, {"socket_mode = '0999'", "expected an octal mode from 0600 to 0777"}},
     {"socket-mode-range.conf", 3, {"socket_mode = '0400'", "expected an octal mode from 0600 to 0777"}},
+    {"unknown-socket-group.conf", 3, {"socket_group = 'no-such-group-fcw'", "no such group"}},
     {"bad-timeout.conf", 3, {"timeout = '0' in [invoke]", "expected seconds from 1 to 86400"}},
     {"empty-handler.conf", 3, {"handler is empty in [invoke]", "expected builtin:NAME, exec:"}},
     {"unknown-kind.conf", 3, {"handler = 'python:app.handler'", "unknown handler kind: expected builtin:NAME"}},
@@ -177,6 +178,8 @@ START_TEST(bad_environment_is_refused) {
     } cases[] = {
         {"FCWORKER_THREADS=many", "environment FCWORKER_THREADS: threads = 'many': expected a whole number"},
         {"FCWORKER_SOCKET_MODE=0999", "environment FCWORKER_SOCKET_MODE: socket_mode = '0999': expected an octal mode"},
+        {"FCWORKER_SOCKET_GROUP=3000000000", "environment FCWORKER_SOCKET_GROUP: socket_group = '3000000000': expected a group name or number"},
+        {"FCWORKER_SOCKET_GROUP=www data", "environment FCWORKER_SOCKET_GROUP: socket_group = 'www data': no such group"},
         {"FCWORKER_INVOKE=builtin:nope", "environment FCWORKER_INVOKE: handler = 'builtin:nope': unknown built-in"},
         {"FCWORKER_PRE_STOP=", "environment FCWORKER_PRE_STOP: handler is empty in [pre-stop]"},
         {"FCWORKER_INVOKE_TIMEOUT=1d", "environment FCWORKER_INVOKE_TIMEOUT: timeout = '1d' in [invoke]: expected seconds"},

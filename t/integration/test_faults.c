@@ -678,7 +678,7 @@ static void *vanish_run(void *arg) {
 /* Files nginx left in its client body spool. */
 static int spooled_files(void) {
     char path[400];
-    snprintf(path, sizeof path, "%s/tmp/client_body", R.dir);
+    snprintf(path, sizeof path, "%s/client_body_temp", R.dir);
     char cmd[500];
     snprintf(cmd, sizeof cmd, "find '%s' -type f 2>/dev/null | wc -l", path);
     FILE *p = popen(cmd, "r");

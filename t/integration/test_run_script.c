@@ -5,10 +5,14 @@
  * or delete each other's socket; a stop while nginx starts is an ordinary one,
  * and reaches even an nginx that misses a signal;
  * the first answer after the launch is the worker's, never a 502, and a
- * configuration nginx refuses ends the start.
+ * configuration nginx refuses ends the start; on a cold start the worker
+ * makes the run directory, for nginx's group, and one that is not this
+ * user's is refused.
  */
 #include <check.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -532,6 +536,92 @@ START_TEST(reload_timeout_that_is_no_number_is_refused) {
 }
 END_TEST
 
+/*
+ * A cold start: the run directory does not exist, and the worker makes it
+ * (no process of run's own): mode 0750, and as root in the group of nginx's
+ * workers (www-data), as the socket is; nginx makes its temporary
+ * directories in it.
+ */
+START_TEST(cold_start_run_directory_is_made_for_nginx) {
+    char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], port_env[32], run_env[320], path[400];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    chmod(dir, 0755);
+    int port = free_port();
+    snprintf(port_env, sizeof port_env, "PORT=%d", port);
+    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
+    snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
+    const char *env[] = {port_env, run_env, NULL};
+    pid_t pid = spawn_run(env, dir);
+    if (!wait_answering(port, pid, 15000)) {
+        char *err = file_in(dir, "stderr.log");
+        ck_abort_msg("no answer within 15 s:\n%s", err);
+    }
+    gid_t gid = getegid();
+    if (geteuid() == 0) {
+        const struct passwd *pw = getpwnam("www-data");
+        ck_assert_ptr_nonnull(pw);
+        gid = pw->pw_gid;
+    }
+    struct stat st;
+    ck_assert_int_eq(lstat(run_dir, &st), 0);
+    ck_assert_msg(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0750,
+                  "the run directory's mode is %o, not a directory 0750", (unsigned)st.st_mode);
+    ck_assert_uint_eq(st.st_uid, geteuid());
+    ck_assert_uint_eq(st.st_gid, gid);
+    snprintf(path, sizeof path, "%s/fcworker.sock", run_dir);
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert_uint_eq(st.st_gid, gid);
+    snprintf(path, sizeof path, "%s/client_body_temp", run_dir);
+    ck_assert_msg(lstat(path, &st) == 0 && S_ISDIR(st.st_mode), "nginx made no %s", path);
+    ck_assert_int_eq(stop_run(pid, 20000), 0);
+    remove_tree(dir);
+}
+END_TEST
+
+/*
+ * A run directory that is there but is no directory of this user's (a
+ * symbolic link; as root, another user's): anyone may have made it in /tmp,
+ * so run refuses it, exit 1, naming it, and changes nothing.
+ */
+START_TEST(run_directory_not_this_users_is_refused) {
+    for (int c = 0; c < (geteuid() == 0 ? 2 : 1); c++) {
+        char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], target[300], port_env[32],
+            run_env[320], want[400];
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(run_dir, sizeof run_dir, "%s/run", dir);
+        snprintf(target, sizeof target, "%s/elsewhere", dir);
+        if (c == 0) {
+            ck_assert_int_eq(mkdir(target, 0700), 0);
+            ck_assert_int_eq(symlink(target, run_dir), 0);
+        } else {
+            ck_assert_int_eq(mkdir(run_dir, 0700), 0);
+            ck_assert_int_eq(chown(run_dir, 65534, 65534), 0);
+        }
+        struct stat before, after;
+        ck_assert_int_eq(stat(run_dir, &before), 0);
+        snprintf(port_env, sizeof port_env, "PORT=%d", free_port());
+        snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
+        const char *env[] = {port_env, run_env, NULL};
+        pid_t pid = spawn_run(env, dir);
+        int st;
+        ck_assert_msg(wait_child(pid, &st, 10000), "case %d: scripts/run still runs", c);
+        char *err = file_in(dir, "stderr.log");
+        snprintf(want, sizeof want, "run: %s is not a directory of this user's", run_dir);
+        ck_assert_msg(exit_code(st) == 1 && strstr(err, want) != NULL, "case %d: status %d:\n%s",
+                      c, exit_code(st), err);
+        ck_assert_int_eq(stat(run_dir, &after), 0);
+        ck_assert_msg(after.st_mode == before.st_mode && after.st_uid == before.st_uid &&
+                          after.st_gid == before.st_gid,
+                      "case %d: run changed %s", c, run_dir);
+        snprintf(want, sizeof want, "%s/fcworker.sock", run_dir);
+        ck_assert_msg(access(want, F_OK) != 0, "case %d: a socket was made", c);
+        free(err);
+        kill(-pid, SIGKILL);
+        remove_tree(dir);
+    }
+}
+END_TEST
+
 static Suite *run_script_suite(void) {
     Suite *s = suite_create("run_script");
     TCase *tc = tcase_create("run_script");
@@ -545,6 +635,8 @@ static Suite *run_script_suite(void) {
     tcase_add_test(tc, first_answer_after_launch_is_200);
     tcase_add_test(tc, nginx_refusing_its_configuration_ends_the_start);
     tcase_add_test(tc, reload_timeout_that_is_no_number_is_refused);
+    tcase_add_test(tc, cold_start_run_directory_is_made_for_nginx);
+    tcase_add_test(tc, run_directory_not_this_users_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }

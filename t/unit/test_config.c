@@ -87,6 +87,7 @@ START_TEST(defaults_without_file) {
     ck_assert_ptr_null(cfg->path);
     ck_assert_str_eq(cfg->socket_path, "/tmp/fcworker/fcworker.sock");
     ck_assert_uint_eq(cfg->socket_mode, 0660);
+    ck_assert_ptr_null(cfg->socket_group);
     ck_assert_uint_eq(cfg->threads, 256);
     ck_assert_uint_eq(cfg->drain_timeout_s, 30);
     ck_assert_uint_eq(cfg->thread_idle_timeout_s, 60);
@@ -147,6 +148,19 @@ START_TEST(worker_keys) {
     ck_assert_uint_eq(cfg->threads, 1);
     ck_assert_uint_eq(cfg->socket_mode, 0660);
     fcw_config_free(cfg);
+
+    /* A group by number (taken as it is) or by a name /etc/group holds. */
+    cfg = load_ok("[worker]\nsocket_group = 4242\n");
+    ck_assert_str_eq(cfg->socket_group, "4242");
+    ck_assert_str_eq(cfg->socket_group_origin, at(2));
+    fcw_config_free(cfg);
+    cfg = load_ok("[worker]\nsocket_group = root\n");
+    ck_assert_str_eq(cfg->socket_group, "root");
+    fcw_config_free(cfg);
+    load_fails("[worker]\nsocket_group = no-such-group-fcw\n", at(2), "'no-such-group-fcw'",
+               "no such group");
+    load_fails("[worker]\nsocket_group = 99999999999\n", at(2), "'99999999999'",
+               "expected a group name or number");
 }
 END_TEST
 
@@ -297,7 +311,7 @@ START_TEST(error_unknown_section) {
 END_TEST
 
 START_TEST(error_unknown_key) {
-    load_fails("[worker]\nthread = 4\n", at(2), "'thread'", "expected socket, socket_mode, threads");
+    load_fails("[worker]\nthread = 4\n", at(2), "'thread'", "expected socket, socket_mode, socket_group, threads");
     load_fails("[invoke]\nhandlr = builtin:ok\n", at(2), "'handlr'", "[invoke]",
                "expected handler or timeout");
     load_fails("[route /api/]\nhandler = builtin:ok\ntimout = 5\n", at(3), "'timout'",

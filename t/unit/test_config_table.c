@@ -52,6 +52,7 @@ static const char *good_value(const fcw_setting *s, char *buf, size_t len) {
     if (strcmp(s->key, "address") == 0) return "127.0.0.1:9001";
     if (strcmp(s->key, "directory") == 0) return "/";
     if (strcmp(s->key, "script") == 0) return script_path;
+    if (strcmp(s->key, "socket_group") == 0) return "0";
     ck_abort_msg("no value for %s in [%s]", s->key, s->section);
     return NULL;
 }
