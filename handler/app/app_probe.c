@@ -19,9 +19,10 @@
 #include "fd.h"
 
 /*
- * A copy that closed the probe unanswered and lives this long is up
- * (libfcgi closes it so). One that dies of the probe has closed it by
- * exiting: its exit is reported within microseconds of the close.
+ * A copy that closed the probe unanswered (libfcgi does) and lives this
+ * long is up, even if it has not taken the second probe (probe_passed). One
+ * that dies of the probe has closed it by exiting: its exit is reported
+ * within microseconds of the close.
  */
 #define PROBE_CLOSED_GRACE_MS 10
 
@@ -74,9 +75,11 @@ static int probe_send(copy *c) {
 
 /*
  * An answer shows that the copy accepts and reads records; so does closing
- * the connection without one, if the copy still lives a moment later (a
- * library that ignores GET_VALUES). One that dies of the probe is
- * on_exit's to judge (app_supervisor.c).
+ * the connection without one (libfcgi ignores GET_VALUES), if the copy
+ * still lives a moment later, or if it takes a second probe too: a copy
+ * that died of the first cannot close the second, which waits in the
+ * socket's queue. One that dies of the probe is on_exit's to judge
+ * (app_supervisor.c).
  */
 static bool probe_passed(copy *c, long now) {
     char buf[256];
@@ -84,8 +87,11 @@ static bool probe_passed(copy *c, long now) {
         ssize_t n = recv(c->probe_fd, buf, sizeof buf, MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) return false;
         fcw_fd_close(&c->probe_fd);
-        if (n > 0) return true;
+        if (n > 0 || c->probe_closed_at) return true;
         c->probe_closed_at = now;
+        /* Without the second, the grace below decides. */
+        int fd = probe_open(&c->pub.addr);
+        if (fd >= 0) c->probe_fd = fd;
         return false;
     }
     return c->probe_closed_at && now >= c->probe_closed_at + PROBE_CLOSED_GRACE_MS;
