@@ -46,6 +46,29 @@ static pid_t spawn_run(const char *const *env, const char *dir) {
     return pid;
 }
 
+/*
+ * A test's own directory (its stdout.log and stderr.log), mode 0755 so that
+ * nginx's workers (www-data, as root) reach the socket below, with the run
+ * directory inside it, not made, on a free port.
+ */
+typedef struct run_place {
+    char dir[32];
+    char run_dir[300];
+    int port;
+    char port_env[32]; /* PORT=port */
+    char run_env[320]; /* FCWORKER_RUN_DIR=run_dir */
+} run_place;
+
+static void run_place_make(run_place *p) {
+    snprintf(p->dir, sizeof p->dir, "/tmp/fcw-run-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(p->dir));
+    chmod(p->dir, 0755);
+    p->port = free_port();
+    snprintf(p->port_env, sizeof p->port_env, "PORT=%d", p->port);
+    snprintf(p->run_dir, sizeof p->run_dir, "%s/run", p->dir);
+    snprintf(p->run_env, sizeof p->run_env, "FCWORKER_RUN_DIR=%s", p->run_dir);
+}
+
 static int port_answers(int port) {
     http_resp r;
     if (http_do(port, "GET", "/", NULL, NULL, 0, &r) != 0) return 0;
@@ -146,22 +169,19 @@ static char *wait_failed_run(pid_t pid, const char *dir, long t0, long *ms) {
  * with status 129".
  */
 START_TEST(sighup_during_start_up_is_not_fatal) {
-    char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], port_env[32], run_env[320], cmd[400];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    chmod(dir, 0755); /* nginx's workers (www-data, as root) reach the socket below */
-    int port = free_port(), app_port = free_port();
-    snprintf(port_env, sizeof port_env, "PORT=%d", port);
-    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
-    snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
+    run_place P;
+    run_place_make(&P);
+    char cmd[400];
+    int app_port = free_port();
     /* An app that takes a second to listen keeps the worker in its start-up. */
     snprintf(cmd, sizeof cmd, "FCWORKER_APP_COMMAND=%s %d", exec_fixture("slow-listen.py"),
              app_port);
     char addr[64];
     snprintf(addr, sizeof addr, "FCWORKER_APP_ADDRESS=127.0.0.1:%d", app_port);
-    const char *env[] = {port_env, run_env, cmd, addr, "FCWORKER_INVOKE=app",
+    const char *env[] = {P.port_env, P.run_env, cmd, addr, "FCWORKER_INVOKE=app",
                          "FCWORKER_DRAIN_TIMEOUT=5", NULL};
 
-    pid_t pid = spawn_run(env, dir);
+    pid_t pid = spawn_run(env, P.dir);
     /*
      * From the moment the script handles SIGHUP at all (the bit in its
      * SigIgn or SigCgt): the fork before its exec still has the default.
@@ -176,8 +196,8 @@ START_TEST(sighup_during_start_up_is_not_fatal) {
         usleep(20000); /* the fault: a SIGHUP every 20 ms for 1.5 s; pacing, not a wait */
     }
     ck_assert_int_gt(sent, 10);
-    int up = wait_answering(port, pid, 15000);
-    char *err = file_in(dir, "stderr.log");
+    int up = wait_answering(P.port, pid, 15000);
+    char *err = file_in(P.dir, "stderr.log");
     size_t len = strlen(err);
     ck_assert_msg(up, "the runtime did not come up after SIGHUPs during its start:\n%s",
                   err + (len > 1500 ? len - 1500 : 0));
@@ -187,10 +207,10 @@ START_TEST(sighup_during_start_up_is_not_fatal) {
     /* Deferred, not lost, and the worker can still reload: the ignored disposition did not stick. */
     kill(pid, SIGHUP);
     char log_path[400];
-    snprintf(log_path, sizeof log_path, "%s/stderr.log", dir);
+    snprintf(log_path, sizeof log_path, "%s/stderr.log", P.dir);
     ck_assert_int_ge(wait_for_count(log_path, "configuration reloaded", 1, 10000), 1);
     ck_assert_int_eq(stop_run(pid, 30000), 0);
-    remove_tree(dir);
+    remove_tree(P.dir);
 }
 END_TEST
 
@@ -337,30 +357,26 @@ static int path_exists(void *path) { return access(path, F_OK) == 0; }
  * nginx, without its handlers yet, gets SIGTERM rather than SIGQUIT.
  */
 START_TEST(stop_while_nginx_starts_exits_0) {
-    char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], started[340], port_env[32],
-         run_env[320], nginx_env[400];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    chmod(dir, 0755);
-    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
-    snprintf(started, sizeof started, "%s/slow-nginx.started", run_dir);
-    snprintf(port_env, sizeof port_env, "PORT=%d", free_port());
-    snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
+    run_place P;
+    run_place_make(&P);
+    char started[340], nginx_env[400];
+    snprintf(started, sizeof started, "%s/slow-nginx.started", P.run_dir);
     snprintf(nginx_env, sizeof nginx_env, "NGINX_BIN=%s", fixture_path("run", "slow-nginx.sh"));
-    const char *env[] = {port_env, run_env, nginx_env, NULL};
+    const char *env[] = {P.port_env, P.run_env, nginx_env, NULL};
 
-    pid_t pid = spawn_run(env, dir);
+    pid_t pid = spawn_run(env, P.dir);
     ck_assert_msg(wait_until(path_exists, started, 10000), "nginx was never started");
     int rc = stop_run(pid, 20000);
-    char *err = file_in(dir, "stderr.log");
+    char *err = file_in(P.dir, "stderr.log");
     ck_assert_msg(rc == 0, "scripts/run exited with %d (-1: killed after 20 s):\n%s", rc, err);
     ck_assert_msg(strstr(err, "fcworker: info: SIGTERM received") != NULL,
                   "the worker was not stopped:\n%s", err);
     free(err);
     /* Not yet nginx with its handlers: TERM, where QUIT's default would dump core. */
-    char *sig = file_in(run_dir, "slow-nginx.signal");
+    char *sig = file_in(P.run_dir, "slow-nginx.signal");
     ck_assert_msg(strcmp(sig, "TERM\n") == 0, "nginx got '%s' while it started", sig);
     free(sig);
-    remove_tree(dir);
+    remove_tree(P.dir);
 }
 END_TEST
 
@@ -373,35 +389,31 @@ END_TEST
  * the 30 s drain timeout.
  */
 START_TEST(failed_start_stops_an_nginx_that_missed_a_signal) {
-    char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], started[340], port_env[32],
-        run_env[320], nginx_env[400], cmd[600], addr[64], pidfile[340];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    chmod(dir, 0755);
-    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
-    snprintf(started, sizeof started, "%s/deaf-nginx.started", run_dir);
-    snprintf(pidfile, sizeof pidfile, "%s/never-ready.pid", dir);
-    snprintf(port_env, sizeof port_env, "PORT=%d", free_port());
-    snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
+    run_place P;
+    run_place_make(&P);
+    char started[340], nginx_env[400], cmd[600], addr[64], pidfile[340];
+    snprintf(started, sizeof started, "%s/deaf-nginx.started", P.run_dir);
+    snprintf(pidfile, sizeof pidfile, "%s/never-ready.pid", P.dir);
     snprintf(nginx_env, sizeof nginx_env, "NGINX_BIN=%s", fixture_path("run", "deaf-nginx.sh"));
     snprintf(cmd, sizeof cmd, "FCWORKER_APP_COMMAND=%s/t/fixtures/app/never-ready.sh %s",
              project_dir(), pidfile);
     snprintf(addr, sizeof addr, "FCWORKER_APP_ADDRESS=127.0.0.1:%d", free_port());
-    const char *env[] = {port_env, run_env, nginx_env, cmd, addr, "FCWORKER_INVOKE=app",
+    const char *env[] = {P.port_env, P.run_env, nginx_env, cmd, addr, "FCWORKER_INVOKE=app",
                          "FCWORKER_APP_READY_TIMEOUT=1", NULL};
 
     long t0 = now_ms();
-    pid_t pid = spawn_run(env, dir);
+    pid_t pid = spawn_run(env, P.dir);
     ck_assert_msg(wait_until(path_exists, started, 10000), "nginx was never started");
     long ms;
-    char *err = wait_failed_run(pid, dir, t0, &ms);
+    char *err = wait_failed_run(pid, P.dir, t0, &ms);
     ck_assert_msg(ms < 15000, "the failed start took %ld ms to end:\n%s", ms, err);
     ck_assert_msg(strstr(err, "run: fcworker exited with status") != NULL, "%s", err);
-    char *signals = file_in(run_dir, "deaf-nginx.signals");
+    char *signals = file_in(P.run_dir, "deaf-nginx.signals");
     ck_assert_msg(strcmp(signals, "2\n") == 0, "nginx got '%s' signals", signals);
     free(signals);
     free(err);
     kill(-pid, SIGKILL);
-    remove_tree(dir);
+    remove_tree(P.dir);
 }
 END_TEST
 
@@ -414,31 +426,26 @@ END_TEST
  */
 START_TEST(first_answer_after_launch_is_200) {
     for (int launch = 0; launch < 5; launch++) {
-        char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], port_env[32], run_env[320];
-        ck_assert_ptr_nonnull(mkdtemp(dir));
-        chmod(dir, 0755);
-        int port = free_port();
-        snprintf(port_env, sizeof port_env, "PORT=%d", port);
-        snprintf(run_dir, sizeof run_dir, "%s/run", dir);
-        snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
-        const char *env[] = {port_env, run_env, NULL};
-        pid_t pid = spawn_run(env, dir);
+        run_place P;
+        run_place_make(&P);
+        const char *env[] = {P.port_env, P.run_env, NULL};
+        pid_t pid = spawn_run(env, P.dir);
         http_resp r = {0};
         int answered = 0;
         long deadline = now_ms() + 10000;
         while (!answered && now_ms() < deadline && waitpid(pid, NULL, WNOHANG) == 0) {
-            answered = http_do(port, "POST", "/initialize",
+            answered = http_do(P.port, "POST", "/initialize",
                                "x-fc-control-path: /initialize\r\n", "", 0, &r) == 0;
             if (!answered) usleep(200);
         }
-        char *err = file_in(dir, "stderr.log");
+        char *err = file_in(P.dir, "stderr.log");
         ck_assert_msg(answered, "launch %d: no answer within 10 s:\n%s", launch, err);
         ck_assert_msg(r.status == 200, "launch %d: the first answer was %d:\n%s\n%s", launch,
                       r.status, r.head, err);
         free(err);
         http_resp_free(&r);
         ck_assert_int_eq(stop_run(pid, 20000), 0);
-        remove_tree(dir);
+        remove_tree(P.dir);
     }
 }
 END_TEST
@@ -463,34 +470,30 @@ static int both_started(void *arg) {
  * own, never "listening", and neither nginx nor the worker left running.
  */
 START_TEST(nginx_refusing_its_configuration_ends_the_start) {
-    char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], port_env[32], run_env[320],
-        template[340], conf_env[400], src[400];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    chmod(dir, 0755);
+    run_place P;
+    run_place_make(&P);
+    char template[340], conf_env[400], src[400];
     snprintf(src, sizeof src, "%s/conf/nginx.conf", project_dir());
     char *text = slurp(src);
     char *http = strstr(text, "\nhttp {\n");
     ck_assert_ptr_nonnull(http);
-    snprintf(template, sizeof template, "%s/nginx.conf.in", dir);
+    snprintf(template, sizeof template, "%s/nginx.conf.in", P.dir);
     FILE *f = fopen(template, "w");
     ck_assert_ptr_nonnull(f);
     fprintf(f, "%.*s\nhttp {\n    no_such_directive on;\n%s", (int)(http - text), text,
             http + strlen("\nhttp {\n"));
     fclose(f);
     free(text);
-    snprintf(port_env, sizeof port_env, "PORT=%d", free_port());
-    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
-    snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
     snprintf(conf_env, sizeof conf_env, "NGINX_CONF=%s", template);
-    const char *env[] = {port_env, run_env, conf_env, "NGINX_RELOAD_TIMEOUT=2", NULL};
+    const char *env[] = {P.port_env, P.run_env, conf_env, "NGINX_RELOAD_TIMEOUT=2", NULL};
 
     long t0 = now_ms();
-    pid_t pid = spawn_run(env, dir);
+    pid_t pid = spawn_run(env, P.dir);
     run_children kids = {.run = pid};
     ck_assert_msg(wait_until(both_started, &kids, 10000) && kids.n >= 2,
                   "nginx and the worker never ran together");
     long ms;
-    char *err = wait_failed_run(pid, dir, t0, &ms);
+    char *err = wait_failed_run(pid, P.dir, t0, &ms);
     ck_assert_msg(ms >= 1500 && ms < 15000, "the start ended after %ld ms for a 2 s reload "
                   "timeout:\n%s", ms, err);
     ck_assert_msg(strstr(err, "unknown directive \"no_such_directive\"") != NULL,
@@ -501,7 +504,7 @@ START_TEST(nginx_refusing_its_configuration_ends_the_start) {
         ck_assert_msg(wait_process_gone(kids.pids[i], 5000), "pid %d still runs:\n%s",
                       (int)kids.pids[i], err);
     free(err);
-    remove_tree(dir);
+    remove_tree(P.dir);
 }
 END_TEST
 
@@ -512,26 +515,23 @@ END_TEST
 START_TEST(reload_timeout_that_is_no_number_is_refused) {
     const char *bad[] = {"banana", "0", "-1", "1.5", "9999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], port_env[32], run_env[320],
-            timeout_env[64], want[96];
-        ck_assert_ptr_nonnull(mkdtemp(dir));
-        snprintf(run_dir, sizeof run_dir, "%s/run", dir);
-        snprintf(port_env, sizeof port_env, "PORT=%d", free_port());
-        snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
+        run_place P;
+        run_place_make(&P);
+        char timeout_env[64], want[96];
         snprintf(timeout_env, sizeof timeout_env, "NGINX_RELOAD_TIMEOUT=%s", bad[i]);
-        const char *env[] = {port_env, run_env, timeout_env, NULL};
-        pid_t pid = spawn_run(env, dir);
+        const char *env[] = {P.port_env, P.run_env, timeout_env, NULL};
+        pid_t pid = spawn_run(env, P.dir);
         int st;
         ck_assert_msg(wait_child(pid, &st, 10000), "%s: scripts/run still runs", bad[i]);
-        char *err = file_in(dir, "stderr.log");
+        char *err = file_in(P.dir, "stderr.log");
         snprintf(want, sizeof want, "run: NGINX_RELOAD_TIMEOUT='%s': expected whole seconds",
                  bad[i]);
         ck_assert_msg(exit_code(st) == 1 && strstr(err, want) != NULL, "%s: status %d:\n%s",
                       bad[i], exit_code(st), err);
-        ck_assert_msg(access(run_dir, F_OK) != 0, "%s: the run directory was made", bad[i]);
+        ck_assert_msg(access(P.run_dir, F_OK) != 0, "%s: the run directory was made", bad[i]);
         free(err);
         kill(-pid, SIGKILL);
-        remove_tree(dir);
+        remove_tree(P.dir);
     }
 }
 END_TEST
@@ -543,17 +543,13 @@ END_TEST
  * directories in it.
  */
 START_TEST(cold_start_run_directory_is_made_for_nginx) {
-    char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], port_env[32], run_env[320], path[400];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    chmod(dir, 0755);
-    int port = free_port();
-    snprintf(port_env, sizeof port_env, "PORT=%d", port);
-    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
-    snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
-    const char *env[] = {port_env, run_env, NULL};
-    pid_t pid = spawn_run(env, dir);
-    if (!wait_answering(port, pid, 15000)) {
-        char *err = file_in(dir, "stderr.log");
+    run_place P;
+    run_place_make(&P);
+    char path[400];
+    const char *env[] = {P.port_env, P.run_env, NULL};
+    pid_t pid = spawn_run(env, P.dir);
+    if (!wait_answering(P.port, pid, 15000)) {
+        char *err = file_in(P.dir, "stderr.log");
         ck_abort_msg("no answer within 15 s:\n%s", err);
     }
     gid_t gid = getegid();
@@ -563,18 +559,18 @@ START_TEST(cold_start_run_directory_is_made_for_nginx) {
         gid = pw->pw_gid;
     }
     struct stat st;
-    ck_assert_int_eq(lstat(run_dir, &st), 0);
+    ck_assert_int_eq(lstat(P.run_dir, &st), 0);
     ck_assert_msg(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0750,
                   "the run directory's mode is %o, not a directory 0750", (unsigned)st.st_mode);
     ck_assert_uint_eq(st.st_uid, geteuid());
     ck_assert_uint_eq(st.st_gid, gid);
-    snprintf(path, sizeof path, "%s/fcworker.sock", run_dir);
+    snprintf(path, sizeof path, "%s/fcworker.sock", P.run_dir);
     ck_assert_int_eq(lstat(path, &st), 0);
     ck_assert_uint_eq(st.st_gid, gid);
-    snprintf(path, sizeof path, "%s/client_body_temp", run_dir);
+    snprintf(path, sizeof path, "%s/client_body_temp", P.run_dir);
     ck_assert_msg(lstat(path, &st) == 0 && S_ISDIR(st.st_mode), "nginx made no %s", path);
     ck_assert_int_eq(stop_run(pid, 20000), 0);
-    remove_tree(dir);
+    remove_tree(P.dir);
 }
 END_TEST
 
@@ -585,39 +581,36 @@ END_TEST
  */
 START_TEST(run_directory_not_this_users_is_refused) {
     for (int c = 0; c < (geteuid() == 0 ? 2 : 1); c++) {
-        char dir[] = "/tmp/fcw-run-XXXXXX", run_dir[300], target[300], port_env[32],
-            run_env[320], want[400];
-        ck_assert_ptr_nonnull(mkdtemp(dir));
-        snprintf(run_dir, sizeof run_dir, "%s/run", dir);
-        snprintf(target, sizeof target, "%s/elsewhere", dir);
+        run_place P;
+        run_place_make(&P);
+        char target[300], want[400];
+        snprintf(target, sizeof target, "%s/elsewhere", P.dir);
         if (c == 0) {
             ck_assert_int_eq(mkdir(target, 0700), 0);
-            ck_assert_int_eq(symlink(target, run_dir), 0);
+            ck_assert_int_eq(symlink(target, P.run_dir), 0);
         } else {
-            ck_assert_int_eq(mkdir(run_dir, 0700), 0);
-            ck_assert_int_eq(chown(run_dir, 65534, 65534), 0);
+            ck_assert_int_eq(mkdir(P.run_dir, 0700), 0);
+            ck_assert_int_eq(chown(P.run_dir, 65534, 65534), 0);
         }
         struct stat before, after;
-        ck_assert_int_eq(stat(run_dir, &before), 0);
-        snprintf(port_env, sizeof port_env, "PORT=%d", free_port());
-        snprintf(run_env, sizeof run_env, "FCWORKER_RUN_DIR=%s", run_dir);
-        const char *env[] = {port_env, run_env, NULL};
-        pid_t pid = spawn_run(env, dir);
+        ck_assert_int_eq(stat(P.run_dir, &before), 0);
+        const char *env[] = {P.port_env, P.run_env, NULL};
+        pid_t pid = spawn_run(env, P.dir);
         int st;
         ck_assert_msg(wait_child(pid, &st, 10000), "case %d: scripts/run still runs", c);
-        char *err = file_in(dir, "stderr.log");
-        snprintf(want, sizeof want, "run: %s is not a directory of this user's", run_dir);
+        char *err = file_in(P.dir, "stderr.log");
+        snprintf(want, sizeof want, "run: %s is not a directory of this user's", P.run_dir);
         ck_assert_msg(exit_code(st) == 1 && strstr(err, want) != NULL, "case %d: status %d:\n%s",
                       c, exit_code(st), err);
-        ck_assert_int_eq(stat(run_dir, &after), 0);
+        ck_assert_int_eq(stat(P.run_dir, &after), 0);
         ck_assert_msg(after.st_mode == before.st_mode && after.st_uid == before.st_uid &&
                           after.st_gid == before.st_gid,
-                      "case %d: run changed %s", c, run_dir);
-        snprintf(want, sizeof want, "%s/fcworker.sock", run_dir);
+                      "case %d: run changed %s", c, P.run_dir);
+        snprintf(want, sizeof want, "%s/fcworker.sock", P.run_dir);
         ck_assert_msg(access(want, F_OK) != 0, "case %d: a socket was made", c);
         free(err);
         kill(-pid, SIGKILL);
-        remove_tree(dir);
+        remove_tree(P.dir);
     }
 }
 END_TEST
