@@ -207,7 +207,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     int ready_fd = take_ready_fd();
-    /* First: scripts/run starts nginx in that directory once it exists. */
+    /* Before anything that takes time: scripts/run starts nginx in it once it exists. */
     if (fcw_server_socket_dir(cfg->socket_path, cfg->socket_group, err, sizeof err) < 0) {
         fcw_log_error("%s", err);
         fcw_config_free(cfg);

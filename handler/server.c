@@ -43,8 +43,7 @@ static int socket_gid(const char *group, gid_t *gid, char *err, size_t errlen) {
     *gid = (gid_t)-1;
     if (group == NULL) return 0;
     int rc = fcw_group_id(group, gid);
-    if (rc < 0) snprintf(err, errlen, "socket_group %s: %s", group,
-                         rc == -ENOENT ? "no such group" : fcw_strerror(rc));
+    if (rc < 0) snprintf(err, errlen, "socket_group %s: %s", group, fcw_group_strerror(rc));
     return rc;
 }
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
+
 /* Long enough for any group entry /etc/group holds; a longer one is looked up again. */
 #define GROUP_BUF 4096
 #define GROUP_BUF_MAX (1 << 20)
@@ -37,4 +39,10 @@ int fcw_group_id(const char *text, gid_t *gid) {
         break;
     }
     return rc;
+}
+
+const char *fcw_group_strerror(int rc) {
+    if (rc == -EINVAL) return "expected a group name or number";
+    if (rc == -ENOENT) return "no such group";
+    return fcw_strerror(rc);
 }

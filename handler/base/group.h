@@ -14,4 +14,7 @@
  */
 int fcw_group_id(const char *text, gid_t *gid);
 
+/* What fcw_group_id's error rc means, for "KEY = 'VALUE': ..." messages. */
+const char *fcw_group_strerror(int rc);
+
 #endif

@@ -15,7 +15,6 @@
 #include "app_config.h"
 #include "config_setting.h"
 #include "config_value.h"
-#include "error.h"
 #include "group.h"
 #include "route.h"
 
@@ -51,8 +50,7 @@ static int set_socket_group(const fcw_setting *s, void *base, const char *value,
     int rc = fcw_group_id(value, &gid);
     if (rc == -ENOMEM) return rc;
     if (rc < 0) {
-        snprintf(why, whylen, "%s", rc == -EINVAL ? "expected a group name or number"
-                 : rc == -ENOENT ? "no such group" : fcw_strerror(rc));
+        snprintf(why, whylen, "%s", fcw_group_strerror(rc));
         return -EINVAL;
     }
     return fcw_replace_str(text, value);
