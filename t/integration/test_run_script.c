@@ -7,7 +7,8 @@
  * the first answer after the launch is the worker's, never a 502, and a
  * configuration nginx refuses ends the start; on a cold start the worker
  * makes the run directory, for nginx's group, and one that is not this
- * user's is refused.
+ * user's is refused; a reload nginx takes before its main loop sleeps still
+ * binds the port.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -615,6 +616,31 @@ START_TEST(run_directory_not_this_users_is_refused) {
 }
 END_TEST
 
+/*
+ * nginx takes the reload's SIGHUP after writing its pid file and before its
+ * main loop blocks signals (NGINX_BIN, a fixture that then sleeps as nginx
+ * does, until the next signal): run wakes it, and the start completes well
+ * within NGINX_RELOAD_TIMEOUT instead of ending there.
+ */
+START_TEST(reload_taken_before_nginx_sleeps_still_binds) {
+    run_place P;
+    run_place_make(&P);
+    char nginx_env[400], hup[340];
+    snprintf(nginx_env, sizeof nginx_env, "NGINX_BIN=%s", fixture_path("run", "sleepy-nginx.py"));
+    snprintf(hup, sizeof hup, "%s/sleepy-nginx.hup", P.run_dir);
+    const char *env[] = {P.port_env, P.run_env, nginx_env, "NGINX_RELOAD_TIMEOUT=8", NULL};
+    pid_t pid = spawn_run(env, P.dir);
+    int up = wait_answering(P.port, pid, 6000);
+    char *err = file_in(P.dir, "stderr.log");
+    ck_assert_msg(up, "no answer within 6 s of the launch:\n%s", err);
+    ck_assert_msg(access(hup, F_OK) == 0, "the fixture never took the SIGHUP:\n%s", err);
+    ck_assert_msg(strstr(err, "did not listen") == NULL, "%s", err);
+    free(err);
+    ck_assert_int_eq(stop_run(pid, 20000), 0);
+    remove_tree(P.dir);
+}
+END_TEST
+
 static Suite *run_script_suite(void) {
     Suite *s = suite_create("run_script");
     TCase *tc = tcase_create("run_script");
@@ -630,6 +656,7 @@ static Suite *run_script_suite(void) {
     tcase_add_test(tc, reload_timeout_that_is_no_number_is_refused);
     tcase_add_test(tc, cold_start_run_directory_is_made_for_nginx);
     tcase_add_test(tc, run_directory_not_this_users_is_refused);
+    tcase_add_test(tc, reload_taken_before_nginx_sleeps_still_binds);
     suite_add_tcase(s, tc);
     return s;
 }
