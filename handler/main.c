@@ -13,6 +13,7 @@
 #include "config.h"
 #include "error.h"
 #include "fclog.h"
+#include "group.h"
 #include "metrics_listen.h"
 #include "process.h"
 #include "server.h"
@@ -143,7 +144,7 @@ static void say_ready(int ready_fd) {
  * the socket, or -1 with *code the exit status (cfg freed, what had started
  * stopped).
  */
-static int start_serving(fcw_config *cfg, int *code) {
+static int start_serving(fcw_config *cfg, gid_t group, int *code) {
     char err[FCW_CONFIG_ERR_MAX];
     /*
      * The app first: the socket appears only once it can answer, so nginx,
@@ -174,8 +175,7 @@ static int start_serving(fcw_config *cfg, int *code) {
         }
         fcw_log_info("metrics on http://%s/metrics", cfg->metrics_listen);
     }
-    int fd = fcw_server_listen(cfg->socket_path, cfg->socket_mode, cfg->socket_group, err,
-                               sizeof err);
+    int fd = fcw_server_listen(cfg->socket_path, cfg->socket_mode, group, err, sizeof err);
     if (fd < 0) {
         fcw_log_error("cannot listen: %s", err);
         fcw_config_free(cfg);
@@ -207,8 +207,16 @@ int main(int argc, char **argv) {
         return 0;
     }
     int ready_fd = take_ready_fd();
+    /* Looked up once, for the directory and the socket. (gid_t)-1: the worker's own. */
+    gid_t group = (gid_t)-1;
+    int grc = cfg->socket_group != NULL ? fcw_group_id(cfg->socket_group, &group) : 0;
+    if (grc < 0) {
+        fcw_log_error("socket_group %s: %s", cfg->socket_group, fcw_group_strerror(grc));
+        fcw_config_free(cfg);
+        return 1;
+    }
     /* Before anything that takes time: scripts/run starts nginx in it once it exists. */
-    if (fcw_server_socket_dir(cfg->socket_path, cfg->socket_group, err, sizeof err) < 0) {
+    if (fcw_server_socket_dir(cfg->socket_path, group, err, sizeof err) < 0) {
         fcw_log_error("%s", err);
         fcw_config_free(cfg);
         return 1;
@@ -218,7 +226,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     int code;
-    int fd = start_serving(cfg, &code);
+    int fd = start_serving(cfg, group, &code);
     if (fd < 0) return code;
     char *socket_path = strdup(cfg->socket_path);
     fcw_server_publish(cfg);

@@ -26,7 +26,6 @@
 #include "dispatch.h"
 #include "error.h"
 #include "fclog.h"
-#include "group.h"
 #include "inflight.h"
 #include "lifecycle.h"
 #include "metrics.h"
@@ -38,27 +37,16 @@ static fcw_lifecycle lifecycle;
 /* Owner all, group may enter (and so reach the socket), others nothing. */
 #define SOCKET_DIR_MODE 0750
 
-/* socket_group as a gid, (gid_t)-1 for none (chown's "leave it"); 0 or a negative errno. */
-static int socket_gid(const char *group, gid_t *gid, char *err, size_t errlen) {
-    *gid = (gid_t)-1;
-    if (group == NULL) return 0;
-    int rc = fcw_group_id(group, gid);
-    if (rc < 0) snprintf(err, errlen, "socket_group %s: %s", group, fcw_group_strerror(rc));
-    return rc;
-}
-
-int fcw_server_socket_dir(const char *path, const char *group, char *err, size_t errlen) {
+int fcw_server_socket_dir(const char *path, gid_t group, char *err, size_t errlen) {
     struct sockaddr_un addr;
     char dir[sizeof addr.sun_path];
     const char *slash = strrchr(path, '/');
-    gid_t gid;
-    int rc;
+    int rc = 0;
 
     /* The configuration checked the path: absolute, and shorter than this. */
     if (slash == NULL || slash == path || (size_t)(slash - path) >= sizeof dir) return 0;
     memcpy(dir, path, (size_t)(slash - path));
     dir[slash - path] = '\0';
-    if ((rc = socket_gid(group, &gid, err, errlen)) < 0) return rc;
     if (mkdir(dir, SOCKET_DIR_MODE) != 0) {
         rc = fcw_errno();
         if (rc == -EEXIST) return 0;
@@ -67,10 +55,10 @@ int fcw_server_socket_dir(const char *path, const char *group, char *err, size_t
         return rc;
     }
     /* The group before the mode: mkdir's mode went through the umask, and is set whole here. */
-    if (gid != (gid_t)-1 && chown(dir, (uid_t)-1, gid) != 0) {
+    if (group != (gid_t)-1 && chown(dir, (uid_t)-1, group) != 0) {
         rc = fcw_errno();
-        snprintf(err, errlen, "cannot give the socket's directory %s to group %s: %s (the "
-                 "worker must run as root or belong to socket_group)", dir, group,
+        snprintf(err, errlen, "cannot give the socket's directory %s to group %u: %s (the "
+                 "worker must run as root or belong to socket_group)", dir, (unsigned)group,
                  fcw_strerror(rc));
     } else if (chmod(dir, SOCKET_DIR_MODE) != 0) {
         rc = fcw_errno();
@@ -80,15 +68,13 @@ int fcw_server_socket_dir(const char *path, const char *group, char *err, size_t
     return rc;
 }
 
-int fcw_server_listen(const char *path, unsigned mode, const char *group, char *err,
+int fcw_server_listen(const char *path, unsigned mode, gid_t group, char *err,
                       size_t errlen) {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     char tmp[sizeof addr.sun_path];
     int fd = -1;
-    gid_t gid;
     int rc;
 
-    if ((rc = socket_gid(group, &gid, err, errlen)) < 0) return rc;
     if (snprintf(tmp, sizeof tmp, "%s.%d", path, (int)getpid()) >= (int)sizeof tmp) {
         snprintf(err, errlen, "socket path %s is too long for a unix socket", path);
         return -ENAMETOOLONG;
@@ -115,10 +101,10 @@ int fcw_server_listen(const char *path, unsigned mode, const char *group, char *
         snprintf(err, errlen, "chmod %s: %s", tmp, fcw_strerror(rc));
         goto fail_unlink;
     }
-    if (gid != (gid_t)-1 && chown(tmp, (uid_t)-1, gid) != 0) {
+    if (group != (gid_t)-1 && chown(tmp, (uid_t)-1, group) != 0) {
         rc = fcw_errno();
-        snprintf(err, errlen, "cannot give %s to group %s: %s (the worker must run as root or "
-                 "belong to socket_group)", tmp, group, fcw_strerror(rc));
+        snprintf(err, errlen, "cannot give %s to group %u: %s (the worker must run as root or "
+                 "belong to socket_group)", tmp, (unsigned)group, fcw_strerror(rc));
         goto fail_unlink;
     }
     if (listen(fd, SOMAXCONN) != 0) {

@@ -6,19 +6,20 @@
 #define FCW_SERVER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "config.h"
 
 /*
  * Makes the directory of the socket at path when it is missing, mode 0750,
- * in group (socket_group: a name or number; NULL: the worker's own), so
+ * in group (socket_group's gid; (gid_t)-1: the worker's own), so
  * that the group can reach the socket in it and nobody else can. Only the
  * last part is made, and an existing directory is left as it is, whoever's
  * it is (/run). scripts/run leaves its run directory to this: a system call
  * or two where a process of its own (install -d) would delay the cold
  * start. 0, or a negative errno with the reason in err.
  */
-int fcw_server_socket_dir(const char *path, const char *group, char *err, size_t errlen);
+int fcw_server_socket_dir(const char *path, gid_t group, char *err, size_t errlen);
 
 /*
  * Creates the listening socket at path with mode, in group (as above). The
@@ -27,7 +28,7 @@ int fcw_server_socket_dir(const char *path, const char *group, char *err, size_t
  * that waits for the file can start nginx right after. Returns the
  * descriptor, or a negative errno with the reason in err.
  */
-int fcw_server_listen(const char *path, unsigned mode, const char *group, char *err,
+int fcw_server_listen(const char *path, unsigned mode, gid_t group, char *err,
                       size_t errlen);
 
 /*

@@ -13,9 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,13 +23,9 @@
 static gid_t test_gid(void) { return geteuid() == 0 ? 4242 : getegid(); }
 
 static int accepts(void *arg) {
-    const char *path = arg;
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    int fd = fcgi_connect(arg);
     if (fd >= 0) close(fd);
-    return ok;
+    return fd >= 0;
 }
 
 /* fcworker on its defaults, its socket at sock in group gid, stderr to err_path. */
