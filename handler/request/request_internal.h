@@ -26,6 +26,9 @@ int fcw_request_io_put(fcw_request *req, const char *data, size_t len);
 /* Sends what libfcgi holds to nginx now; fails as fcw_request_io_put does. */
 int fcw_request_io_flush(fcw_request *req);
 
+/* The answer ends: the closing records libfcgi writes, counted as unread until nginx is asked. */
+void fcw_request_io_ending(fcw_request *req);
+
 /* Ends the request without END_REQUEST and shuts the connection (fcw_request_cut). */
 int fcw_request_io_cut(fcw_request *req);
 

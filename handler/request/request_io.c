@@ -31,6 +31,26 @@ enum { IO_SEND, IO_RECV };
 #define BOUND_FDS 4096
 static int conn_bound[BOUND_FDS][2];
 
+/*
+ * At least as much as each nginx connection (by descriptor, as above) has
+ * unread in its buffer, as the kernel counts it (the size of its buffers):
+ * what the kernel said last (SIOCOUTQ), plus what was written since. A
+ * write(2) of n bytes takes at most 2n + 2 KB of buffers (sk_buff, shared
+ * info, data rounded up to a power of two or to pages). libfcgi writes when
+ * its 8 KB buffer is full, at a flush and at the request's end: 3n for the
+ * bytes put and 4 KB for each flush and end bound them all. nginx reads a
+ * whole answer before it sends the next request, so the kernel is asked
+ * about once every 64 KB of answers instead of once a request. Descriptors
+ * past the table are asked every time.
+ */
+#define WRITE_OVERHEAD_MAX 4096
+static size_t conn_unread[BOUND_FDS];
+
+static void count_written(fcw_request *req, size_t n) {
+    int fd = req->fcgx->ipcFd;
+    if (fd >= 0 && fd < BOUND_FDS) conn_unread[fd] += n;
+}
+
 static void set_io_timeout(int fd, int which, long ms) {
     if (fd >= 0 && fd < BOUND_FDS && conn_bound[fd][which] == ms) return;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -41,14 +61,20 @@ static void set_io_timeout(int fd, int which, long ms) {
 }
 
 void fcw_request_conn_new(int fd) {
-    if (fd >= 0 && fd < BOUND_FDS) conn_bound[fd][IO_SEND] = conn_bound[fd][IO_RECV] = 0;
+    if (fd < 0 || fd >= BOUND_FDS) return;
+    conn_bound[fd][IO_SEND] = conn_bound[fd][IO_RECV] = 0;
+    conn_unread[fd] = 0;
 }
 
 void fcw_request_conn_recv_timeout(int fd, long ms) { set_io_timeout(fd, IO_RECV, ms); }
 
 bool fcw_request_conn_room(int fd) {
+    bool tracked = fd >= 0 && fd < BOUND_FDS;
+    if (tracked && conn_unread[fd] <= FCW_CONN_UNREAD_MAX) return true;
     int unread = 0;
-    return ioctl(fd, SIOCOUTQ, &unread) == 0 && unread <= FCW_CONN_UNREAD_MAX;
+    if (ioctl(fd, SIOCOUTQ, &unread) != 0) return false;
+    if (tracked) conn_unread[fd] = (size_t)unread;
+    return unread <= FCW_CONN_UNREAD_MAX;
 }
 
 /*
@@ -119,6 +145,7 @@ static int output_failed(fcw_request *req) {
 
 int fcw_request_io_put(fcw_request *req, const char *data, size_t len) {
     bound_io(req, IO_SEND);
+    count_written(req, 3 * len);
     while (len > 0) {
         int chunk = len > INT_MAX ? INT_MAX : (int)len;
         if (FCGX_PutStr(data, chunk, req->fcgx->out) != chunk) return output_failed(req);
@@ -130,8 +157,11 @@ int fcw_request_io_put(fcw_request *req, const char *data, size_t len) {
 
 int fcw_request_io_flush(fcw_request *req) {
     bound_io(req, IO_SEND);
+    count_written(req, WRITE_OVERHEAD_MAX);
     return FCGX_FFlush(req->fcgx->out) != 0 ? output_failed(req) : 0;
 }
+
+void fcw_request_io_ending(fcw_request *req) { count_written(req, WRITE_OVERHEAD_MAX); }
 
 /*
  * Ends the request without END_REQUEST. The end of the connection alone would

@@ -225,6 +225,7 @@ int fcw_request_finish(fcw_request *req) {
     char sink[16384];
 
     if (req->capture) return 0;
+    fcw_request_io_ending(req);
     if (!req->committed) {
         /* The unread body goes first, so commit has none to hold in memory. */
         while (fcw_request_read(req, sink, sizeof sink) > 0)
