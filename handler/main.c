@@ -128,15 +128,19 @@ static int take_ready_fd(void) {
 }
 
 /*
- * One line on ready_fd once nginx may connect: scripts/run waits for it
- * instead of looking for the socket again and again, which would take CPU
- * from an app starting on the other core (cold start is on FC's bill).
+ * Where the start is, a line on ready_fd: "app" as the app starts (the run
+ * directory is there), "ready" once nginx may connect, which closes it.
+ * scripts/run waits for them instead of looking for the socket again and
+ * again, which would take CPU from an app starting on the other core (cold
+ * start is on FC's bill), and starts nginx on its real configuration when
+ * the first word is "ready", beside the app when it is "app".
  */
-static void say_ready(int ready_fd) {
+static void say_where(int ready_fd, const char *line) {
     if (ready_fd < 0) return;
-    if (write(ready_fd, "ready\n", 6) != 6)
-        fcw_log_warn("cannot tell scripts/run the worker is ready: %s", fcw_strerror(fcw_errno()));
-    close(ready_fd);
+    size_t len = strlen(line);
+    if (write(ready_fd, line, len) != (ssize_t)len)
+        fcw_log_warn("cannot tell scripts/run where the worker's start is: %s",
+                     fcw_strerror(fcw_errno()));
 }
 
 /*
@@ -225,13 +229,15 @@ int main(int argc, char **argv) {
         fcw_config_free(cfg);
         return 1;
     }
+    if (cfg->app.present) say_where(ready_fd, "app\n");
     int code;
     int fd = start_serving(cfg, group, &code);
     if (fd < 0) return code;
     char *socket_path = strdup(cfg->socket_path);
     fcw_server_publish(cfg);
     fcw_log_info("listening on %s (up to %u threads)", socket_path, cfg->threads);
-    say_ready(ready_fd);
+    say_where(ready_fd, "ready\n");
+    if (ready_fd >= 0) close(ready_fd);
 
     rc = fcw_server_run(fd, config_path);
     /* Scrapes went on during the drain; the worker is done now. */

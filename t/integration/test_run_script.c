@@ -5,7 +5,7 @@
  * or delete each other's socket; a stop while nginx starts is an ordinary one,
  * and reaches even an nginx that misses a signal;
  * the first answer after the launch is the worker's, never a 502, and a
- * configuration nginx refuses ends the start; on a cold start the worker
+ * configuration nginx refuses ends the start, at nginx's start or reload; on a cold start the worker
  * makes the run directory, for nginx's group, and one that is not this
  * user's is refused; a reload nginx takes before its main loop sleeps still
  * binds the port.
@@ -165,6 +165,17 @@ static char *wait_failed_run(pid_t pid, const char *dir, long t0, long *ms) {
 }
 
 /*
+ * An [app] that takes a second to listen (slow-listen.py): the worker's
+ * start waits for it, so scripts/run starts nginx beside it and reloads it
+ * once the worker accepts. cmd and addr are the environment's entries.
+ */
+static void slow_app_env(char cmd[400], char addr[64]) {
+    int app_port = free_port();
+    snprintf(cmd, 400, "FCWORKER_APP_COMMAND=%s %d", exec_fixture("slow-listen.py"), app_port);
+    snprintf(addr, 64, "FCWORKER_APP_ADDRESS=127.0.0.1:%d", app_port);
+}
+
+/*
  * SIGHUPs to scripts/run from the moment it starts, and while the worker
  * waits for a slow app: the instance comes up and serves, never "exited
  * with status 129".
@@ -172,13 +183,8 @@ static char *wait_failed_run(pid_t pid, const char *dir, long t0, long *ms) {
 START_TEST(sighup_during_start_up_is_not_fatal) {
     run_place P;
     run_place_make(&P);
-    char cmd[400];
-    int app_port = free_port();
-    /* An app that takes a second to listen keeps the worker in its start-up. */
-    snprintf(cmd, sizeof cmd, "FCWORKER_APP_COMMAND=%s %d", exec_fixture("slow-listen.py"),
-             app_port);
-    char addr[64];
-    snprintf(addr, sizeof addr, "FCWORKER_APP_ADDRESS=127.0.0.1:%d", app_port);
+    char cmd[400], addr[64];
+    slow_app_env(cmd, addr);
     const char *env[] = {P.port_env, P.run_env, cmd, addr, "FCWORKER_INVOKE=app",
                          "FCWORKER_DRAIN_TIMEOUT=5", NULL};
 
@@ -451,59 +457,101 @@ START_TEST(first_answer_after_launch_is_200) {
 }
 END_TEST
 
-/* scripts/run's children once both nginx and the worker run. */
-typedef struct run_children {
-    pid_t run, pids[8];
-    int n;
-} run_children;
-
-static int both_started(void *arg) {
-    run_children *c = arg;
-    c->n = live_children(c->run, c->pids, 8, NULL);
-    return c->n >= 2 || waitpid(c->run, NULL, WNOHANG) == c->run;
-}
-
-/*
- * nginx starts on a configuration that listens nowhere and reloads with the
- * real one once the worker accepts. A real one nginx refuses (here an
- * unknown directive in NGINX_CONF) leaves it listening nowhere: the start
- * ends within NGINX_RELOAD_TIMEOUT, non-zero, with nginx's error and run's
- * own, never "listening", and neither nginx nor the worker left running.
- */
-START_TEST(nginx_refusing_its_configuration_ends_the_start) {
-    run_place P;
-    run_place_make(&P);
-    char template[340], conf_env[400], src[400];
+/* NGINX_CONF's entry for the runtime's template with an unknown directive in http. */
+static void refused_template(const run_place *P, char conf_env[400]) {
+    char template[340], src[400];
     snprintf(src, sizeof src, "%s/conf/nginx.conf", project_dir());
     char *text = slurp(src);
     char *http = strstr(text, "\nhttp {\n");
     ck_assert_ptr_nonnull(http);
-    snprintf(template, sizeof template, "%s/nginx.conf.in", P.dir);
+    snprintf(template, sizeof template, "%s/nginx.conf.in", P->dir);
     FILE *f = fopen(template, "w");
     ck_assert_ptr_nonnull(f);
     fprintf(f, "%.*s\nhttp {\n    no_such_directive on;\n%s", (int)(http - text), text,
             http + strlen("\nhttp {\n"));
     fclose(f);
     free(text);
-    snprintf(conf_env, sizeof conf_env, "NGINX_CONF=%s", template);
-    const char *env[] = {P.port_env, P.run_env, conf_env, "NGINX_RELOAD_TIMEOUT=2", NULL};
+    snprintf(conf_env, 400, "NGINX_CONF=%s", template);
+}
+
+/* What a run with this place's mark started: the worker by its environment, nginx by its command line. */
+static proc_mark run_mark(const run_place *P, char env[64]) {
+    snprintf(env, 64, "FCW_RUN_MARK=%s", P->dir);
+    return (proc_mark){env, P->dir, 1};
+}
+
+static void assert_marked_gone(const proc_mark *m, const char *err) {
+    char left[1024] = "";
+    ck_assert_msg(wait_marked_gone(m, left, sizeof left, 0, 5000) == 0, "still running: %s\n%s",
+                  left, err);
+}
+
+static int two_marked(void *arg) { return marked_processes(arg, NULL, 0, 0) >= 2; }
+
+/*
+ * Without an app the worker accepts before nginx starts, and nginx starts
+ * on the real configuration. One nginx refuses (here an unknown directive
+ * in NGINX_CONF) ends the start as nginx exits, well before
+ * NGINX_RELOAD_TIMEOUT: non-zero, with nginx's error and run's own, never
+ * "listening", and the worker not left running.
+ */
+START_TEST(nginx_refusing_its_configuration_ends_the_start) {
+    run_place P;
+    run_place_make(&P);
+    char conf_env[400], mark_env[64];
+    refused_template(&P, conf_env);
+    proc_mark m = run_mark(&P, mark_env);
+    const char *env[] = {P.port_env, P.run_env, conf_env, mark_env, "NGINX_RELOAD_TIMEOUT=30",
+                         NULL};
 
     long t0 = now_ms();
     pid_t pid = spawn_run(env, P.dir);
-    run_children kids = {.run = pid};
-    ck_assert_msg(wait_until(both_started, &kids, 10000) && kids.n >= 2,
-                  "nginx and the worker never ran together");
     long ms;
     char *err = wait_failed_run(pid, P.dir, t0, &ms);
-    ck_assert_msg(ms >= 1500 && ms < 15000, "the start ended after %ld ms for a 2 s reload "
+    ck_assert_msg(ms < 15000, "the start ended after %ld ms:\n%s", ms, err);
+    ck_assert_msg(strstr(err, "fcworker: info: listening on") != NULL, "the worker never "
+                  "listened:\n%s", err);
+    ck_assert_msg(strstr(err, "unknown directive \"no_such_directive\"") != NULL,
+                  "nginx's error is not on stderr:\n%s", err);
+    ck_assert_msg(strstr(err, "run: nginx exited with status 1 before listening") != NULL,
+                  "%s", err);
+    ck_assert_msg(strstr(err, "run: listening") == NULL, "%s", err);
+    assert_marked_gone(&m, err);
+    free(err);
+    remove_tree(P.dir);
+}
+END_TEST
+
+/*
+ * With an app that takes a second, nginx starts on a configuration that
+ * listens nowhere and reloads with the real one once the worker accepts. A
+ * real one nginx refuses leaves it listening nowhere: the start ends within
+ * NGINX_RELOAD_TIMEOUT, non-zero, with nginx's error and run's own, never
+ * "listening", and neither nginx nor the worker left running.
+ */
+START_TEST(nginx_refusing_its_reload_ends_the_start) {
+    run_place P;
+    run_place_make(&P);
+    char conf_env[400], cmd[400], addr[64], mark_env[64];
+    refused_template(&P, conf_env);
+    slow_app_env(cmd, addr);
+    proc_mark m = run_mark(&P, mark_env);
+    const char *env[] = {P.port_env, P.run_env, conf_env, cmd, addr, mark_env,
+                         "FCWORKER_INVOKE=app", "NGINX_RELOAD_TIMEOUT=2", NULL};
+
+    long t0 = now_ms();
+    pid_t pid = spawn_run(env, P.dir);
+    ck_assert_msg(wait_until(two_marked, &m, 10000), "nginx and the worker never ran together");
+    long ms;
+    char *err = wait_failed_run(pid, P.dir, t0, &ms);
+    /* The app's second, then the 2 s reload timeout. */
+    ck_assert_msg(ms >= 2500 && ms < 15000, "the start ended after %ld ms for a 2 s reload "
                   "timeout:\n%s", ms, err);
     ck_assert_msg(strstr(err, "unknown directive \"no_such_directive\"") != NULL,
                   "nginx's error is not on stderr:\n%s", err);
     ck_assert_msg(strstr(err, "run: nginx did not listen on port") != NULL, "%s", err);
     ck_assert_msg(strstr(err, "run: listening") == NULL, "%s", err);
-    for (int i = 0; i < kids.n; i++)
-        ck_assert_msg(wait_process_gone(kids.pids[i], 5000), "pid %d still runs:\n%s",
-                      (int)kids.pids[i], err);
+    assert_marked_gone(&m, err);
     free(err);
     remove_tree(P.dir);
 }
@@ -617,8 +665,9 @@ START_TEST(run_directory_not_this_users_is_refused) {
 END_TEST
 
 /*
- * nginx takes the reload's SIGHUP after writing its pid file and before its
- * main loop blocks signals (NGINX_BIN, a fixture that then sleeps as nginx
+ * With an app that takes a second (nginx is reloaded once the worker
+ * accepts), nginx takes the reload's SIGHUP after writing its pid file and
+ * before its main loop blocks signals (NGINX_BIN, a fixture that then sleeps as nginx
  * does, until the next signal): run wakes it, and the start completes well
  * within NGINX_RELOAD_TIMEOUT instead of ending there.
  */
@@ -628,7 +677,10 @@ START_TEST(reload_taken_before_nginx_sleeps_still_binds) {
     char nginx_env[400], hup[340];
     snprintf(nginx_env, sizeof nginx_env, "NGINX_BIN=%s", fixture_path("run", "sleepy-nginx.py"));
     snprintf(hup, sizeof hup, "%s/sleepy-nginx.hup", P.run_dir);
-    const char *env[] = {P.port_env, P.run_env, nginx_env, "NGINX_RELOAD_TIMEOUT=8", NULL};
+    char cmd[400], addr[64];
+    slow_app_env(cmd, addr);
+    const char *env[] = {P.port_env, P.run_env, nginx_env, cmd, addr, "FCWORKER_INVOKE=app",
+                         "NGINX_RELOAD_TIMEOUT=8", NULL};
     pid_t pid = spawn_run(env, P.dir);
     int up = wait_answering(P.port, pid, 6000);
     char *err = file_in(P.dir, "stderr.log");
@@ -653,6 +705,7 @@ static Suite *run_script_suite(void) {
     tcase_add_test(tc, failed_start_stops_an_nginx_that_missed_a_signal);
     tcase_add_test(tc, first_answer_after_launch_is_200);
     tcase_add_test(tc, nginx_refusing_its_configuration_ends_the_start);
+    tcase_add_test(tc, nginx_refusing_its_reload_ends_the_start);
     tcase_add_test(tc, reload_timeout_that_is_no_number_is_refused);
     tcase_add_test(tc, cold_start_run_directory_is_made_for_nginx);
     tcase_add_test(tc, run_directory_not_this_users_is_refused);
