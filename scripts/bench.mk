@@ -20,7 +20,8 @@
 #                   with each run's date, commit and machine
 #
 # BENCH_ARGS passes options on: make bench BENCH_ARGS="--rounds 5 --duration 10".
-# Figures go to $(BUILD)/bench.json as well as the table on stdout.
+# Figures go to $(BUILD)/bench.json as well as the table on stdout ($(BUILD)/bench-partial.json
+# for a run of fewer configurations, concurrencies or cold starts).
 
 BENCH_ARGS ?=
 
