@@ -129,7 +129,7 @@ static int take_ready_fd(void) {
 
 /*
  * Where the start is, a line on ready_fd: "app" as the app starts (the run
- * directory is there), "ready" once nginx may connect, which closes it.
+ * directory is there), "ready" once nginx may connect (main then closes it).
  * scripts/run waits for them instead of looking for the socket again and
  * again, which would take CPU from an app starting on the other core (cold
  * start is on FC's bill), and starts nginx on its real configuration when
