@@ -40,6 +40,10 @@ WORKER_SRC = $(filter-out handler/main.c,$(wildcard handler/*.c $(HANDLER_LAYERS
 WORKER_OBJ = $(WORKER_SRC:handler/%.c=$(BUILD)/obj/%.o)
 MAIN_OBJ = $(BUILD)/obj/main.o
 BIN = $(BUILD)/fcworker
+# fcworker-run, the launcher (handler/launch/): its own program, on a few of base/'s modules.
+LAUNCH_OBJ = $(patsubst handler/%.c,$(BUILD)/obj/%.o,$(wildcard handler/launch/*.c)) \
+             $(BUILD)/obj/base/clock.o $(BUILD)/obj/base/error.o
+LAUNCHER = $(BUILD)/fcworker-run
 
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -58,14 +62,14 @@ UNIT_HELPERS = $(patsubst t/unit/%.c,$(BUILD)/t/unit/%.o,$(filter-out t/unit/tes
 # Helpers both kinds of suite link (t/support/*.c).
 TEST_SUPPORT = $(patsubst t/%.c,$(BUILD)/t/%.o,$(wildcard t/support/*.c))
 
-DEP = $(WORKER_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(wildcard $(BUILD)/t/*/*.d)
+DEP = $(WORKER_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(LAUNCH_OBJ:.o=.d) $(wildcard $(BUILD)/t/*/*.d)
 
 .SECONDARY:
 
 .PHONY: all run test test-unit test-integration setup setup-tests install clean valgrind examples \
         config-reference check-layers
 
-all: $(BIN) examples
+all: $(BIN) $(LAUNCHER) examples
 
 $(BUILD)/obj/%.o: handler/%.c
 	@mkdir -p $(@D)
@@ -73,6 +77,9 @@ $(BUILD)/obj/%.o: handler/%.c
 
 $(BIN): $(WORKER_OBJ) $(MAIN_OBJ) handler/fcworker.sym
 	$(CC) $(LDFLAGS) $(EXPORT) -o $@ $(WORKER_OBJ) $(MAIN_OBJ) $(LIBS)
+
+$(LAUNCHER): $(LAUNCH_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $(LAUNCH_OBJ) -pthread
 
 $(BUILD)/t/%.o: t/%.c
 	@mkdir -p $(@D)

@@ -2,7 +2,6 @@
  * main.c -- fcworker: the FastCGI worker behind nginx in an FC custom container.
  */
 #include <fcgiapp.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include "error.h"
 #include "fclog.h"
 #include "group.h"
+#include "launcher.h"
 #include "metrics_listen.h"
 #include "process.h"
 #include "server.h"
@@ -109,41 +109,6 @@ static int prepare_process(void) {
 }
 
 /*
- * The descriptor FCWORKER_READY_FD names, or -1: scripts/run's, on which the
- * worker says it accepts (say_ready). Kept from everything the worker starts.
- */
-static int take_ready_fd(void) {
-    const char *v = getenv("FCWORKER_READY_FD");
-    char *end = NULL;
-    if (v == NULL || *v == '\0') return -1;
-    long fd = *v >= '0' && *v <= '9' ? strtol(v, &end, 10) : -1;
-    if (end == NULL || *end != '\0' || fd < 3 || fd > 65535 ||
-        fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0) {
-        /* Not the worker's to refuse to start over: it serves, and scripts/run finds the socket. */
-        fcw_log_warn("FCWORKER_READY_FD=%s is not an open descriptor from 3 to 65535: the "
-                     "worker cannot say on it that it is ready (scripts/run sets it)", v);
-        return -1;
-    }
-    return (int)fd;
-}
-
-/*
- * Where the start is, a line on ready_fd: "app" as the app starts (the run
- * directory is there), "ready" once nginx may connect (main then closes it).
- * scripts/run waits for them instead of looking for the socket again and
- * again, which would take CPU from an app starting on the other core (cold
- * start is on FC's bill), and starts nginx on its real configuration when
- * the first word is "ready", beside the app when it is "app".
- */
-static void say_where(int ready_fd, const char *line) {
-    if (ready_fd < 0) return;
-    size_t len = strlen(line);
-    if (write(ready_fd, line, len) != (ssize_t)len)
-        fcw_log_warn("cannot tell scripts/run where the worker's start is: %s",
-                     fcw_strerror(fcw_errno()));
-}
-
-/*
  * The app, the metrics listener, then the socket nginx connects to. Returns
  * the socket, or -1 with *code the exit status (cfg freed, what had started
  * stopped).
@@ -210,7 +175,8 @@ int main(int argc, char **argv) {
         fcw_config_free(cfg);
         return 0;
     }
-    int ready_fd = take_ready_fd();
+    fcw_launcher_take_fd();
+    fcw_launcher_say_settings(cfg);
     /* Looked up once, for the directory and the socket. (gid_t)-1: the worker's own. */
     gid_t group = (gid_t)-1;
     int grc = cfg->socket_group != NULL ? fcw_group_id(cfg->socket_group, &group) : 0;
@@ -219,7 +185,7 @@ int main(int argc, char **argv) {
         fcw_config_free(cfg);
         return 1;
     }
-    /* Before anything that takes time: scripts/run starts nginx in it once it exists. */
+    /* Before anything that takes time: fcworker-run starts nginx in it once it exists. */
     if (fcw_server_socket_dir(cfg->socket_path, group, err, sizeof err) < 0) {
         fcw_log_error("%s", err);
         fcw_config_free(cfg);
@@ -229,15 +195,14 @@ int main(int argc, char **argv) {
         fcw_config_free(cfg);
         return 1;
     }
-    if (cfg->app.present) say_where(ready_fd, "app\n");
+    if (cfg->app.present) fcw_launcher_say("app");
     int code;
     int fd = start_serving(cfg, group, &code);
     if (fd < 0) return code;
     char *socket_path = strdup(cfg->socket_path);
     fcw_server_publish(cfg);
     fcw_log_info("listening on %s (up to %u threads)", socket_path, cfg->threads);
-    say_where(ready_fd, "ready\n");
-    if (ready_fd >= 0) close(ready_fd);
+    fcw_launcher_say("ready");
 
     rc = fcw_server_run(fd, config_path);
     /* Scrapes went on during the drain; the worker is done now. */

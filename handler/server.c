@@ -27,6 +27,7 @@
 #include "error.h"
 #include "fclog.h"
 #include "inflight.h"
+#include "launcher.h"
 #include "lifecycle.h"
 #include "metrics.h"
 #include "process.h"
@@ -238,6 +239,7 @@ static void reload(const char *config_path) {
     /* The old app, if replaced, stops once the last request on the old snapshot ends. */
     fcw_server_publish(cfg);
     fcw_metrics_reload(1);
+    fcw_launcher_say_settings(cfg);
     fcw_log_info("configuration reloaded%s%s", config_path ? " from " : "",
                  config_path ? config_path : "");
 }
@@ -344,8 +346,9 @@ void fcw_server_block_signals(void) {
     handled_signals(&sigs);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     /*
-     * scripts/run ignores SIGHUP until the worker runs, and an ignored
-     * disposition survives exec: sigwait needs the default one back.
+     * A shell may leave SIGHUP ignored (nohup), and an ignored disposition
+     * survives exec: sigwait needs the default one back. fcworker-run starts
+     * the worker with it blocked, so one sent before this point waits.
      */
     signal(SIGHUP, SIG_DFL);
 }

@@ -231,11 +231,11 @@ static int unix_accepts(const char *path) {
 }
 
 /*
- * What the worker says on FCWORKER_READY_FD, to the end of file (closed by
- * the worker, and never held by what it starts), within 30 s; the worker
- * runs on conf_text and keeps running.
+ * The worker on conf_text with FCWORKER_READY_FD, as fcworker-run starts it:
+ * what it says up to "ready" (the socket accepts then), within 30 s. *fd is
+ * the test's end of the pipe; the worker keeps running.
  */
-static char *ready_lines(const char *name, const char *conf_text, pid_t *worker) {
+static char *ready_lines(const char *name, const char *conf_text, pid_t *worker, int *fd) {
     char conf[400], sock_env[500];
     static char sock[400];
     snprintf(conf, sizeof conf, "%s/%s.conf", app_tmp, name);
@@ -247,7 +247,7 @@ static char *ready_lines(const char *name, const char *conf_text, pid_t *worker)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        /* An inherited descriptor, as scripts/run's, not closed on exec. */
+        /* An inherited descriptor, as fcworker-run's, not closed on exec. */
         if (dup2(p[1], 7) < 0) _exit(127);
         close(p[0]);
         close(p[1]);
@@ -259,50 +259,63 @@ static char *ready_lines(const char *name, const char *conf_text, pid_t *worker)
     }
     close(p[1]);
     *worker = pid;
-    static char said[64];
+    *fd = p[0];
+    static char said[256];
     size_t len = 0;
     struct pollfd pf = {.fd = p[0], .events = POLLIN};
-    for (;;) {
-        ck_assert_msg(poll(&pf, 1, 30000) == 1, "%s: the descriptor is still open after 30 s, "
-                      "having said '%.*s': held by the worker or its app", name, (int)len, said);
+    while (len < 6 || memcmp(said + len - 6, "ready\n", 6) != 0) {
+        ck_assert_msg(poll(&pf, 1, 30000) == 1, "%s: no \"ready\" after 30 s, having said "
+                      "'%.*s'", name, (int)len, said);
         ssize_t n = read(p[0], said + len, sizeof said - 1 - len);
-        ck_assert_int_ge(n, 0);
-        if (n == 0) break;
+        ck_assert_msg(n > 0, "%s: the pipe ended after '%.*s'", name, (int)len, said);
         len += (size_t)n;
-        if (len >= 6 && memcmp(said + len - 6, "ready\n", 6) == 0)
-            ck_assert_msg(unix_accepts(sock), "%s: the worker said ready before its socket "
-                          "accepted", name);
     }
-    close(p[0]);
+    ck_assert_msg(unix_accepts(sock), "%s: the worker said ready before its socket accepted",
+                  name);
     said[len] = '\0';
     return said;
 }
 
-static void stop_ready_worker(pid_t pid) {
-    kill(pid, SIGTERM);
+/*
+ * The pipe ends once the worker is gone, even killed outright, with its app
+ * left running: the app, which the worker started, never held the pipe, so
+ * fcworker-run learns of the worker's end at once.
+ */
+static void expect_pipe_ends_with_worker(pid_t pid, int fd) {
+    kill(pid, SIGKILL);
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the worker ended %#x", status);
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    char rest[256];
+    ssize_t n = 0;
+    while (poll(&pf, 1, 10000) == 1 && (n = read(fd, rest, sizeof rest)) > 0) continue;
+    ck_assert_msg(n == 0, "the pipe is still open 10 s after the worker was killed: held by "
+                          "its app");
+    close(fd);
+    marked_processes(&app_mark, NULL, 0, SIGKILL);
 }
 
 /*
- * FCWORKER_READY_FD, on which scripts/run waits instead of looking for the
- * socket: "app" as the app starts (scripts/run then starts nginx beside
- * it), "ready" once the socket accepts, the app ready; and then end of
- * file, since the worker closed its end and the app, which started before,
- * never held it. Without an app, "ready" alone.
+ * FCWORKER_READY_FD, on which fcworker-run waits instead of looking for the
+ * socket: the settings its stop needs, "app" as the app starts (the launcher
+ * then starts nginx beside it), "ready" once the socket accepts, the app
+ * ready. Without an app, the settings and "ready".
  */
 START_TEST(ready_line_once_the_socket_accepts) {
     char text[1000];
     pid_t pid;
-    snprintf(text, sizeof text, "[app]\ncommand = %s\naddress = 127.0.0.1:%d\n"
+    int fd;
+    snprintf(text, sizeof text, "[app]\ncommand = %s\naddress = 127.0.0.1:%d\nstop_timeout = 7\n"
+                                "[worker]\ndrain_timeout = 12\n"
                                 "[invoke]\nhandler = app\n",
              app_fixture("echo.py"), free_port());
-    ck_assert_str_eq(ready_lines("ready-fd", text, &pid), "app\nready\n");
-    stop_ready_worker(pid);
-    ck_assert_str_eq(ready_lines("ready-fd-builtin", "[invoke]\nhandler = builtin:hello\n", &pid),
-                     "ready\n");
-    stop_ready_worker(pid);
+    ck_assert_str_eq(ready_lines("ready-fd", text, &pid, &fd),
+                     "settings drain_timeout=12 shutdown_delay=0 stop_timeout=7\napp\nready\n");
+    expect_pipe_ends_with_worker(pid, fd);
+    ck_assert_str_eq(ready_lines("ready-fd-builtin", "[invoke]\nhandler = builtin:hello\n", &pid,
+                                 &fd),
+                     "settings drain_timeout=30 shutdown_delay=0 stop_timeout=10\nready\n");
+    expect_pipe_ends_with_worker(pid, fd);
 }
 END_TEST
 

@@ -110,14 +110,20 @@ static int stop_run(pid_t pid, int timeout_ms) {
     return exit_code(st);
 }
 
-/* 1 when *(pid_t *)arg ignores or catches SIGHUP (bit 0 of SigIgn or SigCgt in /proc). */
+/*
+ * 1 when *(pid_t *)arg ignores or catches SIGHUP (bit 0 of SigIgn or SigCgt
+ * in /proc), or is the launcher and blocks it (SigBlk: it reads it from a
+ * signalfd). Blocked alone is not enough: bash blocks signals for moments
+ * of its own.
+ */
 static int handles_sighup(void *arg) {
     pid_t pid = *(const pid_t *)arg;
     char path[64], text[4096];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     if (read_proc(path, text, sizeof text) == 0) return 0;
-    const char *names[] = {"SigIgn:", "SigCgt:"};
-    for (int i = 0; i < 2; i++) {
+    const char *names[] = {"SigIgn:", "SigCgt:", "SigBlk:"};
+    int names_n = strncmp(text, "Name:\tfcworker-run\n", 19) == 0 ? 3 : 2;
+    for (int i = 0; i < names_n; i++) {
         const char *p = strstr(text, names[i]);
         if (p != NULL && (strtoull(p + 7, NULL, 16) & 1)) return 1;
     }
@@ -192,6 +198,7 @@ START_TEST(sighup_during_start_up_is_not_fatal) {
     /*
      * From the moment the script handles SIGHUP at all (the bit in its
      * SigIgn or SigCgt): the fork before its exec still has the default.
+     * The launcher it execs keeps it ignored until it blocks it.
      */
     ck_assert_msg(wait_until_every(handles_sighup, &pid, 10000, 1000),
                   "scripts/run never handled SIGHUP");
@@ -227,6 +234,45 @@ END_TEST
  * drain timeout and the program's kill grace, not after the program's
  * minute (nginx's graceful stop alone waits for it without limit).
  */
+/*
+ * The stop waits as the worker's configuration says, as reloaded: a
+ * shutdown_delay a reload gave (the worker tells the launcher its settings
+ * again after each reload) is announced and kept, and the health path says
+ * draining meanwhile.
+ */
+START_TEST(stop_takes_the_settings_a_reload_gave) {
+    run_place P;
+    run_place_make(&P);
+    char conf[300], conf_env[320], err_path[300];
+    snprintf(conf, sizeof conf, "%s/fcworker.conf", P.dir);
+    snprintf(conf_env, sizeof conf_env, "FCWORKER_CONFIG=%s", conf);
+    snprintf(err_path, sizeof err_path, "%s/stderr.log", P.dir);
+    write_file(conf, "[worker]\nshutdown_delay = 0\n[invoke]\nhandler = builtin:hello\n");
+    const char *env[] = {P.port_env, P.run_env, conf_env, NULL};
+    pid_t pid = spawn_run(env, P.dir);
+    ck_assert_msg(wait_answering(P.port, pid, 15000), "the runtime did not come up");
+
+    write_file(conf, "[worker]\nshutdown_delay = 2\n[invoke]\nhandler = builtin:hello\n");
+    kill(pid, SIGHUP);
+    if (wait_for_count(err_path, "configuration reloaded", 1, 10000) < 1)
+        assert_in_file(err_path, "configuration reloaded");
+    long t0 = now_ms();
+    kill(pid, SIGTERM);
+    if (wait_for_count(err_path, "run: stopping in 2s (shutdown_delay)", 1, 10000) < 1)
+        assert_in_file(err_path, "run: stopping in 2s (shutdown_delay)");
+    http_resp r;
+    ck_assert_int_eq(http_do(P.port, "GET", "/_fcworker/health", NULL, NULL, 0, &r), 0);
+    ck_assert_msg(r.status == 503, "health answered %d during the delay", r.status);
+    http_resp_free(&r);
+    int st;
+    ck_assert_msg(wait_child(pid, &st, 30000), "the launcher still runs 30 s after SIGTERM");
+    long took = now_ms() - t0;
+    ck_assert_int_eq(exit_code(st), 0);
+    ck_assert_msg(took >= 1900, "the stop took %ld ms with a 2 s shutdown_delay", took);
+    kill(-pid, SIGKILL);
+}
+END_TEST
+
 START_TEST(stop_is_bounded_by_the_drain_timeout) {
     static rt R;
     static char invoke[400];
@@ -698,6 +744,7 @@ static Suite *run_script_suite(void) {
     TCase *tc = tcase_create("run_script");
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, sighup_during_start_up_is_not_fatal);
+    tcase_add_test(tc, stop_takes_the_settings_a_reload_gave);
     tcase_add_test(tc, stop_is_bounded_by_the_drain_timeout);
     tcase_add_test(tc, two_runtimes_on_one_machine);
     tcase_add_test(tc, drain_timeout_ends_children_and_requests);
