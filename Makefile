@@ -1,10 +1,11 @@
 # fcworker -- FastCGI worker for Alibaba Cloud Function Compute custom containers.
 #
-#   make            build build/fcworker and the examples
+#   make            build build/fcworker, its launcher build/fcworker-run, and the examples
 #   make run        set up, build and run nginx + fcworker on $PORT (default 9000)
 #   make test       set up for the tests, build and run every test suite (all of them,
 #                   even when one fails; the failures together at the end)
-#   make install    install fcworker, its plugin header and configuration under $(PREFIX)
+#   make install    install fcworker, its launcher fcworker-run, its plugin header and
+#                   configuration under $(PREFIX)
 #   make config-reference  rewrite conf/README.md's tables of settings from the
 #                   worker's own table (handler/config/config_table.c)
 #   make check-layers  no include cycle among handler/'s modules (scripts/check-layers)
@@ -126,9 +127,10 @@ valgrind: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do CK_FORK=no valgrind -q --error-exitcode=1 --leak-check=full \
 	    --errors-for-leak-kinds=definite $$t || exit 1; done
 
-install: $(BIN)
+install: $(BIN) $(LAUNCHER)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/fcworker
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/fcworker
+	install -m 0755 $(LAUNCHER) $(DESTDIR)$(PREFIX)/bin/fcworker-run
 	install -m 0644 handler/fcworker.h $(DESTDIR)$(PREFIX)/include/fcworker.h
 	install -m 0644 conf/fcworker.conf conf/nginx.conf $(DESTDIR)$(PREFIX)/share/fcworker/
 

@@ -7,7 +7,8 @@
  * (default /tmp/fcworker-PORT: two runtimes on two ports never share a
  * socket; made by the worker when missing), FCWORKER_BIN (default: fcworker
  * beside this program), NGINX_CONF (the template, default
- * ../conf/nginx.conf from this program), NGINX_BIN, NGINX_USER (as root,
+ * ../conf/nginx.conf from this program, else ../share/fcworker/nginx.conf
+ * as make install lays it out), NGINX_BIN, NGINX_USER (as root,
  * default www-data), NGINX_RELOAD_TIMEOUT (seconds nginx may take to listen
  * once reloaded, default 10), and every FCWORKER_* variable fcworker reads.
  */
@@ -68,6 +69,14 @@ static const char *own_dir(void) {
     char *slash = strrchr(dir, '/');
     if (slash != NULL) *slash = '\0';
     return dir;
+}
+
+/* The template beside a checkout's build/ (../conf), else where make install puts it. */
+static const char *default_template(const char *dir) {
+    char *in_checkout = path_join(dir, "../conf/nginx.conf");
+    if (access(in_checkout, F_OK) == 0) return in_checkout;
+    free(in_checkout);
+    return path_join(dir, "../share/fcworker/nginx.conf");
 }
 
 /* Whole digits only, from 1 to max: the value, or 0. */
@@ -177,7 +186,7 @@ void fcw_launch_setup(fcw_launch *l) {
     if (l->worker == NULL) l->worker = path_join(dir, "fcworker");
     l->worker_config = env("FCWORKER_CONFIG");
     l->template_path = env("NGINX_CONF");
-    if (l->template_path == NULL) l->template_path = path_join(dir, "../conf/nginx.conf");
+    if (l->template_path == NULL) l->template_path = default_template(dir);
     l->nginx = find_nginx();
     if (access(l->worker, X_OK) != 0) fcw_launch_die("%s is not built: run 'make'", l->worker);
     if (access(l->nginx, X_OK) != 0) fcw_launch_die("nginx not found: run 'make setup'");

@@ -87,6 +87,8 @@ check_has "fcworker runs" " fcworker" "$ps_out"
 check_eq "nginx master and worker run" 2 "$(grep -c ' nginx$' <<<"$ps_out")"
 check_eq "no process runs as root" "" "$(awk '$2 == 0' <<<"$ps_out")"
 check_eq "fcworker and nginx run as uid 10001" 3 "$(awk '$2 == 10001 && ($4 == "fcworker" || $4 == "nginx")' <<<"$ps_out" | wc -l)"
+check_eq "the launcher is fcworker-run, and no shell runs" "1 0" \
+    "$(awk '$4 == "fcworker-run" { n++ } $4 == "bash" { b++ } END { print n + 0, b + 0 }' <<<"$ps_out")"
 
 echo "== health path and the image's HEALTHCHECK"
 check_has "HEALTHCHECK runs fcworker-healthcheck" "/usr/local/bin/fcworker-healthcheck" \
