@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,28 @@
 #define WORKER_STOP_MARGIN_S 5
 
 static void stop(fcw_launch *l, int sig, int status) __attribute__((noreturn));
+
+/* One line on stderr, "run: " first, as scripts/run said them (tests and operators grep them). */
+static void say_line(const char *fmt, va_list ap) {
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    fprintf(stderr, "run: %s\n", line);
+}
+
+void fcw_launch_say(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    say_line(fmt, ap);
+    va_end(ap);
+}
+
+void fcw_launch_die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    say_line(fmt, ap);
+    va_end(ap);
+    exit(1);
+}
 
 static bool socket_exists(const fcw_launch *l) {
     struct stat st;

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,25 +26,6 @@
 
 #define DEFAULT_PORT 9000
 #define DEFAULT_RELOAD_TIMEOUT_S 10
-
-void fcw_launch_say(const char *fmt, ...) {
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "run: %s\n", line);
-}
-
-void fcw_launch_die(const char *fmt, ...) {
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "run: %s\n", line);
-    exit(1);
-}
 
 /* The variable's value, or NULL when it is unset or empty. */
 static const char *env(const char *name) {
