@@ -323,7 +323,7 @@ int fcw_server_stop_signal(void) {
  * grace): for shutdown_delay seconds the worker still accepts and serves
  * while the health path answers 503 draining, so a load balancer or a
  * readiness probe takes the instance out of rotation before anything is
- * refused. SIGUSR1 announces alone: scripts/run sends it, waits the delay,
+ * refused. SIGUSR1 announces alone: fcworker-run sends it, waits the delay,
  * stops nginx, and only then sends SIGTERM, so the worker never stops
  * accepting while nginx still forwards. The delay counts from the first
  * announcement; a second SIGTERM or SIGINT cuts it short.

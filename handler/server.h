@@ -15,7 +15,7 @@
  * in group (socket_group's gid; (gid_t)-1: the worker's own), so
  * that the group can reach the socket in it and nobody else can. Only the
  * last part is made, and an existing directory is left as it is, whoever's
- * it is (/run). scripts/run leaves its run directory to this: a system call
+ * it is (/run). fcworker-run leaves its run directory to this: a system call
  * or two where a process of its own (install -d) would delay the cold
  * start. 0, or a negative errno with the reason in err.
  */

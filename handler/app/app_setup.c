@@ -64,7 +64,7 @@ static int copy_config(fcw_app_config *dst, const fcw_app_config *src) {
 /*
  * The container's environment (what the user configured for the function)
  * less the worker's own FCWORKER_* settings, and PORT set to the app's port:
- * the PORT scripts/run was given is nginx's, not the app's.
+ * the PORT the launcher (fcworker-run) was given is nginx's, not the app's.
  */
 static int build_env(fcw_app *a) {
     size_t n = 0, k = 0;

@@ -9,7 +9,7 @@
 /*
  * The group text names ("33" or "www-data") in *gid: 0, -EINVAL for text
  * that is neither a number nor a name, or -ENOENT for a name no group has.
- * A number is taken as it is, without a lookup: scripts/run passes one, so
+ * A number is taken as it is, without a lookup: fcworker-run passes one, so
  * a cold start pays no name service (NSS) round.
  */
 int fcw_group_id(const char *text, gid_t *gid);

@@ -17,8 +17,9 @@
 extern char **environ;
 
 /*
- * FCWORKER_* variables that are no setting: scripts/run, make and the tests
- * read them, and scripts/run gives the worker FCWORKER_READY_FD (main.c).
+ * FCWORKER_* variables that are no setting: the launcher (fcworker-run),
+ * scripts/run, make and the tests read them, and the launcher gives the
+ * worker FCWORKER_READY_FD (launcher.c).
  */
 static const char *const script_env[] = {
     "FCWORKER_CONFIG", "FCWORKER_RUN_DIR", "FCWORKER_BIN", "FCWORKER_BUILD",

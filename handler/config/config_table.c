@@ -82,7 +82,7 @@ static int set_health_path(const fcw_setting *s, void *base, const char *value, 
     return fcw_replace_str(FCW_AT(base, s->offset, char *), value);
 }
 
-/* The function's port as scripts/run picks it: FC_CUSTOM_LISTEN_PORT, else PORT, else 9000. */
+/* The function's port as the launcher (fcworker-run) picks it: FC_CUSTOM_LISTEN_PORT, else PORT, else 9000. */
 static unsigned function_port(void) {
     const char *v = getenv("FC_CUSTOM_LISTEN_PORT");
     unsigned port;
@@ -157,16 +157,16 @@ const fcw_setting fcw_settings[] = {
     {.section = "worker", .key = "socket", .env = "FCWORKER_SOCKET", .type = FCW_SET_STRING,
      .def = "/tmp/fcworker/fcworker.sock", .offset = W(socket_path), .origin = W(socket_origin),
      .reload = FCW_RELOAD_START_ONLY, .set = set_socket,
-     .doc_default = "`/tmp/fcworker/fcworker.sock` (`scripts/run` sets `$RUN_DIR/fcworker.sock`)",
+     .doc_default = "`/tmp/fcworker/fcworker.sock` (`fcworker-run` sets `$RUN_DIR/fcworker.sock`)",
      .doc_range = "absolute path, shorter than a unix socket path"},
     {.section = "worker", .key = "socket_mode", .env = "FCWORKER_SOCKET_MODE",
      .type = FCW_SET_MODE, .min = 0600, .max = 0777, .def = "0660", .offset = W(socket_mode),
      .origin = W(socket_mode_origin), .reload = FCW_RELOAD_START_ONLY},
-    /* nginx's workers' group when both run as root (scripts/run sets it then). */
+    /* nginx's workers' group when both run as root (fcworker-run sets it then). */
     {.section = "worker", .key = "socket_group", .env = "FCWORKER_SOCKET_GROUP",
      .type = FCW_SET_STRING, .offset = W(socket_group), .origin = W(socket_group_origin),
      .reload = FCW_RELOAD_START_ONLY, .set = set_socket_group,
-     .doc_default = "none: the worker's own (`scripts/run` as root: nginx's user's group)",
+     .doc_default = "none: the worker's own (`fcworker-run` as root: nginx's user's group)",
      .doc_range = "a group name or number"},
     /* FC allows 200 requests per instance; idle kept connections cost no thread. */
     {.section = "worker", .key = "threads", .env = "FCWORKER_THREADS", .type = FCW_SET_UINT,

@@ -20,7 +20,7 @@
  * Crash policy: a plugin runs inside the worker, so a plugin that crashes
  * kills the worker with every request in flight. Nothing here tries to
  * survive that (a SIGSEGV handler could not make the process trustworthy
- * again). scripts/run then stops nginx and exits non-zero, the container
+ * again). The launcher (fcworker-run) then stops nginx and exits non-zero, the container
  * dies and the platform (FC, Kubernetes) replaces it: a clean instance is
  * better than one serving from corrupted memory.
  *

@@ -42,7 +42,7 @@
 
 static void stop(fcw_launch *l, int sig, int status) __attribute__((noreturn));
 
-/* One line on stderr, "run: " first, as scripts/run said them (tests and operators grep them). */
+/* One line on stderr, "run: " first, as scripts/run said them when it was the launcher. */
 static void say_line(const char *fmt, va_list ap) {
     char line[1024];
     vsnprintf(line, sizeof line, fmt, ap);

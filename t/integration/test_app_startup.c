@@ -5,8 +5,8 @@
  * ready_timeout, or exits before it is ready, ends the worker and
  * scripts/run with its status and last stderr lines, nothing left behind; a
  * slow app within FC's window comes up; the worker says on
- * FCWORKER_READY_FD that its app starts, then that it is ready, and
- * nothing else holds it.
+ * FCWORKER_READY_FD its settings, that its app starts, then that it is
+ * ready, and nothing else holds it.
  */
 #include <check.h>
 #include <poll.h>
