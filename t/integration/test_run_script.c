@@ -15,6 +15,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -607,6 +608,46 @@ END_TEST
  * NGINX_RELOAD_TIMEOUT that is no whole number of seconds: run says so,
  * naming the value, and exits 1 before it starts anything.
  */
+/*
+ * Each setting the launcher reads from the environment, given garbage: it
+ * exits 1 at once, naming the variable and the value, before it starts
+ * anything (the run directory, the worker's to make, is not made).
+ */
+START_TEST(launcher_refuses_bad_environment) {
+    static const struct {
+        const char *env, *want;
+        bool root_only;
+    } bad[] = {
+        {"PORT=banana", "run: PORT='banana': expected a TCP port number", false},
+        {"PORT=70000", "run: PORT='70000': expected a TCP port number", false},
+        {"PORT=0", "run: PORT='0': expected a TCP port number", false},
+        {"FCWORKER_BIN=/nonexistent/fcworker", "run: /nonexistent/fcworker is not built", false},
+        {"NGINX_BIN=/nonexistent/nginx", "run: nginx not found", false},
+        {"NGINX_CONF=/nonexistent/nginx.conf",
+         "run: NGINX_CONF=/nonexistent/nginx.conf: no such file", false},
+        {"NGINX_USER=no-such-user-fcw", "run: NGINX_USER=no-such-user-fcw: no such user", true},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (bad[i].root_only && geteuid() != 0) continue;
+        run_place P;
+        run_place_make(&P);
+        const char *env[] = {P.port_env, P.run_env, bad[i].env, NULL};
+        pid_t pid = spawn_run(env, P.dir);
+        int st;
+        ck_assert_msg(wait_child(pid, &st, 10000), "%s: the launcher still runs", bad[i].env);
+        char *err = file_in(P.dir, "stderr.log");
+        ck_assert_msg(exit_code(st) == 1 && strstr(err, bad[i].want) != NULL,
+                      "%s: status %d, expected 1 and '%s':\n%s", bad[i].env, exit_code(st),
+                      bad[i].want, err);
+        ck_assert_msg(access(P.run_dir, F_OK) != 0, "%s: the run directory was made",
+                      bad[i].env);
+        free(err);
+        kill(-pid, SIGKILL);
+        remove_tree(P.dir);
+    }
+}
+END_TEST
+
 START_TEST(reload_timeout_that_is_no_number_is_refused) {
     const char *bad[] = {"banana", "0", "-1", "1.5", "9999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -753,6 +794,7 @@ static Suite *run_script_suite(void) {
     tcase_add_test(tc, first_answer_after_launch_is_200);
     tcase_add_test(tc, nginx_refusing_its_configuration_ends_the_start);
     tcase_add_test(tc, nginx_refusing_its_reload_ends_the_start);
+    tcase_add_test(tc, launcher_refuses_bad_environment);
     tcase_add_test(tc, reload_timeout_that_is_no_number_is_refused);
     tcase_add_test(tc, cold_start_run_directory_is_made_for_nginx);
     tcase_add_test(tc, run_directory_not_this_users_is_refused);
