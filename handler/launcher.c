@@ -22,7 +22,7 @@ void fcw_launcher_take_fd(void) {
     long fd = *v >= '0' && *v <= '9' ? strtol(v, &end, 10) : -1;
     if (end == NULL || *end != '\0' || fd < 3 || fd > 65535 ||
         fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0) {
-        /* Not the worker's to refuse to start over: it serves, and the launcher finds the socket. */
+        /* Not the worker's to refuse to start over: it serves; the launcher finds the socket. */
         fcw_log_warn("FCWORKER_READY_FD=%s is not an open descriptor from 3 to 65535: the "
                      "worker cannot tell fcworker-run how its start goes (fcworker-run sets it)",
                      v);

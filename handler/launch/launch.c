@@ -96,7 +96,10 @@ static bool signal_until_gone(fcw_launch *l, pid_t pid, int sig, long deadline_m
     return true;
 }
 
-/* Health says draining while everything still serves, so a load balancer turns traffic away first. */
+/*
+ * Health says draining while everything still serves, so a load balancer
+ * turns traffic away first.
+ */
 static void announce_stop(fcw_launch *l) {
     if (l->delay_s == 0 || !fcw_launch_running(l, l->worker_pid)) return;
     kill(l->worker_pid, SIGUSR1);
@@ -185,7 +188,10 @@ static void start_worker(fcw_launch *l) {
     char fd_text[16];
     if (pipe2(p, O_CLOEXEC) != 0)
         fcw_launch_die("cannot make the worker's pipe: %s", fcw_strerror(fcw_errno()));
-    /* The worker's end alone is inherited, and only by the worker: nginx starts after it is closed. */
+    /*
+     * The worker's end alone is inherited, and only by the worker: nginx
+     * starts after it is closed.
+     */
     if (fcntl(p[1], F_SETFD, 0) != 0)
         fcw_launch_die("cannot pass the worker its pipe: %s", fcw_strerror(fcw_errno()));
     snprintf(fd_text, sizeof fd_text, "%d", p[1]);

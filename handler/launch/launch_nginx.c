@@ -128,7 +128,10 @@ int fcw_launch_start_nginx(fcw_launch *l) {
     return 0;
 }
 
-/* nginx writes its pid file after setting its signal handlers, before it forks the workers that accept. */
+/*
+ * nginx writes its pid file after setting its signal handlers, before it
+ * forks the workers that accept.
+ */
 bool fcw_launch_nginx_has_handlers(const fcw_launch *l) {
     FILE *f = fopen(l->nginx_pid_file, "re");
     long pid = 0;

@@ -124,12 +124,16 @@ static void check_run_dir(const fcw_launch *l, gid_t group) {
     if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
         fcw_launch_die("%s is not a directory of this user's (uid %u): remove it, or set "
                        "FCWORKER_RUN_DIR", l->run_dir, (unsigned)geteuid());
-    if (chmod(l->run_dir, 0750) != 0 || (group != (gid_t)-1 && chown(l->run_dir, (uid_t)-1, group) != 0))
+    if (chmod(l->run_dir, 0750) != 0 ||
+        (group != (gid_t)-1 && chown(l->run_dir, (uid_t)-1, group) != 0))
         fcw_launch_die("cannot set up run directory %s: %s", l->run_dir,
                        fcw_strerror(fcw_errno()));
 }
 
-/* A live worker's socket is never removed; one left by an earlier run would look like this worker listening. */
+/*
+ * A live worker's socket is never removed; one left by an earlier run would
+ * look like this worker listening.
+ */
 static void check_no_worker_runs(const fcw_launch *l) {
     FILE *f = fopen(l->pid_file, "r");
     if (f == NULL) return;
@@ -179,7 +183,10 @@ void fcw_launch_setup(fcw_launch *l) {
     if (l->reload_timeout_s == 0)
         fcw_launch_die("NGINX_RELOAD_TIMEOUT='%s': expected whole seconds, 1 to 999999",
                        reload != NULL ? reload : "");
-    /* A busy port would fail nginx only after this run had replaced the socket of the runtime that holds it. */
+    /*
+     * A busy port would fail nginx only after this run had replaced the
+     * socket of the runtime that holds it.
+     */
     if (fcw_launch_port_accepts(l->port))
         fcw_launch_die("port %d: Address already in use (another runtime?): choose another "
                        "with PORT", l->port);
