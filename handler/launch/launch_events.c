@@ -46,15 +46,19 @@ int fcw_launch_take_signals(fcw_launch *l) {
     return 0;
 }
 
+/*
+ * Not base/process.c's spawner: that one keeps nothing of the worker's but
+ * stdio and lists the child for the worker's orphan sweep; the worker must
+ * inherit its pipe here, and the launcher reaps its own two children.
+ */
 pid_t fcw_launch_spawn(char *const argv[], int blocked) {
     posix_spawnattr_t attr;
-    sigset_t mask, defaults;
+    sigset_t mask, all;
     pid_t pid;
     sigemptyset(&mask);
     if (blocked != 0) sigaddset(&mask, blocked);
-    taken_signals(&defaults);
-    sigaddset(&defaults, SIGPIPE);
-    sigaddset(&defaults, SIGQUIT);
+    /* Nothing the launcher blocks or ignores (its signals, SIGPIPE) reaches the child so. */
+    sigfillset(&all);
     posix_spawnattr_init(&attr);
     /*
      * A process group of its own: Ctrl-C then reaches the launcher alone,
@@ -63,7 +67,7 @@ pid_t fcw_launch_spawn(char *const argv[], int blocked) {
      */
     posix_spawnattr_setpgroup(&attr, 0);
     posix_spawnattr_setsigmask(&attr, &mask);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setsigdefault(&attr, &all);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
                                         POSIX_SPAWN_SETSIGDEF);
     int rc = posix_spawn(&pid, argv[0], NULL, &attr, argv, environ);
